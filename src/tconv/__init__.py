@@ -1,0 +1,58 @@
+"""tconv: transposed convolution, exact, fast and visible.
+
+>>> import numpy as np, tconv
+>>> C = tconv.conv_matrix(np.arange(1.0, 10.0).reshape(1, 1, 3, 3), (4, 4))
+>>> (C @ C.T).toarray()[0, 0]
+np.float64(285.0)
+"""
+
+from __future__ import annotations
+
+from . import onnx
+from .algorithms import ALGORITHMS
+from .errors import TconvError, TconvTypeError
+from .functional import (
+    conv,
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_transpose,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+)
+from .geometry import (
+    ConvGeometry,
+    conv_geometry,
+    conv_transpose_geometry,
+    conv_transpose_output_padding,
+    conv_transpose_output_shape,
+    conv_transpose_padding,
+    output_shape,
+)
+from .matrix import conv_matrix
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALGORITHMS",
+    "ConvGeometry",
+    "TconvError",
+    "TconvTypeError",
+    "conv",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_geometry",
+    "conv_matrix",
+    "conv_transpose",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "conv_transpose_geometry",
+    "conv_transpose_output_padding",
+    "conv_transpose_output_shape",
+    "conv_transpose_padding",
+    "onnx",
+    "output_shape",
+]

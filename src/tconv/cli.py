@@ -1,0 +1,138 @@
+"""The ``tconv`` command line: ``tconv demo``, ``tconv shape``, ``tconv explain`` ..."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from .errors import TconvError
+
+EPILOG_DEMO = "example:\n  tconv demo\n  tconv demo --out tconv-demo"
+
+
+def _cmd_demo(args) -> int:
+    from .seed import format_matrix, seed_example
+
+    ex = seed_example()
+    print("tconv demo: the seed example (3x3 kernel K on a 4x4 image, stride 1, no padding)\n")
+    print(format_matrix(ex.kernel, "kernel K"))
+    print()
+    print(format_matrix(ex.C, "C_K: the convolution as a matrix, A"))
+    print()
+    print(format_matrix(ex.CT, "C_K^T: the transposed convolution, B = A^T"))
+    print()
+    print(format_matrix(ex.AB, "AB = C_K C_K^T"))
+    print()
+    print(format_matrix(ex.BA, "BA = C_K^T C_K"))
+    print("\nAB and BA are not identities: the transposed convolution is not an inverse.\n")
+    print(format_matrix(ex.x, "x (2x2 input of the transposed convolution)"))
+    print()
+    print(format_matrix(ex.reference, "C_K^T x, reshaped to 4x4"))
+    print()
+    ok = True
+    for name, res in ex.by_algorithm.items():
+        err = float(np.max(np.abs(res - ex.reference)))
+        same = err == 0.0
+        ok &= same
+        print(f"  conv_transpose(x, K, method={name!r:<17}) == C_K^T x : "
+              f"{'yes, exactly' if same else f'NO (max error {err:.3g})'}")
+    extra = getattr(args, "extra_demo", None)
+    if extra is not None:
+        extra(args)
+    return 0 if ok else 1
+
+
+def _cmd_shape(args) -> int:
+    from .shapes_report import shape_report
+
+    print(shape_report(args))
+    return 0
+
+
+def _cmd_explain(args) -> int:
+    from .planner import explain_args
+
+    print(explain_args(args))
+    return 0
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of integers like 4 or 4,4 or 4x4") from None
+
+
+def _padding(text: str):
+    if text.lower() in ("same", "valid"):
+        return text.lower()
+    vals = _ints(text)
+    return vals[0] if len(vals) == 1 else vals
+
+
+def add_geometry_args(p: argparse.ArgumentParser, *, input_default: str = "4,4", kernel_default: str = "3,3") -> None:
+    p.add_argument("--input", type=_ints, default=_ints(input_default), help="input spatial size, e.g. 4 or 4,4 (default %(default)s)")
+    p.add_argument("--kernel", type=_ints, default=_ints(kernel_default), help="kernel size, e.g. 3 or 3,3")
+    p.add_argument("--stride", type=_ints, default=(1,), help="stride, one value or one per axis")
+    p.add_argument("--padding", type=_padding, default=0, help="int, one per axis, 'same' or 'valid'")
+    p.add_argument("--output-padding", type=_ints, default=(0,), help="output_padding, one value or one per axis")
+    p.add_argument("--dilation", type=_ints, default=(1,), help="dilation, one value or one per axis")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tconv",
+        description="Transposed convolution, exact, fast and visible.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  tconv demo\n  tconv shape --input 8,8 --kernel 4 --stride 2 --padding 1\n"
+        "  tconv explain --batch 16 --channels 512,256 --input 8,8 --kernel 4 --stride 2 --padding 1",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p = sub.add_parser("demo", help="the seed article's example, end to end",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_DEMO)
+    p.add_argument("--out", default="tconv-demo", help="folder for the pictures (default %(default)s)")
+    p.add_argument("--no-pictures", action="store_true", help="print only, write no files")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("shape", help="output sizes under PyTorch, ONNX and TF/Keras conventions",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  tconv shape --input 8,8 --kernel 4 --stride 2 --padding 1\n"
+                       "  tconv shape --input 7 --kernel 3 --stride 2 --want 14")
+    add_geometry_args(p, input_default="2,2")
+    p.add_argument("--want", type=_ints, default=None, help="a wanted output size: which output_padding / padding gives it?")
+    p.set_defaults(func=_cmd_shape)
+
+    p = sub.add_parser("explain", help="the planner's candidates, costs and choice",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="example:\n  tconv explain --batch 16 --channels 512,256 --input 8,8 --kernel 4 --stride 2 --padding 1")
+    add_geometry_args(p, input_default="8,8", kernel_default="4,4")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--channels", type=_ints, default=(1, 1), help="C_in,C_out (default 1,1)")
+    p.add_argument("--groups", type=int, default=1)
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.set_defaults(func=_cmd_explain)
+    for extra in _EXTRA_COMMANDS:
+        extra(sub)
+    return parser
+
+
+_EXTRA_COMMANDS: list = []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (TconvError, ValueError, TypeError, OSError) as exc:
+        print(f"tconv {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

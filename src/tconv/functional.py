@@ -1,0 +1,185 @@
+"""``conv`` and ``conv_transpose`` with PyTorch's semantics, and their rank-checked aliases.
+
+>>> import numpy as np
+>>> x = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])          # (N=1, C_in=1, 2, 2)
+>>> w = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)        # (C_in, C_out, 3, 3)
+>>> conv_transpose(x, w)[0, 0].astype(int)
+array([[ 1,  4,  7,  6],
+       [ 7, 23, 33, 24],
+       [19, 53, 63, 42],
+       [21, 52, 59, 36]])
+>>> conv(conv_transpose(x, w), w).shape
+(1, 1, 2, 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._params import PadSpec, as_float_array
+from .errors import TconvError
+from .geometry import ConvGeometry, conv_geometry, conv_transpose_geometry
+from .planner import choose
+
+__all__ = [
+    "conv",
+    "conv_transpose",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+]
+
+IntOrSeq = int | Sequence[int]
+
+
+def _prepare(x, weight, bias, op: str, rank: int | None):
+    """Arrays in a common float dtype, a batched view of ``x``, and the spatial rank."""
+    w = as_float_array("weight", weight)
+    xa = as_float_array("input", x)
+    if rank is not None and w.ndim != rank + 2:
+        raise TconvError(
+            f"{op}{rank}d needs a {rank + 2}-D weight (channels, channels, "
+            f"{rank} kernel sizes), got weight of shape {w.shape}"
+        )
+    if w.ndim < 3:
+        raise TconvError(
+            f"weight has shape {w.shape}; it needs two channel axes and at least one "
+            "kernel axis"
+        )
+    if 0 in w.shape:
+        raise TconvError(f"weight has shape {w.shape}; every axis must be non-empty")
+    nd = w.ndim - 2
+    if xa.ndim not in (nd + 1, nd + 2):
+        raise TconvError(
+            f"input has shape {xa.shape}; a weight of shape {w.shape} needs a {nd + 2}-D "
+            f"batched (N, C, *{nd} spatial) or {nd + 1}-D unbatched (C, *{nd} spatial) input"
+        )
+    batched = xa.ndim == nd + 2
+    if not batched:
+        xa = xa[None]
+    if 0 in xa.shape[2:]:
+        raise TconvError(f"input has shape {xa.shape}; spatial axes must be non-empty")
+    b = None
+    arrays = [xa, w]
+    if bias is not None:
+        b = as_float_array("bias", bias)
+        arrays.append(b)
+    dtype = np.result_type(*arrays)
+    return xa.astype(dtype, copy=False), w.astype(dtype, copy=False), (
+        None if b is None else b.astype(dtype, copy=False)
+    ), batched
+
+
+def _check_channels(xa, b, geom: ConvGeometry, in_ch: int, out_ch: int, what_in: str):
+    if xa.shape[1] != in_ch:
+        raise TconvError(f"input has {xa.shape[1]} channels but {what_in}")
+    if b is not None and b.shape != (out_ch,):
+        raise TconvError(f"bias has shape {b.shape}; it must be ({out_ch},), one per output channel")
+
+
+def _finish(out, b, batched):
+    if b is not None:
+        out += b.reshape((1, -1) + (1,) * (out.ndim - 2))
+    return out if batched else out[0]
+
+
+def conv_transpose(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrSeq = 1,
+    padding: PadSpec = 0,
+    output_padding: IntOrSeq = 0,
+    groups: int = 1,
+    dilation: IntOrSeq = 1,
+    *,
+    output_size: Sequence[int] | None = None,
+    method: str = "auto",
+    _rank: int | None = None,
+) -> np.ndarray:
+    """Transposed convolution ``y = C_K^T x`` with ``torch.nn.functional.conv_transpose*d`` semantics.
+
+    Parameters
+    ----------
+    x : ``(N, C_in, *spatial)`` or unbatched ``(C_in, *spatial)``; 1, 2, 3 or more spatial axes.
+    weight : ``(C_in, C_out // groups, *kernel)`` (PyTorch layout).
+    bias : ``(C_out,)`` or None.
+    stride, dilation, output_padding : int or one int per axis.
+    padding : int, one int per axis, one ``(lo, hi)`` pair per axis, ``"valid"`` or ``"same"``
+        (output = input * stride; see :func:`tconv.conv_transpose_geometry`).
+    output_size : exact spatial output size (PyTorch's range), instead of ``output_padding``.
+    method : ``"auto"`` or a registered algorithm name (``tconv.ALGORITHMS``).
+
+    float32 and float64 are preserved (mixed inputs use NumPy's promotion); integer
+    inputs are computed in float64. Inputs are never modified.
+
+    >>> import numpy as np
+    >>> conv_transpose(np.ones((1, 3)), np.ones((1, 1, 2)), stride=2).tolist()
+    [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]
+    """
+    xa, w, b, batched = _prepare(x, weight, bias, "conv_transpose", _rank)
+    geom = conv_transpose_geometry(
+        w.shape, xa.shape[2:], stride, padding, output_padding, dilation, groups, output_size
+    )
+    _check_channels(
+        xa, b, geom, geom.y_channels, geom.x_channels,
+        f"weight.shape[0] (in_channels) is {geom.y_channels}",
+    )
+    algo = choose(method, geom, xa.shape[0], xa.dtype)
+    return _finish(algo.conv_transpose(xa, w, geom), b, batched)
+
+
+def conv(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: IntOrSeq = 1,
+    padding: PadSpec = 0,
+    dilation: IntOrSeq = 1,
+    groups: int = 1,
+    *,
+    method: str = "auto",
+    _rank: int | None = None,
+) -> np.ndarray:
+    """Convolution (cross-correlation, as in PyTorch's ``conv*d``): ``y = C_K x``.
+
+    ``weight`` has shape ``(C_out, C_in // groups, *kernel)``; the other parameters
+    take the same forms as in :func:`conv_transpose`. ``padding="same"`` gives
+    ``ceil(input / stride)`` outputs (TensorFlow's rule; PyTorch's for stride 1).
+
+    >>> import numpy as np
+    >>> conv(np.arange(5.0)[None], np.ones((1, 1, 2))).tolist()
+    [[1.0, 3.0, 5.0, 7.0]]
+    """
+    xa, w, b, batched = _prepare(x, weight, bias, "conv", _rank)
+    geom = conv_geometry(w.shape, xa.shape[2:], stride, padding, dilation, groups)
+    _check_channels(
+        xa, b, geom, geom.x_channels, geom.y_channels,
+        f"weight.shape[1] * groups = {w.shape[1]} * {geom.groups} = {geom.x_channels} "
+        "(in_channels) are expected",
+    )
+    algo = choose(method, geom, xa.shape[0], xa.dtype)
+    return _finish(algo.conv(xa, w, geom), b, batched)
+
+
+def _ranked(fn, rank: int):
+    def wrapper(*args, **kwargs):
+        return fn(*args, _rank=rank, **kwargs)
+
+    wrapper.__name__ = f"{fn.__name__}{rank}d"
+    wrapper.__qualname__ = wrapper.__name__
+    wrapper.__doc__ = f"{fn.__name__} for exactly {rank} spatial axes (weight must be {rank + 2}-D)."
+    return wrapper
+
+
+conv1d = _ranked(conv, 1)
+conv2d = _ranked(conv, 2)
+conv3d = _ranked(conv, 3)
+conv_transpose1d = _ranked(conv_transpose, 1)
+conv_transpose2d = _ranked(conv_transpose, 2)
+conv_transpose3d = _ranked(conv_transpose, 3)

@@ -1,0 +1,371 @@
+"""Shape arithmetic: the one source of truth for every code path.
+
+A convolution ``conv`` maps an image ``x`` of shape ``(x_channels, *x_shape)``
+to ``y`` of shape ``(y_channels, *y_shape)``; its transpose maps ``y`` back to
+the shape of ``x``. Both are fully described, per spatial axis, by the rule
+
+    x index = j * stride + t * dilation - pad_lo
+
+linking output position ``j`` of ``conv`` and kernel tap ``t`` to an input
+position (taps that land outside ``[0, x_shape)`` read or write nothing).
+:class:`ConvGeometry` holds exactly that, normalised once; the builders
+:func:`conv_geometry` and :func:`conv_transpose_geometry` turn the framework
+parameter forms (padding strings, ``output_padding``, ``output_size``) into it.
+
+>>> output_shape((4, 4), (3, 3))
+(2, 2)
+>>> conv_transpose_output_shape((2, 2), (3, 3))
+(4, 4)
+>>> conv_transpose_output_shape((8,), (4,), stride=2, padding=1)
+(16,)
+>>> conv_transpose_output_padding((8,), (17,), (3,), stride=2, padding=1)
+(2,)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ._params import PadSpec, as_int, parse_padding, per_axis
+from .errors import TconvError, TconvTypeError
+
+__all__ = [
+    "ConvGeometry",
+    "conv_geometry",
+    "conv_transpose_geometry",
+    "output_shape",
+    "conv_transpose_output_shape",
+    "conv_transpose_output_padding",
+    "conv_transpose_padding",
+]
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """One convolution's geometry, canonical form (all tuples have one entry per axis).
+
+    ``conv`` maps ``(N, x_channels, *x_shape) -> (N, y_channels, *y_shape)`` and
+    ``conv_transpose`` the other way; both use one weight of shape
+    ``(y_channels, x_channels // groups, *kernel)``, which is PyTorch's layout for
+    ``conv`` (``(C_out, C_in/g, *k)``) and for ``conv_transpose`` (``(C_in, C_out/g, *k)``).
+    """
+
+    x_shape: tuple[int, ...]
+    y_shape: tuple[int, ...]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pad_lo: tuple[int, ...]
+    groups: int = 1
+    x_channels: int = 1
+    y_channels: int = 1
+
+    @property
+    def nd(self) -> int:
+        return len(self.kernel)
+
+    @property
+    def full_shape(self) -> tuple[int, ...]:
+        """Extent of the transposed scatter before cropping: ``(y-1)*s + d*(k-1) + 1``."""
+        return tuple(
+            (m - 1) * s + d * (k - 1) + 1
+            for m, s, d, k in zip(self.y_shape, self.stride, self.dilation, self.kernel)
+        )
+
+    @property
+    def pad_hi(self) -> tuple[int, ...]:
+        """The high-side padding actually used (negative: that many trailing inputs unread)."""
+        return tuple(f - x - lo for f, x, lo in zip(self.full_shape, self.x_shape, self.pad_lo))
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        return (self.y_channels, self.x_channels // self.groups, *self.kernel)
+
+    def macs(self, batch: int = 1) -> int:
+        """Multiply-accumulates of the direct algorithm (all taps, in-range or not)."""
+        return (
+            batch
+            * self.y_channels
+            * (self.x_channels // self.groups)
+            * math.prod(self.y_shape)
+            * math.prod(self.kernel)
+        )
+
+
+def _spatial(name: str, value: object, nd: int | None = None) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        if hasattr(value, "__index__") and nd is not None and not isinstance(value, bool):
+            return per_axis(name, value, nd, 1)
+        raise TconvTypeError(f"{name}={value!r} must be a sequence of ints")
+    if nd is None:
+        nd = len(value)
+    return per_axis(name, value, nd, 1)
+
+
+def _conv_pads(
+    padding: PadSpec, x_shape, kernel, stride, dilation
+) -> tuple[tuple[int, int], ...]:
+    pads = parse_padding(padding, len(kernel))
+    if pads == "valid":
+        return ((0, 0),) * len(kernel)
+    if pads == "same":
+        out = []
+        for i, k, s, d in zip(x_shape, kernel, stride, dilation):
+            o = -(-i // s)
+            total = max((o - 1) * s + d * (k - 1) + 1 - i, 0)
+            out.append((total // 2, total - total // 2))
+        return tuple(out)
+    return pads
+
+
+def conv_geometry(
+    weight_shape: Sequence[int],
+    x_shape: Sequence[int],
+    stride: int | Sequence[int] = 1,
+    padding: PadSpec = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+) -> ConvGeometry:
+    """Geometry of ``conv`` with a weight of ``weight_shape`` on spatial input ``x_shape``.
+
+    ``padding="same"`` gives ``ceil(x / stride)`` outputs per axis with the total
+    padding split smaller-half-first (TensorFlow/JAX/ONNX SAME_UPPER; for stride 1
+    this is PyTorch's ``padding="same"``).
+    """
+    nd = len(weight_shape) - 2
+    kernel = tuple(int(k) for k in weight_shape[2:])
+    x_shape = _spatial("input_shape", x_shape)
+    if len(x_shape) != nd:
+        raise TconvError(
+            f"input_shape={x_shape} has {len(x_shape)} spatial axes but the weight "
+            f"{tuple(weight_shape)} has {nd}"
+        )
+    groups = as_int("groups", groups, 1)
+    stride = per_axis("stride", stride, nd, 1)
+    dilation = per_axis("dilation", dilation, nd, 1)
+    y_channels = int(weight_shape[0])
+    if y_channels % groups:
+        raise TconvError(
+            f"groups={groups} must divide out_channels={y_channels} (weight.shape[0])"
+        )
+    pads = _conv_pads(padding, x_shape, kernel, stride, dilation)
+    y_shape = []
+    for ax, (i, k, s, d, (lo, hi)) in enumerate(zip(x_shape, kernel, stride, dilation, pads)):
+        span = d * (k - 1) + 1
+        o = (i + lo + hi - span) // s + 1
+        if o < 1:
+            raise TconvError(
+                f"empty output on spatial axis {ax}: input size {i} + padding {lo}+{hi} is "
+                f"smaller than the dilated kernel extent {span} (kernel {k}, dilation {d})"
+            )
+        y_shape.append(o)
+    return ConvGeometry(
+        x_shape=x_shape,
+        y_shape=tuple(y_shape),
+        kernel=kernel,
+        stride=stride,
+        dilation=dilation,
+        pad_lo=tuple(lo for lo, _ in pads),
+        groups=groups,
+        x_channels=int(weight_shape[1]) * groups,
+        y_channels=y_channels,
+    )
+
+
+def _transpose_pads(padding: PadSpec, kernel, stride, dilation, output_padding):
+    pads = parse_padding(padding, len(kernel))
+    if pads == "valid":
+        return ((0, 0),) * len(kernel)
+    if pads == "same":
+        out = []
+        for k, s, d, a in zip(kernel, stride, dilation, output_padding):
+            total = d * (k - 1) + 1 - s + a
+            if total >= 0:
+                out.append((total // 2, total - total // 2))
+            else:
+                # the dilated kernel is shorter than the stride: nothing to crop, and
+                # the output is extended by -total zeros at the end
+                out.append((0, total))
+        return tuple(out)
+    return pads
+
+
+def conv_transpose_geometry(
+    weight_shape: Sequence[int],
+    y_shape: Sequence[int],
+    stride: int | Sequence[int] = 1,
+    padding: PadSpec = 0,
+    output_padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    output_size: Sequence[int] | None = None,
+    *,
+    check_output_padding: bool = True,
+) -> ConvGeometry:
+    """Geometry of ``conv_transpose`` with a weight of ``weight_shape`` on spatial input ``y_shape``.
+
+    Output size per axis: ``(y - 1) * stride - lo - hi + dilation * (k - 1) + output_padding + 1``.
+    ``output_padding`` must be ``< max(stride, dilation)`` (PyTorch's rule). ``output_size``
+    (the spatial sizes, or the full ``(N, C, *spatial)`` shape) chooses the output size directly,
+    within PyTorch's range ``[min, min + stride - 1]``. ``padding="same"`` gives ``y * stride``
+    outputs, the total crop split smaller-half-first; when the dilated kernel is shorter than
+    the stride the output is extended with zeros at the end instead.
+    """
+    nd = len(weight_shape) - 2
+    kernel = tuple(int(k) for k in weight_shape[2:])
+    y_shape = _spatial("input_shape", y_shape)
+    if len(y_shape) != nd:
+        raise TconvError(
+            f"input_shape={y_shape} has {len(y_shape)} spatial axes but the weight "
+            f"{tuple(weight_shape)} has {nd}"
+        )
+    groups = as_int("groups", groups, 1)
+    stride = per_axis("stride", stride, nd, 1)
+    dilation = per_axis("dilation", dilation, nd, 1)
+    op = per_axis("output_padding", output_padding, nd, 0)
+    y_channels = int(weight_shape[0])
+    if y_channels % groups:
+        raise TconvError(
+            f"groups={groups} must divide in_channels={y_channels} (weight.shape[0])"
+        )
+    if check_output_padding:
+        for a, s, d in zip(op, stride, dilation):
+            if a >= max(s, d):
+                raise TconvError(
+                    f"output_padding={op} must be smaller than max(stride, dilation) on every "
+                    f"axis (stride={stride}, dilation={dilation})"
+                )
+    pads = _transpose_pads(padding, kernel, stride, dilation, op)
+    x_min = [
+        (m - 1) * s - lo - hi + d * (k - 1) + 1
+        for m, s, d, k, (lo, hi) in zip(y_shape, stride, dilation, kernel, pads)
+    ]
+    if output_size is not None:
+        if any(op):
+            raise TconvError(
+                f"output_size={output_size!r} and output_padding={op} were both given; "
+                "output_size chooses the output padding, so give only one"
+            )
+        size = _spatial("output_size", output_size)
+        if len(size) == nd + 2:
+            size = size[2:]
+        if len(size) != nd:
+            raise TconvError(
+                f"output_size={tuple(output_size)!r} must have {nd} spatial entries "
+                f"(or {nd + 2} with batch and channels)"
+            )
+        for ax, (want, lo_size, s) in enumerate(zip(size, x_min, stride)):
+            if not lo_size <= want <= lo_size + s - 1:
+                raise TconvError(
+                    f"output_size={size} is out of range on axis {ax}: with these parameters "
+                    f"it must be between {lo_size} and {lo_size + s - 1} (stride {s})"
+                )
+        x_shape = size
+    else:
+        x_shape = tuple(lo_size + a for lo_size, a in zip(x_min, op))
+    for ax, n in enumerate(x_shape):
+        if n < 1:
+            raise TconvError(
+                f"empty output on spatial axis {ax}: padding {pads[ax]} crops away all "
+                f"{n + pads[ax][0] + pads[ax][1]} output positions"
+            )
+    return ConvGeometry(
+        x_shape=tuple(x_shape),
+        y_shape=y_shape,
+        kernel=kernel,
+        stride=stride,
+        dilation=dilation,
+        pad_lo=tuple(lo for lo, _ in pads),
+        groups=groups,
+        x_channels=int(weight_shape[1]) * groups,
+        y_channels=y_channels,
+    )
+
+
+def _kernel_weight_shape(kernel_size, input_shape) -> tuple[int, ...]:
+    nd = len(_spatial("input_shape", input_shape))
+    return (1, 1, *_spatial("kernel_size", kernel_size, nd))
+
+
+def output_shape(
+    input_shape: Sequence[int],
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] = 1,
+    padding: PadSpec = 0,
+    dilation: int | Sequence[int] = 1,
+) -> tuple[int, ...]:
+    """Spatial output shape of ``conv`` (no data needed)."""
+    w = _kernel_weight_shape(kernel_size, input_shape)
+    return conv_geometry(w, input_shape, stride, padding, dilation).y_shape
+
+
+def conv_transpose_output_shape(
+    input_shape: Sequence[int],
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] = 1,
+    padding: PadSpec = 0,
+    output_padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+) -> tuple[int, ...]:
+    """Spatial output shape of ``conv_transpose`` (no data needed)."""
+    w = _kernel_weight_shape(kernel_size, input_shape)
+    return conv_transpose_geometry(
+        w, input_shape, stride, padding, output_padding, dilation
+    ).x_shape
+
+
+def conv_transpose_output_padding(
+    input_shape: Sequence[int],
+    output_size: Sequence[int],
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] = 1,
+    padding: PadSpec = 0,
+    dilation: int | Sequence[int] = 1,
+) -> tuple[int, ...]:
+    """The ``output_padding`` that makes ``conv_transpose`` produce ``output_size``.
+
+    Raises if no legal ``output_padding`` (``0 <= a < max(stride, dilation)``) does.
+    """
+    w = _kernel_weight_shape(kernel_size, input_shape)
+    base = conv_transpose_geometry(w, input_shape, stride, padding, 0, dilation)
+    size = _spatial("output_size", output_size, base.nd)
+    op = tuple(want - have for want, have in zip(size, base.x_shape))
+    for ax, (a, s, d) in enumerate(zip(op, base.stride, base.dilation)):
+        if not 0 <= a < max(s, d):
+            raise TconvError(
+                f"output_size={size} cannot be reached on axis {ax}: output_padding would be "
+                f"{a}, but it must be in [0, {max(s, d) - 1}] (sizes "
+                f"{base.x_shape[ax]}..{base.x_shape[ax] + max(s, d) - 1} are reachable)"
+            )
+    return op
+
+
+def conv_transpose_padding(
+    input_shape: Sequence[int],
+    output_size: Sequence[int],
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] = 1,
+    dilation: int | Sequence[int] = 1,
+) -> tuple[tuple[int, int], ...]:
+    """The ``(lo, hi)`` padding (smaller half first) giving ``output_size`` with no output_padding.
+
+    Raises if the wanted size is larger than the uncropped output.
+
+    >>> conv_transpose_padding((8,), (16,), 4, stride=2)
+    ((1, 1),)
+    """
+    w = _kernel_weight_shape(kernel_size, input_shape)
+    full = conv_transpose_geometry(w, input_shape, stride, 0, 0, dilation).x_shape
+    size = _spatial("output_size", output_size, len(full))
+    out = []
+    for ax, (f, want) in enumerate(zip(full, size)):
+        total = f - want
+        if total < 0:
+            raise TconvError(
+                f"output_size={size} is larger than the uncropped output {full} on axis {ax}; "
+                "use output_padding (or a larger kernel/stride) instead"
+            )
+        out.append((total // 2, total - total // 2))
+    return tuple(out)

@@ -1,0 +1,81 @@
+"""The explicit sparse matrix ``C_K`` of ``conv`` for one sample.
+
+>>> import numpy as np
+>>> C = conv_matrix(np.arange(1, 10).reshape(1, 1, 3, 3), (4, 4))
+>>> C.shape
+(4, 16)
+>>> C.toarray()[0].astype(int).tolist()
+[1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0, 0, 0, 0, 0]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._params import PadSpec, as_float_array
+from .algorithms._taps import flat_positions
+from .errors import TconvError
+from .geometry import ConvGeometry, conv_geometry
+
+__all__ = ["conv_matrix", "matrix_from_geometry"]
+
+_FORMATS = ("csr", "csc", "coo", "bsr", "lil", "dok", "dia")
+
+
+def matrix_from_geometry(
+    weight: np.ndarray, geom: ConvGeometry, format: str = "csr"
+) -> sp.sparray:
+    """``C_K`` for an already normalised geometry (rows: ``(y_channels, *y_shape)``,
+    columns: ``(x_channels, *x_shape)``, both C-order). Built without any Python
+    loop over pixels: one broadcast over (channel, channel, pixel, tap)."""
+    if format not in _FORMATS:
+        raise TconvError(f"format={format!r} is not a scipy.sparse format; use one of {_FORMATS}")
+    g = geom.groups
+    cyg, cxg = geom.y_channels // g, geom.x_channels // g
+    m, xsize, k = math.prod(geom.y_shape), math.prod(geom.x_shape), math.prod(geom.kernel)
+    pos, valid = flat_positions(geom)  # (m, k)
+    jj, tt = np.nonzero(valid)
+    cols_sp = pos[jj, tt]
+    cy = np.arange(geom.y_channels, dtype=np.int64)
+    cx_local = np.arange(cxg, dtype=np.int64)
+    rows = (cy[:, None, None] * m + jj[None, None, :])
+    cols = ((cy // cyg)[:, None, None] * cxg + cx_local[None, :, None]) * xsize + cols_sp[None, None, :]
+    wk = weight.reshape(geom.y_channels, cxg, k)
+    vals = wk[:, :, tt]
+    rows = np.broadcast_to(rows, vals.shape).ravel()
+    shape = (geom.y_channels * m, geom.x_channels * xsize)
+    coo = sp.coo_array((vals.ravel(), (rows, cols.ravel())), shape=shape)
+    return coo.asformat(format)
+
+
+def conv_matrix(
+    weight: np.ndarray,
+    input_shape: Sequence[int],
+    stride: int | Sequence[int] = 1,
+    padding: PadSpec = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    *,
+    format: str = "csr",
+) -> sp.sparray:
+    """The sparse matrix ``C_K`` of :func:`tconv.conv` for one sample.
+
+    ``weight`` has PyTorch's conv layout ``(C_out, C_in // groups, *kernel)`` and
+    ``input_shape`` is the spatial shape of conv's input. The result has shape
+    ``(C_out * prod(out_spatial), C_in * prod(input_shape))`` so that
+    ``conv(x, weight, ...) == (C @ x.ravel()).reshape(...)`` and
+    ``conv_transpose(y, weight, ...) == (C.T @ y.ravel()).reshape(...)``.
+    Entries that come from zero weights are kept as explicit (structural) entries.
+    """
+    w = as_float_array("weight", weight)
+    if w.ndim < 3:
+        raise TconvError(
+            f"weight has shape {w.shape}; it needs (C_out, C_in/groups, *kernel) with at "
+            "least one spatial axis"
+        )
+    geom = conv_geometry(w.shape, input_shape, stride, padding, dilation, groups)
+    return matrix_from_geometry(w, geom, format)

@@ -1,0 +1,107 @@
+"""ONNX ``ConvTranspose`` semantics, attribute names verbatim.
+
+Follows the operator specification (opset 11+): explicit ``pads`` are
+``[x1_begin, x2_begin, ..., x1_end, x2_end]``; with ``output_shape`` or
+``auto_pad="SAME_UPPER"/"SAME_LOWER"`` the pads are generated from
+``total_padding = stride * (in - 1) + output_padding + (kernel - 1) * dilation + 1 - out``
+(``SAME_UPPER``: ``begin = total // 2``; otherwise ``begin = total - total // 2``).
+Unlike ONNX's Python reference implementation, groups with several output channels
+per group and bias with groups are computed correctly (checked against PyTorch).
+
+>>> import numpy as np
+>>> X = np.ones((1, 1, 3, 3), np.float32); W = np.ones((1, 2, 3, 3), np.float32)
+>>> conv_transpose(X, W, strides=[3, 2], output_shape=[10, 8]).shape
+(1, 2, 10, 8)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from ._params import as_float_array, per_axis
+from .errors import TconvError
+from .geometry import conv_transpose_geometry
+from .planner import choose
+
+__all__ = ["conv_transpose"]
+
+_AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+
+
+def conv_transpose(
+    X: np.ndarray,
+    W: np.ndarray,
+    B: np.ndarray | None = None,
+    *,
+    auto_pad: str = "NOTSET",
+    dilations: Sequence[int] | None = None,
+    group: int = 1,
+    kernel_shape: Sequence[int] | None = None,
+    output_padding: Sequence[int] | None = None,
+    output_shape: Sequence[int] | None = None,
+    pads: Sequence[int] | None = None,
+    strides: Sequence[int] | None = None,
+    method: str = "auto",
+) -> np.ndarray:
+    """ONNX ``ConvTranspose``: ``X`` ``(N, C, *spatial)``, ``W`` ``(C, M/group, *kernel)``, ``B`` ``(M,)``."""
+    Xa = as_float_array("X", X)
+    Wa = as_float_array("W", W)
+    if Wa.ndim < 3:
+        raise TconvError(f"W has shape {Wa.shape}; it needs (C, M/group, *kernel_shape)")
+    nd = Wa.ndim - 2
+    if Xa.ndim != nd + 2:
+        raise TconvError(f"X has shape {Xa.shape}; W of shape {Wa.shape} needs a {nd + 2}-D X (N, C, *spatial)")
+    if isinstance(auto_pad, bytes):
+        auto_pad = auto_pad.decode()
+    if auto_pad not in _AUTO_PAD:
+        raise TconvError(f"auto_pad={auto_pad!r} must be one of {', '.join(_AUTO_PAD)}")
+    if kernel_shape is not None and tuple(per_axis("kernel_shape", list(kernel_shape), nd, 1)) != Wa.shape[2:]:
+        raise TconvError(f"kernel_shape={list(kernel_shape)} does not match W.shape[2:]={Wa.shape[2:]}")
+    strides_t = per_axis("strides", [1] * nd if strides is None else list(strides), nd, 1)
+    dil_t = per_axis("dilations", [1] * nd if dilations is None else list(dilations), nd, 1)
+    op = per_axis("output_padding", [0] * nd if output_padding is None else list(output_padding), nd, 0)
+    # validate channels, groups and shapes through the common builder (no padding yet)
+    geom = conv_transpose_geometry(
+        Wa.shape, Xa.shape[2:], strides_t, 0, 0, dil_t, group, check_output_padding=False
+    )
+    if Xa.shape[1] != geom.y_channels:
+        raise TconvError(f"X has {Xa.shape[1]} channels but W.shape[0] is {geom.y_channels}")
+    full = [f + a for f, a in zip(geom.x_shape, op)]  # uncropped output incl. output_padding
+    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        if output_shape is not None:
+            out = list(output_shape)
+            if len(out) == nd + 2:
+                out = out[2:]
+            out = list(per_axis("output_shape", out, nd, 1))
+        else:
+            out = [i * s for i, s in zip(Xa.shape[2:], strides_t)]
+        totals = [f - o for f, o in zip(full, out)]
+        if auto_pad == "SAME_UPPER":
+            lo = [t // 2 for t in totals]
+        else:
+            lo = [t - t // 2 for t in totals]
+    elif auto_pad == "VALID":
+        lo, out = [0] * nd, full
+    else:
+        p = [0] * (2 * nd) if pads is None else list(pads)
+        if len(p) != 2 * nd:
+            raise TconvError(f"pads={p} must have {2 * nd} entries (all begins, then all ends)")
+        per_axis("pads", p, 2 * nd, 0)
+        lo = p[:nd]
+        out = [f - a - b for f, a, b in zip(full, p[:nd], p[nd:])]
+        for ax, o in enumerate(out):
+            if o < 1:
+                raise TconvError(f"pads={p} leave an empty output on spatial axis {ax}")
+    geom = replace(geom, x_shape=tuple(int(o) for o in out), pad_lo=tuple(int(v) for v in lo))
+    dtype = np.result_type(Xa, Wa) if B is None else np.result_type(Xa, Wa, as_float_array("B", B))
+    Xa, Wa = Xa.astype(dtype, copy=False), Wa.astype(dtype, copy=False)
+    y = choose(method, geom, Xa.shape[0], dtype).conv_transpose(Xa, Wa, geom)
+    if B is not None:
+        Ba = as_float_array("B", B).astype(dtype, copy=False)
+        if Ba.shape != (geom.x_channels,):
+            raise TconvError(f"B has shape {Ba.shape}; it must be ({geom.x_channels},), one per output channel")
+        y += Ba.reshape((1, -1) + (1,) * nd)
+    return y

@@ -1,0 +1,114 @@
+"""conv_matrix against conv / conv_transpose, the dot-product test, and the seed numbers."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from strategies import cases
+
+import tconv
+from tconv.matrix import matrix_from_geometry
+
+ALGOS = sorted(tconv.ALGORITHMS)
+
+
+def _conv_params(case):
+    return dict(stride=case.stride, dilation=case.dilation, groups=case.groups)
+
+
+@pytest.mark.parametrize("method", ALGOS)
+@given(case=cases())
+def test_matrix_and_dot_test(method, case):
+    """conv_transpose == C^T y, conv == C x, and <C x, y> == <x, C^T y> in float64."""
+    _, w, _ = case.arrays()
+    w = w.astype(np.float64)
+    rng = np.random.default_rng(case.seed)
+    y = rng.standard_normal((case.cin, *case.in_shape))
+    xt = tconv.conv_transpose(y, w, **case.kwargs(), method=method)
+    img_shape = xt.shape[1:]
+    # the conv whose adjoint this is: same weight, the transpose's output shape
+    geom = tconv.conv_transpose_geometry(w.shape, case.in_shape, case.stride, case.padding,
+                                         case.output_padding, case.dilation, case.groups)
+    C = matrix_from_geometry(w, geom)
+    np.testing.assert_allclose(xt.ravel(), C.T @ y.ravel(), rtol=1e-11, atol=1e-11)
+    x = rng.standard_normal((case.cout, *img_shape))
+    yc = tconv.ALGORITHMS[method].conv(x[None], w, geom)[0]
+    np.testing.assert_allclose(yc.ravel(), C @ x.ravel(), rtol=1e-11, atol=1e-11)
+    lhs, rhs = np.vdot(yc, y), np.vdot(x, xt)
+    assert abs(lhs - rhs) <= 1e-12 * max(abs(lhs), abs(rhs), 1.0)
+
+
+@given(case=cases())
+def test_conv_matrix_public(case):
+    """The public conv_matrix (conv's own parameters) against conv and conv_transpose."""
+    _, w, _ = case.arrays()
+    w = w.astype(np.float64)
+    rng = np.random.default_rng(case.seed)
+    n = tconv.conv_transpose_output_shape(case.in_shape, case.kernel, case.stride, 0, 0, case.dilation)
+    pad = case.padding
+    C = tconv.conv_matrix(w, n, padding=pad, **_conv_params(case))
+    x = rng.standard_normal((case.cout, *n))
+    y = tconv.conv(x, w, padding=pad, **_conv_params(case))
+    np.testing.assert_allclose(C @ x.ravel(), y.ravel(), rtol=1e-11, atol=1e-11)
+    if pad != "same":  # conv_transpose with the same pads and output_size is C^T
+        yy = rng.standard_normal(y.shape)
+        xt = tconv.conv_transpose(yy, w, padding=pad, output_size=n, **_conv_params(case))
+        np.testing.assert_allclose(C.T @ yy.ravel(), xt.ravel(), rtol=1e-11, atol=1e-11)
+
+
+SEED_C = np.array([
+    [1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0, 0, 0, 0, 0],
+    [0, 1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0, 0, 0, 0],
+    [0, 0, 0, 0, 1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0],
+    [0, 0, 0, 0, 0, 1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9],
+])
+SEED_AB = np.array([[285, 186, 154, 94], [186, 285, 106, 154], [154, 106, 285, 186], [94, 154, 186, 285]])
+SEED_BA_ROWS = {  # the rows the article prints
+    0: [1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 0, 0, 0, 0, 0],
+    1: [2, 5, 8, 3, 8, 14, 17, 6, 14, 23, 26, 9, 0, 0, 0, 0],
+    2: [3, 8, 13, 6, 12, 23, 28, 12, 21, 38, 43, 18, 0, 0, 0, 0],
+    13: [0, 0, 0, 0, 8, 23, 38, 21, 32, 68, 83, 42, 56, 113, 128, 63],
+    14: [0, 0, 0, 0, 9, 26, 43, 24, 36, 77, 94, 48, 63, 128, 145, 72],
+    15: [0, 0, 0, 0, 0, 9, 18, 27, 0, 36, 45, 54, 0, 63, 72, 81],
+}
+
+
+def test_seed_example_exact():
+    from tconv.seed import seed_example
+
+    ex = seed_example()
+    np.testing.assert_array_equal(ex.C, SEED_C)
+    np.testing.assert_array_equal(ex.CT, SEED_C.T)
+    np.testing.assert_array_equal(ex.AB, SEED_AB)
+    for i, row in SEED_BA_ROWS.items():
+        np.testing.assert_array_equal(ex.BA[i], row)
+    assert ex.BA.shape == (16, 16)
+    for name, res in ex.by_algorithm.items():
+        np.testing.assert_array_equal(res, ex.reference, err_msg=name)
+
+
+def test_seed_file_numbers_if_present():
+    """Cross-check against the article text itself when shared/ is beside the clone."""
+    import pathlib
+    import re
+
+    path = pathlib.Path(__file__).resolve().parents[2] / "shared/seed/transposed-convolution.txt"
+    if not path.exists():
+        pytest.skip("shared/seed not beside this checkout")
+    text = path.read_text()
+    ab = re.search(r"AB = \\begin\{bmatrix\}(.*?)\\end\{bmatrix\}", text).group(1)
+    rows = [[int(v) for v in r.split("&")] for r in ab.split("\\\\")]
+    np.testing.assert_array_equal(np.array(rows), SEED_AB)
+
+
+def test_conv_matrix_large_is_vectorised():
+    C = tconv.conv_matrix(np.ones((1, 1, 5, 5)), (512, 512))
+    assert C.shape == (508 * 508, 512 * 512) and C.nnz == 508 * 508 * 25
+
+
+def test_conv_matrix_formats_and_errors():
+    w = np.ones((2, 1, 3))
+    assert tconv.conv_matrix(w, (6,), format="coo").format == "coo"
+    with pytest.raises(ValueError, match="format='dense'"):
+        tconv.conv_matrix(w, (6,), format="dense")
+    with pytest.raises(ValueError, match="input_shape"):
+        tconv.conv_matrix(w, (6, 6))
