@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(VENV)/bin/tconv demo
 
 lint: $(STAMP)
-	$(PY) -m ruff check src tests benchmarks examples
+	$(PY) -m ruff check src tests $(wildcard benchmarks examples)
 
 test: $(STAMP) lint
 	$(PY) -m pytest -n 2 -p no:cacheprovider

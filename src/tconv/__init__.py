@@ -8,7 +8,10 @@ np.float64(285.0)
 
 from __future__ import annotations
 
-from . import onnx
+from . import (
+    onnx,
+    testing,  # noqa: E402
+)
 from .algorithms import ALGORITHMS
 from .errors import TconvError, TconvTypeError
 from .functional import (
@@ -31,12 +34,16 @@ from .geometry import (
     output_shape,
 )
 from .matrix import conv_matrix
+from .operator import ConvOperator
+from .planner import explain
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALGORITHMS",
     "ConvGeometry",
+    "ConvOperator",
+    "ConvOperator",
     "TconvError",
     "TconvTypeError",
     "conv",
@@ -53,6 +60,10 @@ __all__ = [
     "conv_transpose_output_padding",
     "conv_transpose_output_shape",
     "conv_transpose_padding",
+    "explain",
+    "explain",
     "onnx",
     "output_shape",
+    "testing",
+    "testing",
 ]

@@ -18,8 +18,8 @@ parameter forms (padding strings, ``output_padding``, ``output_size``) into it.
 (4, 4)
 >>> conv_transpose_output_shape((8,), (4,), stride=2, padding=1)
 (16,)
->>> conv_transpose_output_padding((8,), (17,), (3,), stride=2, padding=1)
-(2,)
+>>> conv_transpose_output_padding((8,), (16,), (3,), stride=2, padding=1)
+(1,)
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .errors import TconvError, TconvTypeError
 __all__ = [
     "ConvGeometry",
     "conv_geometry",
+    "conv_padding_pairs",
     "conv_transpose_geometry",
     "output_shape",
     "conv_transpose_output_shape",
@@ -104,9 +105,10 @@ def _spatial(name: str, value: object, nd: int | None = None) -> tuple[int, ...]
     return per_axis(name, value, nd, 1)
 
 
-def _conv_pads(
+def conv_padding_pairs(
     padding: PadSpec, x_shape, kernel, stride, dilation
 ) -> tuple[tuple[int, int], ...]:
+    """``padding`` of ``conv`` resolved to one ``(lo, hi)`` pair per axis (``'same'``: smaller half first)."""
     pads = parse_padding(padding, len(kernel))
     if pads == "valid":
         return ((0, 0),) * len(kernel)
@@ -150,7 +152,7 @@ def conv_geometry(
         raise TconvError(
             f"groups={groups} must divide out_channels={y_channels} (weight.shape[0])"
         )
-    pads = _conv_pads(padding, x_shape, kernel, stride, dilation)
+    pads = conv_padding_pairs(padding, x_shape, kernel, stride, dilation)
     y_shape = []
     for ax, (i, k, s, d, (lo, hi)) in enumerate(zip(x_shape, kernel, stride, dilation, pads)):
         span = d * (k - 1) + 1
