@@ -33,6 +33,7 @@ from .geometry import (
     conv_transpose_padding,
     output_shape,
 )
+from .grad import conv_transpose_vjp, conv_vjp
 from .matrix import conv_matrix
 from .operator import ConvOperator
 from .planner import explain
@@ -60,6 +61,8 @@ __all__ = [
     "conv_transpose_output_padding",
     "conv_transpose_output_shape",
     "conv_transpose_padding",
+    "conv_transpose_vjp",
+    "conv_vjp",
     "explain",
     "explain",
     "onnx",

@@ -88,6 +88,30 @@ def _finish(out, b, batched):
     return out if batched else out[0]
 
 
+def setup_conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation,
+                         output_size=None, rank=None):
+    """Validated arrays (batched view), ``batched`` flag and geometry of a ``conv_transpose`` call."""
+    xa, w, b, batched = _prepare(x, weight, bias, "conv_transpose", rank)
+    geom = conv_transpose_geometry(
+        w.shape, xa.shape[2:], stride, padding, output_padding, dilation, groups, output_size
+    )
+    _check_channels(xa, b, geom, geom.y_channels, geom.x_channels,
+                    f"weight.shape[0] (in_channels) is {geom.y_channels}")
+    return xa, w, b, batched, geom
+
+
+def setup_conv(x, weight, bias, stride, padding, dilation, groups, rank=None):
+    """Validated arrays (batched view), ``batched`` flag and geometry of a ``conv`` call."""
+    xa, w, b, batched = _prepare(x, weight, bias, "conv", rank)
+    geom = conv_geometry(w.shape, xa.shape[2:], stride, padding, dilation, groups)
+    _check_channels(
+        xa, b, geom, geom.x_channels, geom.y_channels,
+        f"weight.shape[1] * groups = {w.shape[1]} * {geom.groups} = {geom.x_channels} "
+        "(in_channels) are expected",
+    )
+    return xa, w, b, batched, geom
+
+
 def conv_transpose(
     x: np.ndarray,
     weight: np.ndarray,
@@ -122,13 +146,8 @@ def conv_transpose(
     >>> conv_transpose(np.ones((1, 3)), np.ones((1, 1, 2)), stride=2).tolist()
     [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]
     """
-    xa, w, b, batched = _prepare(x, weight, bias, "conv_transpose", _rank)
-    geom = conv_transpose_geometry(
-        w.shape, xa.shape[2:], stride, padding, output_padding, dilation, groups, output_size
-    )
-    _check_channels(
-        xa, b, geom, geom.y_channels, geom.x_channels,
-        f"weight.shape[0] (in_channels) is {geom.y_channels}",
+    xa, w, b, batched, geom = setup_conv_transpose(
+        x, weight, bias, stride, padding, output_padding, groups, dilation, output_size, _rank
     )
     algo = choose(method, geom, xa.shape[0], xa.dtype)
     return _finish(algo.conv_transpose(xa, w, geom), b, batched)
@@ -156,13 +175,7 @@ def conv(
     >>> conv(np.arange(5.0)[None], np.ones((1, 1, 2))).tolist()
     [[1.0, 3.0, 5.0, 7.0]]
     """
-    xa, w, b, batched = _prepare(x, weight, bias, "conv", _rank)
-    geom = conv_geometry(w.shape, xa.shape[2:], stride, padding, dilation, groups)
-    _check_channels(
-        xa, b, geom, geom.x_channels, geom.y_channels,
-        f"weight.shape[1] * groups = {w.shape[1]} * {geom.groups} = {geom.x_channels} "
-        "(in_channels) are expected",
-    )
+    xa, w, b, batched, geom = setup_conv(x, weight, bias, stride, padding, dilation, groups, _rank)
     algo = choose(method, geom, xa.shape[0], xa.dtype)
     return _finish(algo.conv(xa, w, geom), b, batched)
 

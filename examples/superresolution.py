@@ -1,0 +1,104 @@
+"""Super-resolution as an inverse problem, solved with tconv.ConvOperator and LSQR.
+
+A real photograph (Grace Hopper, shipped inside matplotlib's wheel: nothing is downloaded)
+is blurred with a Gaussian kernel and decimated by the stride, ``y = A x + noise`` with
+``A = ConvOperator(kernel, stride=2, padding="same", boundary="reflect")``. We compare:
+
+* the naive adjoint-only reconstruction ``A^T y`` (the transposed convolution), rescaled by the
+  least-squares factor that best fits the data, and
+* ``scipy.sparse.linalg.lsqr`` with Tikhonov damping, which uses only ``matvec``/``rmatvec``.
+
+Run: ``python examples/superresolution.py [--size 384] [--stride 2] [--out superresolution.png]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import matplotlib.cbook as cbook
+import numpy as np
+from PIL import Image
+from scipy.sparse.linalg import lsqr
+
+import tconv
+
+
+def load_photo(size: int) -> np.ndarray:
+    """Grace Hopper, grey, centre-cropped to a square and resized to ``size`` x ``size``, in [0, 1]."""
+    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    im = Image.open(path).convert("L")
+    w, h = im.size
+    s = min(w, h)
+    im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+    im = im.resize((size, size), Image.Resampling.LANCZOS)
+    return np.asarray(im, dtype=np.float64) / 255.0
+
+
+def gaussian_kernel(k: int = 7, sigma: float = 1.2) -> np.ndarray:
+    t = np.arange(k) - (k - 1) / 2
+    g = np.exp(-(t**2) / (2 * sigma**2))
+    ker = np.outer(g, g)
+    return ker / ker.sum()
+
+
+def psnr(x: np.ndarray, ref: np.ndarray) -> float:
+    return float(10 * np.log10(1.0 / np.mean((np.clip(x, 0, 1) - ref) ** 2)))
+
+
+def run(size: int = 384, stride: int = 2, noise: float = 0.003, damp: float = 0.03,
+        iters: int = 50, out: str | None = "superresolution.png", seed: int = 0) -> dict:
+    x_true = load_photo(size)
+    A = tconv.ConvOperator(gaussian_kernel()[None, None], (size, size), stride=stride,
+                           padding="same", boundary="reflect")
+    rng = np.random.default_rng(seed)
+    y = A @ x_true.ravel()
+    y = y + noise * rng.standard_normal(y.shape)
+
+    t0 = time.perf_counter()
+    x_adj = A.rmatvec(y)
+    Ax = A.matvec(x_adj)
+    x_adj *= np.dot(y, Ax) / np.dot(Ax, Ax)  # the best rescaling of A^T y
+    t_adj = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    x_ls, istop, itn = lsqr(A, y, damp=damp, iter_lim=iters, atol=0, btol=0)[:3]
+    t_ls = time.perf_counter() - t0
+
+    res = {
+        "size": size, "stride": stride, "observed": A.output_shape,
+        "psnr_adjoint": psnr(x_adj.reshape(size, size), x_true),
+        "psnr_lsqr": psnr(x_ls.reshape(size, size), x_true),
+        "lsqr_iterations": int(itn), "seconds_adjoint": t_adj, "seconds_lsqr": t_ls,
+    }
+    if out:
+        obs = y.reshape(A.output_shape)
+        obs_big = np.kron(obs, np.ones((stride, stride)))[:size, :size]
+        panels = [x_true, obs_big, x_adj.reshape(size, size), x_ls.reshape(size, size)]
+        img = np.concatenate([np.pad(np.clip(p, 0, 1), 4, constant_values=1.0) for p in panels], axis=1)
+        Image.fromarray((img * 255).round().astype(np.uint8)).save(out)
+        res["png"] = out
+    return res
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=384)
+    ap.add_argument("--stride", type=int, default=2)
+    ap.add_argument("--noise", type=float, default=0.003)
+    ap.add_argument("--damp", type=float, default=0.03)
+    ap.add_argument("--iters", type=int, default=50)
+    ap.add_argument("--out", default="superresolution.png")
+    a = ap.parse_args(argv)
+    r = run(a.size, a.stride, a.noise, a.damp, a.iters, a.out)
+    print(f"photo {r['size']}x{r['size']}, blur 7x7 Gaussian + decimation by {r['stride']} "
+          f"-> {r['observed'][0]}x{r['observed'][1]} observed, noise sigma {a.noise}")
+    print(f"  adjoint only (A^T y, rescaled): PSNR {r['psnr_adjoint']:.2f} dB  ({r['seconds_adjoint']:.2f} s)")
+    print(f"  LSQR, damp={a.damp}, {r['lsqr_iterations']} iterations: PSNR {r['psnr_lsqr']:.2f} dB  "
+          f"({r['seconds_lsqr']:.2f} s)")
+    print("  panels: original | observed (nearest upsampling) | A^T y | LSQR")
+    print(f"  saved {r['png']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Vector-Jacobian products of ``conv_transpose`` and ``conv``.
+
+Both operations are linear in the input and in the weight, so:
+
+* the input gradient of ``conv_transpose`` is ``conv`` of the output gradient, and the
+  input gradient of ``conv`` is ``conv_transpose`` of it (same weight, same geometry);
+* the weight gradient is one correlation, shared by both:
+  ``dW[cy, cx, t] = sum_{n, j} Y[n, cy, j] * X[n, cx, j*s + t*d - pad_lo]``, where ``Y`` is the
+  y-side array (``conv``'s output gradient, or ``conv_transpose``'s input) and ``X`` the
+  x-side array. It is computed tap by tap, each tap one GEMM over (batch x pixels), using the
+  same strided tap windows as the ``gemm`` algorithm's col2im (no loop over pixels).
+
+>>> import numpy as np
+>>> x = np.ones((1, 1, 3)); w = np.ones((1, 1, 2))
+>>> gx, gw, gb = conv_transpose_vjp(np.ones((1, 1, 4)), x, w, bias=np.zeros(1))
+>>> gx.tolist(), gw.tolist(), gb.tolist()
+([[[2.0, 2.0, 2.0]]], [[[3.0, 3.0]]], [4.0])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .algorithms._taps import tap_windows
+from .errors import TconvError
+from .functional import setup_conv, setup_conv_transpose
+from .geometry import ConvGeometry
+from .planner import choose
+
+__all__ = ["conv_transpose_vjp", "conv_vjp", "weight_gradient"]
+
+ALL = slice(None)
+
+
+def weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+    """``dW`` of shape ``geom.weight_shape`` from the batched y-side and x-side arrays."""
+    n, g = y_side.shape[0], geom.groups
+    cyg, cxg = geom.y_channels // g, geom.x_channels // g
+    dtype = np.result_type(y_side, x_side)
+    gw = np.zeros((g, cyg, cxg, *geom.kernel), dtype=dtype)
+    for tap, ysl, xsl in tap_windows(geom):
+        a = y_side[(ALL, ALL, *ysl)].reshape(n, g, cyg, -1)  # (n, g, cyg, S)
+        b = x_side[(ALL, ALL, *xsl)].reshape(n, g, cxg, -1)  # (n, g, cxg, S)
+        a = a.transpose(1, 2, 0, 3).reshape(g, cyg, -1)
+        b = b.transpose(1, 0, 3, 2).reshape(g, -1, cxg)
+        gw[(ALL, ALL, ALL, *tap)] = np.matmul(a, b)
+    return gw.reshape(geom.weight_shape)
+
+
+def _check_grad(grad_output, expected: tuple[int, ...], batched: bool, dtype) -> np.ndarray:
+    from ._params import as_float_array
+
+    go = as_float_array("grad_output", grad_output)
+    want = expected if batched else expected[1:]
+    if go.shape != want:
+        raise TconvError(
+            f"grad_output has shape {go.shape} but the forward output has shape {want}"
+        )
+    go = go.astype(np.result_type(go, dtype), copy=False)
+    return go if batched else go[None]
+
+
+def conv_transpose_vjp(
+    grad_output: np.ndarray,
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: int | Sequence[int] = 1,
+    padding=0,
+    output_padding: int | Sequence[int] = 0,
+    groups: int = 1,
+    dilation: int | Sequence[int] = 1,
+    *,
+    output_size: Sequence[int] | None = None,
+    method: str = "auto",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(grad_x, grad_weight, grad_bias)`` of ``conv_transpose(x, weight, bias, ...)``.
+
+    Parameters are those of :func:`tconv.conv_transpose`; ``grad_bias`` is ``None`` when
+    ``bias`` is ``None``. Dtypes are preserved (float32 stays float32).
+    """
+    xa, w, b, batched, geom = setup_conv_transpose(
+        x, weight, bias, stride, padding, output_padding, groups, dilation, output_size
+    )
+    expected = (xa.shape[0], geom.x_channels, *geom.x_shape)
+    go = _check_grad(grad_output, expected, batched, xa.dtype)
+    dtype = np.result_type(go, xa, w)
+    go, xa, w = go.astype(dtype, copy=False), xa.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    gx = choose(method, geom, go.shape[0], dtype).conv(go, w, geom)
+    gw = weight_gradient(xa, go, geom)
+    gb = None if b is None else go.sum(axis=(0, *range(2, go.ndim))).astype(dtype)
+    return (gx if batched else gx[0]), gw, gb
+
+
+def conv_vjp(
+    grad_output: np.ndarray,
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: int | Sequence[int] = 1,
+    padding=0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    *,
+    method: str = "auto",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(grad_x, grad_weight, grad_bias)`` of ``conv(x, weight, bias, ...)``.
+
+    ``grad_x`` has exactly ``x``'s shape (inputs that no window reads get zero gradient).
+    """
+    xa, w, b, batched, geom = setup_conv(x, weight, bias, stride, padding, dilation, groups)
+    expected = (xa.shape[0], geom.y_channels, *geom.y_shape)
+    go = _check_grad(grad_output, expected, batched, xa.dtype)
+    dtype = np.result_type(go, xa, w)
+    go, xa, w = go.astype(dtype, copy=False), xa.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    gx = choose(method, geom, go.shape[0], dtype).conv_transpose(go, w, geom)
+    gw = weight_gradient(go, xa, geom)
+    gb = None if b is None else go.sum(axis=(0, *range(2, go.ndim))).astype(dtype)
+    return (gx if batched else gx[0]), gw, gb
