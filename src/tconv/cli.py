@@ -36,11 +36,23 @@ def _cmd_demo(args) -> int:
         err = float(np.max(np.abs(res - ex.reference)))
         same = err == 0.0
         ok &= same
-        print(f"  conv_transpose(x, K, method={name!r:<17}) == C_K^T x : "
+        print(f"  conv_transpose(x, K, method={name!r}) == C_K^T x".ljust(58) + ": "
               f"{'yes, exactly' if same else f'NO (max error {err:.3g})'}")
-    extra = getattr(args, "extra_demo", None)
-    if extra is not None:
-        extra(args)
+    if not args.no_pictures:
+        from pathlib import Path
+
+        from .viz.commands import write_animation, write_matrix, write_overlap
+
+        out = Path(args.out)
+        gif, _ = write_animation(out / "seed-scatter.gif", ex.x, ex.kernel)
+        gather, _ = write_animation(out / "seed-gather.gif", ex.x, ex.kernel, view="gather")
+        mat, _ = write_matrix(out / "seed-matrix.png", ex.kernel, (4, 4))
+        ovl, _ = write_overlap(out / "seed-overlap.png", (2, 2), (3, 3))
+        ovl2, words = write_overlap(out / "overlap-stride2.png", (4, 4), (3, 3), stride=2)
+        print("\nthe same kernel with stride 2: " + words.splitlines()[-1].split(": ", 1)[1])
+        print("\npictures:")
+        for p in (gif, gather, mat, ovl, ovl2):
+            print(f"  {p}")
     return 0 if ok else 1
 
 
@@ -81,15 +93,22 @@ def add_geometry_args(p: argparse.ArgumentParser, *, input_default: str = "4,4",
     p.add_argument("--dilation", type=_ints, default=(1,), help="dilation, one value or one per axis")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one clear line (no usage dump, no traceback)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tconv",
         description="Transposed convolution, exact, fast and visible.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  tconv demo\n  tconv shape --input 8,8 --kernel 4 --stride 2 --padding 1\n"
         "  tconv explain --batch 16 --channels 512,256 --input 8,8 --kernel 4 --stride 2 --padding 1",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     p = sub.add_parser("demo", help="the seed article's example, end to end",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_DEMO)
     p.add_argument("--out", default="tconv-demo", help="folder for the pictures (default %(default)s)")
@@ -113,12 +132,85 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groups", type=int, default=1)
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.set_defaults(func=_cmd_explain)
-    for extra in _EXTRA_COMMANDS:
-        extra(sub)
+    _picture_commands(sub)
     return parser
 
 
-_EXTRA_COMMANDS: list = []
+def _geom_kwargs(args) -> dict:
+    one = lambda v: v[0] if isinstance(v, tuple) and len(v) == 1 else v  # noqa: E731
+    return dict(stride=one(args.stride), padding=args.padding if not isinstance(args.padding, tuple)
+                else args.padding, output_padding=one(args.output_padding), dilation=one(args.dilation))
+
+
+def _cmd_animate(args) -> int:
+    from .viz.commands import make_values, write_animation
+
+    x = make_values(args.values, tuple(args.input), for_kernel=False)
+    k = make_values(args.kernel_values, tuple(args.kernel * len(args.input) if len(args.kernel) == 1
+                                                else args.kernel), for_kernel=True)
+    path, model = write_animation(args.output, x, k, view=args.view, frames_dir=args.frames,
+                                  duration_ms=args.duration, **_geom_kwargs(args))
+    print(f"wrote {path} ({len(model.frames)} frames, {args.view} view); output:")
+    from .seed import format_matrix
+
+    print(format_matrix(np.atleast_2d(model.output), "conv_transpose(input, kernel)"))
+    return 0
+
+
+def _cmd_matrix(args) -> int:
+    from .viz.commands import make_values, write_matrix
+
+    k = make_values(args.kernel_values, tuple(args.kernel * len(args.input) if len(args.kernel) == 1
+                                                else args.kernel), for_kernel=True)
+    g = _geom_kwargs(args)
+    path, text = write_matrix(args.output, k, tuple(args.input), stride=g["stride"], padding=g["padding"],
+                              dilation=g["dilation"])
+    print(text)
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_overlap(args) -> int:
+    from .viz.commands import write_overlap
+
+    k = args.kernel[0] if len(args.kernel) == 1 else args.kernel
+    path, text = write_overlap(args.output, tuple(args.input), k, **_geom_kwargs(args))
+    print(text)
+    print(f"wrote {path}")
+    return 0
+
+
+def _picture_commands(sub) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser("animate", help="animated GIF of a 1-D or 2-D transposed convolution", formatter_class=fmt,
+                       epilog="examples:\n  tconv animate -o out.gif                      # the seed example\n"
+                       "  tconv animate --input 3,3 --kernel 3 --stride 2 --padding 1 --output-padding 1 -o s2.gif\n"
+                       "  tconv animate --view gather --input 5 --kernel 3 --stride 2 -o gather1d.gif\n"
+                       "  tconv animate --values random --kernel-values ones --frames frames/ -o r.gif")
+    add_geometry_args(p, input_default="2,2")
+    p.add_argument("-o", "--output", default="tconv-animation.gif", help="GIF path (default %(default)s)")
+    p.add_argument("--view", choices=["scatter", "gather"], default="scatter",
+                   help="scatter: the definition (default); gather: zero insertion + flipped kernel")
+    p.add_argument("--values", default="seed", help="input values: seed|ones|arange|random|FILE.npy")
+    p.add_argument("--kernel-values", default="seed", help="kernel values: seed|ones|arange|random|FILE.npy")
+    p.add_argument("--frames", default=None, help="also write every frame as PNG into this folder")
+    p.add_argument("--duration", type=int, default=900, help="milliseconds per frame (default %(default)s)")
+    p.set_defaults(func=_cmd_animate)
+
+    p = sub.add_parser("matrix", help="draw C_K and C_K^T, each non-zero coloured by its kernel tap",
+                       formatter_class=fmt, epilog="examples:\n  tconv matrix                 # the seed's 4x16\n"
+                       "  tconv matrix --input 5 --kernel 3 --stride 2 -o m.png")
+    add_geometry_args(p, input_default="4,4")
+    p.add_argument("--kernel-values", default="seed", help="seed|ones|arange|random|FILE.npy")
+    p.add_argument("-o", "--output", default="tconv-matrix.png")
+    p.set_defaults(func=_cmd_matrix)
+
+    p = sub.add_parser("overlap", help="how many kernel taps land on each output cell (checkerboards)",
+                       formatter_class=fmt, epilog="examples:\n  tconv overlap --input 4,4 --kernel 3 --stride 2\n"
+                       "  tconv overlap --input 8 --kernel 4 --stride 2 -o even.png")
+    add_geometry_args(p, input_default="4,4")
+    p.add_argument("-o", "--output", default="tconv-overlap.png")
+    p.set_defaults(func=_cmd_overlap)
 
 
 def main(argv: list[str] | None = None) -> int:

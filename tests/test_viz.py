@@ -1,0 +1,138 @@
+"""Pictures: the drawing models against tconv.conv_transpose (and PyTorch), and the files."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+import tconv
+from tconv.cli import main
+from tconv.viz.commands import matrix_pictures, overlap_report, write_animation
+from tconv.viz.model import gather_model, overlap_map, scatter_model
+
+
+@st.composite
+def picture_cases(draw):
+    nd = draw(st.sampled_from([1, 2]))
+    x = np.asarray(draw(st.lists(st.integers(-3, 5), min_size=1, max_size=1)))  # placeholder for rng seed
+    shape = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    k = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    s = draw(st.integers(1, 3))
+    d = draw(st.integers(1, 2))
+    full = [(i - 1) * s + dd * (kk - 1) + 1 for i, kk, dd in [(a, b, d) for a, b in zip(shape, k)]]
+    pad = draw(st.integers(0, (min(full) - 1) // 2))
+    op = draw(st.integers(0, max(s, d) - 1))
+    rng = np.random.default_rng(int(x[0]) + 10)
+    return (rng.integers(-3, 6, shape).astype(float), rng.integers(-3, 6, k).astype(float),
+            dict(stride=s, padding=pad, output_padding=op, dilation=d))
+
+
+@given(case=picture_cases())
+def test_scatter_model_final_frame_is_conv_transpose(case):
+    x, k, geom = case
+    m = scatter_model(x, k, **geom)
+    assert len(m.frames) == x.size + 2  # one per input cell plus intro and outro
+    assert [f.kind for f in m.frames[:1] + m.frames[-1:]] == ["intro", "outro"]
+    want = tconv.conv_transpose(x[None, None], k[None, None], **geom)[0, 0]
+    final = m.frames[-1].canvas[m.keep]
+    np.testing.assert_array_equal(final.reshape(want.shape), want)
+    # and against the peer
+    tfn = {1: torch.nn.functional.conv_transpose1d, 2: torch.nn.functional.conv_transpose2d}[x.ndim]
+    peer = tfn(torch.from_numpy(x[None, None]), torch.from_numpy(k[None, None]), **geom).numpy()[0, 0]
+    np.testing.assert_allclose(final.reshape(peer.shape), peer, atol=1e-12)
+    assert not m.cropped[m.keep].any()
+
+
+@given(case=picture_cases())
+def test_gather_model_equals_scatter(case):
+    x, k, geom = case
+    g = gather_model(x, k, **geom)
+    want = tconv.conv_transpose(x[None, None], k[None, None], **geom)[0, 0]
+    assert len(g.frames) == want.size + 2
+    np.testing.assert_allclose(g.frames[-1].canvas.reshape(want.shape), want, atol=1e-12)
+    assert (g.origin == 2).sum() == x.size or geom["padding"] > 0  # every input value is placed (unless cropped)
+
+
+def test_seed_animation_file(tmp_path):
+    from tconv.seed import SEED_INPUT, SEED_KERNEL
+
+    path, model = write_animation(tmp_path / "seed.gif", SEED_INPUT, SEED_KERNEL, frames_dir=tmp_path / "frames")
+    assert path.stat().st_size < 1_000_000
+    im = Image.open(path)
+    assert im.n_frames == 4 + 2
+    assert len(list((tmp_path / "frames").glob("*.png"))) == 6
+    for n in range(im.n_frames):
+        im.seek(n)
+        assert im.size[0] > 300 and im.size[1] > 150
+
+
+def test_matrix_taps_and_values():
+    C, CT, tap = matrix_pictures(np.arange(1.0, 10.0).reshape(3, 3), (4, 4))
+    assert C.shape == (4, 16) and CT.shape == (16, 4)
+    nz = tap >= 0
+    np.testing.assert_array_equal(C[nz], tap[nz] + 1)  # the seed kernel holds its tap numbers
+    assert (C[~nz] == 0).all()
+
+
+def test_overlap_counts_match_torch_and_words():
+    counts, words = overlap_report((4, 4), 3, stride=2)
+    peer = torch.nn.functional.conv_transpose2d(torch.ones(1, 1, 4, 4), torch.ones(1, 1, 3, 3), stride=2)
+    np.testing.assert_array_equal(counts, peer.numpy()[0, 0])
+    assert "kernel 3 with stride 2: overlap alternates 1, 2: uneven" in words[0]
+    assert "even" in overlap_report((8,), 4, stride=2)[1][0]
+    assert overlap_map((4,), 4, stride=2).tolist() == [1, 1, 2, 2, 2, 2, 2, 2, 1, 1]
+
+
+def test_cli_commands(tmp_path, capsys):
+    assert main(["animate", "-o", str(tmp_path / "a.gif"), "--view", "gather", "--input", "3",
+                 "--kernel", "3", "--stride", "2", "--padding", "1", "--output-padding", "1"]) == 0
+    assert Image.open(tmp_path / "a.gif").n_frames == 6 + 2
+    assert main(["matrix", "-o", str(tmp_path / "m.png")]) == 0
+    out = capsys.readouterr().out
+    assert "[1 2 3 0 4 5 6 0 7 8 9 0 0 0 0 0]" in out
+    Image.open(tmp_path / "m.png").verify()
+    assert main(["overlap", "--input", "4,4", "--kernel", "3", "--stride", "2", "-o", str(tmp_path / "o.png")]) == 0
+    assert "uneven" in capsys.readouterr().out
+    assert main(["shape", "--input", "8", "--kernel", "4", "--stride", "2", "--padding", "1", "--want", "17"]) == 0
+    out = capsys.readouterr().out
+    assert "PyTorch  ConvTranspose1d(padding=1, output_padding=(0,)) -> (16,)" in out
+    assert "output_padding=(1,) with padding=1" in out
+    assert "TF/Keras Conv1DTranspose(padding='valid') -> (18,)" in out
+    assert main(["explain", "--batch", "2", "--channels", "4,4", "--input", "6,6", "--kernel", "3"]) == 0
+    assert "<- chosen" in capsys.readouterr().out
+
+
+def test_demo_writes_pictures(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "AB = C_K C_K^T (4x4)" in out and "yes, exactly" in out
+    for name in ("seed-scatter.gif", "seed-gather.gif", "seed-matrix.png", "seed-overlap.png"):
+        assert (tmp_path / name).exists(), name
+        assert str(tmp_path / name) in out
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["animate", "--stride", "0"], "stride"),
+    (["animate", "--values", "nonsense"], "values='nonsense' must be one of"),
+    (["animate", "--view", "sideways"], "invalid choice"),
+    (["animate", "--input", "a,b"], "is not a list of integers"),
+    (["matrix", "--input", "2,2", "--kernel", "5"], "empty output"),
+])
+def test_cli_errors_are_one_line(argv, fragment, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "tconv.cli", *argv, "-o", str(tmp_path / "x.gif")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and fragment in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("cmd", ["demo", "shape", "explain", "animate", "matrix", "overlap"])
+def test_help_has_examples(cmd):
+    proc = subprocess.run([sys.executable, "-m", "tconv.cli", cmd, "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "example" in proc.stdout
