@@ -115,3 +115,26 @@ def test_nan_and_inf_propagate_like_torch():
 def test_empty_batch():
     y = tconv.conv_transpose(np.zeros((0, 2, 3, 3)), np.ones((2, 4, 2, 2)), stride=2)
     assert y.shape == (0, 4, 6, 6)
+
+
+@pytest.mark.parametrize("n", [3, 5, 7])
+def test_gemm_batch_chunks_including_a_partial_last_chunk(n):
+    """Large kernels relative to the output force several batch chunks in the gemm algorithm."""
+    from tconv.algorithms.gemm import chunk_size
+
+    rng = np.random.default_rng(n)
+    x = rng.standard_normal((n, 3, 4, 4))
+    w = rng.standard_normal((3, 5, 5, 5))
+    geom = tconv.conv_transpose_geometry(w.shape, (4, 4), 1, 2)
+    assert chunk_size(geom, n, 8) < n
+    got = tconv.conv_transpose(x, w, padding=2, method="gemm")
+    close(got, torch_conv_transpose(x, w, None, 1, 2, 0, 1, 1), np.float64)
+    c = tconv.conv(got, w, padding=2, method="gemm")
+    close(c, torch_conv(got, w, None, 1, 2, 1, 1), np.float64)
+    go = rng.standard_normal(got.shape)
+    _, gw, _ = tconv.conv_transpose_vjp(go, x, w, padding=2)
+    import torch
+
+    wt = torch.tensor(w, requires_grad=True)
+    torch.nn.functional.conv_transpose2d(torch.tensor(x), wt, padding=2).backward(torch.tensor(go))
+    close(gw, wt.grad.numpy(), np.float64)

@@ -7,8 +7,9 @@ Both operations are linear in the input and in the weight, so:
 * the weight gradient is one correlation, shared by both:
   ``dW[cy, cx, t] = sum_{n, j} Y[n, cy, j] * X[n, cx, j*s + t*d - pad_lo]``, where ``Y`` is the
   y-side array (``conv``'s output gradient, or ``conv_transpose``'s input) and ``X`` the
-  x-side array. It is computed tap by tap, each tap one GEMM over (batch x pixels), using the
-  same strided tap windows as the ``gemm`` algorithm's col2im (no loop over pixels).
+  x-side array. It is the ``gemm`` algorithm's building blocks run backwards: the numba
+  im2col of the x-side array into the (batch-chunked) workspace, then BLAS GEMMs that
+  accumulate over the batch (no loop over pixels; a NumPy tap-by-tap fallback above 3-D).
 
 >>> import numpy as np
 >>> x = np.ones((1, 1, 3)); w = np.ones((1, 1, 2))
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .algorithms._taps import tap_windows
+from .algorithms.gemm import fast_weight_gradient
 from .errors import TconvError
 from .functional import setup_conv, setup_conv_transpose
 from .geometry import ConvGeometry
@@ -36,6 +38,8 @@ ALL = slice(None)
 
 def weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry) -> np.ndarray:
     """``dW`` of shape ``geom.weight_shape`` from the batched y-side and x-side arrays."""
+    if geom.nd <= 3 and np.result_type(y_side, x_side) in (np.float32, np.float64):
+        return fast_weight_gradient(y_side, x_side, geom)
     n, g = y_side.shape[0], geom.groups
     cyg, cxg = geom.y_channels // g, geom.x_channels // g
     dtype = np.result_type(y_side, x_side)

@@ -3,12 +3,12 @@
 against the same references (PyTorch, ONNX, the sparse matrix, the dot-product test).
 
 >>> sorted(ALGORITHMS)[:3]
-['gemm', 'matrix', 'scatter']
+['direct', 'gemm', 'matrix']
 """
 
 from __future__ import annotations
 
-from . import gemm, matrix, scatter, zero_insertion  # noqa: F401  (registration)
+from . import direct, gemm, matrix, scatter, zero_insertion  # noqa: F401  (registration)
 from ._base import ALGORITHMS, Algorithm, get_algorithm, register
 
 __all__ = ["ALGORITHMS", "Algorithm", "get_algorithm", "register"]

@@ -13,7 +13,14 @@ import math
 import numpy as np
 
 from ._base import Algorithm, register
+from ._blas import gemm_cm
+from ._kernels import as3, col2im3, im2col3, numba_threads, pad3, workspace
 from ._taps import tap_windows
+
+# reference-machine constants (2 threads): OpenBLAS SGEMM rate as measured by `make bench`
+# on the suite's GEMM shapes, and the effective bandwidth of the numba col2im
+GEMM_FLOPS = {4: 2.2e11, 8: 1.1e11}
+COL2IM_BYTES_PER_S = 6e9
 
 ALL = slice(None)
 
@@ -33,8 +40,124 @@ def im2col(x: np.ndarray, geom) -> np.ndarray:
     return cols
 
 
+def chunk_size(geom, batch: int, itemsize: int) -> int:
+    """Samples per chunk so that ``cols`` stays within about twice the output's bytes."""
+    per_sample = geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
+    out_bytes = batch * geom.x_channels * math.prod(geom.x_shape) * itemsize
+    return max(1, min(batch, (2 * out_bytes) // max(per_sample, 1)))
+
+
+def _chunks(geom, n: int, itemsize: int):
+    nb = chunk_size(geom, n, itemsize)
+    for b0 in range(0, n, nb):
+        yield b0, min(n, b0 + nb), nb
+
+
+def _params(geom):
+    return (*pad3(geom.stride, 1), *pad3(geom.dilation, 1), *pad3(geom.pad_lo, 0))
+
+
+def _cols(geom, cb: int, M: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The workspace for ``cb`` samples: as the ``(Cx*K, cb*M)`` GEMM matrix and as the kernels'
+    8-D view ``(Cx, k0, k1, k2, cb, m0, m1, m2)`` of the same memory."""
+    flat = workspace((geom.x_channels * math.prod(geom.kernel), cb * M), dtype)
+    return flat, flat.reshape(geom.x_channels, *pad3(geom.kernel, 1), cb, *pad3(geom.y_shape, 1))
+
+
+def _y_side(y, b0: int, b1: int, M: int):
+    """``y[b0:b1]`` as one ``(C, cb*M)`` matrix when images are small (one copy, then one GEMM),
+    else None (the caller runs one GEMM per sample on ``y`` itself)."""
+    cb = b1 - b0
+    if cb > 1 and M < 1024:
+        return np.ascontiguousarray(y[b0:b1].reshape(cb, y.shape[1], M).transpose(1, 0, 2))
+    return None
+
+
+def fast_conv_transpose(y: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
+    """``cols = W^T y`` through BLAS (the weight is read transposed in place, never re-laid out),
+    then the fused numba col2im, chunked over the batch to bound the scratch memory."""
+    n, g, nd = y.shape[0], geom.groups, geom.nd
+    cyg, cxg = geom.y_channels // g, geom.x_channels // g
+    K, M = math.prod(geom.kernel), math.prod(geom.y_shape)
+    y, w = np.ascontiguousarray(y), np.ascontiguousarray(w)
+    out = np.empty((n, geom.x_channels, *geom.x_shape), dtype=y.dtype)
+    if n == 0:
+        return out
+    for b0, b1, _ in _chunks(geom, n, y.itemsize):
+        ld = (b1 - b0) * M
+        cols, view = _cols(geom, b1 - b0, M, y.dtype)
+        yt = _y_side(y, b0, b1, M)
+        for gi in range(g):
+            if yt is not None:
+                gemm_cm(False, True, ld, cxg * K, cyg, yt, gi * cyg * ld, ld, w, gi * cyg * cxg * K, cxg * K,
+                        cols, gi * cxg * K * ld, ld)
+            else:
+                for b in range(b0, b1):
+                    gemm_cm(False, True, M, cxg * K, cyg, y, (b * geom.y_channels + gi * cyg) * M, M,
+                            w, gi * cyg * cxg * K, cxg * K, cols, gi * cxg * K * ld + (b - b0) * M, ld)
+        with numba_threads(1):
+            col2im3(view, as3(out, nd), b0, *_params(geom))
+    return out
+
+
+def fast_conv(x: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
+    """The numba im2col into the workspace, then one BLAS GEMM per sample and group writing
+    straight into the output (no transpose afterwards)."""
+    n, g, nd = x.shape[0], geom.groups, geom.nd
+    cyg, cxg = geom.y_channels // g, geom.x_channels // g
+    K, M = math.prod(geom.kernel), math.prod(geom.y_shape)
+    x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    out = np.empty((n, geom.y_channels, *geom.y_shape), dtype=x.dtype)
+    if n == 0:
+        return out
+    for b0, b1, _ in _chunks(geom, n, x.itemsize):
+        ld = (b1 - b0) * M
+        flat, view = _cols(geom, b1 - b0, M, x.dtype)
+        with numba_threads(1):
+            im2col3(as3(x, nd), view, b0, *_params(geom))
+        for b in range(b0, b1):
+            for gi in range(g):
+                gemm_cm(False, False, M, cyg, cxg * K, flat, gi * cxg * K * ld + (b - b0) * M, ld,
+                        w, gi * cyg * cxg * K, cxg * K, out, (b * geom.y_channels + gi * cyg) * M, M)
+    return out
+
+
+def fast_weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom) -> np.ndarray:
+    """``dW[cy, cx, t] = sum_{n,j} Y[n, cy, j] X[n, cx, j*s + t*d - lo]``: im2col of the
+    x-side array, then GEMMs accumulating over the batch (``beta = 1``)."""
+    n, g, nd = y_side.shape[0], geom.groups, geom.nd
+    cyg, cxg = geom.y_channels // g, geom.x_channels // g
+    K, M = math.prod(geom.kernel), math.prod(geom.y_shape)
+    dtype = np.result_type(y_side, x_side)
+    y, x = np.ascontiguousarray(y_side, dtype=dtype), np.ascontiguousarray(x_side, dtype=dtype)
+    gw = np.zeros(geom.weight_shape, dtype=dtype)
+    if n == 0:
+        return gw
+    for b0, b1, _ in _chunks(geom, n, x.itemsize):
+        ld = (b1 - b0) * M
+        flat, view = _cols(geom, b1 - b0, M, dtype)
+        with numba_threads(1):
+            im2col3(as3(x, nd), view, b0, *_params(geom))
+        yt = _y_side(y, b0, b1, M)
+        for gi in range(g):
+            if yt is not None:
+                gemm_cm(True, False, cxg * K, cyg, ld, flat, gi * cxg * K * ld, ld, yt, gi * cyg * ld, ld,
+                        gw, gi * cyg * cxg * K, cxg * K, beta=1.0)
+            else:
+                for b in range(b0, b1):
+                    gemm_cm(True, False, cxg * K, cyg, M, flat, gi * cxg * K * ld + (b - b0) * M, ld,
+                            y, (b * geom.y_channels + gi * cyg) * M, M, gw, gi * cyg * cxg * K, cxg * K, beta=1.0)
+    return gw
+
+
+def _fast(geom, dtype) -> bool:
+    return geom.nd <= 3 and np.dtype(dtype) in (np.float32, np.float64)
+
+
 def gemm_conv_transpose(y: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
     """W^T y (one GEMM per sample and group), then col2im."""
+    if _fast(geom, y.dtype):
+        return fast_conv_transpose(y, w, geom)
     n, g = y.shape[0], geom.groups
     cyg, cxg = geom.y_channels // g, geom.x_channels // g
     k, m = math.prod(geom.kernel), math.prod(geom.y_shape)
@@ -46,6 +169,8 @@ def gemm_conv_transpose(y: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
 
 def gemm_conv(x: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
     """im2col, then W cols (one GEMM per sample and group)."""
+    if _fast(geom, x.dtype):
+        return fast_conv(x, w, geom)
     n, g = x.shape[0], geom.groups
     cyg, cxg = geom.y_channels // g, geom.x_channels // g
     k, m = math.prod(geom.kernel), math.prod(geom.y_shape)
@@ -60,12 +185,18 @@ class Gemm(Algorithm):
     summary = "one GEMM (W^T y) then col2im; im2col then one GEMM for conv"
 
     def scratch_bytes(self, geom, batch, itemsize):
-        return batch * geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
+        nb = chunk_size(geom, batch, itemsize)
+        return nb * geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
 
     def cost(self, geom, batch, itemsize):
         flops = 2 * geom.macs(batch)
-        moved = self.scratch_bytes(geom, batch, itemsize) * 2
-        return flops / 40e9 + moved / 4e9
+        cols = batch * geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
+        out = batch * geom.x_channels * math.prod(geom.x_shape) * itemsize
+        small = min(geom.x_channels // geom.groups * math.prod(geom.kernel), geom.y_channels // geom.groups)
+        efficiency = min(1.0, small / 64)  # thin GEMMs run far below the peak rate
+        calls = batch * geom.groups
+        return (flops / (GEMM_FLOPS[itemsize] * efficiency) + (cols + out) / COL2IM_BYTES_PER_S
+                + calls * 5e-6)
 
     def conv_transpose(self, y, w, geom):
         return gemm_conv_transpose(y, w, geom)

@@ -1,0 +1,54 @@
+"""Direct calls to SciPy's BLAS ``sgemm``/``dgemm`` (``scipy.linalg.cython_blas``).
+
+NumPy's ``matmul`` needs contiguous operands and cannot accumulate (``beta=1``); calling
+the Fortran routine with explicit leading dimensions lets the algorithms multiply strided
+windows of a padded buffer in place and accumulate tap after tap, without copies. All
+tconv GEMMs go through this one BLAS (and so through one thread pool).
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+import scipy.linalg.cython_blas as _cb
+
+__all__ = ["gemm_cm"]
+
+_P = ctypes.c_void_p
+_I = ctypes.POINTER(ctypes.c_int)
+_PROTO = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_char_p, _I, _I, _I, _P, _P, _I, _P, _I, _P, _P, _I)
+
+
+def _load(name: str):
+    cap = _cb.__pyx_capi__[name]
+    get_name = ctypes.pythonapi.PyCapsule_GetName
+    get_name.restype, get_name.argtypes = ctypes.c_char_p, [ctypes.py_object]
+    get_ptr = ctypes.pythonapi.PyCapsule_GetPointer
+    get_ptr.restype, get_ptr.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    return _PROTO(get_ptr(cap, get_name(cap)))
+
+
+_GEMM = {np.dtype(np.float32): (_load("sgemm"), ctypes.c_float),
+         np.dtype(np.float64): (_load("dgemm"), ctypes.c_double)}
+
+
+def gemm_cm(transa: bool, transb: bool, m: int, n: int, k: int,
+            a: np.ndarray, a_off: int, lda: int,
+            b: np.ndarray, b_off: int, ldb: int,
+            c: np.ndarray, c_off: int, ldc: int, beta: float = 0.0) -> None:
+    """Column-major ``C[m, n] = op(A)[m, k] @ op(B)[k, n] + beta * C`` on raw buffers.
+
+    ``a``, ``b``, ``c`` are C-contiguous arrays of one dtype; offsets and leading
+    dimensions are in elements. The caller guarantees every index stays in bounds.
+    """
+    if m == 0 or n == 0:
+        return
+    fn, ct = _GEMM[c.dtype]
+    size = c.itemsize
+    ci = ctypes.c_int
+    fn(b"T" if transa else b"N", b"T" if transb else b"N",
+       ctypes.byref(ci(m)), ctypes.byref(ci(n)), ctypes.byref(ci(k)), ctypes.byref(ct(1.0)),
+       a.ctypes.data + a_off * size, ctypes.byref(ci(lda)),
+       b.ctypes.data + b_off * size, ctypes.byref(ci(ldb)), ctypes.byref(ct(beta)),
+       c.ctypes.data + c_off * size, ctypes.byref(ci(ldc)))
