@@ -9,11 +9,22 @@ tconv GEMMs go through this one BLAS (and so through one thread pool).
 from __future__ import annotations
 
 import ctypes
+import time
 
 import numpy as np
 import scipy.linalg.cython_blas as _cb
 
-__all__ = ["gemm_cm"]
+__all__ = ["gemm_cm", "blas_info", "busy_recently"]
+
+# OpenBLAS's worker threads keep spinning for a while after a call (about 2^28 cycles by
+# default); numba kernels started in that window should not compete with them
+SPIN_SECONDS = 0.1
+_last_call = [-1e9]
+
+
+def busy_recently(window: float = SPIN_SECONDS) -> bool:
+    """Whether tconv called BLAS within the last ``window`` seconds."""
+    return time.perf_counter() - _last_call[0] < window
 
 _P = ctypes.c_void_p
 _I = ctypes.POINTER(ctypes.c_int)
@@ -44,6 +55,7 @@ def gemm_cm(transa: bool, transb: bool, m: int, n: int, k: int,
     """
     if m == 0 or n == 0:
         return
+    _last_call[0] = time.perf_counter()
     fn, ct = _GEMM[c.dtype]
     size = c.itemsize
     ci = ctypes.c_int
@@ -52,3 +64,27 @@ def gemm_cm(transa: bool, transb: bool, m: int, n: int, k: int,
        a.ctypes.data + a_off * size, ctypes.byref(ci(lda)),
        b.ctypes.data + b_off * size, ctypes.byref(ci(ldb)), ctypes.byref(ct(beta)),
        c.ctypes.data + c_off * size, ctypes.byref(ci(ldc)))
+    _last_call[0] = time.perf_counter()
+
+
+def blas_info() -> str:
+    """Which BLAS tconv's GEMMs run on, and the OpenBLAS kernel family it picked."""
+    import glob
+    import os
+
+    import scipy
+
+    core = "unknown"
+    libs = glob.glob(os.path.join(os.path.dirname(scipy.__file__), os.pardir, "scipy.libs", "*openblas*"))
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+            for name in ("scipy_openblas_get_corename", "openblas_get_corename"):
+                fn = getattr(lib, name, None)
+                if fn is not None:
+                    fn.restype = ctypes.c_char_p
+                    core = fn().decode()
+                    break
+        except OSError:
+            continue
+    return f"SciPy {scipy.__version__} OpenBLAS (cython_blas), core {core}"

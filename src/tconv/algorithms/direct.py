@@ -1,22 +1,50 @@
 """``direct``: fused numba loops for few channels and depthwise layers.
 
-Each output row is computed by one thread: gather over the outer axes, a strided
-multiply-add along the last axis. No scratch memory at all. Best when
+Each output row is computed by one thread: gather over the outer axes, then along the last
+axis one phase (``p mod stride``) at a time, so every multiply-add runs over contiguous
+memory. No scratch memory beyond one row. Threads: numba's pool, except right after one
+of tconv's GEMMs (see :func:`_threads`). Best when
 ``C_in * C_out / groups`` is small (single-channel images, depthwise layers), where a
 GEMM would have a degenerate shape. Up to 3 spatial axes.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._base import Algorithm, register
-from ._kernels import as3, direct_c3, direct_t3, pad3
+from ._blas import busy_recently
+from ._kernels import as3, direct_c3, direct_t3, numba_threads, pad3
 
-# reference-machine rates (multiply-accumulates per second, 2 threads), fitted on the
-# benchmark layers: the loop is scalar-ish for stride > 1 along the last axis
-_MACS_PER_S_UNIT = 3.0e9
-_MACS_PER_S_STRIDED = 1.5e9
+# cost model constants, fitted on the benchmark suite (2 threads, float32): vectorised
+# multiply-adds, a fixed cost per inner loop, a cost per (strided) output write, and the
+# memory bandwidth that bounds layers whose multi-channel input does not fit in L2
+_MACS_PER_S = 4.0e10
+_LOOP_S = 1.7e-9
+_OUT_S = 2.8e-10
+_MEM_BYTES_PER_S = 3.0e10
+_L2_BYTES = 1 << 20
+
+
+def direct_cost(geom, batch: int, itemsize: int) -> float:
+    """Estimated seconds of the direct transposed convolution (see the constants above)."""
+    macs = geom.macs(batch)
+    inner = max(1, min(geom.y_shape[-1], -(-geom.x_shape[-1] // geom.stride[-1])))
+    outputs = batch * geom.x_channels * math.prod(geom.x_shape)
+    t = macs / _MACS_PER_S + (macs / inner) * _LOOP_S + outputs * _OUT_S
+    cyg = geom.y_channels // geom.groups
+    if cyg > 1 and cyg * math.prod(geom.y_shape) * itemsize > _L2_BYTES:
+        # every output channel re-reads the sample's input: from memory once it leaves L2
+        t += macs * itemsize / _MEM_BYTES_PER_S
+    return t + 2e-5
+
+
+def _threads() -> int:
+    """All cores, unless tconv's BLAS ran in the last 0.1 s: its workers are still spinning
+    then, and two pools fighting over two cores is slower than one thread (measured 6x)."""
+    return 1 if busy_recently() else 64
 
 
 def _args(geom):
@@ -35,21 +63,22 @@ class Direct(Algorithm):
         return None
 
     def cost(self, geom, batch, itemsize):
-        rate = _MACS_PER_S_UNIT if geom.stride[-1] == 1 else _MACS_PER_S_STRIDED
-        return geom.macs(batch) / rate + 2e-5
+        return direct_cost(geom, batch, itemsize)
 
     def conv_transpose(self, y, w, geom):
         params, nd = _args(geom)
         out = np.empty((y.shape[0], geom.x_channels, *geom.x_shape), dtype=y.dtype)
         w3 = w.reshape(w.shape[:2] + (1,) * (3 - nd) + w.shape[2:])
-        direct_t3(as3(np.ascontiguousarray(y), nd), np.ascontiguousarray(w3), as3(out, nd),
-                  geom.groups, *params)
+        with numba_threads(_threads()):
+            direct_t3(as3(np.ascontiguousarray(y), nd), np.ascontiguousarray(w3), as3(out, nd),
+                      geom.groups, *params)
         return out
 
     def conv(self, x, w, geom):
         params, nd = _args(geom)
         out = np.empty((x.shape[0], geom.y_channels, *geom.y_shape), dtype=x.dtype)
         w3 = w.reshape(w.shape[:2] + (1,) * (3 - nd) + w.shape[2:])
-        direct_c3(as3(np.ascontiguousarray(x), nd), np.ascontiguousarray(w3), as3(out, nd),
-                  geom.groups, *params)
+        with numba_threads(_threads()):
+            direct_c3(as3(np.ascontiguousarray(x), nd), np.ascontiguousarray(w3), as3(out, nd),
+                      geom.groups, *params)
         return out

@@ -17,10 +17,11 @@ from ._blas import gemm_cm
 from ._kernels import as3, col2im3, im2col3, numba_threads, pad3, workspace
 from ._taps import tap_windows
 
-# reference-machine constants (2 threads): OpenBLAS SGEMM rate as measured by `make bench`
-# on the suite's GEMM shapes, and the effective bandwidth of the numba col2im
-GEMM_FLOPS = {4: 2.2e11, 8: 1.1e11}
-COL2IM_BYTES_PER_S = 6e9
+# cost model: the BLAS rate is measured once per process (see tconv.planner.machine_rates);
+# the numba col2im moves about this many bytes per second, single-threaded
+COL2IM_BYTES_PER_S = 1.2e10
+GEMM_CALL_S = 1e-5
+
 
 ALL = slice(None)
 
@@ -189,14 +190,16 @@ class Gemm(Algorithm):
         return nb * geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
 
     def cost(self, geom, batch, itemsize):
+        from ..planner import machine_rates
+
         flops = 2 * geom.macs(batch)
         cols = batch * geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
         out = batch * geom.x_channels * math.prod(geom.x_shape) * itemsize
         small = min(geom.x_channels // geom.groups * math.prod(geom.kernel), geom.y_channels // geom.groups)
-        efficiency = min(1.0, small / 64)  # thin GEMMs run far below the peak rate
+        efficiency = min(1.0, max(0.05, small / 64))  # thin GEMMs run far below the peak rate
         calls = batch * geom.groups
-        return (flops / (GEMM_FLOPS[itemsize] * efficiency) + (cols + out) / COL2IM_BYTES_PER_S
-                + calls * 5e-6)
+        return (flops / (machine_rates()[itemsize] * efficiency) + (cols + out) / COL2IM_BYTES_PER_S
+                + calls * GEMM_CALL_S)
 
     def conv_transpose(self, y, w, geom):
         return gemm_conv_transpose(y, w, geom)
