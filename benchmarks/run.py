@@ -63,8 +63,6 @@ def run_suite(rounds: int, layer_ids: list[str] | None) -> dict:
     import tconv
     from tconv.algorithms._blas import blas_info
     from tconv.algorithms._kernels import release_workspace
-    from tconv.grad import weight_gradient
-
     torch.set_num_threads(2)
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
@@ -133,10 +131,11 @@ def run_suite(rounds: int, layer_ids: list[str] | None) -> dict:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         out_bytes = ours.nbytes
+        kw = layer.kwargs
         fns = {
-            "tconv": lambda: tconv.conv_transpose(x, w, **layer.kwargs),
-            "torch": lambda: tf(xt, wt, **layer.kwargs),
-            "ort": lambda: sess.run(None, {"X": x, "W": w}),
+            "tconv": lambda x=x, w=w, kw=kw: tconv.conv_transpose(x, w, **kw),
+            "torch": lambda xt=xt, wt=wt, tf=tf, kw=kw: tf(xt, wt, **kw),
+            "ort": lambda sess=sess, x=x, w=w: sess.run(None, {"X": x, "W": w}),
         }
         times = {k: [] for k in fns}
         for _ in range(rounds):
@@ -150,41 +149,54 @@ def run_suite(rounds: int, layer_ids: list[str] | None) -> dict:
             err_torch=err_torch, err_64=err_64, err_ort=err_ort,
             estimates={c.name: c.seconds for c in plan.candidates if c.reason is None},
         ))
-        later.append((layer, x, w, xt, wt, tf, geom, ours))
+        later.append(dict(layer=layer, x=x, xt=xt, wt=wt, tf=tf, geom=geom, out_shape=ours.shape))
         print(f"{layer.id:>3} {layer.name:<26} tconv {med['tconv'] * 1e3:8.2f} ms  torch {med['torch'] * 1e3:8.2f} ms"
               f"  ort {med['ort'] * 1e3:8.2f} ms  x{med['torch'] / med['tconv']:5.2f} vs torch"
               f"  x{med['ort'] / med['tconv']:5.2f} vs ort  [{plan.choice}]", flush=True)
     # weight gradient: tconv's vs torch.autograd (x fixed, w requires grad)
-    for row, (layer, x, w, xt, wt, tf, geom, ours) in zip(rows, later):
-        go = np.random.default_rng(1).standard_normal(ours.shape).astype(np.float32)
-        got = torch.from_numpy(go)
-        wg = wt.clone().requires_grad_(True)
-        gw = weight_gradient(x, go, geom)
-        tw = torch.autograd.grad(tf(xt, wg, **layer.kwargs), wg, got)[0].numpy()
-        row["err_grad"] = float(np.max(np.abs(gw - tw))) / max(float(np.max(np.abs(tw))), 1e-30)
-
-        def torch_grad():
-            return torch.autograd.grad(tf(xt, wg, **layer.kwargs), wg, got)[0]
-
-        gtimes = {"tconv": [], "torch": []}
-        for _ in range(max(2, rounds // 2)):
-            gtimes["tconv"] += block(lambda: weight_gradient(x, go, geom), 2)
-            time.sleep(0.15)
-            gtimes["torch"] += block(torch_grad, 2)
-            time.sleep(0.15)
-        row["grad"] = {k: float(np.median(v)) for k, v in gtimes.items()}
+    for row, item in zip(rows, later):
+        row["err_grad"], row["grad"] = _grad_timings(item, rounds, block)
     # the machine's SGEMM rate on each layer's GEMM shape (cols = W^T y, per group), NumPy matmul
     big = sgemm_rate(2048, 2048, 2048, 1)
-    for row, (layer, x, w, xt, wt, tf, geom, ours) in zip(rows, later):
+    for row, item in zip(rows, later):
+        geom, n = item["geom"], item["layer"].n
         K = int(np.prod(geom.kernel))
         M = int(np.prod(geom.y_shape))
-        rate = sgemm_rate(geom.x_channels // geom.groups * K, geom.y_channels // geom.groups, layer.n * M,
-                          geom.groups)
+        rate = sgemm_rate(geom.x_channels // geom.groups * K, geom.y_channels // geom.groups, n * M, geom.groups)
         row["sgemm"] = rate / 1e9
-        row["gflops"] = 2 * geom.macs(layer.n) / row["times"]["tconv"] / 1e9
+        row["gflops"] = 2 * geom.macs(n) / row["times"]["tconv"] / 1e9
     return dict(rows=rows, blas=blas_info(), sgemm_2048=big / 1e9, numpy=np.__version__,
                 torch=torch.__version__, ort=ort.__version__, cpu=_cpu(),
                 coretype=os.environ.get("OPENBLAS_CORETYPE", ""))
+
+
+def _grad_timings(item: dict, rounds: int, block) -> tuple[float, dict]:
+    """Relative error and median times of tconv's weight gradient and torch.autograd's."""
+    import numpy as np
+    import torch
+
+    from tconv.grad import weight_gradient
+
+    layer, x, xt, wt, tf, geom = (item[k] for k in ("layer", "x", "xt", "wt", "tf", "geom"))
+    go = np.random.default_rng(1).standard_normal(item["out_shape"]).astype(np.float32)
+    got = torch.from_numpy(go)
+    wg = wt.clone().requires_grad_(True)
+
+    def ours():
+        return weight_gradient(x, go, geom)
+
+    def theirs():
+        return torch.autograd.grad(tf(xt, wg, **layer.kwargs), wg, got)[0]
+
+    gw, tw = ours(), theirs().numpy()
+    err = float(np.max(np.abs(gw - tw))) / max(float(np.max(np.abs(tw))), 1e-30)
+    times = {"tconv": [], "torch": []}
+    for _ in range(max(2, rounds // 2)):
+        times["tconv"] += block(ours, 2)
+        time.sleep(0.15)
+        times["torch"] += block(theirs, 2)
+        time.sleep(0.15)
+    return err, {k: float(np.median(v)) for k, v in times.items()}
 
 
 # ----------------------------------------------------------------------------- reporting
