@@ -132,7 +132,7 @@ def test_cli_errors_are_one_line(argv, fragment, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("cmd", ["demo", "shape", "explain", "animate", "matrix", "overlap"])
+@pytest.mark.parametrize("cmd", ["demo", "shape", "explain", "animate", "matrix", "overlap", "bench"])
 def test_help_has_examples(cmd):
     proc = subprocess.run([sys.executable, "-m", "tconv.cli", cmd, "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "example" in proc.stdout

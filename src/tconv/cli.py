@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.set_defaults(func=_cmd_explain)
     _picture_commands(sub)
+    p = sub.add_parser("bench", help="the layer suite against PyTorch and ONNX Runtime (needs tconv[test])",
+                       add_help=False)
+    p.set_defaults(func=None)
     return parser
 
 
@@ -214,6 +217,11 @@ def _picture_commands(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # its own argument parser, in tconv.bench
+        from .bench import main as bench_main
+
+        return bench_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
