@@ -3,7 +3,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
-    "default", max_examples=int(os.environ.get("TCONV_EXAMPLES", "60")), deadline=None,
+    "default", max_examples=int(os.environ.get("TCONV_EXAMPLES", "150")), deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile("default")
