@@ -7,9 +7,12 @@ Both operations are linear in the input and in the weight, so:
 * the weight gradient is one correlation, shared by both:
   ``dW[cy, cx, t] = sum_{n, j} Y[n, cy, j] * X[n, cx, j*s + t*d - pad_lo]``, where ``Y`` is the
   y-side array (``conv``'s output gradient, or ``conv_transpose``'s input) and ``X`` the
-  x-side array. It is the ``gemm`` algorithm's building blocks run backwards: the numba
-  im2col of the x-side array into the (batch-chunked) workspace, then BLAS GEMMs that
-  accumulate over the batch (no loop over pixels; a NumPy tap-by-tap fallback above 3-D).
+  x-side array. For many channels it is the ``gemm`` algorithm's building blocks run
+  backwards: the numba im2col of the x-side array into the (batch-chunked) workspace, then
+  BLAS GEMMs that accumulate over the batch; for few channels (single-channel, depthwise)
+  a numba kernel computes each weight entry as a sum of contiguous dot products. The
+  planner's cost models choose between the two; no loop over pixels in Python (a NumPy
+  tap-by-tap fallback serves more than 3 spatial axes).
 
 >>> import numpy as np
 >>> x = np.ones((1, 1, 3)); w = np.ones((1, 1, 2))
@@ -38,7 +41,10 @@ ALL = slice(None)
 
 def weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry) -> np.ndarray:
     """``dW`` of shape ``geom.weight_shape`` from the batched y-side and x-side arrays."""
-    if geom.nd <= 3 and np.result_type(y_side, x_side) in (np.float32, np.float64):
+    dtype = np.result_type(y_side, x_side)
+    if geom.nd <= 3 and dtype in (np.float32, np.float64):
+        if _direct_wins(geom, y_side.shape[0], dtype.itemsize):
+            return direct_weight_gradient(y_side.astype(dtype, copy=False), x_side.astype(dtype, copy=False), geom)
         return fast_weight_gradient(y_side, x_side, geom)
     n, g = y_side.shape[0], geom.groups
     cyg, cxg = geom.y_channels // g, geom.x_channels // g
@@ -51,6 +57,31 @@ def weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry) 
         b = b.transpose(1, 0, 3, 2).reshape(g, -1, cxg)
         gw[(ALL, ALL, ALL, *tap)] = np.matmul(a, b)
     return gw.reshape(geom.weight_shape)
+
+
+def _direct_wins(geom: ConvGeometry, batch: int, itemsize: int) -> bool:
+    """The planner's two cost models, applied to the weight gradient (same multiply-adds)."""
+    from .algorithms import ALGORITHMS
+
+    return ALGORITHMS["direct"].cost(geom, batch, itemsize) < ALGORITHMS["gemm"].cost(geom, batch, itemsize)
+
+
+def direct_weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+    """The numba kernel: one (channel, channel, tap) weight entry per work item, no scratch."""
+    from .algorithms._blas import busy_recently
+    from .algorithms._kernels import as3, direct_wgrad3, numba_threads, pad3
+
+    nd = geom.nd
+    gw = np.empty(geom.weight_shape, dtype=y_side.dtype)
+    if y_side.shape[0] == 0:
+        gw[...] = 0
+        return gw
+    gw3 = gw.reshape(gw.shape[:2] + (1,) * (3 - nd) + gw.shape[2:])
+    params = (*pad3(geom.stride, 1), *pad3(geom.dilation, 1), *pad3(geom.pad_lo, 0))
+    with numba_threads(1 if busy_recently() else 64):
+        direct_wgrad3(as3(np.ascontiguousarray(y_side), nd), as3(np.ascontiguousarray(x_side), nd), gw3,
+                      geom.groups, *params)
+    return gw
 
 
 def _check_grad(grad_output, expected: tuple[int, ...], batched: bool, dtype) -> np.ndarray:

@@ -204,6 +204,46 @@ def direct_c3(x, w, out, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2):
                             dst[i] += wv * src[i]
 
 
+@njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
+def direct_wgrad3(y, x, gw, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2):
+    """gw[cy, cl, t] = sum_{n, j} y[n, cy, j] * x[n, g*cxg + cl, j*s + t*d - lo] (in range).
+
+    y: (N, Cy, m0, m1, m2) (the y side), x: (N, Cx, n0, n1, n2) (the x side),
+    gw: (Cy, Cx/groups, k0, k1, k2), fully overwritten. One (cy, cl, tap) per work item:
+    a sum of dot products along the last axis (0-based slices; ``reassoc`` lets LLVM
+    vectorise the reduction, NaN/Inf semantics are kept).
+    """
+    N, Cy, m0, m1, m2 = y.shape
+    n0, n1, n2 = x.shape[2], x.shape[3], x.shape[4]
+    cxg, k0, k1, k2 = gw.shape[1], gw.shape[2], gw.shape[3], gw.shape[4]
+    cyg = Cy // groups
+    items = Cy * cxg * k0 * k1 * k2
+    for it in prange(items):
+        t2 = it % k2
+        t1 = (it // k2) % k1
+        t0 = (it // (k2 * k1)) % k0
+        cl = (it // (k2 * k1 * k0)) % cxg
+        cy = it // (k2 * k1 * k0 * cxg)
+        cx = (cy // cyg) * cxg + cl
+        a0, e0 = _span(t0, d0, lo0, s0, m0, n0)
+        a1, e1 = _span(t1, d1, lo1, s1, m1, n1)
+        a2, e2 = _span(t2, d2, lo2, s2, m2, n2)
+        off0 = t0 * d0 - lo0
+        off1 = t1 * d1 - lo1
+        off2 = t2 * d2 - lo2
+        acc = 0.0
+        for n in range(N):
+            for j0 in range(a0, e0 + 1):
+                for j1 in range(a1, e1 + 1):
+                    yr = y[n, cy, j0, j1, a2:e2 + 1]
+                    xr = x[n, cx, j0 * s0 + off0, j1 * s1 + off1, a2 * s2 + off2:e2 * s2 + off2 + 1:s2]
+                    part = 0.0
+                    for i in range(e2 + 1 - a2):
+                        part += yr[i] * xr[i]
+                    acc += part
+        gw[cy, cl, t0, t1, t2] = acc
+
+
 def as3(a: np.ndarray, nd: int) -> np.ndarray:
     """View a (N, C, *spatial) array with nd spatial axes as (N, C, 1.., s0, s1, s2)."""
     return a.reshape(a.shape[:2] + (1,) * (3 - nd) + a.shape[2:])
