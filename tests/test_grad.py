@@ -141,3 +141,22 @@ def test_grad_errors(i):
     with pytest.raises((ValueError, TypeError)) as info:
         fn()
     assert frag in str(info.value)
+
+
+@given(case=cases())
+def test_both_weight_gradient_kernels_match_autograd(case):
+    """The planner picks one of two weight-gradient kernels; both are checked on every geometry."""
+    from tconv.algorithms.gemm import fast_weight_gradient
+    from tconv.grad import direct_weight_gradient
+
+    x, w, _ = case.arrays()
+    xb = x if case.batch is not None else x[None]
+    out = tconv.conv_transpose(xb, w, **case.kwargs())
+    go = np.random.default_rng(case.seed + 5).standard_normal(out.shape).astype(case.dtype)
+    geom = tconv.conv_transpose_geometry(w.shape, case.in_shape, case.stride, case.padding,
+                                         case.output_padding, case.dilation, case.groups)
+    _, tw, _ = _torch_ct_grads(case, x, w, None, go if case.batch is not None else go[0])
+    for kernel in (direct_weight_gradient, fast_weight_gradient):
+        gw = kernel(xb, go, geom)
+        assert gw.dtype == case.dtype
+        close(gw, tw, case.dtype, kernel.__name__)
