@@ -301,13 +301,19 @@ def _numba_first_call() -> dict:
 
     code = ("import time; t=time.perf_counter(); import numpy as np, tconv; "
             "x=np.ones((2,3,5,5),np.float32); w=np.ones((3,2,3,3),np.float32); "
-            "[tconv.conv_transpose(x,w,stride=2,method=m) for m in ('direct','gemm')]; "
-            "tconv.conv(x,w,method='gemm'); print(time.perf_counter()-t)")
-    warm = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout or "nan")
+            "y=[tconv.conv_transpose(x,w,stride=2,method=m) for m in ('direct','gemm')][0]; "
+            "[tconv.conv(y,w,stride=2,method=m) for m in ('direct','gemm')]; "
+            "tconv.conv_transpose_vjp(y,x,w,stride=2); print(time.perf_counter()-t)")
+    def run(env=None) -> float:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        if proc.returncode:
+            raise RuntimeError(f"first-call measurement failed: {proc.stderr.strip()[-500:]}")
+        return float(proc.stdout)
+
+    warm = run()
     with tempfile.TemporaryDirectory() as d:
         env = os.environ | {"NUMBA_CACHE_DIR": d}
-        cold = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stdout
-                     or "nan")
+        cold = run(env)
     return {"warm": warm, "cold": cold}
 
 
