@@ -136,3 +136,15 @@ def test_cli_errors_are_one_line(argv, fragment, tmp_path):
 def test_help_has_examples(cmd):
     proc = subprocess.run([sys.executable, "-m", "tconv.cli", cmd, "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "example" in proc.stdout
+
+
+def test_both_views_in_sequence_and_progress_bar(tmp_path):
+    x = np.arange(1.0, 46.0).reshape(5, 9)  # 45 input cells: long enough for the progress bar
+    proc = subprocess.run([sys.executable, "-m", "tconv.cli", "animate", "--view", "both", "--input", "5,9",
+                           "--kernel", "2", "--stride", "2", "--values", "arange", "-o", str(tmp_path / "b.gif")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "rendering [" in proc.stderr and "frames" in proc.stderr
+    im = Image.open(tmp_path / "b.gif")
+    out = tconv.conv_transpose(x[None, None], np.ones((1, 1, 2, 2)), stride=2)[0, 0]
+    assert im.n_frames == (x.size + 2) + (out.size + 2)

@@ -192,8 +192,9 @@ def _picture_commands(sub) -> None:
                        "  tconv animate --values random --kernel-values ones --frames frames/ -o r.gif")
     add_geometry_args(p, input_default="2,2")
     p.add_argument("-o", "--output", default="tconv-animation.gif", help="GIF path (default %(default)s)")
-    p.add_argument("--view", choices=["scatter", "gather"], default="scatter",
-                   help="scatter: the definition (default); gather: zero insertion + flipped kernel")
+    p.add_argument("--view", choices=["scatter", "gather", "both"], default="scatter",
+                   help="scatter: the definition (default); gather: zero insertion + flipped kernel; "
+                   "both: one after the other")
     p.add_argument("--values", default="seed", help="input values: seed|ones|arange|random|FILE.npy")
     p.add_argument("--kernel-values", default="seed", help="kernel values: seed|ones|arange|random|FILE.npy")
     p.add_argument("--frames", default=None, help="also write every frame as PNG into this folder")

@@ -97,6 +97,25 @@ def _check_grad(grad_output, expected: tuple[int, ...], batched: bool, dtype) ->
     return go if batched else go[None]
 
 
+def _vjp(grad_output, xa, w, b, batched: bool, geom: ConvGeometry, method: str, *, forward_is_transpose: bool):
+    """Both VJPs: the input gradient is the other direction of the same geometry, the weight
+    gradient the shared correlation (x-side: conv_transpose's output / conv's input)."""
+    if forward_is_transpose:
+        expected = (xa.shape[0], geom.x_channels, *geom.x_shape)
+    else:
+        expected = (xa.shape[0], geom.y_channels, *geom.y_shape)
+    go = _check_grad(grad_output, expected, batched, xa.dtype)
+    dtype = np.result_type(go, xa, w)
+    go, xa, w = (a.astype(dtype, copy=False) for a in (go, xa, w))
+    algo = choose(method, geom, go.shape[0], dtype)
+    if forward_is_transpose:
+        gx, gw = algo.conv(go, w, geom), weight_gradient(xa, go, geom)
+    else:
+        gx, gw = algo.conv_transpose(go, w, geom), weight_gradient(go, xa, geom)
+    gb = None if b is None else go.sum(axis=(0, *range(2, go.ndim))).astype(dtype)
+    return (gx if batched else gx[0]), gw, gb
+
+
 def conv_transpose_vjp(
     grad_output: np.ndarray,
     x: np.ndarray,
@@ -119,14 +138,7 @@ def conv_transpose_vjp(
     xa, w, b, batched, geom = setup_conv_transpose(
         x, weight, bias, stride, padding, output_padding, groups, dilation, output_size
     )
-    expected = (xa.shape[0], geom.x_channels, *geom.x_shape)
-    go = _check_grad(grad_output, expected, batched, xa.dtype)
-    dtype = np.result_type(go, xa, w)
-    go, xa, w = go.astype(dtype, copy=False), xa.astype(dtype, copy=False), w.astype(dtype, copy=False)
-    gx = choose(method, geom, go.shape[0], dtype).conv(go, w, geom)
-    gw = weight_gradient(xa, go, geom)
-    gb = None if b is None else go.sum(axis=(0, *range(2, go.ndim))).astype(dtype)
-    return (gx if batched else gx[0]), gw, gb
+    return _vjp(grad_output, xa, w, b, batched, geom, method, forward_is_transpose=True)
 
 
 def conv_vjp(
@@ -146,11 +158,4 @@ def conv_vjp(
     ``grad_x`` has exactly ``x``'s shape (inputs that no window reads get zero gradient).
     """
     xa, w, b, batched, geom = setup_conv(x, weight, bias, stride, padding, dilation, groups)
-    expected = (xa.shape[0], geom.y_channels, *geom.y_shape)
-    go = _check_grad(grad_output, expected, batched, xa.dtype)
-    dtype = np.result_type(go, xa, w)
-    go, xa, w = go.astype(dtype, copy=False), xa.astype(dtype, copy=False), w.astype(dtype, copy=False)
-    gx = choose(method, geom, go.shape[0], dtype).conv_transpose(go, w, geom)
-    gw = weight_gradient(go, xa, geom)
-    gb = None if b is None else go.sum(axis=(0, *range(2, go.ndim))).astype(dtype)
-    return (gx if batched else gx[0]), gw, gb
+    return _vjp(grad_output, xa, w, b, batched, geom, method, forward_is_transpose=False)

@@ -65,6 +65,16 @@ def _cols(geom, cb: int, M: int, dtype) -> tuple[np.ndarray, np.ndarray]:
     return flat, flat.reshape(geom.x_channels, *pad3(geom.kernel, 1), cb, *pad3(geom.y_shape, 1))
 
 
+def _im2col_chunks(x: np.ndarray, geom):
+    """Per batch chunk: ``(b0, b1, cols)`` with ``cols`` the ``(Cx*K, (b1-b0)*M)`` im2col of ``x[b0:b1]``."""
+    M = math.prod(geom.y_shape)
+    for b0, b1, _ in _chunks(geom, x.shape[0], x.itemsize):
+        flat, view = _cols(geom, b1 - b0, M, x.dtype)
+        with numba_threads(1):
+            im2col3(as3(x, geom.nd), view, b0, *_params(geom))
+        yield b0, b1, flat
+
+
 def _y_side(y, b0: int, b1: int, M: int):
     """``y[b0:b1]`` as one ``(C, cb*M)`` matrix when images are small (one copy, then one GEMM),
     else None (the caller runs one GEMM per sample on ``y`` itself)."""
@@ -104,18 +114,15 @@ def fast_conv_transpose(y: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
 def fast_conv(x: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
     """The numba im2col into the workspace, then one BLAS GEMM per sample and group writing
     straight into the output (no transpose afterwards)."""
-    n, g, nd = x.shape[0], geom.groups, geom.nd
+    n, g = x.shape[0], geom.groups
     cyg, cxg = geom.y_channels // g, geom.x_channels // g
     K, M = math.prod(geom.kernel), math.prod(geom.y_shape)
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
     out = np.empty((n, geom.y_channels, *geom.y_shape), dtype=x.dtype)
     if n == 0:
         return out
-    for b0, b1, _ in _chunks(geom, n, x.itemsize):
+    for b0, b1, flat in _im2col_chunks(x, geom):
         ld = (b1 - b0) * M
-        flat, view = _cols(geom, b1 - b0, M, x.dtype)
-        with numba_threads(1):
-            im2col3(as3(x, nd), view, b0, *_params(geom))
         for b in range(b0, b1):
             for gi in range(g):
                 gemm_cm(False, False, M, cyg, cxg * K, flat, gi * cxg * K * ld + (b - b0) * M, ld,
@@ -126,7 +133,7 @@ def fast_conv(x: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
 def fast_weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom) -> np.ndarray:
     """``dW[cy, cx, t] = sum_{n,j} Y[n, cy, j] X[n, cx, j*s + t*d - lo]``: im2col of the
     x-side array, then GEMMs accumulating over the batch (``beta = 1``)."""
-    n, g, nd = y_side.shape[0], geom.groups, geom.nd
+    n, g = y_side.shape[0], geom.groups
     cyg, cxg = geom.y_channels // g, geom.x_channels // g
     K, M = math.prod(geom.kernel), math.prod(geom.y_shape)
     dtype = np.result_type(y_side, x_side)
@@ -134,11 +141,8 @@ def fast_weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom) -> np.nda
     gw = np.zeros(geom.weight_shape, dtype=dtype)
     if n == 0:
         return gw
-    for b0, b1, _ in _chunks(geom, n, x.itemsize):
+    for b0, b1, flat in _im2col_chunks(x, geom):
         ld = (b1 - b0) * M
-        flat, view = _cols(geom, b1 - b0, M, dtype)
-        with numba_threads(1):
-            im2col3(as3(x, nd), view, b0, *_params(geom))
         yt = _y_side(y, b0, b1, M)
         for gi in range(g):
             if yt is not None:

@@ -48,14 +48,21 @@ def make_values(kind: str, shape: tuple[int, ...], *, for_kernel: bool, seed: in
 
 
 def animation(x, kernel, *, view: str = "scatter", stride=1, padding=0, output_padding=0, dilation=1):
-    """``(model, frames)`` for the scatter or gather view."""
+    """``(model, frames)`` for the scatter view, the gather view, or both in sequence."""
     if view == "scatter":
         model = scatter_model(x, kernel, stride, padding, output_padding, dilation)
         return model, [render_scatter_frame(model, f) for f in model.frames]
     if view == "gather":
         model = gather_model(x, kernel, stride, padding, output_padding, dilation)
         return model, [render_gather_frame(model, f) for f in model.frames]
-    raise TconvError(f"view={view!r} must be 'scatter' or 'gather'")
+    if view == "both":  # the definition, then the same result by zero insertion, in sequence
+        first, a = animation(x, kernel, view="scatter", stride=stride, padding=padding,
+                             output_padding=output_padding, dilation=dilation)
+        second, b = animation(x, kernel, view="gather", stride=stride, padding=padding,
+                              output_padding=output_padding, dilation=dilation)
+        second.frames[:0] = first.frames
+        return second, a + b
+    raise TconvError(f"view={view!r} must be 'scatter', 'gather' or 'both'")
 
 
 def write_animation(path, x, kernel, *, view="scatter", frames_dir=None, duration_ms=900,

@@ -123,7 +123,8 @@ def scatter_model(x, kernel, stride=1, padding=0, output_padding=0, dilation=1) 
         note.append("grey cells are cropped by padding")
     if outpad.any():
         note.append("purple cells are added by output_padding")
-    frames.append(Frame("outro", "result" + (": " + "; ".join(note) if note else ""),
+    frames.append(Frame("outro", "result: the output of conv_transpose, framed in blue" +
+                        ("; " + "; ".join(note) if note else ""),
                         canvas.copy(), touched.copy()))
     return ScatterModel(x, kernel, geom, canvas_shape, keep, cropped, outpad, output, frames, one_d)
 

@@ -92,9 +92,13 @@ def _wrap(text: str, f, width: int) -> list[str]:
     return lines + [cur]
 
 
+def _canvas_width(panels_w: int) -> int:
+    return max(panels_w + 40, 560)
+
+
 def _canvas(panels_w: int, panels_h: int, title_lines: int, f_title) -> tuple[Image.Image, int]:
     th = f_title.getbbox("Ag")[3] + 6
-    width = max(panels_w + 40, 560)
+    width = _canvas_width(panels_w)
     height = 20 + th * title_lines + 16 + panels_h + 56
     return Image.new("RGB", (width, height), WHITE), 20 + th * title_lines + 16
 
@@ -118,7 +122,7 @@ def render_scatter_frame(model: ScatterModel, frame: Frame) -> Image.Image:
     if model.output_padding.any():
         items.append((OUTPAD, "output_padding"))
     total_w = max(sum(widths) + 2 * gap + 60, _legend_width(items, fs))
-    title = _wrap(frame.title, fb, max(total_w, 560))
+    title = _wrap(frame.title, fb, _canvas_width(total_w) - 40)
     img, top = _canvas(total_w, max(heights) + 10, len(title), fb)
     d = ImageDraw.Draw(img)
     for n, line in enumerate(title):
@@ -177,7 +181,7 @@ def render_gather_frame(model: GatherModel, frame: Frame) -> Image.Image:
     items = [(INPUT, "input value"), (INSERTED_ZERO, "inserted zero"), (PAD_ZERO, "padding zero"),
              (INPUT_HI, "current output")]
     total_w = max(sum(widths) + 2 * gap, _legend_width(items, fs))
-    title = _wrap(frame.title, fb, max(total_w, 560))
+    title = _wrap(frame.title, fb, _canvas_width(total_w) - 40)
     img, top = _canvas(total_w, max(heights) + 10, len(title), fb)
     d = ImageDraw.Draw(img)
     for n, line in enumerate(title):
