@@ -47,7 +47,7 @@ def test_unsupported_method_for_geometry_is_a_clear_error():
 def test_bench_smoke(tmp_path):
     out = tmp_path / "r.md"
     proc = subprocess.run([sys.executable, "-m", "tconv.cli", "bench", "--rounds", "1", "--layers", "L5",
-                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+                           "--out", str(out), "--quick"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()
     assert "| L5 single channel |" in text and "geometric mean" in text and "CPU:" in text

@@ -243,6 +243,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--layers", default="")
     ap.add_argument("--out", default="results.md")
+    ap.add_argument("--quick", action="store_true",
+                    help="one BLAS configuration and no numba compile-time measurement (a smoke run)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     ids = [s for s in a.layers.split(",") if s]
@@ -251,12 +253,14 @@ def main(argv=None) -> int:
         return 0
     given = os.environ.get("OPENBLAS_CORETYPE")
     configs = [(f"environment as given (OPENBLAS_CORETYPE={given or 'unset'})", None)]
-    if given:
+    if a.quick:
+        pass
+    elif given:
         configs.append(("OPENBLAS_CORETYPE unset: OpenBLAS picks its kernels itself", "unset"))
     elif _has_avx512():
         configs.append(("OPENBLAS_CORETYPE=SkylakeX (AVX-512 kernels)", "SkylakeX"))
     sections = []
-    first = _numba_first_call()
+    first = {"warm": float("nan"), "cold": float("nan")} if a.quick else _numba_first_call()
     for title, extra in configs:
         print(f"\n== {title} ==", flush=True)
         env = dict(os.environ)
