@@ -37,19 +37,23 @@ def matrix_from_geometry(
     g = geom.groups
     cyg, cxg = geom.y_channels // g, geom.x_channels // g
     m, xsize, k = math.prod(geom.y_shape), math.prod(geom.x_shape), math.prod(geom.kernel)
-    pos, valid = flat_positions(geom)  # (m, k)
-    jj, tt = np.nonzero(valid)
-    cols_sp = pos[jj, tt]
+    pos, valid = flat_positions(geom)  # (m, k): tap t of output j reads input pos[j, t]
+    # Entries in the order (row channel cy, output j, column channel cx, tap t): within a row the
+    # columns then ascend (channel blocks, and positions grow with the tap), so the CSR arrays
+    # are written directly, without a sort.
     cy = np.arange(geom.y_channels, dtype=np.int64)
-    cx_local = np.arange(cxg, dtype=np.int64)
-    rows = (cy[:, None, None] * m + jj[None, None, :])
-    cols = ((cy // cyg)[:, None, None] * cxg + cx_local[None, :, None]) * xsize + cols_sp[None, None, :]
+    block = ((cy // cyg)[:, None] * cxg + np.arange(cxg, dtype=np.int64)[None, :]) * xsize  # (Cy, cxg)
+    mask = np.broadcast_to(valid[None, :, None, :], (geom.y_channels, m, cxg, k))
+    cols = (block[:, None, :, None] + pos[None, :, None, :])[mask]
     wk = weight.reshape(geom.y_channels, cxg, k)
-    vals = wk[:, :, tt]
-    rows = np.broadcast_to(rows, vals.shape).ravel()
+    vals = np.broadcast_to(wk[:, None, :, :], mask.shape)[mask]
+    per_row = np.broadcast_to((valid.sum(axis=1) * cxg)[None, :], (geom.y_channels, m)).ravel()
+    indptr = np.zeros(per_row.size + 1, dtype=np.int64)
+    np.cumsum(per_row, out=indptr[1:])
     shape = (geom.y_channels * m, geom.x_channels * xsize)
-    coo = sp.coo_array((vals.ravel(), (rows, cols.ravel())), shape=shape)
-    return coo.asformat(format)
+    csr = sp.csr_array((vals, cols, indptr), shape=shape)
+    csr.has_sorted_indices = True
+    return csr if format == "csr" else csr.asformat(format)
 
 
 def conv_matrix(
