@@ -288,7 +288,10 @@ def main(argv=None) -> int:
         f"ONNX Runtime {res0['ort']} (intra_op_num_threads=2)",
         f"- numba first call (kernels cached on disk): {first['warm']:.2f} s; with an empty cache (compile): "
         f"{first['cold']:.2f} s",
-        "- medians of interleaved blocks (`python benchmarks/run.py`); ratios > 1 mean tconv is faster",
+        "- medians of interleaved blocks (`python benchmarks/run.py`); ratios > 1 mean tconv is faster; these VMs "
+        "swing by 30-50% between runs on single layers, so compare ratios within one run",
+        *([f"- the shell that ran this exported OPENBLAS_CORETYPE={given}; it is read when NumPy loads OpenBLAS, "
+           "so each configuration below ran in a fresh process"] if given else []),
         "",
     ]
     body = []
