@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 from ..errors import TconvError
@@ -59,4 +57,3 @@ def get_algorithm(name: str) -> Algorithm:
     return ALGORITHMS[name]
 
 
-Kernel = Callable[[np.ndarray, np.ndarray, ConvGeometry], np.ndarray]
