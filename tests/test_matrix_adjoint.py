@@ -112,3 +112,27 @@ def test_conv_matrix_formats_and_errors():
         tconv.conv_matrix(w, (6,), format="dense")
     with pytest.raises(ValueError, match="input_shape"):
         tconv.conv_matrix(w, (6, 6))
+
+
+def test_four_spatial_axes_fallbacks():
+    """4-D: the NumPy paths of gemm/zero_insertion and the tap-by-tap weight gradient, against the
+    sparse matrix, the definition and one-hot weight probes (no framework has 4-D convolutions)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 2, 3, 2, 3, 2))
+    w = rng.standard_normal((2, 3, 2, 1, 2, 2))
+    kw = dict(stride=(2, 1, 1, 2), padding=((1, 0), 0, (0, 1), 1), dilation=(1, 1, 2, 1))
+    ref = tconv.conv_transpose(x, w, **kw, method="scatter")
+    geom = tconv.conv_transpose_geometry(w.shape, x.shape[2:], kw["stride"], kw["padding"], 0, kw["dilation"])
+    C = matrix_from_geometry(w, geom)
+    np.testing.assert_allclose(ref[0].ravel(), C.T @ x[0].ravel(), rtol=1e-12, atol=1e-12)
+    for method in ("gemm", "zero_insertion", "matrix", "auto"):
+        np.testing.assert_allclose(tconv.conv_transpose(x, w, **kw, method=method), ref, rtol=1e-12, atol=1e-12)
+    go = rng.standard_normal(ref.shape)
+    gx, gw, _ = tconv.conv_transpose_vjp(go, x, w, **kw)
+    for n in range(2):  # the input gradient of conv_transpose is C (conv) of the output gradient
+        np.testing.assert_allclose(gx[n].ravel(), C @ go[n].ravel(), rtol=1e-12, atol=1e-12)
+    for idx in [tuple(rng.integers(0, s) for s in w.shape) for _ in range(6)]:
+        e = np.zeros_like(w)
+        e[idx] = 1.0
+        probe = float(np.sum(go * tconv.conv_transpose(x, e, **kw, method="scatter")))
+        assert abs(probe - gw[idx]) <= 1e-10 * max(1.0, abs(probe))

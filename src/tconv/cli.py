@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  tconv demo\n  tconv shape --input 8,8 --kernel 4 --stride 2 --padding 1\n"
         "  tconv explain --batch 16 --channels 512,256 --input 8,8 --kernel 4 --stride 2 --padding 1",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"tconv {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     p = sub.add_parser("demo", help="the seed article's example, end to end",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG_DEMO)
