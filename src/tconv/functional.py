@@ -181,12 +181,19 @@ def conv(
 
 
 def _ranked(fn, rank: int):
+    import inspect
+
     def wrapper(*args, **kwargs):
         return fn(*args, _rank=rank, **kwargs)
 
+    sig = inspect.signature(fn)
+    wrapper.__signature__ = sig.replace(parameters=[p for p in sig.parameters.values() if p.name != "_rank"])
     wrapper.__name__ = f"{fn.__name__}{rank}d"
     wrapper.__qualname__ = wrapper.__name__
-    wrapper.__doc__ = f"{fn.__name__} for exactly {rank} spatial axes (weight must be {rank + 2}-D)."
+    wrapper.__module__ = fn.__module__
+    wrapper.__annotations__ = {k: v for k, v in fn.__annotations__.items() if k != "_rank"}
+    wrapper.__doc__ = (f"{fn.__name__} for exactly {rank} spatial axes (the weight must be {rank + 2}-D); "
+                       f"parameters as :func:`{fn.__name__}`.")
     return wrapper
 
 
