@@ -26,9 +26,69 @@ from .errors import TconvError
 from .geometry import conv_transpose_geometry
 from .planner import choose
 
-__all__ = ["conv_transpose"]
+__all__ = ["conv_transpose", "onnx_geometry"]
 
 _AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+
+
+def onnx_geometry(
+    weight_shape: Sequence[int],
+    input_shape: Sequence[int],
+    *,
+    auto_pad: str = "NOTSET",
+    dilations: Sequence[int] | None = None,
+    group: int = 1,
+    output_padding: Sequence[int] | None = None,
+    output_shape: Sequence[int] | None = None,
+    pads: Sequence[int] | None = None,
+    strides: Sequence[int] | None = None,
+):
+    """The ConvTranspose geometry (output shape, generated pads) from ONNX attributes: shape
+    arithmetic only, shared by :func:`conv_transpose` and ``tconv shape``.
+
+    >>> g = onnx_geometry((1, 1, 3, 3), (3, 3), strides=[2, 2], auto_pad="SAME_UPPER")
+    >>> g.x_shape, g.pad_lo, g.pad_hi
+    ((6, 6), (0, 0), (1, 1))
+    """
+    nd = len(weight_shape) - 2
+    if isinstance(auto_pad, bytes):
+        auto_pad = auto_pad.decode()
+    if auto_pad not in _AUTO_PAD:
+        raise TconvError(f"auto_pad={auto_pad!r} must be one of {', '.join(_AUTO_PAD)}")
+    strides_t = per_axis("strides", [1] * nd if strides is None else list(strides), nd, 1)
+    dil_t = per_axis("dilations", [1] * nd if dilations is None else list(dilations), nd, 1)
+    op = per_axis("output_padding", [0] * nd if output_padding is None else list(output_padding), nd, 0)
+    # validate groups and shapes through the common builder (no padding yet)
+    geom = conv_transpose_geometry(
+        tuple(weight_shape), tuple(input_shape), strides_t, 0, 0, dil_t, group, check_output_padding=False
+    )
+    full = [f + a for f, a in zip(geom.x_shape, op)]  # uncropped output incl. output_padding
+    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        if output_shape is not None:
+            out = list(output_shape)
+            if len(out) == nd + 2:
+                out = out[2:]
+            out = list(per_axis("output_shape", out, nd, 1))
+        else:
+            out = [i * s for i, s in zip(geom.y_shape, strides_t)]
+        totals = [f - o for f, o in zip(full, out)]
+        if auto_pad == "SAME_UPPER":
+            lo = [t // 2 for t in totals]
+        else:
+            lo = [t - t // 2 for t in totals]
+    elif auto_pad == "VALID":
+        lo, out = [0] * nd, full
+    else:
+        p = [0] * (2 * nd) if pads is None else list(pads)
+        if len(p) != 2 * nd:
+            raise TconvError(f"pads={p} must have {2 * nd} entries (all begins, then all ends)")
+        per_axis("pads", p, 2 * nd, 0)
+        lo = p[:nd]
+        out = [f - a - b for f, a, b in zip(full, p[:nd], p[nd:])]
+        for ax, o in enumerate(out):
+            if o < 1:
+                raise TconvError(f"pads={p} leave an empty output on spatial axis {ax}")
+    return replace(geom, x_shape=tuple(int(o) for o in out), pad_lo=tuple(int(v) for v in lo))
 
 
 def conv_transpose(
@@ -54,48 +114,12 @@ def conv_transpose(
     nd = Wa.ndim - 2
     if Xa.ndim != nd + 2:
         raise TconvError(f"X has shape {Xa.shape}; W of shape {Wa.shape} needs a {nd + 2}-D X (N, C, *spatial)")
-    if isinstance(auto_pad, bytes):
-        auto_pad = auto_pad.decode()
-    if auto_pad not in _AUTO_PAD:
-        raise TconvError(f"auto_pad={auto_pad!r} must be one of {', '.join(_AUTO_PAD)}")
     if kernel_shape is not None and tuple(per_axis("kernel_shape", list(kernel_shape), nd, 1)) != Wa.shape[2:]:
         raise TconvError(f"kernel_shape={list(kernel_shape)} does not match W.shape[2:]={Wa.shape[2:]}")
-    strides_t = per_axis("strides", [1] * nd if strides is None else list(strides), nd, 1)
-    dil_t = per_axis("dilations", [1] * nd if dilations is None else list(dilations), nd, 1)
-    op = per_axis("output_padding", [0] * nd if output_padding is None else list(output_padding), nd, 0)
-    # validate channels, groups and shapes through the common builder (no padding yet)
-    geom = conv_transpose_geometry(
-        Wa.shape, Xa.shape[2:], strides_t, 0, 0, dil_t, group, check_output_padding=False
-    )
+    geom = onnx_geometry(Wa.shape, Xa.shape[2:], auto_pad=auto_pad, dilations=dilations, group=group,
+                         output_padding=output_padding, output_shape=output_shape, pads=pads, strides=strides)
     if Xa.shape[1] != geom.y_channels:
         raise TconvError(f"X has {Xa.shape[1]} channels but W.shape[0] is {geom.y_channels}")
-    full = [f + a for f, a in zip(geom.x_shape, op)]  # uncropped output incl. output_padding
-    if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        if output_shape is not None:
-            out = list(output_shape)
-            if len(out) == nd + 2:
-                out = out[2:]
-            out = list(per_axis("output_shape", out, nd, 1))
-        else:
-            out = [i * s for i, s in zip(Xa.shape[2:], strides_t)]
-        totals = [f - o for f, o in zip(full, out)]
-        if auto_pad == "SAME_UPPER":
-            lo = [t // 2 for t in totals]
-        else:
-            lo = [t - t // 2 for t in totals]
-    elif auto_pad == "VALID":
-        lo, out = [0] * nd, full
-    else:
-        p = [0] * (2 * nd) if pads is None else list(pads)
-        if len(p) != 2 * nd:
-            raise TconvError(f"pads={p} must have {2 * nd} entries (all begins, then all ends)")
-        per_axis("pads", p, 2 * nd, 0)
-        lo = p[:nd]
-        out = [f - a - b for f, a, b in zip(full, p[:nd], p[nd:])]
-        for ax, o in enumerate(out):
-            if o < 1:
-                raise TconvError(f"pads={p} leave an empty output on spatial axis {ax}")
-    geom = replace(geom, x_shape=tuple(int(o) for o in out), pad_lo=tuple(int(v) for v in lo))
     dtype = np.result_type(Xa, Wa) if B is None else np.result_type(Xa, Wa, as_float_array("B", B))
     Xa, Wa = Xa.astype(dtype, copy=False), Wa.astype(dtype, copy=False)
     y = choose(method, geom, Xa.shape[0], dtype).conv_transpose(Xa, Wa, geom)

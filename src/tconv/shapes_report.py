@@ -13,8 +13,9 @@ from .geometry import (
     conv_transpose_output_shape,
     conv_transpose_padding,
 )
+from .onnx import onnx_geometry
 
-__all__ = ["keras_conv_transpose_length", "onnx_output_shape", "shape_report"]
+__all__ = ["keras_conv_transpose_length", "shape_report"]
 
 
 def keras_conv_transpose_length(i: int, k: int, s: int, padding: str, dilation: int = 1) -> int:
@@ -25,17 +26,6 @@ def keras_conv_transpose_length(i: int, k: int, s: int, padding: str, dilation: 
     if padding == "same":
         return i * s
     raise TconvError(f"padding={padding!r} must be 'valid' or 'same' for the Keras convention")
-
-
-def onnx_output_shape(i, k, s, d, op, auto_pad, pads=None) -> tuple[int, ...]:
-    """ONNX ``ConvTranspose`` spatial output shape (``pads`` as ``[begins..., ends...]``)."""
-    nd = len(i)
-    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        return tuple(a * b for a, b in zip(i, s))
-    p = [0] * (2 * nd) if auto_pad == "VALID" or pads is None else list(pads)
-    return tuple(
-        s[a] * (i[a] - 1) + op[a] + (k[a] - 1) * d[a] + 1 - p[a] - p[a + nd] for a in range(nd)
-    )
 
 
 def _axes(v, nd):
@@ -60,10 +50,18 @@ def shape_report(args) -> str:
     tc = conv_transpose_output_shape(i, k, s, pad, op, d)
     lines.append(f"  tconv    conv_transpose(padding={pad!r}) -> {tc}")
     p_int = [0] * nd if isinstance(pad, str) else list(_axes(pad, nd))
+    attrs = dict(dilations=list(d), output_padding=list(op), strides=list(s))
+    w = (1, 1, *k)
     for mode in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
         extra = f", pads={p_int + p_int}" if mode == "NOTSET" else ""
-        lines.append(f"  ONNX     auto_pad={mode}{extra} -> {onnx_output_shape(i, k, s, d, op, mode, p_int + p_int)}")
-    lines.append("  ONNX     output_shape=[...] -> exactly that shape (pads generated, see tconv.onnx)")
+        g = onnx_geometry(w, i, auto_pad=mode, pads=p_int + p_int, **attrs)
+        lines.append(f"  ONNX     auto_pad={mode}{extra} -> {g.x_shape}")
+    if args.want is not None:
+        g = onnx_geometry(w, i, output_shape=list(_axes(args.want, nd)), **attrs)
+        begins, ends = list(g.pad_lo), [h + a for h, a in zip(g.pad_hi, op)]  # pad_hi excludes output_padding
+        lines.append(f"  ONNX     output_shape={list(g.x_shape)} -> generated pads={begins + ends}")
+    else:
+        lines.append("  ONNX     output_shape=[...] -> exactly that shape (pads generated; add --want to see them)")
     for mode in ("valid", "same"):
         kl = tuple(keras_conv_transpose_length(a, b, c, mode, e) for a, b, c, e in zip(i, k, s, d))
         lines.append(f"  TF/Keras Conv{nd}DTranspose(padding='{mode}') -> {kl}")
