@@ -103,6 +103,7 @@ def test_cli_commands(tmp_path, capsys):
     assert "PyTorch  ConvTranspose1d(padding=1, output_padding=(0,)) -> (16,)" in out
     assert "output_padding=(1,) with padding=1" in out
     assert "TF/Keras Conv1DTranspose(padding='valid') -> (18,)" in out
+    assert "ONNX     output_shape=[17] -> generated pads=[1, 0]" in out
     assert main(["explain", "--batch", "2", "--channels", "4,4", "--input", "6,6", "--kernel", "3"]) == 0
     assert "<- chosen" in capsys.readouterr().out
 
