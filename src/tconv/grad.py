@@ -68,19 +68,16 @@ def _direct_wins(geom: ConvGeometry, batch: int, itemsize: int) -> bool:
 
 def direct_weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry) -> np.ndarray:
     """The numba kernel: one (channel, channel, tap) weight entry per work item, no scratch."""
-    from .algorithms._blas import busy_recently
-    from .algorithms._kernels import as3, direct_wgrad3, numba_threads, pad3
+    from .algorithms._kernels import as3, direct_wgrad3, free_threads, numba_threads, params3
 
     nd = geom.nd
     gw = np.empty(geom.weight_shape, dtype=y_side.dtype)
     if y_side.shape[0] == 0:
         gw[...] = 0
         return gw
-    gw3 = gw.reshape(gw.shape[:2] + (1,) * (3 - nd) + gw.shape[2:])
-    params = (*pad3(geom.stride, 1), *pad3(geom.dilation, 1), *pad3(geom.pad_lo, 0))
-    with numba_threads(1 if busy_recently() else 64):
-        direct_wgrad3(as3(np.ascontiguousarray(y_side), nd), as3(np.ascontiguousarray(x_side), nd), gw3,
-                      geom.groups, *params)
+    with numba_threads(free_threads()):
+        direct_wgrad3(as3(np.ascontiguousarray(y_side), nd), as3(np.ascontiguousarray(x_side), nd), as3(gw, nd),
+                      geom.groups, *params3(geom))
     return gw
 
 

@@ -253,6 +253,20 @@ def pad3(t: tuple, fill: int) -> tuple:
     return (fill,) * (3 - len(t)) + tuple(t)
 
 
+def params3(geom) -> tuple[int, ...]:
+    """The kernels' trailing arguments: stride, dilation and pad_lo, each padded to 3 axes."""
+    return (*pad3(geom.stride, 1), *pad3(geom.dilation, 1), *pad3(geom.pad_lo, 0))
+
+
+def free_threads() -> int:
+    """numba threads for a GEMM-free kernel: all cores, unless tconv's BLAS ran in the last
+    0.1 s: its workers are still spinning then, and two pools fighting over two cores is
+    slower than one thread (measured 6x)."""
+    from ._blas import busy_recently
+
+    return 1 if busy_recently() else 64
+
+
 class numba_threads:
     """Run numba parallel regions with ``n`` threads inside the block.
 

@@ -3,7 +3,7 @@
 Each output row is computed by one thread: gather over the outer axes, then along the last
 axis one phase (``p mod stride``) at a time, so every multiply-add runs over contiguous
 memory. No scratch memory beyond one row. Threads: numba's pool, except right after one
-of tconv's GEMMs (see :func:`_threads`). Best when
+of tconv's GEMMs (see :func:`tconv.algorithms._kernels.free_threads`). Best when
 ``C_in * C_out / groups`` is small (single-channel images, depthwise layers), where a
 GEMM would have a degenerate shape. Up to 3 spatial axes.
 """
@@ -15,8 +15,7 @@ import math
 import numpy as np
 
 from ._base import Algorithm, register
-from ._blas import busy_recently
-from ._kernels import as3, direct_c3, direct_t3, numba_threads, pad3
+from ._kernels import as3, direct_c3, direct_t3, free_threads, numba_threads, params3
 
 # cost model constants, fitted on the benchmark suite (2 threads, float32): vectorised
 # multiply-adds, a fixed cost per inner loop, a cost per (strided) output write, and the
@@ -41,17 +40,6 @@ def direct_cost(geom, batch: int, itemsize: int) -> float:
     return t + 2e-5
 
 
-def _threads() -> int:
-    """All cores, unless tconv's BLAS ran in the last 0.1 s: its workers are still spinning
-    then, and two pools fighting over two cores is slower than one thread (measured 6x)."""
-    return 1 if busy_recently() else 64
-
-
-def _args(geom):
-    nd = geom.nd
-    return (*pad3(geom.stride, 1), *pad3(geom.dilation, 1), *pad3(geom.pad_lo, 0)), nd
-
-
 @register
 class Direct(Algorithm):
     name = "direct"
@@ -66,19 +54,17 @@ class Direct(Algorithm):
         return direct_cost(geom, batch, itemsize)
 
     def conv_transpose(self, y, w, geom):
-        params, nd = _args(geom)
+        nd = geom.nd
         out = np.empty((y.shape[0], geom.x_channels, *geom.x_shape), dtype=y.dtype)
-        w3 = w.reshape(w.shape[:2] + (1,) * (3 - nd) + w.shape[2:])
-        with numba_threads(_threads()):
-            direct_t3(as3(np.ascontiguousarray(y), nd), np.ascontiguousarray(w3), as3(out, nd),
-                      geom.groups, *params)
+        with numba_threads(free_threads()):
+            direct_t3(as3(np.ascontiguousarray(y), nd), as3(np.ascontiguousarray(w), nd), as3(out, nd),
+                      geom.groups, *params3(geom))
         return out
 
     def conv(self, x, w, geom):
-        params, nd = _args(geom)
+        nd = geom.nd
         out = np.empty((x.shape[0], geom.y_channels, *geom.y_shape), dtype=x.dtype)
-        w3 = w.reshape(w.shape[:2] + (1,) * (3 - nd) + w.shape[2:])
-        with numba_threads(_threads()):
-            direct_c3(as3(np.ascontiguousarray(x), nd), np.ascontiguousarray(w3), as3(out, nd),
-                      geom.groups, *params)
+        with numba_threads(free_threads()):
+            direct_c3(as3(np.ascontiguousarray(x), nd), as3(np.ascontiguousarray(w), nd), as3(out, nd),
+                      geom.groups, *params3(geom))
         return out

@@ -14,7 +14,7 @@ import numpy as np
 
 from ._base import Algorithm, register
 from ._blas import gemm_cm
-from ._kernels import as3, col2im3, im2col3, numba_threads, pad3, workspace
+from ._kernels import as3, col2im3, im2col3, numba_threads, pad3, params3, workspace
 from ._taps import tap_windows
 
 # cost model: the BLAS rate is measured once per process (see tconv.planner.machine_rates);
@@ -54,10 +54,6 @@ def _chunks(geom, n: int, itemsize: int):
         yield b0, min(n, b0 + nb), nb
 
 
-def _params(geom):
-    return (*pad3(geom.stride, 1), *pad3(geom.dilation, 1), *pad3(geom.pad_lo, 0))
-
-
 def _cols(geom, cb: int, M: int, dtype) -> tuple[np.ndarray, np.ndarray]:
     """The workspace for ``cb`` samples: as the ``(Cx*K, cb*M)`` GEMM matrix and as the kernels'
     8-D view ``(Cx, k0, k1, k2, cb, m0, m1, m2)`` of the same memory."""
@@ -71,7 +67,7 @@ def _im2col_chunks(x: np.ndarray, geom):
     for b0, b1, _ in _chunks(geom, x.shape[0], x.itemsize):
         flat, view = _cols(geom, b1 - b0, M, x.dtype)
         with numba_threads(1):
-            im2col3(as3(x, geom.nd), view, b0, *_params(geom))
+            im2col3(as3(x, geom.nd), view, b0, *params3(geom))
         yield b0, b1, flat
 
 
@@ -107,7 +103,7 @@ def fast_conv_transpose(y: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
                     gemm_cm(False, True, M, cxg * K, cyg, y, (b * geom.y_channels + gi * cyg) * M, M,
                             w, gi * cyg * cxg * K, cxg * K, cols, gi * cxg * K * ld + (b - b0) * M, ld)
         with numba_threads(1):
-            col2im3(view, as3(out, nd), b0, *_params(geom))
+            col2im3(view, as3(out, nd), b0, *params3(geom))
     return out
 
 
