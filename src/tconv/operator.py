@@ -90,12 +90,12 @@ class ConvOperator(LinearOperator):
         self.boundary = boundary
         self.method = method
         self.input_shape = tuple(int(v) for v in input_shape)
+        zeros_geometry = conv_geometry(w.shape, self.input_shape, stride, padding, dilation, groups)
+        g = zeros_geometry
+        self.pads = conv_padding_pairs(padding, self.input_shape, g.kernel, g.stride, g.dilation)
         if boundary == "zeros":
-            self.geometry = conv_geometry(w.shape, self.input_shape, stride, padding, dilation, groups)
-            self.pads = tuple(zip(self.geometry.pad_lo, (0,) * nd))
+            self.geometry = zeros_geometry
         else:
-            probe = conv_geometry(w.shape, self.input_shape, stride, padding, dilation, groups)
-            self.pads = conv_padding_pairs(padding, self.input_shape, probe.kernel, probe.stride, probe.dilation)
             for ax, ((lo, hi), n) in enumerate(zip(self.pads, self.input_shape)):
                 if boundary == "reflect" and max(lo, hi) >= n:
                     raise TconvError(
@@ -161,14 +161,15 @@ class ConvOperator(LinearOperator):
         return self._unpad(x) if self.boundary != "zeros" else x
 
     # -- LinearOperator protocol
+    # the public matvec/rmatvec/matmat/rmatmat below validate; these only convert
     def _matmat(self, X):
-        X = self._check(X, self.shape[1], "x")
+        X = np.asarray(X, dtype=self.dtype)
         cols = X.shape[1] if X.ndim == 2 else 1
         y = self._forward(self._as_batch(X.reshape(self.shape[1], cols), cols, "x"))
         return y.reshape(cols, -1).T
 
     def _rmatmat(self, Y):
-        Y = self._check(Y, self.shape[0], "y")
+        Y = np.asarray(Y, dtype=self.dtype)
         cols = Y.shape[1] if Y.ndim == 2 else 1
         x = self._backward(self._as_batch(Y.reshape(self.shape[0], cols), cols, "y"))
         return x.reshape(cols, -1).T
