@@ -64,9 +64,14 @@ def _cmd_shape(args) -> int:
 
 
 def _cmd_explain(args) -> int:
-    from .planner import explain_args
+    from .planner import explain
 
-    print(explain_args(args))
+    cin, cout = args.channels
+    if cout % args.groups:
+        raise TconvError(f"groups={args.groups} must divide C_out={cout}")
+    weight = (cin, cout // args.groups, *_kernel_shape(args))
+    print(explain((args.batch, cin, *args.input), weight, groups=args.groups, dtype=args.dtype,
+                  **_geom_kwargs(args)))
     return 0
 
 
@@ -142,18 +147,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _kernel_shape(args) -> tuple[int, ...]:
+    """--kernel as one size per input axis (a single value applies to every axis)."""
+    return tuple(args.kernel * len(args.input) if len(args.kernel) == 1 else args.kernel)
+
+
 def _geom_kwargs(args) -> dict:
     one = lambda v: v[0] if isinstance(v, tuple) and len(v) == 1 else v  # noqa: E731
-    return dict(stride=one(args.stride), padding=args.padding if not isinstance(args.padding, tuple)
-                else args.padding, output_padding=one(args.output_padding), dilation=one(args.dilation))
+    return dict(stride=one(args.stride), padding=args.padding, output_padding=one(args.output_padding),
+                dilation=one(args.dilation))
 
 
 def _cmd_animate(args) -> int:
     from .viz.commands import make_values, write_animation
 
     x = make_values(args.values, tuple(args.input), for_kernel=False)
-    k = make_values(args.kernel_values, tuple(args.kernel * len(args.input) if len(args.kernel) == 1
-                                                else args.kernel), for_kernel=True)
+    k = make_values(args.kernel_values, _kernel_shape(args), for_kernel=True)
     path, model = write_animation(args.output, x, k, view=args.view, frames_dir=args.frames,
                                   duration_ms=args.duration, **_geom_kwargs(args))
     print(f"wrote {path} ({len(model.frames)} frames, {args.view} view); output:")
@@ -166,8 +175,7 @@ def _cmd_animate(args) -> int:
 def _cmd_matrix(args) -> int:
     from .viz.commands import make_values, write_matrix
 
-    k = make_values(args.kernel_values, tuple(args.kernel * len(args.input) if len(args.kernel) == 1
-                                                else args.kernel), for_kernel=True)
+    k = make_values(args.kernel_values, _kernel_shape(args), for_kernel=True)
     g = _geom_kwargs(args)
     path, text = write_matrix(args.output, k, tuple(args.input), stride=g["stride"], padding=g["padding"],
                               dilation=g["dilation"])

@@ -179,16 +179,3 @@ def explain(
     )
     return plan(geom, int(x_shape[0]), np.dtype(dtype).name)
 
-
-def explain_args(args) -> str:
-    cin, cout = args.channels
-    if cout % args.groups:
-        from .errors import TconvError
-
-        raise TconvError(f"groups={args.groups} must divide C_out={cout}")
-    weight = (cin, cout // args.groups, *(args.kernel * len(args.input) if len(args.kernel) == 1 else args.kernel))
-    stride = args.stride[0] if len(args.stride) == 1 else args.stride
-    dil = args.dilation[0] if len(args.dilation) == 1 else args.dilation
-    op = args.output_padding[0] if len(args.output_padding) == 1 else args.output_padding
-    p = explain((args.batch, cin, *args.input), weight, stride, args.padding, op, args.groups, dil, dtype=args.dtype)
-    return str(p)
