@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+from .planner import cpu_has_avx512
+
 
 def _cpu() -> str:
     try:
@@ -40,13 +42,6 @@ def _cpu() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
-
-
-def _has_avx512() -> bool:
-    try:
-        return " avx512f " in Path("/proc/cpuinfo").read_text().replace("\n", " ")
-    except OSError:
-        return False
 
 
 # ----------------------------------------------------------------------------- one run
@@ -257,7 +252,7 @@ def main(argv=None) -> int:
         pass
     elif given:
         configs.append(("OPENBLAS_CORETYPE unset: OpenBLAS picks its kernels itself", "unset"))
-    elif _has_avx512():
+    elif cpu_has_avx512():
         configs.append(("OPENBLAS_CORETYPE=SkylakeX (AVX-512 kernels)", "SkylakeX"))
     sections = []
     first = {"warm": float("nan"), "cold": float("nan")} if a.quick else _numba_first_call()

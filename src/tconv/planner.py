@@ -70,13 +70,13 @@ class Plan:
         rates = machine_rates()
         lines.append(f"BLAS: {blas_info()}; measured GEMM {rates[4] / 1e9:.0f} GFLOP/s float32, "
                      f"{rates[8] / 1e9:.0f} GFLOP/s float64")
-        if "Haswell" in lines[-1] and _cpu_has_avx512():
+        if "Haswell" in lines[-1] and cpu_has_avx512():
             lines.append("note: OpenBLAS runs its AVX2 (Haswell) kernels on an AVX-512 CPU; start Python "
                          "without OPENBLAS_CORETYPE=Haswell (or with OPENBLAS_CORETYPE=SkylakeX) for ~2x GEMM speed")
         return "\n".join(lines)
 
 
-def _cpu_has_avx512() -> bool:
+def cpu_has_avx512() -> bool:
     try:
         with open("/proc/cpuinfo") as f:
             return " avx512f " in f.read().replace("\n", " ")
