@@ -96,12 +96,8 @@ def write_matrix(path, kernel, input_shape, **geom) -> tuple[Path, str]:
 
 def overlap_report(input_shape, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
     counts = overlap_map(input_shape, kernel_size, stride, padding, output_padding, dilation)
-    nd = counts.ndim
-    k = (kernel_size,) * nd if isinstance(kernel_size, (int, np.integer)) else tuple(kernel_size)
-    s = (stride,) * nd if isinstance(stride, (int, np.integer)) else tuple(stride)
-    dl = (dilation,) * nd if isinstance(dilation, (int, np.integer)) else tuple(dilation)
-    words = describe_overlap(k, s, dl)
-    if nd > 1:
+    words = describe_overlap(kernel_size, stride, dilation, nd=counts.ndim)
+    if counts.ndim > 1:
         words = [f"axis {a}: {w}" for a, w in enumerate(words)]
     return counts, words
 

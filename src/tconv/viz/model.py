@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._params import per_axis
 from ..errors import TconvError
 from ..functional import conv_transpose
 from ..geometry import ConvGeometry, conv_transpose_geometry
@@ -200,7 +201,7 @@ def overlap_map(input_shape, kernel_size, stride=1, padding=0, output_padding=0,
                           output_padding=output_padding, dilation=dilation)[0, 0]
 
 
-def describe_overlap(kernel_size, stride, dilation=1) -> list[str]:
+def describe_overlap(kernel_size, stride, dilation=1, nd: int | None = None) -> list[str]:
     """Per axis, in words: the interior overlap pattern and whether it is even.
 
     >>> describe_overlap(3, 2)
@@ -208,9 +209,10 @@ def describe_overlap(kernel_size, stride, dilation=1) -> list[str]:
     >>> describe_overlap(4, 2)
     ['kernel 4 with stride 2: overlap is 2 everywhere in the interior: even']
     """
-    ks = (kernel_size,) if isinstance(kernel_size, (int, np.integer)) else tuple(kernel_size)
-    ss = (stride,) * len(ks) if isinstance(stride, (int, np.integer)) else tuple(stride)
-    ds = (dilation,) * len(ks) if isinstance(dilation, (int, np.integer)) else tuple(dilation)
+    if nd is None:
+        nd = next((len(v) for v in (kernel_size, stride, dilation) if isinstance(v, (tuple, list))), 1)
+    ks, ss, ds = (per_axis(name, v, nd, 1) for name, v in
+                  (("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)))
     lines = []
     for k, s, d in zip(ks, ss, ds):
         counts = [sum(1 for t in range(k) if (t * d) % s == r) for r in range(s)]
