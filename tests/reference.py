@@ -85,3 +85,19 @@ def close(a, b, dtype, what=""):
     tol = 1e-10 if np.dtype(dtype) == np.float64 else 1e-4
     err = float(np.max(np.abs(a - b))) / scale if a.size else 0.0
     assert err <= tol, f"{what}: relative error {err:.3g} > {tol:g}"
+
+
+def registry_supports(method, geom, dtype, op) -> bool:
+    """Whether ``method`` runs ``op`` on ``geom``; an unsupported case is counted in conftest."""
+    from conftest import UNSUPPORTED
+
+    import tconv
+
+    if method == "auto":
+        return True
+    reason = tconv.ALGORITHMS[method].supports(geom, np.dtype(dtype), op)
+    if reason is not None:
+        key = f"{method}/{op}"
+        UNSUPPORTED[key] = UNSUPPORTED.get(key, 0) + 1
+        return False
+    return True

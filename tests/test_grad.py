@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from hypothesis import given
-from reference import TORCH_CONV, TORCH_CT, close, spec_pairs_conv, spec_pairs_transpose
+from reference import TORCH_CONV, TORCH_CT, close, registry_supports, spec_pairs_conv, spec_pairs_transpose
 from strategies import cases
 
 import tconv
@@ -143,20 +143,23 @@ def test_grad_errors(i):
     assert frag in str(info.value)
 
 
+@pytest.mark.parametrize("method", sorted(tconv.ALGORITHMS))
 @given(case=cases())
-def test_both_weight_gradient_kernels_match_autograd(case):
-    """The planner picks one of two weight-gradient kernels; both are checked on every geometry."""
-    from tconv.algorithms.gemm import fast_weight_gradient
-    from tconv.grad import direct_weight_gradient
-
+def test_weight_gradient_of_every_algorithm_matches_autograd(method, case):
+    """weight_grad is a registry operation: every algorithm's, against torch.autograd."""
     x, w, _ = case.arrays()
     xb = x if case.batch is not None else x[None]
     out = tconv.conv_transpose(xb, w, **case.kwargs())
     go = np.random.default_rng(case.seed + 5).standard_normal(out.shape).astype(case.dtype)
     geom = tconv.conv_transpose_geometry(w.shape, case.in_shape, case.stride, case.padding,
                                          case.output_padding, case.dilation, case.groups)
+    if not registry_supports(method, geom, case.dtype, "weight_grad"):
+        return
     _, tw, _ = _torch_ct_grads(case, x, w, None, go if case.batch is not None else go[0])
-    for kernel in (direct_weight_gradient, fast_weight_gradient):
-        gw = kernel(xb, go, geom)
-        assert gw.dtype == case.dtype
-        close(gw, tw, case.dtype, kernel.__name__)
+    gw = tconv.ALGORITHMS[method].weight_grad(xb, go, geom)
+    assert gw.dtype == case.dtype
+    close(gw, tw, case.dtype, method)
+    # and method= reaches the weight gradient of the public VJP
+    _, gw2, _ = tconv.conv_transpose_vjp(go if case.batch is not None else go[0], x, w, **case.kwargs(),
+                                         method=method)
+    close(gw2, tw, case.dtype, f"vjp method={method}")

@@ -143,7 +143,7 @@ def test_dottest_reports_both_numbers():
 
 BAD = [
     (lambda: tconv.ConvOperator(np.ones((1, 1, 3)), (8,), boundary="mirror"), "boundary='mirror' must be one of"),
-    (lambda: tconv.ConvOperator(np.ones((1, 1, 3)), (8, 8)), "input_shape=(8, 8) must have 1 entries"),
+    (lambda: tconv.ConvOperator(np.ones((1, 1, 3)), (8, 8)), "input_shape=(8, 8) has 2 spatial axes but the weight (1, 1, 3) has 1"),
     (lambda: tconv.ConvOperator(np.ones((1, 1, 3)), (3,), padding=3, boundary="reflect"), "smaller than the input size 3"),
     (lambda: tconv.ConvOperator(np.ones((1, 1, 3)), (8,)).matvec(np.ones(7)), "x has shape (7,)"),
     (lambda: tconv.ConvOperator(np.ones((1, 1, 3)), (8,)).rmatvec(np.ones(8)), "y has shape (8,)"),

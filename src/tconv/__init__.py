@@ -36,6 +36,7 @@ from .geometry import (
 from .grad import conv_transpose_vjp, conv_vjp
 from .matrix import conv_matrix
 from .operator import ConvOperator
+from .options import get_options, set_options
 from .planner import explain
 
 __version__ = "0.1.0"
@@ -43,7 +44,6 @@ __version__ = "0.1.0"
 __all__ = [
     "ALGORITHMS",
     "ConvGeometry",
-    "ConvOperator",
     "ConvOperator",
     "TconvError",
     "TconvTypeError",
@@ -64,9 +64,9 @@ __all__ = [
     "conv_transpose_vjp",
     "conv_vjp",
     "explain",
-    "explain",
+    "get_options",
     "onnx",
     "output_shape",
-    "testing",
+    "set_options",
     "testing",
 ]

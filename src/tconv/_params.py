@@ -13,6 +13,9 @@ PadSpec = int | str | Sequence[int] | Sequence[Sequence[int]]
 
 
 def _is_int(v: object) -> bool:
+    """A Python or NumPy integer, or a 0-d integer array (``np.array(2)``); never a bool."""
+    if isinstance(v, np.ndarray):
+        return v.ndim == 0 and v.dtype.kind in "iu"
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
@@ -115,13 +118,7 @@ def as_float_array(name: str, value: object) -> np.ndarray:
 
     Complex, boolean, object and string arrays are rejected.
     """
-    if isinstance(value, np.ndarray):
-        arr = value
-    else:
-        try:
-            arr = np.asarray(value)
-        except (ValueError, TypeError) as exc:
-            raise TconvTypeError(f"{name} could not be read as a numeric array: {exc}") from None
+    arr = read_array(name, value)
     kind = arr.dtype.kind
     if kind == "c":
         raise TconvTypeError(f"{name} has complex dtype {arr.dtype}; only real arrays are supported")
@@ -130,12 +127,27 @@ def as_float_array(name: str, value: object) -> np.ndarray:
     if kind in "iu":
         return arr.astype(np.float64)
     if kind == "f":
-        if arr.dtype == np.float16:
-            return arr.astype(np.float32)
-        if arr.dtype not in (np.float32, np.float64):
-            return arr.astype(np.float64)
-        return arr
+        if arr.dtype in (np.float32, np.float64):
+            return arr
+        # float16 computes in float32; byte-swapped ('>f4') float32/float64 keep their precision
+        return arr.astype(np.float32 if arr.dtype.itemsize <= 4 else np.float64)
     raise TconvTypeError(f"{name} has non-numeric dtype {arr.dtype}; give a real numeric array")
+
+
+def read_array(name: str, value: object) -> np.ndarray:
+    """``np.asarray(value)`` (no copy where NumPy needs none), with a clear error for what it
+    cannot read: ``None``, a tensor that requires grad, ragged nested lists."""
+    if isinstance(value, np.ndarray):
+        return value
+    if value is None:
+        raise TconvTypeError(f"{name} is None; give an array")
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError, RuntimeError) as exc:
+        hint = " (a tensor that requires grad: pass tensor.detach())" if hasattr(value, "requires_grad") else ""
+        raise TconvTypeError(
+            f"{name} of type {type(value).__name__} could not be read as a NumPy array{hint}: {exc}"
+        ) from None
 
 
 def is_number(v: object) -> bool:

@@ -230,8 +230,8 @@ def _picture_commands(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["bench"]:  # its own argument parser, in tconv.bench
-        from .bench import main as bench_main
+    if argv[:1] == ["bench"]:  # its own argument parser, in tconv._bench.runner
+        from ._bench.runner import main as bench_main
 
         return bench_main(argv[1:])
     parser = build_parser()

@@ -37,37 +37,40 @@ __all__ = [
 IntOrSeq = int | Sequence[int]
 
 
-def _prepare(x, weight, bias, op: str, rank: int | None):
-    """Arrays in a common float dtype, a batched view of ``x``, and the spatial rank."""
-    w = as_float_array("weight", weight)
-    xa = as_float_array("input", x)
+def _prepare(x, weight, bias, op: str, rank: int | None, names=("input", "weight", "bias")):
+    """Arrays in a common float dtype, a batched view of ``x``, and whether ``x`` was batched.
+
+    ``names`` are the parameter names used in messages (ONNX calls them ``X``, ``W``, ``B``).
+    """
+    xname, wname, bname = names
+    w = as_float_array(wname, weight)
+    xa = as_float_array(xname, x)
     if rank is not None and w.ndim != rank + 2:
         raise TconvError(
-            f"{op}{rank}d needs a {rank + 2}-D weight (channels, channels, "
-            f"{rank} kernel sizes), got weight of shape {w.shape}"
+            f"{op}{rank}d needs a {rank + 2}-D {wname} (channels, channels, "
+            f"{rank} kernel sizes), got {wname} of shape {w.shape}"
         )
     if w.ndim < 3:
         raise TconvError(
-            f"weight has shape {w.shape}; it needs two channel axes and at least one "
-            "kernel axis"
+            f"{wname} has shape {w.shape}; it needs two channel axes and at least one kernel axis"
         )
     if 0 in w.shape:
-        raise TconvError(f"weight has shape {w.shape}; every axis must be non-empty")
+        raise TconvError(f"{wname} has shape {w.shape}; every axis must be non-empty")
     nd = w.ndim - 2
     if xa.ndim not in (nd + 1, nd + 2):
         raise TconvError(
-            f"input has shape {xa.shape}; a weight of shape {w.shape} needs a {nd + 2}-D "
-            f"batched (N, C, *{nd} spatial) or {nd + 1}-D unbatched (C, *{nd} spatial) input"
+            f"{xname} has shape {xa.shape}; a {wname} of shape {w.shape} needs a {nd + 2}-D "
+            f"batched (N, C, *{nd} spatial) or {nd + 1}-D unbatched (C, *{nd} spatial) {xname}"
         )
     batched = xa.ndim == nd + 2
     if not batched:
         xa = xa[None]
     if 0 in xa.shape[2:]:
-        raise TconvError(f"input has shape {xa.shape}; spatial axes must be non-empty")
+        raise TconvError(f"{xname} has shape {xa.shape}; spatial axes must be non-empty")
     b = None
     arrays = [xa, w]
     if bias is not None:
-        b = as_float_array("bias", bias)
+        b = as_float_array(bname, bias)
         arrays.append(b)
     dtype = np.result_type(*arrays)
     return xa.astype(dtype, copy=False), w.astype(dtype, copy=False), (
@@ -75,11 +78,27 @@ def _prepare(x, weight, bias, op: str, rank: int | None):
     ), batched
 
 
-def _check_channels(xa, b, geom: ConvGeometry, in_ch: int, out_ch: int, what_in: str):
+def _check_channels(xa, b, in_ch: int, out_ch: int, what_in: str, batched: bool,
+                    names=("input", "weight", "bias")):
     if xa.shape[1] != in_ch:
-        raise TconvError(f"input has {xa.shape[1]} channels but {what_in}")
+        shape = xa.shape if batched else xa.shape[1:]
+        read = "" if batched else (f" (the {xa.ndim - 1}-D {names[0]} was read as unbatched (C, *spatial); "
+                                   f"give a {xa.ndim}-D (N, C, *spatial) array for a batch)")
+        raise TconvError(f"{names[0]} of shape {shape} has {xa.shape[1]} channels but {what_in}{read}")
     if b is not None and b.shape != (out_ch,):
-        raise TconvError(f"bias has shape {b.shape}; it must be ({out_ch},), one per output channel")
+        raise TconvError(f"{names[2]} has shape {b.shape}; it must be ({out_ch},), one per output channel")
+
+
+def run(method: str, op: str, a: np.ndarray, b: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+    """Plan and run ``op`` (``conv``, ``conv_transpose`` or ``weight_grad``) on batched arrays: the
+    one dispatch every front end uses. An empty batch gives the empty (or zero) result."""
+    algo = choose(method, geom, a.shape[0], a.dtype, op)
+    if a.shape[0] == 0:
+        if op == "weight_grad":
+            return np.zeros(geom.weight_shape, dtype=np.result_type(a, b))
+        spatial, ch = (geom.x_shape, geom.x_channels) if op == "conv_transpose" else (geom.y_shape, geom.y_channels)
+        return np.empty((0, ch, *spatial), dtype=a.dtype)
+    return algo.run(op, a, b, geom)
 
 
 def _finish(out, b, batched):
@@ -95,8 +114,8 @@ def setup_conv_transpose(x, weight, bias, stride, padding, output_padding, group
     geom = conv_transpose_geometry(
         w.shape, xa.shape[2:], stride, padding, output_padding, dilation, groups, output_size
     )
-    _check_channels(xa, b, geom, geom.y_channels, geom.x_channels,
-                    f"weight.shape[0] (in_channels) is {geom.y_channels}")
+    _check_channels(xa, b, geom.y_channels, geom.x_channels,
+                    f"weight.shape[0] (in_channels) is {geom.y_channels}", batched)
     return xa, w, b, batched, geom
 
 
@@ -105,9 +124,9 @@ def setup_conv(x, weight, bias, stride, padding, dilation, groups, rank=None):
     xa, w, b, batched = _prepare(x, weight, bias, "conv", rank)
     geom = conv_geometry(w.shape, xa.shape[2:], stride, padding, dilation, groups)
     _check_channels(
-        xa, b, geom, geom.x_channels, geom.y_channels,
+        xa, b, geom.x_channels, geom.y_channels,
         f"weight.shape[1] * groups = {w.shape[1]} * {geom.groups} = {geom.x_channels} "
-        "(in_channels) are expected",
+        "(in_channels) are expected", batched,
     )
     return xa, w, b, batched, geom
 
@@ -149,8 +168,7 @@ def conv_transpose(
     xa, w, b, batched, geom = setup_conv_transpose(
         x, weight, bias, stride, padding, output_padding, groups, dilation, output_size, _rank
     )
-    algo = choose(method, geom, xa.shape[0], xa.dtype)
-    return _finish(algo.conv_transpose(xa, w, geom), b, batched)
+    return _finish(run(method, "conv_transpose", xa, w, geom), b, batched)
 
 
 def conv(
@@ -176,8 +194,7 @@ def conv(
     [[1.0, 3.0, 5.0, 7.0]]
     """
     xa, w, b, batched, geom = setup_conv(x, weight, bias, stride, padding, dilation, groups, _rank)
-    algo = choose(method, geom, xa.shape[0], xa.dtype)
-    return _finish(algo.conv(xa, w, geom), b, batched)
+    return _finish(run(method, "conv", xa, w, geom), b, batched)
 
 
 def _ranked(fn, rank: int):

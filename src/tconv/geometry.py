@@ -8,9 +8,11 @@ the shape of ``x``. Both are fully described, per spatial axis, by the rule
 
 linking output position ``j`` of ``conv`` and kernel tap ``t`` to an input
 position (taps that land outside ``[0, x_shape)`` read or write nothing).
-:class:`ConvGeometry` holds exactly that, normalised once; the builders
+:class:`ConvGeometry` holds exactly that, normalised once, together with what the user
+gave (the ``(lo, hi)`` padding or crop pairs and ``output_padding``); the builders
 :func:`conv_geometry` and :func:`conv_transpose_geometry` turn the framework
-parameter forms (padding strings, ``output_padding``, ``output_size``) into it.
+parameter forms (padding strings, ``output_padding``, ``output_size``) into it, and every
+front end (functional API, ONNX, the operator, the pictures, the CLI) goes through them.
 
 >>> output_shape((4, 4), (3, 3))
 (2, 2)
@@ -40,7 +42,13 @@ __all__ = [
     "conv_transpose_output_shape",
     "conv_transpose_output_padding",
     "conv_transpose_padding",
+    "split_smaller_first",
+    "zero_insertion_geometry",
+    "INDEX_LIMIT",
 ]
+
+#: every size, parameter and extent must stay below this (int64 index arithmetic in the kernels)
+INDEX_LIMIT = 2**62
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,10 @@ class ConvGeometry:
     ``conv_transpose`` the other way; both use one weight of shape
     ``(y_channels, x_channels // groups, *kernel)``, which is PyTorch's layout for
     ``conv`` (``(C_out, C_in/g, *k)``) and for ``conv_transpose`` (``(C_in, C_out/g, *k)``).
+
+    ``padding`` keeps the ``(lo, hi)`` pairs the user gave, resolved (``"same"`` split):
+    ``conv``'s zero padding, or ``conv_transpose``'s crop (a negative ``hi``: that many zeros
+    appended instead); ``output_padding`` likewise.
     """
 
     x_shape: tuple[int, ...]
@@ -62,6 +74,8 @@ class ConvGeometry:
     groups: int = 1
     x_channels: int = 1
     y_channels: int = 1
+    padding: tuple[tuple[int, int], ...] = ()
+    output_padding: tuple[int, ...] = ()
 
     @property
     def nd(self) -> int:
@@ -81,8 +95,24 @@ class ConvGeometry:
         return tuple(f - x - lo for f, x, lo in zip(self.full_shape, self.x_shape, self.pad_lo))
 
     @property
+    def pads(self) -> tuple[tuple[int, int], ...]:
+        """The user's ``(lo, hi)`` pairs (the effective ones for a geometry built by hand)."""
+        return self.padding or tuple(zip(self.pad_lo, self.pad_hi))
+
+    @property
     def weight_shape(self) -> tuple[int, ...]:
         return (self.y_channels, self.x_channels // self.groups, *self.kernel)
+
+    def on_padded_input(self) -> ConvGeometry:
+        """The same ``conv`` applied to the input already padded by :attr:`pads` (no padding left):
+        what a pad-then-convolve operator (reflect, replicate, circular boundaries) runs."""
+        padded = tuple(n + lo + hi for n, (lo, hi) in zip(self.x_shape, self.pads))
+        return ConvGeometry(
+            x_shape=padded, y_shape=self.y_shape, kernel=self.kernel, stride=self.stride,
+            dilation=self.dilation, pad_lo=(0,) * self.nd, groups=self.groups,
+            x_channels=self.x_channels, y_channels=self.y_channels,
+            padding=((0, 0),) * self.nd, output_padding=(0,) * self.nd,
+        )
 
     def macs(self, batch: int = 1) -> int:
         """Multiply-accumulates of the direct algorithm (all taps, in-range or not)."""
@@ -95,14 +125,60 @@ class ConvGeometry:
         )
 
 
+def split_smaller_first(total: int) -> tuple[int, int]:
+    """A total padding split in two, the smaller half first (TF/JAX/ONNX ``SAME_UPPER``).
+
+    >>> split_smaller_first(3)
+    (1, 2)
+    """
+    return total // 2, total - total // 2
+
+
 def _spatial(name: str, value: object, nd: int | None = None) -> tuple[int, ...]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         if hasattr(value, "__index__") and nd is not None and not isinstance(value, bool):
             return per_axis(name, value, nd, 1)
+        if hasattr(value, "shape") and getattr(value, "ndim", None) == 1:  # a 1-D array of sizes
+            return per_axis(name, value, len(value) if nd is None else nd, 1)  # type: ignore[arg-type]
         raise TconvTypeError(f"{name}={value!r} must be a sequence of ints")
     if nd is None:
         nd = len(value)
     return per_axis(name, value, nd, 1)
+
+
+def _below_limit(what: str, values) -> None:
+    for v in values:
+        if abs(v) >= INDEX_LIMIT:
+            raise TconvError(
+                f"{what}={tuple(values)!r} is beyond tconv's index range: every size, stride, dilation, "
+                f"padding and output extent must be below 2**62"
+            )
+
+
+def _common(weight_shape: Sequence[int], in_shape, stride, dilation, groups, channel_name: str):
+    """What both builders validate: ranks, ints, channel/group divisibility, the index range."""
+    nd = len(weight_shape) - 2
+    if nd < 1:
+        raise TconvError(
+            f"weight has shape {tuple(weight_shape)}; it needs two channel axes and at least one kernel axis"
+        )
+    kernel = tuple(int(k) for k in weight_shape[2:])
+    in_shape = _spatial("input_shape", in_shape)
+    if len(in_shape) != nd:
+        raise TconvError(
+            f"input_shape={in_shape} has {len(in_shape)} spatial axes but the weight "
+            f"{tuple(weight_shape)} has {nd}"
+        )
+    groups = as_int("groups", groups, 1)
+    stride = per_axis("stride", stride, nd, 1)
+    dilation = per_axis("dilation", dilation, nd, 1)
+    for name, vals in (("input_shape", in_shape), ("kernel", kernel), ("stride", stride),
+                       ("dilation", dilation), ("groups", (groups,))):
+        _below_limit(name, vals)
+    y_channels = int(weight_shape[0])
+    if y_channels % groups:
+        raise TconvError(f"groups={groups} must divide {channel_name}={y_channels} (weight.shape[0])")
+    return nd, kernel, in_shape, stride, dilation, groups, y_channels
 
 
 def conv_padding_pairs(
@@ -113,12 +189,10 @@ def conv_padding_pairs(
     if pads == "valid":
         return ((0, 0),) * len(kernel)
     if pads == "same":
-        out = []
-        for i, k, s, d in zip(x_shape, kernel, stride, dilation):
-            o = -(-i // s)
-            total = max((o - 1) * s + d * (k - 1) + 1 - i, 0)
-            out.append((total // 2, total - total // 2))
-        return tuple(out)
+        return tuple(
+            split_smaller_first(max((-(-i // s) - 1) * s + d * (k - 1) + 1 - i, 0))
+            for i, k, s, d in zip(x_shape, kernel, stride, dilation)
+        )
     return pads
 
 
@@ -136,26 +210,14 @@ def conv_geometry(
     padding split smaller-half-first (TensorFlow/JAX/ONNX SAME_UPPER; for stride 1
     this is PyTorch's ``padding="same"``).
     """
-    nd = len(weight_shape) - 2
-    kernel = tuple(int(k) for k in weight_shape[2:])
-    x_shape = _spatial("input_shape", x_shape)
-    if len(x_shape) != nd:
-        raise TconvError(
-            f"input_shape={x_shape} has {len(x_shape)} spatial axes but the weight "
-            f"{tuple(weight_shape)} has {nd}"
-        )
-    groups = as_int("groups", groups, 1)
-    stride = per_axis("stride", stride, nd, 1)
-    dilation = per_axis("dilation", dilation, nd, 1)
-    y_channels = int(weight_shape[0])
-    if y_channels % groups:
-        raise TconvError(
-            f"groups={groups} must divide out_channels={y_channels} (weight.shape[0])"
-        )
+    nd, kernel, x_shape, stride, dilation, groups, y_channels = _common(
+        weight_shape, x_shape, stride, dilation, groups, "out_channels")
     pads = conv_padding_pairs(padding, x_shape, kernel, stride, dilation)
+    _below_limit("padding", [v for p in pads for v in p])
     y_shape = []
     for ax, (i, k, s, d, (lo, hi)) in enumerate(zip(x_shape, kernel, stride, dilation, pads)):
         span = d * (k - 1) + 1
+        _below_limit("padded input extent", (i + lo + hi, span))
         o = (i + lo + hi - span) // s + 1
         if o < 1:
             raise TconvError(
@@ -164,19 +226,13 @@ def conv_geometry(
             )
         y_shape.append(o)
     return ConvGeometry(
-        x_shape=x_shape,
-        y_shape=tuple(y_shape),
-        kernel=kernel,
-        stride=stride,
-        dilation=dilation,
-        pad_lo=tuple(lo for lo, _ in pads),
-        groups=groups,
-        x_channels=int(weight_shape[1]) * groups,
-        y_channels=y_channels,
+        x_shape=x_shape, y_shape=tuple(y_shape), kernel=kernel, stride=stride, dilation=dilation,
+        pad_lo=tuple(lo for lo, _ in pads), groups=groups, x_channels=int(weight_shape[1]) * groups,
+        y_channels=y_channels, padding=tuple(pads), output_padding=(0,) * nd,
     )
 
 
-def _transpose_pads(padding: PadSpec, kernel, stride, dilation, output_padding):
+def _transpose_pairs(padding: PadSpec, kernel, stride, dilation, output_padding):
     pads = parse_padding(padding, len(kernel))
     if pads == "valid":
         return ((0, 0),) * len(kernel)
@@ -184,12 +240,9 @@ def _transpose_pads(padding: PadSpec, kernel, stride, dilation, output_padding):
         out = []
         for k, s, d, a in zip(kernel, stride, dilation, output_padding):
             total = d * (k - 1) + 1 - s + a
-            if total >= 0:
-                out.append((total // 2, total - total // 2))
-            else:
-                # the dilated kernel is shorter than the stride: nothing to crop, and
-                # the output is extended by -total zeros at the end
-                out.append((0, total))
+            # the dilated kernel shorter than the stride: nothing to crop, and the output
+            # is extended by -total zeros at the end
+            out.append(split_smaller_first(total) if total >= 0 else (0, total))
         return tuple(out)
     return pads
 
@@ -204,7 +257,7 @@ def conv_transpose_geometry(
     groups: int = 1,
     output_size: Sequence[int] | None = None,
     *,
-    check_output_padding: bool = True,
+    crop: Sequence[tuple[int, int]] | None = None,
 ) -> ConvGeometry:
     """Geometry of ``conv_transpose`` with a weight of ``weight_shape`` on spatial input ``y_shape``.
 
@@ -213,37 +266,33 @@ def conv_transpose_geometry(
     (the spatial sizes, or the full ``(N, C, *spatial)`` shape) chooses the output size directly,
     within PyTorch's range ``[min, min + stride - 1]``. ``padding="same"`` gives ``y * stride``
     outputs, the total crop split smaller-half-first; when the dilated kernel is shorter than
-    the stride the output is extended with zeros at the end instead.
+    the stride the output is extended with zeros at the end instead. ``crop`` (for front ends
+    such as ONNX) gives resolved ``(lo, hi)`` pairs instead of ``padding``, where ``lo >= 0`` and a
+    negative ``hi`` appends ``-hi`` zeros.
     """
-    nd = len(weight_shape) - 2
-    kernel = tuple(int(k) for k in weight_shape[2:])
-    y_shape = _spatial("input_shape", y_shape)
-    if len(y_shape) != nd:
-        raise TconvError(
-            f"input_shape={y_shape} has {len(y_shape)} spatial axes but the weight "
-            f"{tuple(weight_shape)} has {nd}"
-        )
-    groups = as_int("groups", groups, 1)
-    stride = per_axis("stride", stride, nd, 1)
-    dilation = per_axis("dilation", dilation, nd, 1)
+    nd, kernel, y_shape, stride, dilation, groups, y_channels = _common(
+        weight_shape, y_shape, stride, dilation, groups, "in_channels")
     op = per_axis("output_padding", output_padding, nd, 0)
-    y_channels = int(weight_shape[0])
-    if y_channels % groups:
-        raise TconvError(
-            f"groups={groups} must divide in_channels={y_channels} (weight.shape[0])"
-        )
-    if check_output_padding:
-        for a, s, d in zip(op, stride, dilation):
-            if a >= max(s, d):
-                raise TconvError(
-                    f"output_padding={op} must be smaller than max(stride, dilation) on every "
-                    f"axis (stride={stride}, dilation={dilation})"
-                )
-    pads = _transpose_pads(padding, kernel, stride, dilation, op)
+    _below_limit("output_padding", op)
+    for a, s, d in zip(op, stride, dilation):
+        if a >= max(s, d):
+            raise TconvError(
+                f"output_padding={op} must be smaller than max(stride, dilation) on every "
+                f"axis (stride={stride}, dilation={dilation})"
+            )
+    if crop is None:
+        pads = _transpose_pairs(padding, kernel, stride, dilation, op)
+    else:
+        pads = tuple((int(lo), int(hi)) for lo, hi in crop)
+        if len(pads) != nd or any(lo < 0 for lo, _ in pads):
+            raise TconvError(f"crop={pads!r} must be {nd} (lo, hi) pairs with lo >= 0")
+    _below_limit("padding", [v for p in pads for v in p])
     x_min = [
         (m - 1) * s - lo - hi + d * (k - 1) + 1
         for m, s, d, k, (lo, hi) in zip(y_shape, stride, dilation, kernel, pads)
     ]
+    _below_limit("output extent", [(m - 1) * s + d * (k - 1) + 1
+                                   for m, s, d, k in zip(y_shape, stride, dilation, kernel)])
     if output_size is not None:
         if any(op):
             raise TconvError(
@@ -265,6 +314,7 @@ def conv_transpose_geometry(
                     f"it must be between {lo_size} and {lo_size + s - 1} (stride {s})"
                 )
         x_shape = size
+        op = tuple(want - lo_size for want, lo_size in zip(size, x_min))
     else:
         x_shape = tuple(lo_size + a for lo_size, a in zip(x_min, op))
     for ax, n in enumerate(x_shape):
@@ -274,16 +324,30 @@ def conv_transpose_geometry(
                 f"{n + pads[ax][0] + pads[ax][1]} output positions"
             )
     return ConvGeometry(
-        x_shape=tuple(x_shape),
-        y_shape=y_shape,
-        kernel=kernel,
-        stride=stride,
-        dilation=dilation,
-        pad_lo=tuple(lo for lo, _ in pads),
-        groups=groups,
-        x_channels=int(weight_shape[1]) * groups,
-        y_channels=y_channels,
+        x_shape=tuple(x_shape), y_shape=y_shape, kernel=kernel, stride=stride, dilation=dilation,
+        pad_lo=tuple(lo for lo, _ in pads), groups=groups, x_channels=int(weight_shape[1]) * groups,
+        y_channels=y_channels, padding=pads, output_padding=tuple(op),
     )
+
+
+def zero_insertion_geometry(geom: ConvGeometry) -> tuple[ConvGeometry, tuple[int, ...]]:
+    """The textbook view of ``conv_transpose``: insert ``stride - 1`` zeros between the inputs
+    (shape ``up``), pad by ``dilation * (k - 1) - pad_lo`` in front, and run a stride-1 ``conv``
+    with the channel-swapped, flipped kernel. Returns that inner ``conv``'s geometry and ``up``.
+
+    >>> g = conv_transpose_geometry((1, 1, 3), (4,), stride=2, padding=1)
+    >>> inner, up = zero_insertion_geometry(g)
+    >>> up, inner.pad_lo, inner.y_shape == g.x_shape
+    ((7,), (1,), True)
+    """
+    up = tuple((m - 1) * s + 1 for m, s in zip(geom.y_shape, geom.stride))
+    front = tuple(d * (k - 1) - lo for d, k, lo in zip(geom.dilation, geom.kernel, geom.pad_lo))
+    inner = ConvGeometry(
+        x_shape=up, y_shape=geom.x_shape, kernel=geom.kernel, stride=(1,) * geom.nd,
+        dilation=geom.dilation, pad_lo=front, groups=geom.groups,
+        x_channels=geom.y_channels, y_channels=geom.x_channels,
+    )
+    return inner, up
 
 
 def _kernel_weight_shape(kernel_size, input_shape) -> tuple[int, ...]:
@@ -369,5 +433,5 @@ def conv_transpose_padding(
                 f"output_size={size} is larger than the uncropped output {full} on axis {ax}; "
                 "use output_padding (or a larger kernel/stride) instead"
             )
-        out.append((total // 2, total - total // 2))
+        out.append(split_smaller_first(total))
     return tuple(out)

@@ -7,12 +7,10 @@ Both operations are linear in the input and in the weight, so:
 * the weight gradient is one correlation, shared by both:
   ``dW[cy, cx, t] = sum_{n, j} Y[n, cy, j] * X[n, cx, j*s + t*d - pad_lo]``, where ``Y`` is the
   y-side array (``conv``'s output gradient, or ``conv_transpose``'s input) and ``X`` the
-  x-side array. For many channels it is the ``gemm`` algorithm's building blocks run
-  backwards: the numba im2col of the x-side array into the (batch-chunked) workspace, then
-  BLAS GEMMs that accumulate over the batch; for few channels (single-channel, depthwise)
-  a numba kernel computes each weight entry as a sum of contiguous dot products. The
-  planner's cost models choose between the two; no loop over pixels in Python (a NumPy
-  tap-by-tap fallback serves more than 3 spatial axes).
+  x-side array. It is the registry's third operation (``weight_grad``): ``method=`` governs
+  every gradient, and ``auto`` plans each of the two with its own cost model (``gemm``: im2col
+  + GEMMs accumulating over the batch; ``direct``: a numba dot product per weight entry, for
+  few-channel and depthwise layers).
 
 >>> import numpy as np
 >>> x = np.ones((1, 1, 3)); w = np.ones((1, 1, 2))
@@ -27,63 +25,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .algorithms._taps import tap_windows
-from .algorithms.gemm import fast_weight_gradient
+from ._params import as_float_array
 from .errors import TconvError
-from .functional import setup_conv, setup_conv_transpose
+from .functional import run, setup_conv, setup_conv_transpose
 from .geometry import ConvGeometry
-from .planner import choose
 
 __all__ = ["conv_transpose_vjp", "conv_vjp", "weight_gradient"]
 
-ALL = slice(None)
 
-
-def weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+def weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry, method: str = "auto") -> np.ndarray:
     """``dW`` of shape ``geom.weight_shape`` from the batched y-side and x-side arrays."""
     dtype = np.result_type(y_side, x_side)
-    if geom.nd <= 3 and dtype in (np.float32, np.float64):
-        if _direct_wins(geom, y_side.shape[0], dtype.itemsize):
-            return direct_weight_gradient(y_side.astype(dtype, copy=False), x_side.astype(dtype, copy=False), geom)
-        return fast_weight_gradient(y_side, x_side, geom)
-    n, g = y_side.shape[0], geom.groups
-    cyg, cxg = geom.y_channels // g, geom.x_channels // g
-    dtype = np.result_type(y_side, x_side)
-    gw = np.zeros((g, cyg, cxg, *geom.kernel), dtype=dtype)
-    for tap, ysl, xsl in tap_windows(geom):
-        a = y_side[(ALL, ALL, *ysl)].reshape(n, g, cyg, -1)  # (n, g, cyg, S)
-        b = x_side[(ALL, ALL, *xsl)].reshape(n, g, cxg, -1)  # (n, g, cxg, S)
-        a = a.transpose(1, 2, 0, 3).reshape(g, cyg, -1)
-        b = b.transpose(1, 0, 3, 2).reshape(g, -1, cxg)
-        gw[(ALL, ALL, ALL, *tap)] = np.matmul(a, b)
-    return gw.reshape(geom.weight_shape)
-
-
-def _direct_wins(geom: ConvGeometry, batch: int, itemsize: int) -> bool:
-    """The planner's two cost models, applied to the weight gradient (same multiply-adds)."""
-    from .algorithms import ALGORITHMS
-
-    return ALGORITHMS["direct"].cost(geom, batch, itemsize) < ALGORITHMS["gemm"].cost(geom, batch, itemsize)
-
-
-def direct_weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry) -> np.ndarray:
-    """The numba kernel: one (channel, channel, tap) weight entry per work item, no scratch."""
-    from .algorithms._kernels import as3, direct_wgrad3, free_threads, numba_threads, params3
-
-    nd = geom.nd
-    gw = np.empty(geom.weight_shape, dtype=y_side.dtype)
-    if y_side.shape[0] == 0:
-        gw[...] = 0
-        return gw
-    with numba_threads(free_threads()):
-        direct_wgrad3(as3(np.ascontiguousarray(y_side), nd), as3(np.ascontiguousarray(x_side), nd), as3(gw, nd),
-                      geom.groups, *params3(geom))
-    return gw
+    return run(method, "weight_grad", y_side.astype(dtype, copy=False), x_side.astype(dtype, copy=False), geom)
 
 
 def _check_grad(grad_output, expected: tuple[int, ...], batched: bool, dtype) -> np.ndarray:
-    from ._params import as_float_array
-
     go = as_float_array("grad_output", grad_output)
     want = expected if batched else expected[1:]
     if go.shape != want:
@@ -104,11 +60,10 @@ def _vjp(grad_output, xa, w, b, batched: bool, geom: ConvGeometry, method: str, 
     go = _check_grad(grad_output, expected, batched, xa.dtype)
     dtype = np.result_type(go, xa, w)
     go, xa, w = (a.astype(dtype, copy=False) for a in (go, xa, w))
-    algo = choose(method, geom, go.shape[0], dtype)
     if forward_is_transpose:
-        gx, gw = algo.conv(go, w, geom), weight_gradient(xa, go, geom)
+        gx, gw = run(method, "conv", go, w, geom), weight_gradient(xa, go, geom, method)
     else:
-        gx, gw = algo.conv_transpose(go, w, geom), weight_gradient(go, xa, geom)
+        gx, gw = run(method, "conv_transpose", go, w, geom), weight_gradient(go, xa, geom, method)
     gb = None if b is None else go.sum(axis=(0, *range(2, go.ndim))).astype(dtype)
     return (gx if batched else gx[0]), gw, gb
 

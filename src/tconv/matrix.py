@@ -17,9 +17,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._params import PadSpec, as_float_array
-from .algorithms._taps import flat_positions
 from .errors import TconvError
 from .geometry import ConvGeometry, conv_geometry
+from .options import check_bytes
+from .taps import flat_positions
 
 __all__ = ["conv_matrix", "matrix_from_geometry"]
 
@@ -37,6 +38,10 @@ def matrix_from_geometry(
     g = geom.groups
     cyg, cxg = geom.y_channels // g, geom.x_channels // g
     m, xsize, k = math.prod(geom.y_shape), math.prod(geom.x_shape), math.prod(geom.kernel)
+    entries = geom.y_channels * m * cxg * k  # an upper bound of the non-zeros
+    check_bytes(entries * (weight.itemsize + 8 + 8 + 1) + m * k * 9, "the sparse matrix C_K",
+                f"up to {entries} entries = C_out {geom.y_channels} x outputs {m} x C_in/groups {cxg} x "
+                f"kernel taps {k} (output shape {geom.y_shape} from input shape {geom.x_shape})")
     pos, valid = flat_positions(geom)  # (m, k): tap t of output j reads input pos[j, t]
     # Entries in the order (row channel cy, output j, column channel cx, tap t): within a row the
     # columns then ascend (channel blocks, and positions grow with the tap), so the CSR arrays

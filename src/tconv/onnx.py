@@ -17,18 +17,26 @@ per group and bias with groups are computed correctly (checked against PyTorch).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 
-from ._params import as_float_array, per_axis
-from .errors import TconvError
-from .geometry import conv_transpose_geometry
-from .planner import choose
+from ._params import per_axis
+from .errors import TconvError, TconvTypeError
+from .functional import _check_channels, _finish, _prepare, run
+from .geometry import ConvGeometry, conv_transpose_geometry, split_smaller_first
 
 __all__ = ["conv_transpose", "onnx_geometry"]
 
 _AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
+
+
+def _ints(name: str, value, n: int, default: int, minimum: int) -> tuple[int, ...]:
+    """An ONNX INTS attribute: a list of ``n`` ints (a single int is accepted for every entry)."""
+    if value is None:
+        return (default,) * n
+    if isinstance(value, (str, bytes)):
+        raise TconvTypeError(f"{name}={value!r} must be a list of {n} ints")
+    return per_axis(name, value if hasattr(value, "__index__") else list(value), n, minimum)
 
 
 def onnx_geometry(
@@ -36,15 +44,18 @@ def onnx_geometry(
     input_shape: Sequence[int],
     *,
     auto_pad: str = "NOTSET",
-    dilations: Sequence[int] | None = None,
+    dilations: Sequence[int] | int | None = None,
     group: int = 1,
-    output_padding: Sequence[int] | None = None,
-    output_shape: Sequence[int] | None = None,
-    pads: Sequence[int] | None = None,
-    strides: Sequence[int] | None = None,
-):
+    output_padding: Sequence[int] | int | None = None,
+    output_shape: Sequence[int] | int | None = None,
+    pads: Sequence[int] | int | None = None,
+    strides: Sequence[int] | int | None = None,
+) -> ConvGeometry:
     """The ConvTranspose geometry (output shape, generated pads) from ONNX attributes: shape
     arithmetic only, shared by :func:`conv_transpose` and ``tconv shape``.
+
+    ``output_shape`` may be at most ``stride - 1`` larger than the natural size (the output
+    is then extended with zeros at the end), as ONNX Runtime allows; larger is an error.
 
     >>> g = onnx_geometry((1, 1, 3, 3), (3, 3), strides=[2, 2], auto_pad="SAME_UPPER")
     >>> g.x_shape, g.pad_lo, g.pad_hi
@@ -55,40 +66,46 @@ def onnx_geometry(
         auto_pad = auto_pad.decode()
     if auto_pad not in _AUTO_PAD:
         raise TconvError(f"auto_pad={auto_pad!r} must be one of {', '.join(_AUTO_PAD)}")
-    strides_t = per_axis("strides", [1] * nd if strides is None else list(strides), nd, 1)
-    dil_t = per_axis("dilations", [1] * nd if dilations is None else list(dilations), nd, 1)
-    op = per_axis("output_padding", [0] * nd if output_padding is None else list(output_padding), nd, 0)
-    # validate groups and shapes through the common builder (no padding yet)
-    geom = conv_transpose_geometry(
-        tuple(weight_shape), tuple(input_shape), strides_t, 0, 0, dil_t, group, check_output_padding=False
-    )
-    full = [f + a for f, a in zip(geom.x_shape, op)]  # uncropped output incl. output_padding
+    strides_t = _ints("strides", strides, nd, 1, 1)
+    dil_t = _ints("dilations", dilations, nd, 1, 1)
+    op = _ints("output_padding", output_padding, nd, 0, 0)
+    # the natural size with output_padding, before any crop: validates groups, ranks, ranges
+    natural = conv_transpose_geometry(tuple(weight_shape), tuple(input_shape), strides_t, 0, op, dil_t, group)
+    full = natural.x_shape
     if output_shape is not None or auto_pad in ("SAME_UPPER", "SAME_LOWER"):
         if output_shape is not None:
-            out = list(output_shape)
+            out = list(output_shape) if not hasattr(output_shape, "__index__") else [output_shape]
             if len(out) == nd + 2:
                 out = out[2:]
             out = list(per_axis("output_shape", out, nd, 1))
         else:
-            out = [i * s for i, s in zip(geom.y_shape, strides_t)]
-        totals = [f - o for f, o in zip(full, out)]
-        if auto_pad == "SAME_UPPER":
-            lo = [t // 2 for t in totals]
-        else:
-            lo = [t - t // 2 for t in totals]
+            out = [i * s for i, s in zip(natural.y_shape, strides_t)]
+        crop = []
+        for ax, (f, o, s) in enumerate(zip(full, out, strides_t)):
+            total = f - o
+            if total >= 0:
+                lo, hi = split_smaller_first(total)
+                crop.append((lo, hi) if auto_pad == "SAME_UPPER" else (hi, lo))
+            elif -total < s:  # ONNX Runtime: zeros appended at the end, nothing cropped
+                crop.append((0, total))
+            else:
+                raise TconvError(
+                    f"output_shape={out} is inconsistent with the input on axis {ax}: the natural output "
+                    f"size is {f}, and output_shape may exceed it by at most stride - 1 = {s - 1} "
+                    "(ONNX Runtime's rule)"
+                )
     elif auto_pad == "VALID":
-        lo, out = [0] * nd, full
+        crop = [(0, 0)] * nd
     else:
-        p = [0] * (2 * nd) if pads is None else list(pads)
-        if len(p) != 2 * nd:
-            raise TconvError(f"pads={p} must have {2 * nd} entries (all begins, then all ends)")
-        per_axis("pads", p, 2 * nd, 0)
-        lo = p[:nd]
-        out = [f - a - b for f, a, b in zip(full, p[:nd], p[nd:])]
-        for ax, o in enumerate(out):
-            if o < 1:
-                raise TconvError(f"pads={p} leave an empty output on spatial axis {ax}")
-    return replace(geom, x_shape=tuple(int(o) for o in out), pad_lo=tuple(int(v) for v in lo))
+        if pads is not None and not hasattr(pads, "__index__") and len(list(pads)) != 2 * nd:
+            raise TconvError(f"pads={list(pads)} must have {2 * nd} entries (all begins, then all ends)")
+        p = _ints("pads", pads, 2 * nd, 0, 0)
+        crop = list(zip(p[:nd], p[nd:]))
+        for ax, (f, (lo, hi)) in enumerate(zip(full, crop)):
+            if f - lo - hi < 1:
+                raise TconvError(f"pads={list(p)} leave an empty output on spatial axis {ax}")
+    return conv_transpose_geometry(tuple(weight_shape), tuple(input_shape), strides_t, 0, op, dil_t, group,
+                                   crop=crop)
 
 
 def conv_transpose(
@@ -97,35 +114,27 @@ def conv_transpose(
     B: np.ndarray | None = None,
     *,
     auto_pad: str = "NOTSET",
-    dilations: Sequence[int] | None = None,
+    dilations: Sequence[int] | int | None = None,
     group: int = 1,
-    kernel_shape: Sequence[int] | None = None,
-    output_padding: Sequence[int] | None = None,
-    output_shape: Sequence[int] | None = None,
-    pads: Sequence[int] | None = None,
-    strides: Sequence[int] | None = None,
+    kernel_shape: Sequence[int] | int | None = None,
+    output_padding: Sequence[int] | int | None = None,
+    output_shape: Sequence[int] | int | None = None,
+    pads: Sequence[int] | int | None = None,
+    strides: Sequence[int] | int | None = None,
     method: str = "auto",
 ) -> np.ndarray:
-    """ONNX ``ConvTranspose``: ``X`` ``(N, C, *spatial)``, ``W`` ``(C, M/group, *kernel)``, ``B`` ``(M,)``."""
-    Xa = as_float_array("X", X)
-    Wa = as_float_array("W", W)
-    if Wa.ndim < 3:
-        raise TconvError(f"W has shape {Wa.shape}; it needs (C, M/group, *kernel_shape)")
+    """ONNX ``ConvTranspose``: ``X`` ``(N, C, *spatial)``, ``W`` ``(C, M/group, *kernel)``, ``B`` ``(M,)``.
+
+    List attributes also accept a single int (used for every axis).
+    """
+    names = ("X", "W", "B")
+    Xa, Wa, Ba, batched = _prepare(X, W, B, "ConvTranspose", None, names)
     nd = Wa.ndim - 2
-    if Xa.ndim != nd + 2:
-        raise TconvError(f"X has shape {Xa.shape}; W of shape {Wa.shape} needs a {nd + 2}-D X (N, C, *spatial)")
-    if kernel_shape is not None and tuple(per_axis("kernel_shape", list(kernel_shape), nd, 1)) != Wa.shape[2:]:
-        raise TconvError(f"kernel_shape={list(kernel_shape)} does not match W.shape[2:]={Wa.shape[2:]}")
+    if not batched:
+        raise TconvError(f"X has shape {Xa.shape[1:]}; W of shape {Wa.shape} needs a {nd + 2}-D X (N, C, *spatial)")
+    if kernel_shape is not None and _ints("kernel_shape", kernel_shape, nd, 1, 1) != Wa.shape[2:]:
+        raise TconvError(f"kernel_shape={kernel_shape!r} does not match W.shape[2:]={Wa.shape[2:]}")
     geom = onnx_geometry(Wa.shape, Xa.shape[2:], auto_pad=auto_pad, dilations=dilations, group=group,
                          output_padding=output_padding, output_shape=output_shape, pads=pads, strides=strides)
-    if Xa.shape[1] != geom.y_channels:
-        raise TconvError(f"X has {Xa.shape[1]} channels but W.shape[0] is {geom.y_channels}")
-    dtype = np.result_type(Xa, Wa) if B is None else np.result_type(Xa, Wa, as_float_array("B", B))
-    Xa, Wa = Xa.astype(dtype, copy=False), Wa.astype(dtype, copy=False)
-    y = choose(method, geom, Xa.shape[0], dtype).conv_transpose(Xa, Wa, geom)
-    if B is not None:
-        Ba = as_float_array("B", B).astype(dtype, copy=False)
-        if Ba.shape != (geom.x_channels,):
-            raise TconvError(f"B has shape {Ba.shape}; it must be ({geom.x_channels},), one per output channel")
-        y += Ba.reshape((1, -1) + (1,) * nd)
-    return y
+    _check_channels(Xa, Ba, geom.y_channels, geom.x_channels, f"W.shape[0] is {geom.y_channels}", True, names)
+    return _finish(run(method, "conv_transpose", Xa, Wa, geom), Ba, True)

@@ -26,10 +26,11 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from ._params import PadSpec, as_float_array
-from .errors import TconvError
-from .geometry import conv_geometry, conv_padding_pairs
+from .errors import TconvError, TconvTypeError
+from .functional import run
+from .geometry import conv_geometry
 from .matrix import matrix_from_geometry
-from .planner import choose
+from .options import check_bytes
 
 __all__ = ["ConvOperator", "BOUNDARIES"]
 
@@ -77,24 +78,26 @@ class ConvOperator(LinearOperator):
             raise TconvError(f"weight has shape {w.shape}; it needs (C_out, C_in/groups, *kernel)")
         if boundary not in BOUNDARIES:
             raise TconvError(f"boundary={boundary!r} must be one of {', '.join(BOUNDARIES)}")
-        dt = np.dtype(w.dtype if dtype is None else dtype)
+        try:
+            dt = np.dtype(w.dtype if dtype is None else dtype)
+        except TypeError:
+            raise TconvTypeError(f"dtype={dtype!r} is not a NumPy dtype; use float32 or float64") from None
         if dt not in (np.float32, np.float64):
             raise TconvError(f"dtype={dt} must be float32 or float64")
         nd = w.ndim - 2
-        if isinstance(input_shape, (int, np.integer)) or len(input_shape) != nd:
-            raise TconvError(
-                f"input_shape={input_shape!r} must have {nd} entries, one per spatial axis of the "
+        if isinstance(input_shape, (int, np.integer)) or isinstance(input_shape, str):
+            raise TconvTypeError(
+                f"input_shape={input_shape!r} must be a sequence of {nd} ints, one per spatial axis of the "
                 f"weight {w.shape}"
             )
         self.weight = w.astype(dt)
         self.boundary = boundary
         self.method = method
-        self.input_shape = tuple(int(v) for v in input_shape)
-        zeros_geometry = conv_geometry(w.shape, self.input_shape, stride, padding, dilation, groups)
-        g = zeros_geometry
-        self.pads = conv_padding_pairs(padding, self.input_shape, g.kernel, g.stride, g.dilation)
+        geom = conv_geometry(w.shape, input_shape, stride, padding, dilation, groups)
+        self.input_shape = geom.x_shape
+        self.pads = geom.pads
         if boundary == "zeros":
-            self.geometry = zeros_geometry
+            self.geometry = geom
         else:
             for ax, ((lo, hi), n) in enumerate(zip(self.pads, self.input_shape)):
                 if boundary == "reflect" and max(lo, hi) >= n:
@@ -102,8 +105,7 @@ class ConvOperator(LinearOperator):
                         f"padding {(lo, hi)} on axis {ax} must be smaller than the input size {n} "
                         "for boundary='reflect'"
                     )
-            padded = tuple(n + lo + hi for n, (lo, hi) in zip(self.input_shape, self.pads))
-            self.geometry = conv_geometry(w.shape, padded, stride, 0, dilation, groups)
+            self.geometry = geom.on_padded_input()
             self._src = [
                 _source_index(np.arange(-lo, n + hi), n, boundary)
                 for n, (lo, hi) in zip(self.input_shape, self.pads)
@@ -152,12 +154,10 @@ class ConvOperator(LinearOperator):
     def _forward(self, x_batch: np.ndarray) -> np.ndarray:
         if self.boundary != "zeros":
             x_batch = self._pad(x_batch)
-        g = self.geometry
-        return choose(self.method, g, x_batch.shape[0], self.dtype).conv(x_batch, self.weight, g)
+        return run(self.method, "conv", x_batch, self.weight, self.geometry)
 
     def _backward(self, y_batch: np.ndarray) -> np.ndarray:
-        g = self.geometry
-        x = choose(self.method, g, y_batch.shape[0], self.dtype).conv_transpose(y_batch, self.weight, g)
+        x = run(self.method, "conv_transpose", y_batch, self.weight, self.geometry)
         return self._unpad(x) if self.boundary != "zeros" else x
 
     # -- LinearOperator protocol
@@ -224,7 +224,9 @@ class ConvOperator(LinearOperator):
         return sp.csr_array(c @ self.padding_matrix()).asformat(format)
 
     def todense(self) -> np.ndarray:
-        """The dense matrix of ``A`` (small geometries only)."""
+        """The dense matrix of ``A`` (small geometries only: checked against the memory limit)."""
+        check_bytes(self.shape[0] * self.shape[1] * self.dtype.itemsize, "ConvOperator.todense()",
+                    f"a dense {self.shape[0]} x {self.shape[1]} matrix")
         return self.tosparse().toarray()
 
     def __repr__(self) -> str:

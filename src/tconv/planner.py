@@ -1,156 +1,206 @@
-"""``method="auto"``: correctness guards first, then a cost model over the registry.
+"""``method="auto"``: correctness guards first, then a cost model per operation.
 
-1. Guards: an algorithm that cannot run the geometry (``supports``) is out; the
-   reference algorithms (``scatter``, ``matrix``) are never chosen; an algorithm whose
-   scratch memory exceeds ``MAX_SCRATCH`` times the output's bytes is out unless nothing
-   else can run.
-2. Cost: every remaining algorithm estimates its time from the geometry (multiply-adds,
-   GEMM shape, bytes moved); the BLAS rate in those estimates is measured once per
-   process (:func:`machine_rates`, about 2 ms), so the model follows the machine and the
-   BLAS kernels in use. The cheapest wins.
+1. Guards: an algorithm that cannot run the operation on the geometry (``supports``) is
+   out; the reference algorithms (``reference = True``: ``scatter``, ``matrix``,
+   ``zero_insertion``) are never chosen; an algorithm whose scratch exceeds
+   :data:`~tconv.algorithms.SCRATCH_FACTOR` times the output's bytes is passed over unless
+   that scratch is small in absolute terms (:data:`~tconv.algorithms.SMALL_SCRATCH_BYTES`) or
+   nothing else can run; nothing is run whose output plus scratch exceeds the memory limit
+   (:func:`tconv.set_options`), which raises a :class:`~tconv.TconvError` before any allocation.
+2. Cost: every remaining algorithm estimates its time for the operation (``conv``,
+   ``conv_transpose`` or ``weight_grad``) from the geometry (multiply-adds, GEMM shape, bytes
+   moved) and the machine's GEMM rate (:func:`tconv.machine.blas_rates`: looked up, not
+   timed, so the choice is the same in every process on one machine). The cheapest wins.
+3. ``measure=True`` (``explain(..., measure=True)``, as ``scipy.signal.choose_conv_method``)
+   times the runnable candidates once on the real shapes and caches the winner for later
+   ``auto`` calls in the process.
 
-The plan depends on shapes and dtype only, so it is cached per geometry. :func:`explain`
-lists every registered algorithm with its guard verdict, estimated time and scratch
-memory, and marks the choice.
+The plan depends on shapes, dtype and operation only, so it is cached. :func:`explain` lists
+every registered algorithm with its guard verdict, estimated time and scratch memory.
 
-Accuracy on the benchmark suite (``benchmarks/``, L1-L9, float32, this 2-core EPYC, with
-OpenBLAS forced to its AVX2 kernels and with its own AVX-512 choice): ``auto`` picks the
-measured-fastest algorithm on 9 of 9 layers; the chosen algorithm's estimate is within a
-factor of 2 of its measured time on every layer (the losers' estimates are looser, up to
-3-4x pessimistic for ``zero_insertion``, which never comes close).
+Accuracy on the benchmark suite (``python benchmarks/planner_accuracy.py``: for every layer
+of the suite and every operation, ``auto``'s choice against the measured-fastest candidate;
+2-core AMD EPYC, float32): see ``benchmarks/planner-accuracy.md`` for the table of the last run.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 
 import numpy as np
 
-from .algorithms import ALGORITHMS, Algorithm, get_algorithm
-from .geometry import ConvGeometry
+from .algorithms import (
+    ALGORITHMS,
+    SCRATCH_FACTOR,
+    SMALL_SCRATCH_BYTES,
+    Algorithm,
+    check_operation,
+    get_algorithm,
+)
+from .errors import TconvError
+from .geometry import ConvGeometry, conv_geometry, conv_transpose_geometry
+from .machine import cpu_has_avx512, native_summary
+from .options import check_bytes, format_bytes, memory_limit
 
-__all__ = ["Plan", "plan", "choose", "explain"]
+__all__ = ["Plan", "Candidate", "plan", "choose", "explain", "output_bytes"]
 
 
 @dataclass(frozen=True)
 class Candidate:
     name: str
-    reason: str | None  # why it cannot run, or None
+    reason: str | None  # why it is not a candidate, or None
     seconds: float
     scratch_bytes: int
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The planner's decision for one geometry, batch size and dtype."""
+    """The planner's decision for one geometry, batch size, dtype and operation."""
 
     geometry: ConvGeometry
     batch: int
     dtype: str
+    op: str
     choice: str
     candidates: tuple[Candidate, ...]
+    measured: bool = False
+
+    def ranked(self) -> list[Candidate]:
+        """The runnable candidates, cheapest first."""
+        return sorted((c for c in self.candidates if c.reason is None), key=lambda c: c.seconds)
 
     def __str__(self) -> str:
         g = self.geometry
         lines = [
-            f"geometry: x {g.x_channels}x{'x'.join(map(str, g.x_shape))}  <->  "
+            f"operation: {self.op}; geometry: x {g.x_channels}x{'x'.join(map(str, g.x_shape))}  <->  "
             f"y {g.y_channels}x{'x'.join(map(str, g.y_shape))}, kernel {g.kernel}, "
-            f"stride {g.stride}, dilation {g.dilation}, pad_lo {g.pad_lo}, groups {g.groups}, "
+            f"stride {g.stride}, dilation {g.dilation}, pads {g.pads}, groups {g.groups}, "
             f"batch {self.batch}, {self.dtype}",
-            f"{'algorithm':<16}{'est. time':>12}{'scratch':>12}  note",
+            f"{'algorithm':<16}{'measured' if self.measured else 'est. time':>12}{'scratch':>12}  note",
         ]
         for c in sorted(self.candidates, key=lambda c: (c.seconds == float("inf"), c.seconds)):
             mark = "<- chosen" if c.name == self.choice else (c.reason or "")
             t = "-" if c.seconds == float("inf") else f"{c.seconds * 1e3:.3f} ms"
-            mem = "-" if c.seconds == float("inf") else f"{c.scratch_bytes / 2**20:.1f} MiB"
+            mem = "-" if c.seconds == float("inf") else format_bytes(c.scratch_bytes)
             lines.append(f"{c.name:<16}{t:>12}{mem:>12}  {mark}")
-        from .algorithms._blas import blas_info
-
-        rates = machine_rates()
-        lines.append(f"BLAS: {blas_info()}; measured GEMM {rates[4] / 1e9:.0f} GFLOP/s float32, "
-                     f"{rates[8] / 1e9:.0f} GFLOP/s float64")
+        lines.append(native_summary())
         if "Haswell" in lines[-1] and cpu_has_avx512():
             lines.append("note: OpenBLAS runs its AVX2 (Haswell) kernels on an AVX-512 CPU; start Python "
                          "without OPENBLAS_CORETYPE=Haswell (or with OPENBLAS_CORETYPE=SkylakeX) for ~2x GEMM speed")
+        lines.append(f"memory limit: {format_bytes(memory_limit())} (tconv.set_options(max_bytes=...))")
         return "\n".join(lines)
 
 
-def cpu_has_avx512() -> bool:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return " avx512f " in f.read().replace("\n", " ")
-    except OSError:
-        return False
+def output_bytes(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> int:
+    """Bytes of the operation's result."""
+    if op == "conv_transpose":
+        return batch * geom.x_channels * math.prod(geom.x_shape) * itemsize
+    if op == "conv":
+        return batch * geom.y_channels * math.prod(geom.y_shape) * itemsize
+    return math.prod(geom.weight_shape) * itemsize
 
 
-# the definition and the explicit matrix are references; auto never picks them
-_REFERENCE_ONLY = {"scatter": "reference algorithm (memory grows with every product)",
-                   "matrix": "reference algorithm (builds the whole sparse matrix)"}
+def _output_reason(geom: ConvGeometry, batch: int, op: str) -> str:
+    if op == "conv_transpose":
+        return (f"output (N={batch}, C={geom.x_channels}, *{geom.x_shape}), per axis (input - 1) * stride "
+                f"- crop + dilation * (kernel - 1) + 1 + output_padding with input {geom.y_shape}, "
+                f"stride {geom.stride}, crop (padding) {geom.pads}, dilation {geom.dilation}, kernel {geom.kernel}")
+    if op == "conv":
+        return (f"output (N={batch}, C={geom.y_channels}, *{geom.y_shape}) from input {geom.x_shape}, "
+                f"padding {geom.pads}, stride {geom.stride}")
+    return f"weight gradient of shape {geom.weight_shape}"
 
 
-MAX_SCRATCH = 2.5  # times the output's bytes ("about 2x")
-
-
-@cache
-def machine_rates() -> dict[int, float]:
-    """FLOP/s of tconv's BLAS GEMM for float32 (key 4) and float64 (key 8), measured once."""
-    import time
-
-    from .algorithms._blas import gemm_cm
-
-    rates = {}
-    for dt in (np.float32, np.float64):
-        n = 384
-        a = np.ones((n, n), dt)
-        c = np.empty((n, n), dt)
-        best = float("inf")
-        for _ in range(5):
-            t = time.perf_counter()
-            gemm_cm(False, False, n, n, n, a, 0, n, a, 0, n, c, 0, n)
-            best = min(best, time.perf_counter() - t)
-        measured = 2 * n**3 / max(best, 1e-9)
-        # a measurement taken while other work loads the cores must not upset the ranking:
-        # keep it within [0.5x, 3x] of the reference machine's AVX2 rate
-        ref = _REFERENCE_GEMM[np.dtype(dt).itemsize]
-        rates[np.dtype(dt).itemsize] = min(max(measured, 0.5 * ref), 3 * ref)
-    return rates
-
-
-_REFERENCE_GEMM = {4: 2.2e11, 8: 1.1e11}  # FLOP/s, OpenBLAS AVX2 kernels, 2 cores
-
-
-@lru_cache(maxsize=512)
-def plan(geom: ConvGeometry, batch: int, dtype: str) -> Plan:
-    """Choose the algorithm for ``geom`` (cached per geometry, batch size and dtype)."""
-    itemsize = np.dtype(dtype).itemsize
-    out_bytes = max(1, batch) * geom.x_channels * int(np.prod(geom.x_shape)) * itemsize
+@lru_cache(maxsize=1024)
+def plan(geom: ConvGeometry, batch: int, dtype: str, op: str = "conv_transpose") -> Plan:
+    """Choose the algorithm for ``op`` on ``geom`` (cached per geometry, batch, dtype, op)."""
+    check_operation(op)
+    if op in _MEASURED.get((geom, batch, dtype), {}):
+        return _MEASURED[(geom, batch, dtype)][op]
+    dt = np.dtype(dtype)
+    batch = max(batch, 1)
+    out = output_bytes(geom, batch, dt.itemsize, op)
     cands = []
     for name, algo in ALGORITHMS.items():
-        reason = _REFERENCE_ONLY.get(name) or algo.supports(geom, np.dtype(dtype))
-        seconds = algo.cost(geom, max(batch, 1), itemsize) if reason is None else float("inf")
-        scratch = algo.scratch_bytes(geom, max(batch, 1), itemsize) if reason is None else 0
+        reason = ("reference algorithm" if algo.reference else None) or algo.supports(geom, dt, op)
+        seconds = algo.cost(geom, batch, dt.itemsize, op) if reason is None else float("inf")
+        scratch = algo.scratch_bytes(geom, batch, dt.itemsize, op) if reason is None else 0
         cands.append(Candidate(name, reason, seconds, scratch))
     runnable = [c for c in cands if c.reason is None]
-    lean = [c for c in runnable if c.scratch_bytes <= MAX_SCRATCH * out_bytes]
+    lean = [c for c in runnable if c.scratch_bytes <= max(SCRATCH_FACTOR * out, SMALL_SCRATCH_BYTES)]
     pool = lean or runnable
+    if not pool:  # only reference algorithms can run it (e.g. > 3 spatial axes of an exotic dtype)
+        pool = [Candidate(c.name, None, ALGORITHMS[c.name].cost(geom, batch, dt.itemsize, op),
+                          ALGORITHMS[c.name].scratch_bytes(geom, batch, dt.itemsize, op))
+                for c in cands if ALGORITHMS[c.name].supports(geom, dt, op) is None]
+        cands = [next((p for p in pool if p.name == c.name), c) for c in cands]
+    if not pool:
+        raise TconvError(f"no algorithm can compute {op} for this geometry: "
+                         + "; ".join(f"{c.name}: {c.reason}" for c in cands))
     choice = min(pool, key=lambda c: c.seconds).name
     cands = [c if c.reason is not None or c in pool else
-             Candidate(c.name, f"scratch {c.scratch_bytes / out_bytes:.1f}x the output (> {MAX_SCRATCH}x)",
+             Candidate(c.name, f"scratch {format_bytes(c.scratch_bytes)} > {SCRATCH_FACTOR}x the output",
                        c.seconds, c.scratch_bytes) for c in cands]
-    return Plan(geom, batch, dtype, choice, tuple(cands))
+    return Plan(geom, batch, dtype, op, choice, tuple(cands))
 
 
-def choose(method: str, geom: ConvGeometry, batch: int, dtype: np.dtype) -> Algorithm:
-    """The algorithm for ``method`` (``"auto"`` asks the planner)."""
+_MEASURED: dict[tuple, dict[str, Plan]] = {}
+
+
+def _measure(p: Plan) -> Plan:
+    """Time every runnable candidate of ``p`` once (best of 3) on random data of the real shapes."""
+    g, dt = p.geometry, np.dtype(p.dtype)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((p.batch, g.x_channels, *g.x_shape)).astype(dt)
+    y = rng.standard_normal((p.batch, g.y_channels, *g.y_shape)).astype(dt)
+    w = rng.standard_normal(g.weight_shape).astype(dt)
+    args = {"conv": (x, w), "conv_transpose": (y, w), "weight_grad": (y, x)}[p.op]
+    cands = []
+    for c in p.candidates:
+        if c.reason is not None:
+            cands.append(c)
+            continue
+        algo = ALGORITHMS[c.name]
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            algo.run(p.op, *args, g)
+            best = min(best, time.perf_counter() - t)
+        cands.append(Candidate(c.name, None, best, c.scratch_bytes))
+    choice = min((c for c in cands if c.reason is None), key=lambda c: c.seconds).name
+    measured = Plan(g, p.batch, p.dtype, p.op, choice, tuple(cands), measured=True)
+    _MEASURED.setdefault((g, p.batch, p.dtype), {})[p.op] = measured
+    plan.cache_clear()
+    return measured
+
+
+def choose(method: str, geom: ConvGeometry, batch: int, dtype: np.dtype, op: str) -> Algorithm:
+    """The algorithm for ``method`` (``"auto"`` asks the planner), after the memory guard:
+    the result plus the algorithm's scratch must fit :func:`tconv.options.memory_limit`."""
+    dt = np.dtype(dtype)
+    out = output_bytes(geom, batch, dt.itemsize, op)
+    check_bytes(out, f"the {op} result", _output_reason(geom, batch, op))
     if method == "auto":
-        return ALGORITHMS[plan(geom, batch, np.dtype(dtype).name).choice]
+        p = plan(geom, batch, dt.name, op)
+        ranked = [c for c in p.ranked() if c.name == p.choice] + [c for c in p.ranked() if c.name != p.choice]
+        limit = memory_limit()
+        for c in ranked:
+            if out + c.scratch_bytes <= limit:
+                return ALGORITHMS[c.name]
+        c = ranked[0]
+        check_bytes(out + c.scratch_bytes, f"{op} with {c.name} (result + scratch)",
+                    f"scratch {format_bytes(c.scratch_bytes)} grows with the batch, channels, kernel and input size")
     algo = get_algorithm(method)
-    reason = algo.supports(geom, np.dtype(dtype))
+    reason = algo.supports(geom, dt, op)
     if reason is not None:
-        from .errors import TconvError
-
         raise TconvError(f"method={method!r} cannot run this geometry: {reason}")
+    scratch = algo.scratch_bytes(geom, max(batch, 1), dt.itemsize, op)
+    check_bytes(out + scratch, f"{op} with method={method!r} (result {format_bytes(out)} + scratch "
+                f"{format_bytes(scratch)})", f"scratch of {method!r} for kernel {geom.kernel}, stride {geom.stride}, "
+                f"channels {geom.x_channels}/{geom.y_channels}, batch {batch}")
     return algo
 
 
@@ -164,18 +214,25 @@ def explain(
     dilation=1,
     *,
     dtype: str = "float32",
+    op: str = "conv_transpose",
+    measure: bool = False,
 ) -> Plan:
-    """The planner's report for ``conv_transpose`` of an input of shape ``x_shape``
-    ``(N, C_in, *spatial)`` with a weight of ``weight_shape``; ``print()`` it.
+    """The planner's report for ``op`` on an input of shape ``x_shape`` ``(N, C, *spatial)`` (the
+    input of ``op``'s forward call: ``conv_transpose``'s input for ``"conv_transpose"`` and
+    ``"weight_grad"``, ``conv``'s input for ``"conv"``) with a weight of ``weight_shape`` (PyTorch
+    layout); ``print()`` it. ``measure=True`` times the candidates and caches the winner.
 
     >>> p = explain((16, 512, 8, 8), (512, 256, 4, 4), stride=2, padding=1)
-    >>> p.choice in ALGORITHMS
-    True
+    >>> p.choice, p.op
+    ('gemm', 'conv_transpose')
     """
-    from .geometry import conv_transpose_geometry
-
-    geom = conv_transpose_geometry(
-        tuple(weight_shape), tuple(x_shape[2:]), stride, padding, output_padding, dilation, groups
-    )
-    return plan(geom, int(x_shape[0]), np.dtype(dtype).name)
-
+    check_operation(op)
+    if op == "conv":
+        if any(np.atleast_1d(output_padding)):
+            raise TconvError(f"output_padding={output_padding!r} has no meaning for op='conv'")
+        geom = conv_geometry(tuple(weight_shape), tuple(x_shape[2:]), stride, padding, dilation, groups)
+    else:
+        geom = conv_transpose_geometry(
+            tuple(weight_shape), tuple(x_shape[2:]), stride, padding, output_padding, dilation, groups)
+    p = plan(geom, int(x_shape[0]), np.dtype(dtype).name, op)
+    return _measure(p) if measure else p

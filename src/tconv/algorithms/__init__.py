@@ -1,14 +1,27 @@
-"""The registry of algorithms. Every registered algorithm computes both ``conv`` and
-``conv_transpose`` for every geometry it supports, and the test-suite runs each one
-against the same references (PyTorch, ONNX, the sparse matrix, the dot-product test).
+"""The registry of algorithms. Every registered algorithm computes ``conv``,
+``conv_transpose`` and ``weight_grad`` for every geometry it supports, and the test-suite
+runs each one against the same references (PyTorch, ONNX, the sparse matrix, the
+dot-product test).
 
->>> sorted(ALGORITHMS)[:3]
-['direct', 'gemm', 'matrix']
+>>> sorted(ALGORITHMS)
+['direct', 'gemm', 'matrix', 'scatter', 'zero_insertion']
+>>> sorted(name for name, a in ALGORITHMS.items() if a.reference)
+['matrix', 'scatter', 'zero_insertion']
 """
 
 from __future__ import annotations
 
 from . import direct, gemm, matrix, scatter, zero_insertion  # noqa: F401  (registration)
-from ._base import ALGORITHMS, Algorithm, get_algorithm, register
+from ._base import (
+    ALGORITHMS,
+    OPERATIONS,
+    SCRATCH_FACTOR,
+    SMALL_SCRATCH_BYTES,
+    Algorithm,
+    check_operation,
+    get_algorithm,
+    register,
+)
 
-__all__ = ["ALGORITHMS", "Algorithm", "get_algorithm", "register"]
+__all__ = ["ALGORITHMS", "OPERATIONS", "SCRATCH_FACTOR", "SMALL_SCRATCH_BYTES", "Algorithm",
+           "check_operation", "get_algorithm", "register"]

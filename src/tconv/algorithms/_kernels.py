@@ -4,7 +4,13 @@ Inner loops are written over 0-based slices (``dst[i] += src[i]``): numba then p
 indices non-negative and vectorises them (measured 15x over ``acc[q] += src[q + jb]``).
 
 Every kernel works on the canonical 3-D form (1-D and 2-D problems get leading axes of
-size 1) and is parallel over output rows (``prange``), so no two threads write one element.
+size 1) and computes the work items (output rows, planes or weight entries) ``r0 <= r < r1``,
+so no two ranges write one element. The kernels release the GIL; tconv's own pool
+(:func:`tconv.machine.parallel_rows`) runs the ranges on its threads. No numba ``parallel=True``:
+numba's OpenMP layer is not fork-safe.
+
+Work scales with the output and the multiply-adds, never with the stride or padding values:
+loops over stride phases run only over the phases present in the output.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 
 @njit(cache=True, inline="always")
@@ -41,8 +47,8 @@ def _span(t, d, lo, s, m, n):
     return j0, j1
 
 
-@njit(parallel=True, cache=True)
-def col2im3(cols, out, n_first, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2):
+@njit(cache=True, nogil=True)
+def col2im3(cols, out, n_first, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2, r0, r1):
     """out[n_first + b, c, p] = sum_t cols[c, t0, t1, t2, b, j0, j1, j2] (p = j*s + t*d - lo).
 
     cols: (C, k0, k1, k2, B, m0, m1, m2); out: (N, C, n0, n1, n2), planes fully overwritten.
@@ -52,11 +58,12 @@ def col2im3(cols, out, n_first, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2):
     C, k0, k1, k2, B, m0, m1, m2 = cols.shape
     n0, n1, n2 = out.shape[2], out.shape[3], out.shape[4]
     nq = (n2 + s2 - 1) // s2
-    for pl in prange(B * C):
+    nph = min(s2, n2)  # phases present in the output (never the stride itself)
+    for pl in range(r0, r1):
         c = pl % C
         b = pl // C
         plane = out[n_first + b, c]
-        tmp = np.zeros((s2, n0, n1, nq), dtype=out.dtype)
+        tmp = np.zeros((nph, n0, n1, nq), dtype=out.dtype)
         for t2 in range(k2):
             a2, e2 = _span(t2, d2, lo2, s2, m2, n2)
             if e2 < a2:
@@ -77,18 +84,18 @@ def col2im3(cols, out, n_first, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2):
                             dst = tmp[ph, j0 * s0 + off0, j1 * s1 + off1, q0:q0 + length]
                             for i in range(length):
                                 dst[i] += src[i]
-        for ph in range(s2):
+        for ph in range(nph):
             cnt = (n2 - ph + s2 - 1) // s2
             plane[:, :, ph::s2] = tmp[ph, :, :, :cnt]
 
 
-@njit(parallel=True, cache=True)
-def im2col3(x, cols, n_first, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2):
+@njit(cache=True, nogil=True)
+def im2col3(x, cols, n_first, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2, r0, r1):
     """cols[c, t0, t1, t2, b, j] = x[n_first + b, c, j*s + t*d - lo] (0 out of range): the
     adjoint of :func:`col2im3`. cols: (C, k0, k1, k2, B, m0, m1, m2), fully overwritten."""
     C, k0, k1, k2, B, m0, m1, m2 = cols.shape
     n0, n1, n2 = x.shape[2], x.shape[3], x.shape[4]
-    for pl in prange(B * C):
+    for pl in range(r0, r1):
         c = pl % C
         b = pl // C
         plane = x[n_first + b, c]
@@ -113,18 +120,21 @@ def im2col3(x, cols, n_first, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2):
                                 dst[i] = src[i]
 
 
-@njit(parallel=True, cache=True)
-def direct_t3(y, w, out, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2):
+@njit(cache=True, nogil=True)
+def direct_t3(y, w, out, acc_like, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2, r0, r1):
     """Transposed convolution, direct: out (N, Cx, n0, n1, n2) from y (N, Cy, m0, m1, m2),
-    w (Cy, Cx/groups, k0, k1, k2). Gather over axes 0-1; along the last axis one phase
-    (p2 mod s2) at a time, so the multiply-adds run over contiguous memory."""
+    w (Cy, Cx/groups, k0, k1, k2), output rows r0 <= r < r1 of the N*Cx*n0*n1 rows. Gather over
+    axes 0-1; along the last axis one phase (p2 mod s2) at a time, so the multiply-adds run
+    over contiguous memory. Sums accumulate in ``acc_like.dtype`` (float64 for long float32
+    reductions)."""
     N, Cy, m0, m1, m2 = y.shape
     Cx, n0, n1, n2 = out.shape[1], out.shape[2], out.shape[3], out.shape[4]
     cxg = w.shape[1]
     k0, k1, k2 = w.shape[2], w.shape[3], w.shape[4]
     cyg = Cy // groups
-    rows = N * Cx * n0 * n1
-    for r in prange(rows):
+    nph = min(s2, n2)
+    acc = np.empty((n2 + s2 - 1) // s2, dtype=acc_like.dtype)
+    for r in range(r0, r1):
         p1 = r % n1
         p0 = (r // n1) % n0
         cx = (r // (n1 * n0)) % Cx
@@ -132,10 +142,8 @@ def direct_t3(y, w, out, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2):
         g = cx // cxg
         cl = cx % cxg
         row = out[n, cx, p0, p1]
-        tmp = np.empty((n2 + s2 - 1) // s2, dtype=out.dtype)
-        for ph in range(s2):
+        for ph in range(nph):
             nq = (n2 - ph + s2 - 1) // s2
-            acc = row if s2 == 1 else tmp
             acc[:nq] = 0
             for t0 in range(k0):
                 ok0, j0 = _jrange(p0, lo0, t0, d0, s0, m0)
@@ -161,28 +169,32 @@ def direct_t3(y, w, out, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2):
                             src = y[n, cy, j0, j1, qa + jb:qe + jb]
                             for i in range(qe - qa):  # 0-based: numba vectorises it
                                 dst[i] += wv * src[i]
-            if s2 != 1:
-                row[ph::s2] = tmp[:nq]
+            if s2 == 1:
+                for i in range(nq):
+                    row[i] = acc[i]
+            else:
+                row[ph::s2] = acc[:nq]
 
 
-@njit(parallel=True, cache=True)
-def direct_c3(x, w, out, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2):
+@njit(cache=True, nogil=True)
+def direct_c3(x, w, out, acc_like, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2, r0, r1):
     """Convolution, direct: out (N, Cy, m0, m1, m2) from x (N, Cx, n0, n1, n2),
-    w (Cy, Cx/groups, k0, k1, k2). Parallel over output rows, reading strided input rows."""
+    w (Cy, Cx/groups, k0, k1, k2), output rows r0 <= r < r1 of the N*Cy*m0*m1 rows, reading
+    strided input rows; sums accumulate in ``acc_like.dtype``."""
     N, Cx, n0, n1, n2 = x.shape
     Cy, m0, m1, m2 = out.shape[1], out.shape[2], out.shape[3], out.shape[4]
     cxg = w.shape[1]
     k0, k1, k2 = w.shape[2], w.shape[3], w.shape[4]
     cyg = Cy // groups
-    rows = N * Cy * m0 * m1
-    for r in prange(rows):
+    acc = np.empty(m2, dtype=acc_like.dtype)
+    for r in range(r0, r1):
         j1 = r % m1
         j0 = (r // m1) % m0
         cy = (r // (m1 * m0)) % Cy
         n = r // (m1 * m0 * Cy)
         g = cy // cyg
         row = out[n, cy, j0, j1]
-        row[:] = 0
+        acc[:] = 0
         for t0 in range(k0):
             p0 = j0 * s0 + t0 * d0 - lo0
             if p0 < 0 or p0 >= n0:
@@ -198,14 +210,16 @@ def direct_c3(x, w, out, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2):
                             continue
                         off = t2 * d2 - lo2
                         wv = w[cy, cl, t0, t1, t2]
-                        dst = row[a:e + 1]
+                        dst = acc[a:e + 1]
                         src = x[n, g * cxg + cl, p0, p1, a * s2 + off:e * s2 + off + 1:s2]
                         for i in range(e + 1 - a):  # 0-based: numba vectorises it
                             dst[i] += wv * src[i]
+        for i in range(m2):
+            row[i] = acc[i]
 
 
-@njit(parallel=True, cache=True, fastmath={"reassoc", "contract"})
-def direct_wgrad3(y, x, gw, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2):
+@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+def direct_wgrad3(y, x, gw, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2, r0, r1):
     """gw[cy, cl, t] = sum_{n, j} y[n, cy, j] * x[n, g*cxg + cl, j*s + t*d - lo] (in range).
 
     y: (N, Cy, m0, m1, m2) (the y side), x: (N, Cx, n0, n1, n2) (the x side),
@@ -217,8 +231,7 @@ def direct_wgrad3(y, x, gw, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2):
     n0, n1, n2 = x.shape[2], x.shape[3], x.shape[4]
     cxg, k0, k1, k2 = gw.shape[1], gw.shape[2], gw.shape[3], gw.shape[4]
     cyg = Cy // groups
-    items = Cy * cxg * k0 * k1 * k2
-    for it in prange(items):
+    for it in range(r0, r1):
         t2 = it % k2
         t1 = (it // k2) % k1
         t0 = (it // (k2 * k1)) % k0
@@ -258,41 +271,6 @@ def params3(geom) -> tuple[int, ...]:
     return (*pad3(geom.stride, 1), *pad3(geom.dilation, 1), *pad3(geom.pad_lo, 0))
 
 
-def free_threads() -> int:
-    """numba threads for a GEMM-free kernel: all cores, unless tconv's BLAS ran in the last
-    0.1 s: its workers are still spinning then, and two pools fighting over two cores is
-    slower than one thread (measured 6x)."""
-    from ._blas import busy_recently
-
-    return 1 if busy_recently() else 64
-
-
-class numba_threads:
-    """Run numba parallel regions with ``n`` threads inside the block.
-
-    The GEMM algorithms call their numba post-pass with one thread: right after a BLAS call,
-    OpenBLAS's worker keeps spinning on the other core, and a second numba thread would
-    fight it (measured: 2-3x slower col2im). One strategy: BLAS owns the threads during
-    and right after GEMMs; numba owns them in the GEMM-free (direct) algorithms.
-    """
-
-    def __init__(self, n: int):
-        self.n = n
-
-    def __enter__(self):
-        import numba
-
-        self.old = numba.get_num_threads()
-        numba.set_num_threads(min(self.n, numba.config.NUMBA_NUM_THREADS))
-        return self
-
-    def __exit__(self, *exc):
-        import numba
-
-        numba.set_num_threads(self.old)
-        return False
-
-
 _WORKSPACE = threading.local()
 
 
@@ -312,3 +290,15 @@ def workspace(shape: tuple, dtype) -> np.ndarray:
 def release_workspace() -> None:
     """Free this thread's cached scratch buffer."""
     _WORKSPACE.buf = None
+
+
+#: float32 sums of at least this many terms accumulate in float64 in the direct kernels
+#: (naive float32 sums lose ~10x PyTorch's accuracy on long reductions of offset data)
+LONG_SUM = 128
+
+
+def accumulator(dtype, terms: int) -> np.ndarray:
+    """An empty array whose dtype is the direct kernels' accumulator for ``terms``-term sums."""
+    wide = np.dtype(dtype) == np.float32 and terms >= LONG_SUM
+    return np.empty(0, np.float64 if wide else dtype)
+

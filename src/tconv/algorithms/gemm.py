@@ -3,7 +3,11 @@
 ``conv_transpose``: ``cols = W^T y`` with ``W`` laid out as ``(C_out*prod(k), C_in)`` per
 group, then each tap's slab of ``cols`` is added into its strided output window
 (col2im). ``conv``: the windows are gathered into ``cols`` (im2col) and multiplied.
-Scratch: ``N * C_out * prod(k) * prod(input)`` elements for ``cols``.
+The weight gradient: im2col of the x-side array, then GEMMs accumulating over the batch.
+Scratch: ``C_out * prod(k) * prod(input)`` elements per sample of a batch chunk for ``cols``,
+chunked to :data:`~tconv.algorithms._base.SCRATCH_FACTOR` times the output's bytes.
+The numba passes run on the calling thread: right after a GEMM, OpenBLAS's workers still
+spin on the other cores, and a second pool there is slower (measured 2-3x).
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ import math
 
 import numpy as np
 
-from ._base import Algorithm, register
-from ._blas import gemm_cm
-from ._kernels import as3, col2im3, im2col3, numba_threads, pad3, params3, workspace
-from ._taps import tap_windows
+from ..blas import gemm_cm
+from ..machine import blas_rates, parallel_rows
+from ..taps import tap_windows
+from ._base import SCRATCH_FACTOR, SMALL_SCRATCH_BYTES, Algorithm, register
+from ._kernels import as3, col2im3, im2col3, pad3, params3, workspace
 
-# cost model: the BLAS rate is measured once per process (see tconv.planner.machine_rates);
+# cost model: the BLAS rate comes from tconv.machine.blas_rates (deterministic per machine);
 # the numba col2im moves about this many bytes per second, single-threaded
 COL2IM_BYTES_PER_S = 1.2e10
 GEMM_CALL_S = 1e-5
@@ -42,10 +47,12 @@ def im2col(x: np.ndarray, geom) -> np.ndarray:
 
 
 def chunk_size(geom, batch: int, itemsize: int) -> int:
-    """Samples per chunk so that ``cols`` stays within about twice the output's bytes."""
+    """Samples per chunk so that ``cols`` stays within SCRATCH_FACTOR times the output's bytes
+    (the larger of the two sides), or SMALL_SCRATCH_BYTES."""
     per_sample = geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
-    out_bytes = batch * geom.x_channels * math.prod(geom.x_shape) * itemsize
-    return max(1, min(batch, (2 * out_bytes) // max(per_sample, 1)))
+    side = max(geom.x_channels * math.prod(geom.x_shape), geom.y_channels * math.prod(geom.y_shape))
+    budget = max(SCRATCH_FACTOR * batch * side * itemsize, SMALL_SCRATCH_BYTES)
+    return int(max(1, min(batch, budget // max(per_sample, 1))))
 
 
 def _chunks(geom, n: int, itemsize: int):
@@ -66,8 +73,7 @@ def _im2col_chunks(x: np.ndarray, geom):
     M = math.prod(geom.y_shape)
     for b0, b1, _ in _chunks(geom, x.shape[0], x.itemsize):
         flat, view = _cols(geom, b1 - b0, M, x.dtype)
-        with numba_threads(1):
-            im2col3(as3(x, geom.nd), view, b0, *params3(geom))
+        parallel_rows(im2col3, geom.x_channels * (b1 - b0), 1, as3(x, geom.nd), view, b0, *params3(geom))
         yield b0, b1, flat
 
 
@@ -102,8 +108,7 @@ def fast_conv_transpose(y: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
                 for b in range(b0, b1):
                     gemm_cm(False, True, M, cxg * K, cyg, y, (b * geom.y_channels + gi * cyg) * M, M,
                             w, gi * cyg * cxg * K, cxg * K, cols, gi * cxg * K * ld + (b - b0) * M, ld)
-        with numba_threads(1):
-            col2im3(view, as3(out, nd), b0, *params3(geom))
+        parallel_rows(col2im3, geom.x_channels * (b1 - b0), 1, view, as3(out, nd), b0, *params3(geom))
     return out
 
 
@@ -180,29 +185,50 @@ def gemm_conv(x: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
     return y.reshape(n, geom.y_channels, *geom.y_shape)
 
 
+def numpy_weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom) -> np.ndarray:
+    """Any number of axes and any float dtype: one GEMM per kernel tap over its window."""
+    n, g = y_side.shape[0], geom.groups
+    cyg, cxg = geom.y_channels // g, geom.x_channels // g
+    gw = np.zeros((g, cyg, cxg, *geom.kernel), dtype=np.result_type(y_side, x_side))
+    for tap, ysl, xsl in tap_windows(geom):
+        a = y_side[(ALL, ALL, *ysl)].reshape(n, g, cyg, -1).transpose(1, 2, 0, 3).reshape(g, cyg, -1)
+        b = x_side[(ALL, ALL, *xsl)].reshape(n, g, cxg, -1).transpose(1, 0, 3, 2).reshape(g, -1, cxg)
+        gw[(ALL, ALL, ALL, *tap)] = np.matmul(a, b)
+    return gw.reshape(geom.weight_shape)
+
+
+def gemm_cost(geom, batch: int, itemsize: int, op: str) -> float:
+    """GEMM time at the machine's rate (thin GEMMs far below it) + the numba pass + call overhead."""
+    flops = 2 * geom.macs(batch)
+    cols = batch * geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
+    side = batch * (geom.x_channels * math.prod(geom.x_shape) if op == "conv_transpose"
+                    else geom.y_channels * math.prod(geom.y_shape)) * itemsize
+    cxk = geom.x_channels // geom.groups * math.prod(geom.kernel)
+    small = min(cxk, geom.y_channels // geom.groups)
+    efficiency = min(1.0, max(0.05, small / 64))
+    calls = batch * geom.groups
+    return (flops / (blas_rates()[itemsize] * efficiency) + (cols + side) / COL2IM_BYTES_PER_S
+            + calls * GEMM_CALL_S)
+
+
 @register
 class Gemm(Algorithm):
     name = "gemm"
-    summary = "one GEMM (W^T y) then col2im; im2col then one GEMM for conv"
 
-    def scratch_bytes(self, geom, batch, itemsize):
+    def scratch_bytes(self, geom, batch, itemsize, op):
         nb = chunk_size(geom, batch, itemsize)
         return nb * geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
 
-    def cost(self, geom, batch, itemsize):
-        from ..planner import machine_rates
-
-        flops = 2 * geom.macs(batch)
-        cols = batch * geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
-        out = batch * geom.x_channels * math.prod(geom.x_shape) * itemsize
-        small = min(geom.x_channels // geom.groups * math.prod(geom.kernel), geom.y_channels // geom.groups)
-        efficiency = min(1.0, max(0.05, small / 64))  # thin GEMMs run far below the peak rate
-        calls = batch * geom.groups
-        return (flops / (machine_rates()[itemsize] * efficiency) + (cols + out) / COL2IM_BYTES_PER_S
-                + calls * GEMM_CALL_S)
+    def cost(self, geom, batch, itemsize, op):
+        return gemm_cost(geom, batch, itemsize, op)
 
     def conv_transpose(self, y, w, geom):
         return gemm_conv_transpose(y, w, geom)
 
     def conv(self, x, w, geom):
         return gemm_conv(x, w, geom)
+
+    def weight_grad(self, y_side, x_side, geom):
+        if _fast(geom, y_side.dtype):
+            return fast_weight_gradient(y_side, x_side, geom)
+        return numpy_weight_gradient(y_side, x_side, geom)

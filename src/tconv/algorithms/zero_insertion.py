@@ -2,11 +2,15 @@
 
 ``conv_transpose`` = insert ``stride - 1`` zeros between input values, pad by
 ``dilation * (k - 1) - pad_lo`` in front (negative: crop), then an ordinary stride-1
-convolution with the spatially flipped, channel-swapped kernel. ``conv`` is its adjoint:
-a stride-1 convolution, then keep every ``stride``-th output. It multiplies by the
-inserted zeros, ``prod(stride)`` times the work of the direct method: a teaching
-algorithm; the planner's cost model and scratch guard keep it out everywhere on the
-benchmark suite.
+convolution with the spatially flipped, channel-swapped kernel
+(:func:`tconv.geometry.zero_insertion_geometry`). ``conv`` is its adjoint: a stride-1
+convolution, then keep every ``stride``-th output. The weight gradient is the inner
+convolution's, mapped back to the original weight. It multiplies by the inserted zeros,
+``prod(stride)`` times the work of the direct method: a teaching algorithm, a reference
+that ``auto`` never picks.
+
+Non-finite weights: the inserted zeros would turn ``0 * inf`` into NaN where PyTorch has no
+product at all, so those weights are computed apart and their real products added back.
 """
 
 from __future__ import annotations
@@ -16,50 +20,55 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..geometry import zero_insertion_geometry
+from ..taps import swap_weight, tap_windows, unswap_weight
 from ._base import Algorithm, register
-from ._taps import swap_weight
-from .gemm import gemm_conv
+from .gemm import gemm_conv, gemm_cost, numpy_weight_gradient
+
+ALL = slice(None)
 
 
-def _inner_transpose_geometry(geom):
-    """The stride-1 conv that maps the zero-inserted ``y`` to the transpose's output."""
-    up = tuple((m - 1) * s + 1 for m, s in zip(geom.y_shape, geom.stride))
-    front = tuple(d * (k - 1) - lo for d, k, lo in zip(geom.dilation, geom.kernel, geom.pad_lo))
-    return replace(
-        geom,
-        x_shape=up,
-        y_shape=geom.x_shape,
-        stride=(1,) * geom.nd,
-        pad_lo=front,
-        x_channels=geom.y_channels,
-        y_channels=geom.x_channels,
-    ), up
+def _upsample(y: np.ndarray, geom, up) -> np.ndarray:
+    u = np.zeros((y.shape[0], geom.y_channels, *up), dtype=y.dtype)
+    u[(ALL, ALL, *(slice(None, None, s) for s in geom.stride))] = y
+    return u
 
 
 @register
 class ZeroInsertion(Algorithm):
     name = "zero_insertion"
-    summary = "insert stride-1 zeros, pad, then a stride-1 conv with the flipped kernel"
+    reference = True
 
-    def scratch_bytes(self, geom, batch, itemsize):
-        inner, up = _inner_transpose_geometry(geom)
+    def scratch_bytes(self, geom, batch, itemsize, op):
+        inner, up = zero_insertion_geometry(geom)
         upsampled = geom.y_channels * math.prod(up)
         cols = geom.y_channels * math.prod(geom.kernel) * math.prod(geom.x_shape)
         return batch * (upsampled + cols) * itemsize
 
-    def cost(self, geom, batch, itemsize):
-        inner, _ = _inner_transpose_geometry(geom)
-        return 2 * inner.macs(batch) / 30e9 + self.scratch_bytes(geom, batch, itemsize) / 2e9
+    def cost(self, geom, batch, itemsize, op):
+        inner, _ = zero_insertion_geometry(geom)
+        return gemm_cost(inner, batch, itemsize, "conv") + self.scratch_bytes(geom, batch, itemsize, op) / 2e9
 
     def conv_transpose(self, y, w, geom):
-        inner, up = _inner_transpose_geometry(geom)
-        n = y.shape[0]
-        u = np.zeros((n, geom.y_channels, *up), dtype=y.dtype)
-        u[(slice(None), slice(None), *(slice(None, None, s) for s in geom.stride))] = y
-        return gemm_conv(u, swap_weight(w, geom), inner)
+        inner, up = zero_insertion_geometry(geom)
+        finite = np.isfinite(w)
+        out = gemm_conv(_upsample(y, geom, up), swap_weight(np.where(finite, w, 0), geom), inner)
+        if not finite.all():  # add the non-finite weights' real products (no inserted zeros)
+            g = geom.groups
+            cyg, cxg = geom.y_channels // g, geom.x_channels // g
+            for cy, cl, *tap in np.argwhere(~finite):
+                for t, ysl, xsl in tap_windows(geom):
+                    if t == tuple(tap):
+                        cx = cy // cyg * cxg + cl
+                        out[(ALL, cx, *xsl)] += w[(cy, cl, *t)] * y[(ALL, cy, *ysl)]
+        return out
 
     def conv(self, x, w, geom):
         full = tuple((m - 1) * s + 1 for m, s in zip(geom.y_shape, geom.stride))
         inner = replace(geom, y_shape=full, stride=(1,) * geom.nd)
         dense = gemm_conv(x, w, inner)
-        return dense[(slice(None), slice(None), *(slice(None, None, s) for s in geom.stride))]
+        return np.ascontiguousarray(dense[(ALL, ALL, *(slice(None, None, s) for s in geom.stride))])
+
+    def weight_grad(self, y_side, x_side, geom):
+        inner, up = zero_insertion_geometry(geom)
+        return unswap_weight(numpy_weight_gradient(x_side, _upsample(y_side, geom, up), inner), geom)

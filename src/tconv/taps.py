@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..geometry import ConvGeometry
+from .geometry import ConvGeometry
 
 
 def _axis_windows(m: int, x: int, k: int, s: int, d: int, lo: int):
@@ -95,3 +95,28 @@ def flat_positions(geom: ConvGeometry) -> tuple[np.ndarray, np.ndarray]:
     valid = np.ascontiguousarray(valid)
     valid.flags.writeable = False
     return pos, valid
+
+
+def poison_padded_products(out: np.ndarray, w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+    """``conv`` algorithms that skip the zero padding call this: where a non-finite weight tap
+    falls on padding, PyTorch multiplies it by the padded zero (``0 * inf = 0 * nan = nan``),
+    so those outputs become NaN here too. ``out``: ``(N, y_channels, *y_shape)``, changed in place."""
+    bad = ~np.isfinite(w)
+    if not bad.any():
+        return out
+    landing = {tap: ysl for tap, ysl, _ in tap_windows(geom)}
+    for cy, tap in {(int(i[0]), tuple(int(v) for v in i[2:])) for i in np.argwhere(bad)}:
+        mask = np.ones(geom.y_shape, dtype=bool)
+        if tap in landing:
+            mask[landing[tap]] = False
+        out[:, cy][:, mask] = np.nan
+    return out
+
+
+def unswap_weight(ws: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+    """The inverse of :func:`swap_weight`: ``(x_channels, y_channels/g, *k)`` flipped back to
+    ``geom.weight_shape``."""
+    g = geom.groups
+    flip = (slice(None), slice(None)) + (slice(None, None, -1),) * geom.nd
+    wg = ws[flip].reshape(g, geom.x_channels // g, geom.y_channels // g, *geom.kernel)
+    return np.ascontiguousarray(np.swapaxes(wg, 1, 2).reshape(geom.weight_shape))

@@ -9,22 +9,12 @@ tconv GEMMs go through this one BLAS (and so through one thread pool).
 from __future__ import annotations
 
 import ctypes
-import time
+from functools import cache
 
 import numpy as np
 import scipy.linalg.cython_blas as _cb
 
-__all__ = ["gemm_cm", "blas_info", "busy_recently"]
-
-# OpenBLAS's worker threads keep spinning for a while after a call (about 2^28 cycles by
-# default); numba kernels started in that window should not compete with them
-SPIN_SECONDS = 0.1
-_last_call = [-1e9]
-
-
-def busy_recently(window: float = SPIN_SECONDS) -> bool:
-    """Whether tconv called BLAS within the last ``window`` seconds."""
-    return time.perf_counter() - _last_call[0] < window
+__all__ = ["gemm_cm", "blas_info", "blas_core"]
 
 _P = ctypes.c_void_p
 _I = ctypes.POINTER(ctypes.c_int)
@@ -55,7 +45,6 @@ def gemm_cm(transa: bool, transb: bool, m: int, n: int, k: int,
     """
     if m == 0 or n == 0:
         return
-    _last_call[0] = time.perf_counter()
     fn, ct = _GEMM[c.dtype]
     size = c.itemsize
     ci = ctypes.c_int
@@ -64,11 +53,11 @@ def gemm_cm(transa: bool, transb: bool, m: int, n: int, k: int,
        a.ctypes.data + a_off * size, ctypes.byref(ci(lda)),
        b.ctypes.data + b_off * size, ctypes.byref(ci(ldb)), ctypes.byref(ct(beta)),
        c.ctypes.data + c_off * size, ctypes.byref(ci(ldc)))
-    _last_call[0] = time.perf_counter()
 
 
-def blas_info() -> str:
-    """Which BLAS tconv's GEMMs run on, and the OpenBLAS kernel family it picked."""
+@cache
+def blas_core() -> str:
+    """The OpenBLAS kernel family in use (``"Haswell"``, ``"SkylakeX"``, ...), or ``"unknown"``."""
     import glob
     import os
 
@@ -87,4 +76,11 @@ def blas_info() -> str:
                     break
         except OSError:
             continue
-    return f"SciPy {scipy.__version__} OpenBLAS (cython_blas), core {core}"
+    return core
+
+
+def blas_info() -> str:
+    """Which BLAS tconv's GEMMs run on, and the OpenBLAS kernel family it picked."""
+    import scipy
+
+    return f"SciPy {scipy.__version__} OpenBLAS (cython_blas), core {blas_core()}"

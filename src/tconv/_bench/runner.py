@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from .planner import cpu_has_avx512
+from ..machine import cpu_has_avx512
 
 
 def _cpu() -> str:
@@ -52,9 +52,9 @@ def run_suite(rounds: int, layer_ids: list[str] | None) -> dict:
     from onnx import TensorProto, helper
 
     import tconv
-    from tconv.algorithms._blas import blas_info
+    from tconv._bench.layers import SUITE
     from tconv.algorithms._kernels import release_workspace
-    from tconv.bench_layers import SUITE
+    from tconv.blas import blas_info
     torch.set_num_threads(2)
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
@@ -263,7 +263,7 @@ def main(argv=None) -> int:
             env.pop("OPENBLAS_CORETYPE", None)
         elif extra:
             env["OPENBLAS_CORETYPE"] = extra
-        proc = subprocess.run([sys.executable, "-m", "tconv.bench", "--worker", "--rounds", str(a.rounds),
+        proc = subprocess.run([sys.executable, "-m", "tconv._bench.runner", "--worker", "--rounds", str(a.rounds),
                                "--layers", a.layers], env=env, stdout=subprocess.PIPE, text=True)
         if proc.returncode:
             return proc.returncode
