@@ -13,6 +13,16 @@ settings.load_profile("default")
 UNSUPPORTED: dict[str, int] = {}
 
 
+def pytest_sessionfinish(session):
+    if hasattr(session.config, "workeroutput"):  # an xdist worker: hand the counts to the controller
+        session.config.workeroutput["unsupported"] = dict(UNSUPPORTED)
+
+
+def pytest_testnodedown(node, error):
+    for k, v in getattr(node, "workeroutput", {}).get("unsupported", {}).items():
+        UNSUPPORTED[k] = UNSUPPORTED.get(k, 0) + v
+
+
 def pytest_terminal_summary(terminalreporter):
     if UNSUPPORTED:
         terminalreporter.write_line(

@@ -42,7 +42,7 @@ def per_axis(name: str, value: object, nd: int, minimum: int) -> tuple[int, ...]
         raise TconvTypeError(
             f"{name}={value!r} must be an int or a sequence of {nd} ints, got {_type_name(value)}"
         )
-    items = list(value)
+    items = [int(v) if _is_int(v) else v for v in value]
     if len(items) != nd:
         raise TconvError(
             f"{name}={tuple(items)!r} has {len(items)} entries but there "

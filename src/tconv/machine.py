@@ -170,9 +170,8 @@ def compile_notice(kernel) -> None:
     first use on a machine), instead of a silent pause."""
     if _NOTICE["given"] or kernel.signatures:
         return
-    cache = getattr(kernel, "_cache", None)
     try:
-        index = os.path.join(cache._cache_path, cache._index_name)  # type: ignore[union-attr]
+        index = kernel._cache._cache_file._index_path  # numba's on-disk index of this kernel
     except AttributeError:
         return
     if not os.path.exists(index):

@@ -1,4 +1,4 @@
-"""The benchmark suite: nine transposed-convolution layers (float32, PyTorch weight layout)."""
+"""The benchmark suite: ten transposed-convolution layers (float32, PyTorch weight layout)."""
 
 from __future__ import annotations
 
@@ -46,4 +46,5 @@ SUITE = [
     Layer("L7", "1-D audio upsampler", 4, 256, 128, 16, 8, 4, 1, 1, (2048,)),
     Layer("L8", "3-D decoder", 1, 64, 32, 2, 2, 0, 1, 1, (32, 32, 32)),
     Layer("L9", "dilated", 4, 64, 64, 3, 1, 2, 1, 2, (64, 64)),
+    Layer("L10", "long kernel 1-D (inverse STFT)", 1, 1026, 1, 1024, 256, 0, 1, 1, (224,)),
 ]

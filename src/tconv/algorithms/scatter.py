@@ -2,7 +2,8 @@
 
 ``conv_transpose``: every input value times the whole kernel, added into its output
 window (``np.bincount`` does the adding, in float64); ``conv``: every output is the dot
-product of its gathered input window (zeros where the window is padding) with the kernel;
+product of its gathered input window (zeros where the window is padding) with the kernel,
+in float64;
 ``weight_grad``: every weight entry is the sum of output-gradient times gathered input over
 all windows. Index arithmetic only, no cleverness: the reference the fast algorithms are
 checked against. Memory grows as ``N * C_in * C_out/g * prod(input) * prod(kernel)``, so
@@ -68,9 +69,9 @@ class Scatter(Algorithm):
     def conv(self, x, w, geom):
         n = x.shape[0]
         g, cyg, cxg, k = _dims(geom)
-        wg = w.reshape(g, cyg, cxg, k)
-        y = np.einsum("gcok,ngomk->ngcm", wg, _windows(x, geom))
-        return y.reshape(n, geom.y_channels, *geom.y_shape)
+        wg = w.reshape(g, cyg, cxg, k).astype(np.float64)
+        y = np.einsum("gcok,ngomk->ngcm", wg, _windows(x, geom).astype(np.float64))
+        return y.astype(x.dtype).reshape(n, geom.y_channels, *geom.y_shape)
 
     def weight_grad(self, y_side, x_side, geom):
         n = y_side.shape[0]
