@@ -152,7 +152,8 @@ def test_four_spatial_axes_over_the_registry(method):
     """A 4-D geometry: algorithms that support it against the sparse matrix; the others are counted."""
     rng = np.random.default_rng(4)
     w = rng.standard_normal((2, 3, 2, 1, 2, 2))
-    geom = tconv.conv_transpose_geometry(w.shape, (3, 2, 3, 2), stride=(2, 1, 1, 2), padding=1)
+    geom = tconv.conv_transpose_geometry(w.shape, (3, 2, 3, 2), stride=(2, 1, 1, 2),
+                                         padding=((1, 0), (0, 0), (1, 1), (0, 1)))
     C = matrix_from_geometry(w, geom)
     y = rng.standard_normal((2, 2, 3, 2, 3, 2))
     x = rng.standard_normal((2, 3, *geom.x_shape))
