@@ -107,13 +107,48 @@ def _finish(out, b, batched):
     return out if batched else out[0]
 
 
+_NO_KEY = object()
+
+
+def _frozen(v):
+    """``v`` as a hashable key (lists and arrays of ints as tuples), or ``_NO_KEY``."""
+    if isinstance(v, (bool, float, complex, bytes)) or (isinstance(v, np.ndarray) and v.dtype.kind not in "iu"):
+        return _NO_KEY  # left to the builders, which say what is wrong with it
+    if isinstance(v, np.ndarray) and v.ndim == 0:
+        v = int(v)
+    if isinstance(v, (int, str, np.integer)) or v is None:
+        return (type(v).__name__, v if not isinstance(v, np.integer) else int(v))
+    if isinstance(v, (list, tuple, np.ndarray)):
+        items = [_frozen(i) for i in (v.tolist() if isinstance(v, np.ndarray) else v)]
+        return _NO_KEY if any(i is _NO_KEY for i in items) else ("seq", tuple(items))
+    return _NO_KEY
+
+
+_GEOMETRIES: dict = {}
+
+
+def _cached_geometry(builder, *args):
+    """The geometry builders are pure functions of shapes and parameters: cache their result
+    (per-call overhead of tiny calls); anything unhashable or invalid goes to the builder."""
+    key = (builder, *(a if type(a) in (int, str, type(None)) or (type(a) is tuple and all(type(i) is int for i in a))
+                      else _frozen(a) for a in args))
+    if any(k is _NO_KEY for k in key[1:]):
+        return builder(*args)
+    geom = _GEOMETRIES.get(key)
+    if geom is None:
+        geom = builder(*args)
+        if len(_GEOMETRIES) > 4096:
+            _GEOMETRIES.clear()
+        _GEOMETRIES[key] = geom
+    return geom
+
+
 def setup_conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation,
                          output_size=None, rank=None):
     """Validated arrays (batched view), ``batched`` flag and geometry of a ``conv_transpose`` call."""
     xa, w, b, batched = _prepare(x, weight, bias, "conv_transpose", rank)
-    geom = conv_transpose_geometry(
-        w.shape, xa.shape[2:], stride, padding, output_padding, dilation, groups, output_size
-    )
+    geom = _cached_geometry(conv_transpose_geometry,
+                            w.shape, xa.shape[2:], stride, padding, output_padding, dilation, groups, output_size)
     _check_channels(xa, b, geom.y_channels, geom.x_channels,
                     f"weight.shape[0] (in_channels) is {geom.y_channels}", batched)
     return xa, w, b, batched, geom
@@ -122,7 +157,7 @@ def setup_conv_transpose(x, weight, bias, stride, padding, output_padding, group
 def setup_conv(x, weight, bias, stride, padding, dilation, groups, rank=None):
     """Validated arrays (batched view), ``batched`` flag and geometry of a ``conv`` call."""
     xa, w, b, batched = _prepare(x, weight, bias, "conv", rank)
-    geom = conv_geometry(w.shape, xa.shape[2:], stride, padding, dilation, groups)
+    geom = _cached_geometry(conv_geometry, w.shape, xa.shape[2:], stride, padding, dilation, groups)
     _check_channels(
         xa, b, geom.x_channels, geom.y_channels,
         f"weight.shape[1] * groups = {w.shape[1]} * {geom.groups} = {geom.x_channels} "

@@ -162,13 +162,17 @@ def native_summary() -> str:
             f"({cpu_count()} CPUs); threads: tconv's pool, up to {thread_cap() or cpu_count()}")
 
 
-_NOTICE = {"given": False}
+_NOTICE: dict[str, object] = {"given": False, "checked": set()}
 
 
 def compile_notice(kernel) -> None:
     """Say once on stderr when a kernel is about to be compiled with no on-disk cache (the
     first use on a machine), instead of a silent pause."""
-    if _NOTICE["given"] or kernel.signatures:
+    checked: set = _NOTICE["checked"]  # type: ignore[assignment]
+    if _NOTICE["given"] or kernel in checked:
+        return
+    checked.add(kernel)
+    if kernel.signatures:
         return
     try:
         index = kernel._cache._cache_file._index_path  # numba's on-disk index of this kernel

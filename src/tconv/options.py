@@ -21,7 +21,7 @@ import resource
 
 from .errors import TconvError, TconvTypeError
 
-__all__ = ["set_options", "get_options", "memory_limit", "check_bytes", "format_bytes"]
+__all__ = ["set_options", "get_options", "memory_limit", "check_bytes", "format_bytes", "ALWAYS_FITS"]
 
 _OPTIONS: dict[str, int | None] = {"max_bytes": None, "threads": None}
 
@@ -104,13 +104,21 @@ def format_bytes(n: float) -> str:
     return f"{n:.1f} PiB"  # pragma: no cover
 
 
-def check_bytes(nbytes: int, what: str, because: str) -> None:
+#: allocations below this are never refused (and cost no look at the system's memory)
+ALWAYS_FITS = 16 << 20
+
+
+def check_bytes(nbytes: int, what: str, because) -> None:
     """Raise :class:`TconvError` if ``nbytes`` is above :func:`memory_limit`.
 
-    ``what`` names the allocation, ``because`` the parameters that drive its size.
+    ``what`` names the allocation, ``because`` (a string, or a function giving it) the parameters
+    that drive its size.
     """
+    if nbytes <= ALWAYS_FITS and not (_OPTIONS["max_bytes"] or "TCONV_MAX_BYTES" in os.environ):
+        return
     limit = memory_limit()
     if nbytes > limit:
+        because = because() if callable(because) else because
         raise TconvError(
             f"{what} would need {format_bytes(nbytes)} ({nbytes} bytes), above tconv's memory limit of "
             f"{format_bytes(limit)}: {because}. Raise the limit with tconv.set_options(max_bytes=...) "

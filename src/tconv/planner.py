@@ -43,7 +43,7 @@ from .algorithms import (
 from .errors import TconvError
 from .geometry import ConvGeometry, conv_geometry, conv_transpose_geometry
 from .machine import cpu_has_avx512, native_summary
-from .options import check_bytes, format_bytes, memory_limit
+from .options import ALWAYS_FITS, check_bytes, format_bytes, memory_limit
 
 __all__ = ["Plan", "Candidate", "plan", "choose", "explain", "output_bytes"]
 
@@ -182,10 +182,13 @@ def choose(method: str, geom: ConvGeometry, batch: int, dtype: np.dtype, op: str
     the result plus the algorithm's scratch must fit :func:`tconv.options.memory_limit`."""
     dt = np.dtype(dtype)
     out = output_bytes(geom, batch, dt.itemsize, op)
-    check_bytes(out, f"the {op} result", _output_reason(geom, batch, op))
+    check_bytes(out, f"the {op} result", lambda: _output_reason(geom, batch, op))
     if method == "auto":
         p = plan(geom, batch, dt.name, op)
-        ranked = [c for c in p.ranked() if c.name == p.choice] + [c for c in p.ranked() if c.name != p.choice]
+        chosen = next(c for c in p.candidates if c.name == p.choice)
+        if out + chosen.scratch_bytes <= ALWAYS_FITS:
+            return ALGORITHMS[p.choice]
+        ranked = [chosen] + [c for c in p.ranked() if c.name != p.choice]
         limit = memory_limit()
         for c in ranked:
             if out + c.scratch_bytes <= limit:
