@@ -20,7 +20,7 @@ import numpy as np
 
 from ._params import PadSpec, as_float_array
 from .errors import TconvError
-from .geometry import ConvGeometry, conv_geometry, conv_transpose_geometry
+from .geometry import ConvGeometry, conv_geometry, conv_transpose_geometry, weight_rank
 from .planner import choose
 
 __all__ = [
@@ -50,13 +50,7 @@ def _prepare(x, weight, bias, op: str, rank: int | None, names=("input", "weight
             f"{op}{rank}d needs a {rank + 2}-D {wname} (channels, channels, "
             f"{rank} kernel sizes), got {wname} of shape {w.shape}"
         )
-    if w.ndim < 3:
-        raise TconvError(
-            f"{wname} has shape {w.shape}; it needs two channel axes and at least one kernel axis"
-        )
-    if 0 in w.shape:
-        raise TconvError(f"{wname} has shape {w.shape}; every axis must be non-empty")
-    nd = w.ndim - 2
+    nd = weight_rank(w.shape, wname)
     if xa.ndim not in (nd + 1, nd + 2):
         raise TconvError(
             f"{xname} has shape {xa.shape}; a {wname} of shape {w.shape} needs a {nd + 2}-D "

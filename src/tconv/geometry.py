@@ -45,6 +45,7 @@ __all__ = [
     "split_smaller_first",
     "zero_insertion_geometry",
     "INDEX_LIMIT",
+    "weight_rank",
 ]
 
 #: every size, parameter and extent must stay below this (int64 index arithmetic in the kernels)
@@ -155,13 +156,24 @@ def _below_limit(what: str, values) -> None:
             )
 
 
+def weight_rank(weight_shape: Sequence[int], name: str = "weight") -> int:
+    """The number of spatial axes of a weight ``(channels, channels, *kernel)``; raises if it has none
+    or an empty axis.
+
+    >>> weight_rank((4, 2, 3, 3))
+    2
+    """
+    shape = tuple(weight_shape)
+    if len(shape) < 3:
+        raise TconvError(f"{name} has shape {shape}; it needs two channel axes and at least one kernel axis")
+    if 0 in shape:
+        raise TconvError(f"{name} has shape {shape}; every axis must be non-empty")
+    return len(shape) - 2
+
+
 def _common(weight_shape: Sequence[int], in_shape, stride, dilation, groups, channel_name: str):
     """What both builders validate: ranks, ints, channel/group divisibility, the index range."""
-    nd = len(weight_shape) - 2
-    if nd < 1:
-        raise TconvError(
-            f"weight has shape {tuple(weight_shape)}; it needs two channel axes and at least one kernel axis"
-        )
+    nd = weight_rank(weight_shape)
     kernel = tuple(int(k) for k in weight_shape[2:])
     in_shape = _spatial("input_shape", in_shape)
     if len(in_shape) != nd:

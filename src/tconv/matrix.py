@@ -81,10 +81,5 @@ def conv_matrix(
     Entries that come from zero weights are kept as explicit (structural) entries.
     """
     w = as_float_array("weight", weight)
-    if w.ndim < 3:
-        raise TconvError(
-            f"weight has shape {w.shape}; it needs (C_out, C_in/groups, *kernel) with at "
-            "least one spatial axis"
-        )
     geom = conv_geometry(w.shape, input_shape, stride, padding, dilation, groups)
     return matrix_from_geometry(w, geom, format)

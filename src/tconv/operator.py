@@ -28,7 +28,7 @@ from scipy.sparse.linalg import LinearOperator
 from ._params import PadSpec, as_float_array
 from .errors import TconvError, TconvTypeError
 from .functional import run
-from .geometry import conv_geometry
+from .geometry import conv_geometry, weight_rank
 from .matrix import matrix_from_geometry
 from .options import check_bytes
 
@@ -74,8 +74,6 @@ class ConvOperator(LinearOperator):
         method: str = "auto",
     ) -> None:
         w = as_float_array("weight", weight)
-        if w.ndim < 3:
-            raise TconvError(f"weight has shape {w.shape}; it needs (C_out, C_in/groups, *kernel)")
         if boundary not in BOUNDARIES:
             raise TconvError(f"boundary={boundary!r} must be one of {', '.join(BOUNDARIES)}")
         try:
@@ -84,7 +82,7 @@ class ConvOperator(LinearOperator):
             raise TconvTypeError(f"dtype={dtype!r} is not a NumPy dtype; use float32 or float64") from None
         if dt not in (np.float32, np.float64):
             raise TconvError(f"dtype={dt} must be float32 or float64")
-        nd = w.ndim - 2
+        nd = weight_rank(w.shape)
         if isinstance(input_shape, (int, np.integer)) or isinstance(input_shape, str):
             raise TconvTypeError(
                 f"input_shape={input_shape!r} must be a sequence of {nd} ints, one per spatial axis of the "
