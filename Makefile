@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.tconv-installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench lint clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,15 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check src tests $(wildcard benchmarks examples)
 
-test: $(STAMP) lint
+test: $(STAMP) chromium lint
 	$(PY) -m pytest -n 2 -p no:cacheprovider
+
+# the explorer's browser tests drive Debian's Chromium (Playwright cannot download browsers here);
+# CI is root on Debian, so install it there; elsewhere the browser tests say why they skip
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	fi
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
