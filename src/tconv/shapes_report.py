@@ -77,11 +77,11 @@ def shape_report(args) -> str:
     torch_call = (f"ConvTranspose{nd}d(kernel_size={_show(k)}, stride={_show(s)}, padding=%s, "
                   f"output_padding={_show(op)}" + (f", dilation={_show(d)}" if any(v > 1 for v in d) else "") + ")")
     if sym:
-        lines.append(f"  PyTorch  {torch_call % _show(tuple(lo for lo, _ in pairs))} -> {tc}")
+        lines.append(f"  PyTorch  {torch_call.replace('%s', str(_show(tuple(lo for lo, _ in pairs))))} -> {tc}")
     elif pairs is not None:
         crop = ", ".join(f"{lo}:{'-' + str(hi) if hi else ''}" for lo, hi in pairs)
         full = conv_transpose_output_shape(i, k, s, 0, op, d)
-        lines.append(f"  PyTorch  has no asymmetric padding: {torch_call % 0} -> {full}, then crop "
+        lines.append(f"  PyTorch  has no asymmetric padding: {torch_call.replace('%s', '0')} -> {full}, then crop "
                      f"y[..., {crop}] -> {tc}")
     else:
         lines.append(f"  PyTorch  has no padding={pad!r} for transposed convolutions")
@@ -111,7 +111,7 @@ def shape_report(args) -> str:
         usual = [usual_pytorch(a, b, c, e, f) for a, b, c, e, f in zip(i, want, k, s, d)]
         if all(u is not None for u in usual):
             p_u, a_u = _show(tuple(u[0] for u in usual)), _show(tuple(u[1] for u in usual))
-            lines.append(f"  PyTorch, as usually written: {torch_call.replace('output_padding=' + str(_show(op)), 'output_padding=' + str(a_u)) % p_u}"
+            lines.append(f"  PyTorch, as usually written: {torch_call.replace('output_padding=' + str(_show(op)), 'output_padding=' + str(a_u)).replace('%s', str(p_u))}"
                          f"  (padding={p_u}, output_padding={a_u})")
         else:
             lines.append("  PyTorch: no symmetric padding with a legal output_padding gives it")

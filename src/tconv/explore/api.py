@@ -170,10 +170,10 @@ def _calls(p: dict, nd: int, pairs, q: dict, kinds) -> dict:
     pad = p["padding"]
     args = f"kernel_size={_show(k)}, stride={_show(s)}, padding=%s, output_padding={_show(op)}, dilation={_show(d)}"
     if sym:
-        torch = f"torch.nn.ConvTranspose{nd}d(1, 1, {args % _show(tuple(lo for lo, _ in pairs))}, bias=False)"
+        torch = f"torch.nn.ConvTranspose{nd}d(1, 1, {args.replace('%s', str(_show(tuple(lo for lo, _ in pairs))))}, bias=False)"
     else:
         crop = ", ".join(f"{lo}:{-hi if hi else ''}" for lo, hi in pairs)
-        torch = (f"torch.nn.ConvTranspose{nd}d(1, 1, {args % 0}, bias=False)  # PyTorch has no asymmetric "
+        torch = (f"torch.nn.ConvTranspose{nd}d(1, 1, {args.replace('%s', '0')}, bias=False)  # PyTorch has no asymmetric "
                  f"padding: crop y[..., {crop}] afterwards")
     onnx = (f"ConvTranspose(kernel_shape={list(k)}, strides={list(s)}, pads={[lo for lo, _ in pairs] + [hi for _, hi in pairs]}, "
             f"dilations={list(d)}, output_padding={list(op)})")

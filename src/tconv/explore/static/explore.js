@@ -106,7 +106,7 @@ function sameShape(a, b) {
 
 function grid(el, rows, cols, cell, maxWidth) {
   el.innerHTML = "";
-  const size = Math.max(16, Math.min(40, Math.floor((maxWidth || 420) / cols)));
+  const size = Math.max(16, Math.min(36, Math.floor((maxWidth || 420) / cols)));
   el.style.setProperty("--cell", size + "px");
   el.style.gridTemplateColumns = `repeat(${cols}, ${size}px)`;
   const cells = [];
@@ -167,7 +167,7 @@ function drawStatic() {
       if (j === c0) c.classList.add("keep-l");
       if (j === c1 - 1) c.classList.add("keep-r");
     }
-  }, 560);
+  }, 320);
   $("scatter-output-note").textContent = sc.cropped.flat().some((v) => v) ? "(uncropped canvas)" : "";
   // gather
   const g = m.gather, gk = g.flipped, d = g.dilation;
@@ -176,7 +176,7 @@ function drawStatic() {
     const o = g.origin[i][j];
     c.classList.add(o === 2 ? "in" : o === 1 ? "ins" : "pad");
     c.textContent = fmt(g.grid[i][j]);
-  }, 560);
+  }, 420);
   S.gk = grid($("gather-kernel"), klen(gk.length, d[0]), klen(gk[0].length, d[1]), (c, i, j) => {
     if (i % d[0] === 0 && j % d[1] === 0) {
       const a = i / d[0], b = j / d[1];
@@ -188,7 +188,7 @@ function drawStatic() {
     }
   }, 240);
   $("gather-kernel-label").textContent = d.some((v) => v > 1) ? "flipped kernel (dilated: gaps between taps)" : "flipped kernel";
-  S.gout = grid($("gather-output"), m.output.length, ocols, (c, i, j) => { c.dataset.y = i * ocols + j; }, 420);
+  S.gout = grid($("gather-output"), m.output.length, ocols, (c, i, j) => { c.dataset.y = i * ocols + j; }, 220);
   drawMatrices();
   drawOverlap();
   drawShape();
