@@ -44,7 +44,10 @@ class GifStream:
             canvas = Image.new("RGB", self.size, WHITE)
             canvas.paste(frame, (0, 0))
             frame = canvas
-        p = frame.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE, colors=self.colors)
+        # fast octree quantisation, no dithering: flat cells and anti-aliased text stay clean (median cut
+        # was ~0.3 s per large frame)
+        p = frame.convert("RGB").quantize(colors=self.colors, method=Image.Quantize.FASTOCTREE,
+                                          dither=Image.Dither.NONE)
         duration = self.durations[min(self.count, len(self.durations) - 1)]
         for chunk in GifImagePlugin.getdata(p, duration=duration, include_color_table=True):
             self.fp.write(chunk)

@@ -198,11 +198,11 @@ class MatrixPicture(_Still):
     def __init__(self, C: np.ndarray, tap: np.ndarray, params: str, scale: float = 1.0):
         self.C, self.CT, self.tap = C, C.T, tap
         a = render_matrix(C, tap, f"({C.shape[0]}x{C.shape[1]}): the convolution as a matrix", scale=scale,
-                          row_label="conv output = input of the transposed conv",
-                          col_label="columns: conv input = output of the transposed conv (row-major index)")
+                          row_label="the input cells of the transposed convolution (row-major index)",
+                          col_label="its output cells (row-major index)")
         b = render_matrix(self.CT, tap.T, f"({C.shape[1]}x{C.shape[0]}): the transposed convolution",
-                          transposed=True, scale=scale, row_label="output of the transposed conv",
-                          col_label="columns: input of the transposed conv (row-major index)")
+                          transposed=True, scale=scale, row_label="the output cells (row-major index)",
+                          col_label="the input cells x of the transposed convolution")
         self.image = side_by_side(a, b)
         self.text = (params + "\n\n" + format_matrix(C, "C_K") + "\n\n" + format_matrix(self.CT, "C_K^T")
                      + "\n\n(colours in the picture: each non-zero is the kernel tap it comes from)")

@@ -23,7 +23,7 @@ TOUCHED = (255, 247, 188)
 CROPPED = (217, 217, 217)
 OUTPAD = (218, 204, 235)
 PAD_ZERO, INSERTED_ZERO = (246, 246, 246), (250, 218, 221)
-GAP = (252, 252, 252)
+GAP = (255, 255, 254)  # drawn hatched
 RED, BLUE = (200, 60, 0), (0, 90, 200)
 TAP_COLOURS = [
     (141, 211, 199), (255, 255, 179), (190, 186, 218), (251, 128, 114), (128, 177, 211),
@@ -94,11 +94,22 @@ def draw_grid(draw: ImageDraw.ImageDraw, x0: int, y0: int, shape, cell: int, tex
     return cols * cell, top - y0 + rows * cell
 
 
+def hatch(draw: ImageDraw.ImageDraw, box, step: int) -> None:
+    """Diagonal lines across ``box``: a gap between dilated kernel taps."""
+    x0, y0, x1, y1 = box
+    for t in range(-(y1 - y0), x1 - x0, step):
+        a = (x0 + max(t, 0), y1 - max(-t, 0))
+        b = (x0 + min(t + (y1 - y0), x1 - x0), y0 + max(0, t + (y1 - y0) - (x1 - x0)))
+        draw.line((a, b), fill=(190, 190, 190), width=1)
+
+
 def _legend(draw, x0, y0, items, st: _Style) -> int:
     x = x0
     b = st.px(14)
     for colour, text in items:
         draw.rectangle((x, y0, x + b, y0 + b), fill=colour, outline=(120, 120, 120))
+        if colour == GAP:
+            hatch(draw, (x, y0, x + b, y0 + b), st.px(5))
         draw.text((x + b + st.px(5), y0), text, fill=BLACK, font=st.fs)
         x += b + st.px(5) + st.fs.getbbox(text)[2] + st.px(16)
     return x - x0
@@ -208,7 +219,7 @@ class ScatterPainter(_Painter):
             return TOUCHED if frame.touched[i, j] else WHITE
 
         def ctext(i, j):
-            if frame.touched[i, j] or (final and not model.cropped[i, j]) or model.output_padding[i, j]:
+            if frame.touched[i, j] or (final and not model.cropped[i, j]):
                 return fmt(canvas[i, j])
             return ""
 
@@ -272,6 +283,11 @@ class GatherPainter(_Painter):
 
         draw_grid(d, x0, top, self.dil_shape, cell, ktext, lambda i, j: KERNEL if ktap(i, j)[0] else GAP, f,
                   self.labels[1], fb)
+        ktop = top + _line_h(fb)
+        for i, j in np.ndindex(*self.dil_shape):
+            if not ktap(i, j)[0]:
+                hatch(d, (x0 + j * cell + 1, ktop + i * cell + 1, x0 + (j + 1) * cell - 1, ktop + (i + 1) * cell - 1),
+                      st.px(7))
         x0 += self.widths[1] + self.gap
         src = frame.source
         out = frame.canvas
@@ -326,14 +342,16 @@ def render_matrix(C: np.ndarray, tap: np.ndarray, title: str, *, transposed: boo
     cell = max(st.px(24), max(f.getbbox(fmt(v))[2] for v in C.ravel()) + st.px(8))
     rows, cols = C.shape
     lab_w = fl.getbbox(str(rows - 1))[2] + st.px(8)
-    left, top = st.px(20) + lab_w + st.px(16), st.px(44) + _line_h(fl) + st.px(18)
+    left, top = st.px(20) + lab_w + st.px(16), st.px(44) + 2 * _line_h(fl) + st.px(18)
     width = max(left + cols * cell, st.px(20) + fb.getbbox(title)[2] + st.px(80),
-                st.px(20) + fl.getbbox(col_label)[2]) + st.px(30)
+                st.px(20) + fl.getbbox(f"columns: {col_label}")[2], st.px(20) + fl.getbbox(f"rows: {row_label}")[2]
+                ) + st.px(30)
     img = Image.new("RGB", (width, top + rows * cell + st.px(20)), WHITE)
     d = ImageDraw.Draw(img)
     w = draw_symbol(d, (st.px(20), st.px(12)), "C", "K", "T" if transposed else "", fbig, fsmall)
     d.text((st.px(20) + w + st.px(8), st.px(16)), title, fill=BLACK, font=fb)
-    d.text((left, st.px(44)), col_label, fill=GREY_TEXT, font=fl)
+    d.text((st.px(20), st.px(44)), f"rows: {row_label}", fill=GREY_TEXT, font=fl)
+    d.text((st.px(20), st.px(44) + _line_h(fl)), f"columns: {col_label}", fill=GREY_TEXT, font=fl)
     for j in range(cols):
         t = str(j)
         d.text((left + j * cell + (cell - fl.getbbox(t)[2]) / 2, top - _line_h(fl)), t, fill=GREY_TEXT, font=fl)
@@ -341,13 +359,6 @@ def render_matrix(C: np.ndarray, tap: np.ndarray, title: str, *, transposed: boo
         t = str(i)
         d.text((left - st.px(6) - fl.getbbox(t)[2], top + i * cell + (cell - fl.getbbox("0")[3]) / 2), t,
                fill=GREY_TEXT, font=fl)
-    if row_label:  # written vertically along the row numbers
-        lab = Image.new("RGB", (fl.getbbox(row_label)[2] + 4, _line_h(fl)), WHITE)
-        ImageDraw.Draw(lab).text((2, 0), row_label, fill=GREY_TEXT, font=fl)
-        lab = lab.rotate(90, expand=True)
-        if lab.height <= rows * cell:
-            img.paste(lab, (st.px(4), top + (rows * cell - lab.height) // 2))
-
     def fill(i, j):
         t = tap[i, j]
         return WHITE if t < 0 else TAP_COLOURS[t % len(TAP_COLOURS)]
