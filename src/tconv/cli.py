@@ -299,7 +299,8 @@ def _cmd_animate(args) -> int:
     a = animate(x, k, view=args.view, duration_ms=args.duration, scale=args.scale, max_frames=args.max_frames,
                 **_geom_kwargs(args))
     path = a.save(args.output, args.frames)
-    print(f"wrote {path} ({a.n_frames} frames, {args.view} view); output:")
+    print(f"wrote {path} ({a.n_frames} frames, {args.view} view)")
+    print(a.painters[0].params)
     print(format_matrix(np.atleast_2d(a.output), "conv_transpose(input, kernel)"))
     return 0
 
@@ -310,8 +311,9 @@ def _cmd_matrix(args) -> int:
 
     k = make_values(args.kernel_values, tuple(args.kernel), for_kernel=True)
     m = matrix(k, tuple(args.input), scale=args.scale, **_geom_kwargs(args))
+    path = m.save(args.output)  # before printing: `tconv matrix | head` still writes the picture
     print(m.text)
-    print(f"wrote {m.save(args.output)}")
+    print(f"wrote {path}")
     return 0
 
 
@@ -319,8 +321,9 @@ def _cmd_overlap(args) -> int:
     from .viz.pictures import overlap
 
     o = overlap(tuple(args.input), tuple(args.kernel), scale=args.scale, **_geom_kwargs(args))
+    path = o.save(args.output)
     print(o.text)
-    print(f"wrote {o.save(args.output)}")
+    print(f"wrote {path}")
     return 0
 
 
