@@ -41,6 +41,7 @@ def one_line_error(proc, fragment):
     (["animate", "--padding", "1:2:3"], "is not a padding"),
     (["animate", "--input", "16,16", "--view", "both"], "would have 584 frames"),
     (["animate", "--scale", "100"], "between 0.25 and 8"),
+    (["animate", "--input", "98,98", "--kernel", "1", "--max-frames", "100000"], "would keep 92256024 numbers"),
     (["animate", "--kernel", "3,3,3"], "--kernel 3,3,3 has 3 values but --input 2,2 has 2"),
     (["explore", "--port", "70000"], "port=70000"),
 ])

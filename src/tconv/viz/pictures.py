@@ -42,6 +42,7 @@ __all__ = ["Animation", "MatrixPicture", "OverlapPicture", "animate", "matrix", 
 DEFAULT_MAX_FRAMES = 400  # a few hundred: beyond that a GIF stops teaching and takes minutes to draw
 MAX_CELLS_PER_AXIS = 100  # grid cells a picture draws along one axis
 MAX_MATRIX_ENTRIES = 40_000  # entries of the dense C_K a matrix picture draws
+MAX_MODEL_CELLS = 20_000_000  # numbers the drawing models keep (one canvas per frame): ~180 MB
 VIEWS = ("scatter", "gather", "both")
 
 
@@ -75,6 +76,12 @@ def frame_count(x_shape, k_shape, *, view: str = "scatter", stride=1, padding=0,
         _check_axes("the gather view's zero-inserted input",
                     tuple(n + d * (k - 1) for n, d, k in zip(g.x_shape, g.dilation, g.kernel)))
         counts["gather"] = math.prod(g.x_shape) + 2
+    canvas = max(math.prod(tuple(max(f, lo + n) for f, lo, n in zip(g.full_shape, g.pad_lo, g.x_shape))),
+                 math.prod(g.x_shape))
+    cells = sum(counts.values()) * canvas
+    if cells > MAX_MODEL_CELLS:
+        raise TconvError(f"this animation would keep {cells} numbers ({sum(counts.values())} frames of up to "
+                         f"{canvas} cells), more than {MAX_MODEL_CELLS}; use a smaller --input")
     return counts
 
 
