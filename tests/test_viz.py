@@ -72,7 +72,7 @@ def test_seed_animation_file(tmp_path):
 
 
 def test_matrix_taps_and_values():
-    C, CT, tap = matrix_pictures(np.arange(1.0, 10.0).reshape(3, 3), (4, 4))
+    C, CT, tap = matrix_pictures(np.arange(1.0, 10.0).reshape(3, 3), (2, 2))  # --input: the transposed conv's
     assert C.shape == (4, 16) and CT.shape == (16, 4)
     nz = tap >= 0
     np.testing.assert_array_equal(C[nz], tap[nz] + 1)  # the seed kernel holds its tap numbers
@@ -92,7 +92,7 @@ def test_cli_commands(tmp_path, capsys):
     assert main(["animate", "-o", str(tmp_path / "a.gif"), "--view", "gather", "--input", "3",
                  "--kernel", "3", "--stride", "2", "--padding", "1", "--output-padding", "1"]) == 0
     assert Image.open(tmp_path / "a.gif").n_frames == 6 + 2
-    assert main(["matrix", "-o", str(tmp_path / "m.png")]) == 0
+    assert main(["matrix", "-o", str(tmp_path / "m.png")]) == 0  # the seed: input 2x2, kernel 3x3
     out = capsys.readouterr().out
     assert "[1 2 3 0 4 5 6 0 7 8 9 0 0 0 0 0]" in out
     Image.open(tmp_path / "m.png").verify()
@@ -100,7 +100,7 @@ def test_cli_commands(tmp_path, capsys):
     assert "uneven" in capsys.readouterr().out
     assert main(["shape", "--input", "8", "--kernel", "4", "--stride", "2", "--padding", "1", "--want", "17"]) == 0
     out = capsys.readouterr().out
-    assert "PyTorch  ConvTranspose1d(padding=1, output_padding=(0,)) -> (16,)" in out
+    assert "PyTorch  ConvTranspose1d(kernel_size=4, stride=2, padding=1, output_padding=0) -> (16,)" in out
     assert "output_padding=(1,) with padding=1" in out
     assert "TF/Keras Conv1DTranspose(padding='valid') -> (18,)" in out
     assert "ONNX     output_shape=[17] -> generated pads=[1, 0]" in out
@@ -122,7 +122,7 @@ def test_demo_writes_pictures(tmp_path, capsys):
     (["animate", "--values", "nonsense"], "values='nonsense' must be one of"),
     (["animate", "--view", "sideways"], "invalid choice"),
     (["animate", "--input", "a,b"], "is not a list of integers"),
-    (["matrix", "--input", "2,2", "--kernel", "5"], "empty output"),
+    (["matrix", "--input", "2,2", "--padding", "3"], "empty output"),
 ])
 def test_cli_errors_are_one_line(argv, fragment, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tconv.cli", *argv, "-o", str(tmp_path / "x.gif")],
@@ -150,3 +150,72 @@ def test_long_renders_show_a_progress_bar(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "rendering [" in proc.stderr and "44/44 frames" in proc.stderr
     assert Image.open(tmp_path / "p.gif").n_frames == 7 * 6 + 2
+
+
+def test_picture_objects_show_in_notebooks_and_save(tmp_path):
+    import base64
+    import io
+
+    a = tconv.viz.animate(np.ones((2, 2)), np.ones((2, 2)), view="both")
+    html = a._repr_html_()
+    assert html.startswith('<img src="data:image/gif;base64,')
+    gif = Image.open(io.BytesIO(base64.b64decode(html.split(",", 1)[1].split('"')[0])))
+    assert gif.n_frames == a.n_frames == (4 + 2) + (9 + 2)
+    assert a._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert a.save(tmp_path / "a.gif").read_bytes() == a.gif_bytes()  # the file is the inline GIF
+    m = tconv.viz.matrix(np.ones((3,)), (4,), stride=2)
+    assert m.C.shape == (4, 9) and m._repr_png_()[:4] == b"\x89PNG"
+    peer = torch.nn.functional.conv_transpose1d(torch.eye(4)[:, None], torch.ones(1, 1, 3), stride=2)[:, 0]
+    np.testing.assert_array_equal(m.C, peer.numpy())  # row i of C_K: the transposed conv of the one-hot input i
+    Image.open(m.save(tmp_path / "m.png")).verify()
+    o = tconv.viz.overlap((4, 4), 3, stride=2)
+    assert "uneven" in o.words[0] and "<img" in o._repr_html_()
+    Image.open(o.save(tmp_path / "o.png")).verify()
+
+
+def test_every_frame_has_one_size_and_states_the_parameters():
+    a = tconv.viz.animate(np.ones((3, 3)), np.ones((3, 3)), view="both", stride=2, padding=1, output_padding=1)
+    sizes = {im.size for im in a.frames()}
+    assert sizes == {a.size}  # the diagram never jumps: fixed title block, one layout per animation
+    for p in a.painters:
+        assert p.params == ("input 3x3, kernel 3x3, stride 2, padding 1, dilation 1, output_padding 1 -> output 6x6")
+    big = tconv.viz.animate(np.ones((3, 3)), np.ones((3, 3)), scale=2)
+    assert big.size[0] >= 1.9 * tconv.viz.animate(np.ones((3, 3)), np.ones((3, 3))).size[0]
+
+
+def test_gather_frames_show_the_dilated_kernel_with_gaps():
+    a = tconv.viz.animate(np.ones(3), np.ones(3), view="gather", dilation=2)
+    assert a.painters[0].dil_shape == (1, 5)  # 3 taps, 2 gaps
+    assert a.painters[0].labels[1] == "flipped kernel (dilated)"
+
+
+def test_animation_refuses_too_many_frames_before_drawing():
+    with pytest.raises(tconv.TconvError, match="would have 584 frames .258 scatter . 326 gather.*--max-frames 584"):
+        tconv.viz.animate(np.ones((16, 16)), np.ones((3, 3)), view="both")
+    assert tconv.viz.animate(np.ones((16, 16)), np.ones((3, 3)), view="both", max_frames=584).n_frames == 584
+
+
+def test_overlap_words_follow_the_counts():
+    o = tconv.viz.overlap((2,), 3)
+    assert o.counts.tolist() == [1, 2, 2, 1]
+    assert "everywhere" not in o.words[0] and "too short" in o.words[0]
+    assert "3 everywhere in the interior: even" in tconv.viz.overlap((3,), 3).words[0]
+    seed = tconv.viz.overlap((2, 2), (3, 3))  # the demo's seed-overlap.png caption
+    assert all("too short" in w for w in seed.words)
+
+
+def test_streamed_animation_memory(tmp_path):
+    """Frames are written as drawn: a 66-frame and a 258-frame GIF need about the same memory."""
+    def peak(n):  # VmHWM: this process's peak RSS (ru_maxrss would carry pytest's over the fork)
+        code = ("from tconv.cli import main; "
+                f"main(['animate', '--input', '{n},{n}', '--values', 'ones', '--kernel-values', 'ones', '-o', "
+                f"r'{tmp_path}/a{n}.gif']); "
+                "print([ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0])")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                              env={**__import__("os").environ, "TCONV_NO_PROGRESS": "1"})
+        assert proc.returncode == 0, proc.stderr
+        return int(proc.stdout.split()[-1]) / 1024  # kB -> MiB
+
+    small, large = peak(8), peak(16)
+    assert Image.open(tmp_path / "a16.gif").n_frames == 258
+    assert large < 300 and large - small < 60, (small, large)

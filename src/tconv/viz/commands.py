@@ -7,24 +7,26 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import TconvError
-from ..matrix import conv_matrix
-from ..seed import SEED_KERNEL, format_matrix
-from .model import describe_overlap, gather_model, overlap_map, scatter_model
-from .render import (
-    render_gather_frame,
-    render_matrix,
-    render_overlap,
-    render_scatter_frame,
-    save_gif,
-    side_by_side,
-)
+from ..seed import SEED_KERNEL
+from .pictures import DEFAULT_MAX_FRAMES, MAX_CELLS_PER_AXIS, Animation, animate, matrix, overlap
 
 VALUE_KINDS = ("seed", "ones", "arange", "random")
 
 
 def make_values(kind: str, shape: tuple[int, ...], *, for_kernel: bool, seed: int = 0) -> np.ndarray:
     """Cell values for pictures: ``seed`` (1, 2, 3, ...: the article's kernel for 3x3), ``ones``,
-    ``arange`` (0, 1, 2, ...), ``random`` (small integers, reproducible) or a ``.npy`` file."""
+    ``arange`` (0, 1, 2, ...), ``random`` (small integers, reproducible) or a ``.npy`` file of real numbers.
+
+    >>> make_values("arange", (2, 3), for_kernel=False).tolist()
+    [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    """
+    what = "kernel" if for_kernel else "input"
+    shape = tuple(int(v) for v in shape)
+    if any(n < 1 for n in shape):
+        raise TconvError(f"{what} size {shape} must be positive on every axis")
+    if any(n > MAX_CELLS_PER_AXIS for n in shape):
+        raise TconvError(f"{what} size {'x'.join(map(str, shape))} is too large for a picture: at most "
+                         f"{MAX_CELLS_PER_AXIS} cells per axis")
     size = int(np.prod(shape))
     if kind == "seed":
         if for_kernel and shape == (3, 3):
@@ -38,74 +40,63 @@ def make_values(kind: str, shape: tuple[int, ...], *, for_kernel: bool, seed: in
         return np.random.default_rng(seed + int(for_kernel)).integers(-3, 6, size=shape).astype(float)
     path = Path(kind)
     if path.suffix == ".npy":
-        if not path.exists():
-            raise TconvError(f"values file {kind!r} does not exist")
-        arr = np.load(path)
-        if arr.shape != shape:
-            raise TconvError(f"values file {kind!r} has shape {arr.shape}, expected {shape}")
-        return arr.astype(float)
+        return _load_npy(path, shape, what)
     raise TconvError(f"values={kind!r} must be one of {', '.join(VALUE_KINDS)} or a .npy file")
 
 
-def animation(x, kernel, *, view: str = "scatter", stride=1, padding=0, output_padding=0, dilation=1):
-    """``(model, frames)`` for the scatter view, the gather view, or both in sequence."""
-    if view == "scatter":
-        model = scatter_model(x, kernel, stride, padding, output_padding, dilation)
-        return model, [render_scatter_frame(model, f) for f in model.frames]
-    if view == "gather":
-        model = gather_model(x, kernel, stride, padding, output_padding, dilation)
-        return model, [render_gather_frame(model, f) for f in model.frames]
-    if view == "both":  # the definition, then the same result by zero insertion, in sequence
-        first, a = animation(x, kernel, view="scatter", stride=stride, padding=padding,
-                             output_padding=output_padding, dilation=dilation)
-        second, b = animation(x, kernel, view="gather", stride=stride, padding=padding,
-                              output_padding=output_padding, dilation=dilation)
-        second.frames[:0] = first.frames
-        return second, a + b
-    raise TconvError(f"view={view!r} must be 'scatter', 'gather' or 'both'")
+def _load_npy(path: Path, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """A ``.npy`` file's header is checked (shape, real numeric dtype) before any data is read."""
+    if not path.is_file():
+        raise TconvError(f"{what} values file {str(path)!r} does not exist")
+    with open(path, "rb") as fp:
+        try:
+            version = np.lib.format.read_magic(fp)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            file_shape, _, dtype = read(fp)
+        except (ValueError, OSError, SyntaxError) as exc:
+            raise TconvError(f"{what} values file {str(path)!r} is not a valid .npy file ({exc})") from None
+    if tuple(file_shape) != shape:
+        raise TconvError(f"{what} values file {str(path)!r} has shape {tuple(file_shape)}, expected {shape}")
+    if dtype.kind not in "biuf":
+        raise TconvError(f"{what} values file {str(path)!r} holds {dtype} values; pictures need real numbers")
+    arr = np.load(path, allow_pickle=False)
+    return arr.astype(float)
 
 
-def write_animation(path, x, kernel, *, view="scatter", frames_dir=None, duration_ms=900,
-                    progress=False, **geom) -> tuple[Path, object]:
-    model, frames = animation(x, kernel, view=view, **geom)
-    return save_gif(frames, path, duration_ms, frames_dir, progress=progress or len(frames) > 40), model
+def animation(x, kernel, *, view: str = "scatter", stride=1, padding=0, output_padding=0, dilation=1,
+              scale: float = 1.0, max_frames: int = DEFAULT_MAX_FRAMES):
+    """``(model, frames)``: the last view's drawing model and an iterator over the frames, drawn on demand."""
+    a = animate(x, kernel, view=view, stride=stride, padding=padding, output_padding=output_padding,
+                dilation=dilation, scale=scale, max_frames=max_frames)
+    return a.model, a.frames()
 
 
-def matrix_pictures(kernel: np.ndarray, input_shape, stride=1, padding=0, dilation=1):
-    """``(C, CT, tap)``: dense ``C_K``, its transpose, and the kernel tap of every non-zero
-    (found by building ``C_K`` of a kernel holding the tap numbers 1..K)."""
-    k = np.asarray(kernel, dtype=float)
-    w = k[None, None]
-    C = conv_matrix(w, input_shape, stride, padding, dilation).toarray()
-    taps = np.arange(1.0, k.size + 1).reshape(k.shape)[None, None]
-    tap = conv_matrix(taps, input_shape, stride, padding, dilation).toarray().astype(int) - 1
-    return C, C.T, tap
+def write_animation(path, x, kernel, *, view="scatter", frames_dir=None, duration_ms=900, progress=None,
+                    scale: float = 1.0, max_frames: int = DEFAULT_MAX_FRAMES, **geom) -> tuple[Path, Animation]:
+    a = animate(x, kernel, view=view, duration_ms=duration_ms, scale=scale, max_frames=max_frames, **geom)
+    return a.save(path, frames_dir, progress), a
 
 
-def write_matrix(path, kernel, input_shape, **geom) -> tuple[Path, str]:
-    C, CT, tap = matrix_pictures(kernel, input_shape, **geom)
-    a = render_matrix(C, tap, f"C_K: convolution as a matrix ({C.shape[0]}x{C.shape[1]})")
-    b = render_matrix(CT, tap.T, f"C_K^T: the transposed convolution ({CT.shape[0]}x{CT.shape[1]})")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    side_by_side(a, b).save(path)
-    text = format_matrix(C, "C_K") + "\n\n" + format_matrix(CT, "C_K^T")
-    text += "\n\n(colours in the picture: each non-zero is the kernel tap it comes from)"
-    return path, text
+def matrix_pictures(kernel: np.ndarray, input_shape, stride=1, padding=0, output_padding=0, dilation=1):
+    """``(C, CT, tap)``: dense ``C_K``, its transpose, and the kernel tap of every non-zero, for a
+    transposed convolution of an input of ``input_shape``."""
+    m = matrix(kernel, input_shape, stride=stride, padding=padding, output_padding=output_padding,
+               dilation=dilation)
+    return m.C, m.CT, m.tap
+
+
+def write_matrix(path, kernel, input_shape, scale: float = 1.0, **geom) -> tuple[Path, str]:
+    m = matrix(kernel, input_shape, scale=scale, **geom)
+    return m.save(path), m.text
 
 
 def overlap_report(input_shape, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
-    counts = overlap_map(input_shape, kernel_size, stride, padding, output_padding, dilation)
-    words = describe_overlap(kernel_size, stride, dilation, nd=counts.ndim)
-    if counts.ndim > 1:
-        words = [f"axis {a}: {w}" for a, w in enumerate(words)]
-    return counts, words
+    o = overlap(input_shape, kernel_size, stride=stride, padding=padding, output_padding=output_padding,
+                dilation=dilation)
+    return o.counts, o.words
 
 
-def write_overlap(path, input_shape, kernel_size, **geom) -> tuple[Path, str]:
-    counts, words = overlap_report(input_shape, kernel_size, **geom)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    render_overlap(counts, words).save(path)
-    text = format_matrix(np.atleast_2d(counts), "taps landing on each output cell") + "\n" + "\n".join(words)
-    return path, text
+def write_overlap(path, input_shape, kernel_size, scale: float = 1.0, **geom) -> tuple[Path, str]:
+    o = overlap(input_shape, kernel_size, scale=scale, **geom)
+    return o.save(path), o.text

@@ -19,10 +19,10 @@ import numpy as np
 from .._params import per_axis
 from ..errors import TconvError
 from ..functional import conv_transpose
-from ..geometry import ConvGeometry, conv_transpose_geometry
+from ..geometry import ConvGeometry, conv_transpose_geometry, zero_insertion_geometry
 
 __all__ = ["Frame", "ScatterModel", "GatherModel", "scatter_model", "gather_model", "overlap_map",
-           "describe_overlap"]
+           "describe_overlap", "params_line", "padding_text"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class ScatterModel:
     output: np.ndarray  # == tconv.conv_transpose(x, kernel, ...)
     frames: list[Frame] = field(default_factory=list)
     one_d: bool = False
+    params: dict = field(default_factory=dict)  # stride, padding (lo, hi), dilation, output_padding per axis
 
 
 def _lift(v, neutral):
@@ -127,7 +128,8 @@ def scatter_model(x, kernel, stride=1, padding=0, output_padding=0, dilation=1) 
     frames.append(Frame("outro", "result: the output of conv_transpose, framed in blue" +
                         ("; " + "; ".join(note) if note else ""),
                         canvas.copy(), touched.copy()))
-    return ScatterModel(x, kernel, geom, canvas_shape, keep, cropped, outpad, output, frames, one_d)
+    return ScatterModel(x, kernel, geom, canvas_shape, keep, cropped, outpad, output, frames, one_d,
+                        _params(geom, output_padding, padding, one_d))
 
 
 @dataclass
@@ -143,6 +145,7 @@ class GatherModel:
     output: np.ndarray
     frames: list[Frame] = field(default_factory=list)
     one_d: bool = False
+    params: dict = field(default_factory=dict)
 
 
 def gather_model(x, kernel, stride=1, padding=0, output_padding=0, dilation=1) -> GatherModel:
@@ -151,9 +154,9 @@ def gather_model(x, kernel, stride=1, padding=0, output_padding=0, dilation=1) -
         x, kernel, stride, padding, output_padding, dilation)
     w = kernel[None, None]
     geom = conv_transpose_geometry(w.shape, x.shape, stride, padding, output_padding, dilation)
-    s, d, lo, n, k = geom.stride, geom.dilation, geom.pad_lo, geom.x_shape, geom.kernel
-    up = tuple((m - 1) * si + 1 for m, si in zip(x.shape, s))
-    front = tuple(di * (ki - 1) - li for di, ki, li in zip(d, k, lo))
+    s, d, n, k = geom.stride, geom.dilation, geom.x_shape, geom.kernel
+    inner, up = zero_insertion_geometry(geom)  # the same view the zero_insertion algorithm computes
+    front = inner.pad_lo
     size = tuple(ni + di * (ki - 1) for ni, di, ki in zip(n, d, k))
     grid = np.zeros(size)
     origin = np.zeros(size, int)
@@ -185,7 +188,49 @@ def gather_model(x, kernel, stride=1, padding=0, output_padding=0, dilation=1) -
     output = conv_transpose(x[None, None], w, stride=stride, padding=padding,
                             output_padding=output_padding, dilation=dilation)[0, 0]
     frames.append(Frame("outro", "result: identical to the scatter view", out.copy(), touched.copy()))
-    return GatherModel(x, kernel, flipped, geom, grid, origin, output, frames, one_d)
+    return GatherModel(x, kernel, flipped, geom, grid, origin, output, frames, one_d,
+                       _params(geom, output_padding, padding, one_d))
+
+
+def _params(geom: ConvGeometry, output_padding, padding, one_d: bool) -> dict:
+    """The parameters a picture states, per picture axis (the dummy row axis of 1-D pictures dropped)."""
+    op = per_axis("output_padding", output_padding, geom.nd, 0)
+    hi = tuple(h + a for h, a in zip(geom.pad_hi, op))  # pad_hi excludes output_padding
+    axes = slice(1, None) if one_d else slice(None)
+    return dict(stride=geom.stride[axes], dilation=geom.dilation[axes], output_padding=op[axes],
+                pad_lo=geom.pad_lo[axes], pad_hi=hi[axes],
+                padding_word=padding if isinstance(padding, str) else None,
+                input=geom.y_shape[axes], kernel=geom.kernel[axes], output=geom.x_shape[axes])
+
+
+def _one(v: tuple) -> str:
+    return str(v[0]) if len(set(v)) == 1 else ",".join(map(str, v))
+
+
+def padding_text(lo: tuple, hi: tuple) -> str:
+    """Padding as the command line writes it: ``1``, ``1,2`` or ``0:1`` per axis.
+
+    >>> padding_text((1, 1), (1, 1)), padding_text((0, 2), (0, 2)), padding_text((0,), (1,))
+    ('1', '0,2', '0:1')
+    """
+    if lo == hi:
+        return _one(lo)
+    return ",".join(f"{a}:{b}" for a, b in zip(lo, hi))
+
+
+def params_line(params: dict) -> str:
+    """One line stating a picture's parameters.
+
+    >>> params_line(scatter_model(np.ones(3), np.ones(3), stride=2, padding=1, output_padding=1).params)
+    'input 3, kernel 3, stride 2, padding 1, dilation 1, output_padding 1 -> output 6'
+    """
+    size = lambda v: "x".join(map(str, v))  # noqa: E731
+    pad = padding_text(params["pad_lo"], params["pad_hi"])
+    if params.get("padding_word"):
+        pad = f"'{params['padding_word']}' (= {pad})"
+    return (f"input {size(params['input'])}, kernel {size(params['kernel'])}, stride {_one(params['stride'])}, "
+            f"padding {pad}, dilation {_one(params['dilation'])}, output_padding {_one(params['output_padding'])} "
+            f"-> output {size(params['output'])}")
 
 
 def overlap_map(input_shape, kernel_size, stride=1, padding=0, output_padding=0, dilation=1) -> np.ndarray:
@@ -201,22 +246,38 @@ def overlap_map(input_shape, kernel_size, stride=1, padding=0, output_padding=0,
                           output_padding=output_padding, dilation=dilation)[0, 0]
 
 
-def describe_overlap(kernel_size, stride, dilation=1, nd: int | None = None) -> list[str]:
+def describe_overlap(kernel_size, stride, dilation=1, nd: int | None = None, input_shape=None) -> list[str]:
     """Per axis, in words: the interior overlap pattern and whether it is even.
+
+    With ``input_shape`` (the transposed convolution's input) the words follow the actual counts:
+    an input too short to reach the steady interior says so instead of naming a pattern it never shows.
 
     >>> describe_overlap(3, 2)
     ['kernel 3 with stride 2: overlap alternates 1, 2: uneven (checkerboard artifacts)']
     >>> describe_overlap(4, 2)
     ['kernel 4 with stride 2: overlap is 2 everywhere in the interior: even']
+    >>> describe_overlap(3, 1, input_shape=2)
+    ['kernel 3 with stride 1: input 2 is too short for an interior (counts rise 1, 2 and fall again; 3 needs an input of 3 or more)']
     """
     if nd is None:
-        nd = next((len(v) for v in (kernel_size, stride, dilation) if isinstance(v, (tuple, list))), 1)
+        nd = next((len(v) for v in (kernel_size, stride, dilation, input_shape) if isinstance(v, (tuple, list))), 1)
     ks, ss, ds = (per_axis(name, v, nd, 1) for name, v in
                   (("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)))
+    ins = per_axis("input_shape", input_shape, nd, 1) if input_shape is not None else (None,) * nd
     lines = []
-    for k, s, d in zip(ks, ss, ds):
+    for k, s, d, n in zip(ks, ss, ds, ins):
         counts = [sum(1 for t in range(k) if (t * d) % s == r) for r in range(s)]
         kd = f"kernel {k}" + (f" (dilation {d})" if d > 1 else "")
+        if n is not None:
+            # the uncropped counts along this axis; the interior is where every tap can land
+            line = overlap_map((n,), (k,), stride=s, dilation=d).astype(int)
+            interior = line[d * (k - 1): (n - 1) * s + 1]
+            if interior.size < s:  # not one full period of the pattern
+                need = -(-(d * (k - 1) + s - 1) // s) + 1
+                seen = ", ".join(map(str, sorted(set(line.tolist()))))
+                lines.append(f"{kd} with stride {s}: input {n} is too short for an interior (counts rise "
+                             f"{seen} and fall again; {max(counts)} needs an input of {need} or more)")
+                continue
         if len(set(counts)) == 1:
             lines.append(f"{kd} with stride {s}: overlap is {counts[0]} everywhere in the interior: even")
         else:

@@ -1,17 +1,21 @@
-"""Pillow renderers for the drawing models: frames, GIFs, matrix and overlap pictures."""
+"""Pillow renderers for the drawing models: frames, matrix and overlap pictures.
+
+A painter fixes a picture's layout once from the whole model (cell size from every value any
+frame shows, a title block tall enough for the longest title), so every frame has the same size
+and the diagram never moves while a GIF plays. ``scale`` enlarges everything (for slides).
+"""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .model import Frame, GatherModel, ScatterModel
+from .model import Frame, GatherModel, ScatterModel, params_line
 
 WHITE, BLACK, GREY_TEXT = (255, 255, 255), (30, 30, 30), (150, 150, 150)
+PARAMS_TEXT = (40, 70, 140)
 INPUT, INPUT_HI = (198, 219, 239), (253, 174, 97)
 KERNEL = (199, 233, 192)
 WINDOW = (253, 208, 162)
@@ -19,6 +23,8 @@ TOUCHED = (255, 247, 188)
 CROPPED = (217, 217, 217)
 OUTPAD = (218, 204, 235)
 PAD_ZERO, INSERTED_ZERO = (246, 246, 246), (250, 218, 221)
+GAP = (255, 255, 254)  # drawn hatched
+RED, BLUE = (200, 60, 0), (0, 90, 200)
 TAP_COLOURS = [
     (141, 211, 199), (255, 255, 179), (190, 186, 218), (251, 128, 114), (128, 177, 211),
     (253, 180, 98), (179, 222, 105), (252, 205, 229), (204, 235, 197), (255, 237, 111),
@@ -26,8 +32,8 @@ TAP_COLOURS = [
 ]
 
 
-def font(size: int) -> ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+def font(size: float) -> ImageFont.ImageFont:
+    return ImageFont.load_default(size=max(6, round(size)))
 
 
 def fmt(v: float) -> str:
@@ -36,48 +42,81 @@ def fmt(v: float) -> str:
     return f"{v:.2f}" if abs(v) < 100 else f"{v:.3g}"
 
 
-def _cell_size(values: Sequence[np.ndarray], f) -> int:
-    widest = max((f.getbbox(fmt(v))[2] for a in values for v in np.ravel(a)), default=10)
-    return max(34, widest + 12)
+def _widest(values: Sequence[np.ndarray], f) -> int:
+    texts = {fmt(v) for a in values for v in np.ravel(a)}
+    return max((f.getbbox(t)[2] for t in texts), default=10)
+
+
+def _line_h(f) -> int:
+    return f.getbbox("Ag")[3] + 6
+
+
+class _Style:
+    """Fonts and lengths of one picture, all multiplied by ``scale``."""
+
+    def __init__(self, scale: float = 1.0):
+        self.scale = float(scale)
+        self.f, self.fb, self.fs, self.ft = font(15 * scale), font(17 * scale), font(13 * scale), font(10 * scale)
+
+    def px(self, n: float) -> int:
+        return round(n * self.scale)
 
 
 def draw_grid(draw: ImageDraw.ImageDraw, x0: int, y0: int, shape, cell: int, text, fill, f,
-              label: str = "", label_font=None, text_fill=None, thick: set | None = None) -> tuple[int, int]:
-    """A grid of ``shape`` cells; ``text(i, j)`` and ``fill(i, j)`` give each cell's contents.
-    Returns the (width, height) used, label included."""
+              label: str = "", label_font=None, text_fill=None, thick: set | None = None,
+              corner=None, corner_font=None, thick_colour=RED, line: int = 1) -> tuple[int, int]:
+    """A grid of ``shape`` cells; ``text(i, j)`` and ``fill(i, j)`` give each cell's contents,
+    ``corner(i, j)`` an optional small note in the cell's top-left corner. Returns the (width, height)
+    used, label included."""
     lf = label_font or f
     top = y0
     if label:
         draw.text((x0, y0), label, fill=BLACK, font=lf)
-        top += lf.getbbox("Ag")[3] + 6
+        top += _line_h(lf)
     rows, cols = shape
+    h = f.getbbox("0")[3]
     for i in range(rows):
         for j in range(cols):
             box = (x0 + j * cell, top + i * cell, x0 + (j + 1) * cell, top + (i + 1) * cell)
-            draw.rectangle(box, fill=fill(i, j), outline=(120, 120, 120))
+            draw.rectangle(box, fill=fill(i, j), outline=(120, 120, 120), width=line)
             t = text(i, j)
+            note = corner(i, j) if corner else ""
+            dy = cell * 0.12 if note else 0
             if t:
                 w = f.getbbox(t)[2]
-                h = f.getbbox("0")[3]
                 colour = text_fill(i, j) if text_fill else BLACK
-                draw.text((box[0] + (cell - w) / 2, box[1] + (cell - h) / 2 - 1), t, fill=colour, font=f)
+                draw.text((box[0] + (cell - w) / 2, box[1] + (cell - h) / 2 - 1 + dy), t, fill=colour, font=f)
+            if note:
+                draw.text((box[0] + 3 * line, box[1] + 2 * line), note, fill=(20, 110, 40), font=corner_font or f)
     for i, j in thick or ():
         box = (x0 + j * cell, top + i * cell, x0 + (j + 1) * cell, top + (i + 1) * cell)
-        draw.rectangle(box, outline=(200, 60, 0), width=3)
+        draw.rectangle(box, outline=thick_colour, width=3 * line)
     return cols * cell, top - y0 + rows * cell
 
 
-def _legend(draw, x0, y0, items, f) -> int:
+def hatch(draw: ImageDraw.ImageDraw, box, step: int) -> None:
+    """Diagonal lines across ``box``: a gap between dilated kernel taps."""
+    x0, y0, x1, y1 = box
+    for t in range(-(y1 - y0), x1 - x0, step):
+        a = (x0 + max(t, 0), y1 - max(-t, 0))
+        b = (x0 + min(t + (y1 - y0), x1 - x0), y0 + max(0, t + (y1 - y0) - (x1 - x0)))
+        draw.line((a, b), fill=(190, 190, 190), width=1)
+
+
+def _legend(draw, x0, y0, items, st: _Style) -> int:
     x = x0
+    b = st.px(14)
     for colour, text in items:
-        draw.rectangle((x, y0, x + 14, y0 + 14), fill=colour, outline=(120, 120, 120))
-        draw.text((x + 19, y0), text, fill=BLACK, font=f)
-        x += 19 + f.getbbox(text)[2] + 16
+        draw.rectangle((x, y0, x + b, y0 + b), fill=colour, outline=(120, 120, 120))
+        if colour == GAP:
+            hatch(draw, (x, y0, x + b, y0 + b), st.px(5))
+        draw.text((x + b + st.px(5), y0), text, fill=BLACK, font=st.fs)
+        x += b + st.px(5) + st.fs.getbbox(text)[2] + st.px(16)
     return x - x0
 
 
-def _legend_width(items, f) -> int:
-    return sum(19 + f.getbbox(text)[2] + 16 for _, text in items)
+def _legend_width(items, st: _Style) -> int:
+    return sum(st.px(19) + st.fs.getbbox(text)[2] + st.px(16) for _, text in items)
 
 
 def _wrap(text: str, f, width: int) -> list[str]:
@@ -92,118 +131,185 @@ def _wrap(text: str, f, width: int) -> list[str]:
     return lines + [cur]
 
 
-def _canvas_width(panels_w: int) -> int:
-    return max(panels_w + 40, 560)
+class _Painter:
+    """Shared frame layout: a fixed title block (parameter line + the longest title's lines),
+    the panels, and two legend lines at the bottom."""
+
+    def __init__(self, model, panels_w: int, panels_h: int, legend_items, st: _Style):
+        self.model, self.st = model, st
+        self.params = params_line(model.params)
+        self.legend_items = legend_items
+        self.width = max(panels_w + st.px(40), _legend_width(legend_items, st) + st.px(40),
+                         st.fs.getbbox(self.params)[2] + st.px(40), st.px(560))
+        wrap_w = self.width - st.px(40)
+        self.title_lines = max(len(_wrap(fr.title, st.fb, wrap_w)) for fr in model.frames)
+        self.top = st.px(12) + _line_h(st.fs) + _line_h(st.fb) * self.title_lines + st.px(14)
+        self.height = self.top + panels_h + st.px(10) + st.px(56)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+    def _base(self, frame: Frame) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+        st = self.st
+        img = Image.new("RGB", self.size, WHITE)
+        d = ImageDraw.Draw(img)
+        d.text((st.px(20), st.px(12)), self.params, fill=PARAMS_TEXT, font=st.fs)
+        y = st.px(12) + _line_h(st.fs)
+        for n, line in enumerate(_wrap(frame.title, st.fb, self.width - st.px(40))):
+            d.text((st.px(20), y + n * _line_h(st.fb)), line, fill=BLACK, font=st.fb)
+        _legend(d, st.px(20), self.height - st.px(44), self.legend_items, st)
+        return img, d
 
 
-def _canvas(panels_w: int, panels_h: int, title_lines: int, f_title) -> tuple[Image.Image, int]:
-    th = f_title.getbbox("Ag")[3] + 6
-    width = _canvas_width(panels_w)
-    height = 20 + th * title_lines + 16 + panels_h + 56
-    return Image.new("RGB", (width, height), WHITE), 20 + th * title_lines + 16
+class ScatterPainter(_Painter):
+    """The scatter view: input, kernel (times the current input value), the uncropped output canvas."""
+
+    def __init__(self, model: ScatterModel, scale: float = 1.0):
+        st = _Style(scale)
+        x, k = model.x, model.kernel
+        scaled = [k * fr.scale for fr in model.frames if fr.scale is not None]
+        canvases = [fr.canvas for fr in model.frames]
+        self.cell = max(st.px(34), _widest([x, k, model.output, *scaled, *canvases], st.f) + st.px(12))
+        self.gap = st.px(40)
+        self.olabel = "output" + (" (uncropped canvas)" if model.cropped.any() else "")
+        labels = ("input", "kernel x 9999", self.olabel)
+        shapes = (x.shape, k.shape, model.canvas_shape)
+        self.widths = [max(s[1] * self.cell, st.fb.getbbox(lab)[2]) for s, lab in zip(shapes, labels)]
+        self.label_h = _line_h(st.fb)
+        heights = [self.label_h + s[0] * self.cell for s in shapes]
+        items = [(INPUT_HI, "current input cell"), (WINDOW, "its output window"), (TOUCHED, "written so far")]
+        if model.cropped.any():
+            items.append((CROPPED, "cropped by padding"))
+        if model.output_padding.any():
+            items.append((OUTPAD, "output_padding"))
+        super().__init__(model, sum(self.widths) + 2 * self.gap + st.px(20), max(heights), items, st)
+
+    def draw(self, frame: Frame) -> Image.Image:
+        model, st, cell = self.model, self.st, self.cell
+        f, fb = st.f, st.fb
+        x, k = model.x, model.kernel
+        scale = frame.scale
+        kvals = k * scale if scale is not None else k
+        img, d = self._base(frame)
+        top = self.top
+        x0 = st.px(20)
+        src = frame.source
+        draw_grid(d, x0, top, x.shape, cell, lambda i, j: fmt(x[i, j]),
+                  lambda i, j: INPUT_HI if (i, j) == src else INPUT, f, "input", fb)
+        x0 += self.widths[0] + self.gap
+        klabel = f"kernel x {fmt(scale)}" if scale is not None else "kernel"
+        draw_grid(d, x0, top, k.shape, cell, lambda i, j: fmt(kvals[i, j]),
+                  lambda i, j: WINDOW if scale is not None else KERNEL, f, klabel, fb)
+        if scale is not None:
+            d.text((x0 + k.shape[1] * cell + st.px(8), top + self.label_h + k.shape[0] * cell / 2 - st.px(10)),
+                   "->", fill=BLACK, font=fb)
+        x0 += self.widths[1] + self.gap + st.px(20)
+        win = set(frame.window)
+        canvas = frame.canvas
+        final = frame.kind == "outro"
+
+        def cfill(i, j):
+            if (i, j) in win:
+                return WINDOW
+            if model.output_padding[i, j]:
+                return OUTPAD
+            if model.cropped[i, j]:
+                return CROPPED
+            return TOUCHED if frame.touched[i, j] else WHITE
+
+        def ctext(i, j):
+            if frame.touched[i, j] or (final and not model.cropped[i, j]):
+                return fmt(canvas[i, j])
+            return ""
+
+        draw_grid(d, x0, top, model.canvas_shape, cell, ctext, cfill, f, self.olabel, fb,
+                  lambda i, j: GREY_TEXT if model.cropped[i, j] else BLACK)
+        r, c = model.keep  # the kept region, outlined
+        ot = top + self.label_h
+        d.rectangle((x0 + c.start * cell, ot + r.start * cell, x0 + c.stop * cell, ot + r.stop * cell),
+                    outline=BLUE, width=st.px(3))
+        d.text((st.px(20), self.height - st.px(22)), "blue frame: the output that conv_transpose returns",
+               fill=BLUE, font=st.fs)
+        return img
 
 
-def render_scatter_frame(model: ScatterModel, frame: Frame) -> Image.Image:
-    f, fb, fs = font(15), font(17), font(13)
-    x, k = model.x, model.kernel
-    scale = frame.scale
-    kvals = k * scale if scale is not None else k
-    cell = _cell_size([x, kvals, frame.canvas, model.output], f)
-    gap = 40
-    klabel = f"kernel x {fmt(scale)}" if scale is not None else "kernel"
-    olabel = "output" + (" (uncropped canvas)" if model.cropped.any() else "")
-    widths = [max(a.shape[1] * cell, fb.getbbox(lab)[2]) for a, lab in
-              ((x, "input"), (k, klabel), (frame.canvas, olabel))]
-    label_h = fb.getbbox("Ag")[3] + 6
-    heights = [label_h + a.shape[0] * cell for a in (x, k, frame.canvas)]
-    items = [(INPUT_HI, "current input cell"), (WINDOW, "its output window"), (TOUCHED, "written so far")]
-    if model.cropped.any():
-        items.append((CROPPED, "cropped by padding"))
-    if model.output_padding.any():
-        items.append((OUTPAD, "output_padding"))
-    total_w = max(sum(widths) + 2 * gap + 60, _legend_width(items, fs))
-    title = _wrap(frame.title, fb, _canvas_width(total_w) - 40)
-    img, top = _canvas(total_w, max(heights) + 10, len(title), fb)
-    d = ImageDraw.Draw(img)
-    for n, line in enumerate(title):
-        d.text((20, 14 + n * (fb.getbbox("Ag")[3] + 6)), line, fill=BLACK, font=fb)
-    x0 = 20
-    src = frame.source
-    draw_grid(d, x0, top, x.shape, cell, lambda i, j: fmt(x[i, j]),
-              lambda i, j: INPUT_HI if (i, j) == src else INPUT, f, "input", fb)
-    x0 += widths[0] + gap
-    draw_grid(d, x0, top, k.shape, cell, lambda i, j: fmt(kvals[i, j]),
-              lambda i, j: WINDOW if scale is not None else KERNEL, f, klabel, fb)
-    if scale is not None:
-        d.text((x0 + widths[1] + 8, top + label_h + k.shape[0] * cell / 2 - 10), "->", fill=BLACK, font=fb)
-    x0 += widths[1] + gap + 20
-    win = set(frame.window)
-    canvas = frame.canvas
-    final = frame.kind == "outro"
+class GatherPainter(_Painter):
+    """The gather view: zero-inserted, padded input with the kernel weights over the current window;
+    the flipped kernel drawn dilated (with its gaps); the output."""
 
-    def cfill(i, j):
-        if (i, j) in win:
-            return WINDOW
-        if model.output_padding[i, j]:
-            return OUTPAD
-        if model.cropped[i, j]:
-            return CROPPED
-        return TOUCHED if frame.touched[i, j] else WHITE
+    def __init__(self, model: GatherModel, scale: float = 1.0):
+        st = _Style(scale)
+        g, kf = model.grid, model.flipped
+        d = model.geometry.dilation
+        self.dil_shape = tuple((n - 1) * di + 1 for n, di in zip(kf.shape, d))
+        self.cell = max(st.px(38), _widest([g, kf, model.output], st.f) + st.px(14))
+        self.gap = st.px(40)
+        dilated = any(di > 1 for di in d)
+        self.labels = ("input, zero-inserted and padded", "flipped kernel" + (" (dilated)" if dilated else ""),
+                       "output")
+        shapes = (g.shape, self.dil_shape, model.output.shape)
+        self.widths = [max(s[1] * self.cell, st.fb.getbbox(lab)[2]) for s, lab in zip(shapes, self.labels)]
+        heights = [_line_h(st.fb) + s[0] * self.cell for s in shapes]
+        items = [(INPUT, "input value"), (INSERTED_ZERO, "inserted zero"), (PAD_ZERO, "padding zero"),
+                 (INPUT_HI, "current output")]
+        if dilated:
+            items.append((GAP, "gap between dilated taps"))
+        super().__init__(model, sum(self.widths) + 2 * self.gap, max(heights), items, st)
 
-    def ctext(i, j):
-        if frame.touched[i, j] or (final and not model.cropped[i, j]) or model.output_padding[i, j]:
-            return fmt(canvas[i, j])
-        return ""
+    def draw(self, frame: Frame) -> Image.Image:
+        model, st, cell = self.model, self.st, self.cell
+        f, fb = st.f, st.fb
+        g, kf = model.grid, model.flipped
+        dil = model.geometry.dilation
+        img, d = self._base(frame)
+        top = self.top
+        win = list(frame.window)
+        weight = {rc: kf[n // kf.shape[1], n % kf.shape[1]] for n, rc in enumerate(win)}
+        colours = {0: PAD_ZERO, 1: INSERTED_ZERO, 2: INPUT}
+        x0 = st.px(20)
+        draw_grid(d, x0, top, g.shape, cell, lambda i, j: fmt(g[i, j]),
+                  lambda i, j: colours[int(model.origin[i, j])], f, self.labels[0], fb,
+                  lambda i, j: BLACK if model.origin[i, j] == 2 else GREY_TEXT, thick=set(win),
+                  corner=lambda i, j: f"x{fmt(weight[(i, j)])}" if (i, j) in weight else "", corner_font=st.ft)
+        x0 += self.widths[0] + self.gap
 
-    def tfill(i, j):
-        return GREY_TEXT if model.cropped[i, j] else BLACK
+        def ktap(i, j):
+            return (i % dil[0] == 0 and j % dil[1] == 0), (i // dil[0], j // dil[1])
 
-    draw_grid(d, x0, top, model.canvas_shape, cell, ctext, cfill, f, olabel, fb, tfill)
-    # the kept region, outlined
-    r, c = model.keep
-    ot = top + label_h
-    d.rectangle((x0 + c.start * cell, ot + r.start * cell, x0 + c.stop * cell, ot + r.stop * cell),
-                outline=(0, 90, 200), width=3)
-    _legend(d, 20, img.height - 44, items, fs)
-    d.text((20, img.height - 22), "blue frame: the output that conv_transpose returns", fill=(0, 90, 200), font=fs)
-    return img
+        def ktext(i, j):
+            on, (a, b) = ktap(i, j)
+            return fmt(kf[a, b]) if on else ""
+
+        draw_grid(d, x0, top, self.dil_shape, cell, ktext, lambda i, j: KERNEL if ktap(i, j)[0] else GAP, f,
+                  self.labels[1], fb)
+        ktop = top + _line_h(fb)
+        for i, j in np.ndindex(*self.dil_shape):
+            if not ktap(i, j)[0]:
+                hatch(d, (x0 + j * cell + 1, ktop + i * cell + 1, x0 + (j + 1) * cell - 1, ktop + (i + 1) * cell - 1),
+                      st.px(7))
+        x0 += self.widths[1] + self.gap
+        src = frame.source
+        out = frame.canvas
+        draw_grid(d, x0, top, out.shape, cell, lambda i, j: fmt(out[i, j]) if frame.touched[i, j] else "",
+                  lambda i, j: INPUT_HI if (i, j) == src else (TOUCHED if frame.touched[i, j] else WHITE),
+                  f, "output", fb)
+        d.text((st.px(20), self.height - st.px(22)),
+               "red frame: the window the flipped kernel covers; green: the kernel weight on each cell",
+               fill=RED, font=st.fs)
+        return img
 
 
-def render_gather_frame(model: GatherModel, frame: Frame) -> Image.Image:
-    f, fb, fs = font(15), font(17), font(13)
-    g, kf = model.grid, model.flipped
-    cell = _cell_size([g, kf, model.output], f)
-    gap = 40
-    labels = ("input, zero-inserted and padded", "flipped kernel", "output")
-    widths = [max(a.shape[1] * cell, fb.getbbox(lab)[2]) for a, lab in zip((g, kf, model.output), labels)]
-    label_h = fb.getbbox("Ag")[3] + 6
-    heights = [label_h + a.shape[0] * cell for a in (g, kf, model.output)]
-    items = [(INPUT, "input value"), (INSERTED_ZERO, "inserted zero"), (PAD_ZERO, "padding zero"),
-             (INPUT_HI, "current output")]
-    total_w = max(sum(widths) + 2 * gap, _legend_width(items, fs))
-    title = _wrap(frame.title, fb, _canvas_width(total_w) - 40)
-    img, top = _canvas(total_w, max(heights) + 10, len(title), fb)
-    d = ImageDraw.Draw(img)
-    for n, line in enumerate(title):
-        d.text((20, 14 + n * (fb.getbbox("Ag")[3] + 6)), line, fill=BLACK, font=fb)
-    win = set(frame.window)
-    colours = {0: PAD_ZERO, 1: INSERTED_ZERO, 2: INPUT}
-    x0 = 20
-    draw_grid(d, x0, top, g.shape, cell, lambda i, j: fmt(g[i, j]),
-              lambda i, j: colours[int(model.origin[i, j])], f, labels[0], fb,
-              lambda i, j: BLACK if model.origin[i, j] == 2 else GREY_TEXT, thick=win)
-    x0 += widths[0] + gap
-    draw_grid(d, x0, top, kf.shape, cell, lambda i, j: fmt(kf[i, j]), lambda i, j: KERNEL, f,
-              "flipped kernel", fb)
-    x0 += widths[1] + gap
-    src = frame.source
-    out = frame.canvas
-    draw_grid(d, x0, top, out.shape, cell, lambda i, j: fmt(out[i, j]) if frame.touched[i, j] else "",
-              lambda i, j: INPUT_HI if (i, j) == src else (TOUCHED if frame.touched[i, j] else WHITE),
-              f, "output", fb)
-    _legend(d, 20, img.height - 44, items, fs)
-    d.text((20, img.height - 22), "red frame: the window the flipped kernel covers", fill=(200, 60, 0), font=fs)
-    return img
+def painter(model, scale: float = 1.0):
+    return ScatterPainter(model, scale) if isinstance(model, ScatterModel) else GatherPainter(model, scale)
+
+
+def render_scatter_frame(model: ScatterModel, frame: Frame, scale: float = 1.0) -> Image.Image:
+    return ScatterPainter(model, scale).draw(frame)
+
+
+def render_gather_frame(model: GatherModel, frame: Frame, scale: float = 1.0) -> Image.Image:
+    return GatherPainter(model, scale).draw(frame)
 
 
 def side_by_side(a: Image.Image, b: Image.Image) -> Image.Image:
@@ -213,72 +319,75 @@ def side_by_side(a: Image.Image, b: Image.Image) -> Image.Image:
     return out
 
 
-def save_gif(frames: list[Image.Image], path: str | Path, duration_ms: int = 900,
-             png_dir: str | Path | None = None, progress: bool = False) -> Path:
-    """Write an animated GIF (every frame padded to the largest size), optionally the PNG frames."""
-    w = max(fr.width for fr in frames)
-    h = max(fr.height for fr in frames)
-    padded = []
-    for n, fr in enumerate(frames):
-        canvas = Image.new("RGB", (w, h), WHITE)
-        canvas.paste(fr, (0, 0))
-        padded.append(canvas.convert("P", palette=Image.Palette.ADAPTIVE, colors=64))
-        if png_dir is not None:
-            Path(png_dir).mkdir(parents=True, exist_ok=True)
-            canvas.save(Path(png_dir) / f"frame_{n:03d}.png")
-        if progress:
-            _progress(n + 1, len(frames))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    durations = [duration_ms * 2] + [duration_ms] * (len(padded) - 2) + [duration_ms * 4]
-    padded[0].save(path, save_all=True, append_images=padded[1:], duration=durations[: len(padded)],
-                   loop=0, optimize=True)
-    return path
+def draw_symbol(d: ImageDraw.ImageDraw, xy, base: str, sub: str, sup: str, f, fsmall) -> int:
+    """``base`` with a subscript and a superscript stacked after it (``C_K^T`` as typeset). Returns the width."""
+    x, y = xy
+    d.text((x, y), base, fill=BLACK, font=f)
+    x += f.getbbox(base)[2] + 1
+    h = f.getbbox("C")[3]
+    if sub:
+        d.text((x, y + h * 0.55), sub, fill=BLACK, font=fsmall)
+    if sup:
+        d.text((x, y - h * 0.25), sup, fill=BLACK, font=fsmall)
+    return x - xy[0] + max(fsmall.getbbox(sub or " ")[2], fsmall.getbbox(sup or " ")[2]) + 2
 
 
-def _progress(done: int, total: int) -> None:
-    bar = "#" * int(30 * done / total)
-    sys.stderr.write(f"\rrendering [{bar:<30}] {done}/{total} frames")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
-
-
-def render_matrix(C: np.ndarray, tap: np.ndarray, title: str) -> Image.Image:
-    """A dense matrix with every non-zero coloured by the kernel tap it comes from (``tap``: -1 for zero)."""
-    f, fb = font(12), font(15)
-    cell = max(24, max(f.getbbox(fmt(v))[2] for v in C.ravel()) + 8)
+def render_matrix(C: np.ndarray, tap: np.ndarray, title: str, *, transposed: bool = False,
+                  row_label: str = "", col_label: str = "", scale: float = 1.0) -> Image.Image:
+    """A dense matrix with every non-zero coloured by the kernel tap it comes from (``tap``: -1 for zero),
+    titled ``C_K`` or ``C_K^T`` (typeset) + ``title``, with row and column numbers."""
+    st = _Style(scale)
+    f, fb, fl = font(12 * scale), font(15 * scale), font(10 * scale)
+    fbig, fsmall = font(20 * scale), font(12 * scale)
+    cell = max(st.px(24), max(f.getbbox(fmt(v))[2] for v in C.ravel()) + st.px(8))
     rows, cols = C.shape
-    img = Image.new("RGB", (max(cols * cell, fb.getbbox(title)[2]) + 60, rows * cell + 70), WHITE)
+    lab_w = fl.getbbox(str(rows - 1))[2] + st.px(8)
+    left, top = st.px(20) + lab_w + st.px(16), st.px(44) + 2 * _line_h(fl) + st.px(18)
+    width = max(left + cols * cell, st.px(20) + fb.getbbox(title)[2] + st.px(80),
+                st.px(20) + fl.getbbox(f"columns: {col_label}")[2], st.px(20) + fl.getbbox(f"rows: {row_label}")[2]
+                ) + st.px(30)
+    img = Image.new("RGB", (width, top + rows * cell + st.px(20)), WHITE)
     d = ImageDraw.Draw(img)
-    d.text((20, 12), title, fill=BLACK, font=fb)
-
+    w = draw_symbol(d, (st.px(20), st.px(12)), "C", "K", "T" if transposed else "", fbig, fsmall)
+    d.text((st.px(20) + w + st.px(8), st.px(16)), title, fill=BLACK, font=fb)
+    d.text((st.px(20), st.px(44)), f"rows: {row_label}", fill=GREY_TEXT, font=fl)
+    d.text((st.px(20), st.px(44) + _line_h(fl)), f"columns: {col_label}", fill=GREY_TEXT, font=fl)
+    for j in range(cols):
+        t = str(j)
+        d.text((left + j * cell + (cell - fl.getbbox(t)[2]) / 2, top - _line_h(fl)), t, fill=GREY_TEXT, font=fl)
+    for i in range(rows):
+        t = str(i)
+        d.text((left - st.px(6) - fl.getbbox(t)[2], top + i * cell + (cell - fl.getbbox("0")[3]) / 2), t,
+               fill=GREY_TEXT, font=fl)
     def fill(i, j):
         t = tap[i, j]
         return WHITE if t < 0 else TAP_COLOURS[t % len(TAP_COLOURS)]
 
-    draw_grid(d, 20, 44, C.shape, cell, lambda i, j: fmt(C[i, j]) if tap[i, j] >= 0 else "", fill, f,
+    draw_grid(d, left, top, C.shape, cell, lambda i, j: fmt(C[i, j]) if tap[i, j] >= 0 else "", fill, f,
               text_fill=lambda i, j: BLACK)
     return img
 
 
-def render_overlap(counts: np.ndarray, words: list[str]) -> Image.Image:
-    f, fb = font(14), font(15)
+def render_overlap(counts: np.ndarray, words: list[str], params: str = "", scale: float = 1.0) -> Image.Image:
+    st = _Style(scale)
+    f, fb = font(14 * scale), font(15 * scale)
     c2 = counts if counts.ndim == 2 else counts[None]
-    cell = max(30, max(f.getbbox(fmt(v))[2] for v in c2.ravel()) + 10)
+    cell = max(st.px(30), max(f.getbbox(fmt(v))[2] for v in c2.ravel()) + st.px(10))
     hi = max(float(c2.max()), 1.0)
-    width = max(c2.shape[1] * cell + 40, max(fb.getbbox(w)[2] for w in words) + 40)
-    img = Image.new("RGB", (width, c2.shape[0] * cell + 70 + 22 * len(words)), WHITE)
+    texts = [params, "overlap: how many kernel taps land on each output cell", *words]
+    width = max(c2.shape[1] * cell + st.px(40), max(fb.getbbox(w)[2] for w in texts) + st.px(40))
+    img = Image.new("RGB", (width, c2.shape[0] * cell + st.px(90) + st.px(22) * len(words)), WHITE)
     d = ImageDraw.Draw(img)
-    d.text((20, 12), "overlap: how many kernel taps land on each output cell", fill=BLACK, font=fb)
+    d.text((st.px(20), st.px(10)), params, fill=PARAMS_TEXT, font=st.fs)
+    d.text((st.px(20), st.px(32)), texts[1], fill=BLACK, font=fb)
 
     def fill(i, j):
         t = float(c2[i, j]) / hi
         return (int(255 - 150 * t), int(255 - 110 * t), 255)
 
-    draw_grid(d, 20, 40, c2.shape, cell, lambda i, j: fmt(c2[i, j]), fill, f)
-    y = 50 + c2.shape[0] * cell
+    draw_grid(d, st.px(20), st.px(60), c2.shape, cell, lambda i, j: fmt(c2[i, j]), fill, f)
+    y = st.px(70) + c2.shape[0] * cell
     for w in words:
-        d.text((20, y), w, fill=BLACK, font=fb)
-        y += 22
+        d.text((st.px(20), y), w, fill=BLACK, font=fb)
+        y += st.px(22)
     return img
