@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._params import PadSpec, as_float_array
+from .dask._detect import is_dask_array
 from .errors import TconvError
 from .geometry import ConvGeometry, conv_geometry, conv_transpose_geometry
 from .planner import choose
@@ -139,6 +140,8 @@ def conv_transpose(
     output_size : exact spatial output size (PyTorch's range), instead of ``output_padding``.
     method : ``"auto"`` or a registered algorithm name (``tconv.ALGORITHMS``).
 
+    A ``dask.array.Array`` ``x`` gives a lazy, chunked Dask result (see :mod:`tconv.dask`).
+
     float32 and float64 are preserved (mixed inputs use NumPy's promotion); integer
     inputs are computed in float64. Inputs are never modified.
 
@@ -146,6 +149,11 @@ def conv_transpose(
     >>> conv_transpose(np.ones((1, 3)), np.ones((1, 1, 2)), stride=2).tolist()
     [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]
     """
+    if is_dask_array(x) or is_dask_array(weight) or is_dask_array(bias):  # chunked: tconv.dask
+        from . import dask
+
+        return dask.conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation,
+                                   output_size=output_size, method=method, _rank=_rank)
     xa, w, b, batched, geom = setup_conv_transpose(
         x, weight, bias, stride, padding, output_padding, groups, dilation, output_size, _rank
     )
@@ -175,6 +183,10 @@ def conv(
     >>> conv(np.arange(5.0)[None], np.ones((1, 1, 2))).tolist()
     [[1.0, 3.0, 5.0, 7.0]]
     """
+    if is_dask_array(x) or is_dask_array(weight) or is_dask_array(bias):  # chunked: tconv.dask
+        from . import dask
+
+        return dask.conv(x, weight, bias, stride, padding, dilation, groups, method=method, _rank=_rank)
     xa, w, b, batched, geom = setup_conv(x, weight, bias, stride, padding, dilation, groups, _rank)
     algo = choose(method, geom, xa.shape[0], xa.dtype)
     return _finish(algo.conv(xa, w, geom), b, batched)

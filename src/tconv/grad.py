@@ -29,6 +29,7 @@ import numpy as np
 
 from .algorithms._taps import tap_windows
 from .algorithms.gemm import fast_weight_gradient
+from .dask._detect import is_dask_array
 from .errors import TconvError
 from .functional import setup_conv, setup_conv_transpose
 from .geometry import ConvGeometry
@@ -130,8 +131,14 @@ def conv_transpose_vjp(
     """``(grad_x, grad_weight, grad_bias)`` of ``conv_transpose(x, weight, bias, ...)``.
 
     Parameters are those of :func:`tconv.conv_transpose`; ``grad_bias`` is ``None`` when
-    ``bias`` is ``None``. Dtypes are preserved (float32 stays float32).
+    ``bias`` is ``None``. Dtypes are preserved (float32 stays float32). With Dask ``grad_output``
+    and ``x``, ``grad_x`` is lazy and chunked like ``x`` (see :mod:`tconv.dask`).
     """
+    if is_dask_array(grad_output) or is_dask_array(x) or is_dask_array(weight) or is_dask_array(bias):
+        from . import dask
+
+        return dask.conv_transpose_vjp(grad_output, x, weight, bias, stride, padding, output_padding, groups,
+                                       dilation, output_size=output_size, method=method)
     xa, w, b, batched, geom = setup_conv_transpose(
         x, weight, bias, stride, padding, output_padding, groups, dilation, output_size
     )
@@ -154,5 +161,9 @@ def conv_vjp(
 
     ``grad_x`` has exactly ``x``'s shape (inputs that no window reads get zero gradient).
     """
+    if is_dask_array(grad_output) or is_dask_array(x) or is_dask_array(weight) or is_dask_array(bias):
+        from . import dask
+
+        return dask.conv_vjp(grad_output, x, weight, bias, stride, padding, dilation, groups, method=method)
     xa, w, b, batched, geom = setup_conv(x, weight, bias, stride, padding, dilation, groups)
     return _vjp(grad_output, xa, w, b, batched, geom, method, forward_is_transpose=False)
