@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from ._params import PadSpec, as_float_array
+from .dask._detect import is_dask_array
 from .errors import TconvError
 from .geometry import conv_geometry, conv_padding_pairs
 from .matrix import matrix_from_geometry
@@ -181,20 +182,31 @@ class ConvOperator(LinearOperator):
         return self._rmatmat(np.reshape(y, (-1, 1)) if np.ndim(y) == 1 else y).reshape(-1)
 
     def matvec(self, x):
+        if is_dask_array(x):  # lazy and chunked: tconv.dask
+            return _dask_apply(self, x, adjoint=False)
         self._check(x, self.shape[1], "x")
         return super().matvec(x)
 
     def rmatvec(self, x):
+        if is_dask_array(x):
+            return _dask_apply(self, x, adjoint=True)
         self._check(x, self.shape[0], "y")
         return super().rmatvec(x)
 
     def matmat(self, X):
+        if is_dask_array(X):
+            return _dask_apply(self, X, adjoint=False)
         self._check(X, self.shape[1], "X")
         return super().matmat(X)
 
     def rmatmat(self, X):
+        if is_dask_array(X):
+            return _dask_apply(self, X, adjoint=True)
         self._check(X, self.shape[0], "Y")
         return super().rmatmat(X)
+
+    def dot(self, x):
+        return _dask_apply(self, x, adjoint=False) if is_dask_array(x) else super().dot(x)
 
     def _adjoint(self):
         return _Adjoint(self)
@@ -234,12 +246,27 @@ class ConvOperator(LinearOperator):
                 f"stride {g.stride}, dilation {g.dilation}, groups {g.groups}, boundary={self.boundary!r}>")
 
 
+def _dask_apply(op: ConvOperator, v, *, adjoint: bool):
+    from .dask.linop import operator_apply
+
+    return operator_apply(op, v, adjoint=adjoint)
+
+
 class _Adjoint(LinearOperator):
     """``A^T`` of a :class:`ConvOperator`: ``matvec`` is the transposed convolution."""
 
     def __init__(self, op: ConvOperator):
         self.op = op
         super().__init__(dtype=op.dtype, shape=(op.shape[1], op.shape[0]))
+
+    def matvec(self, y):
+        return self.op.rmatvec(y) if is_dask_array(y) else super().matvec(y)
+
+    def rmatvec(self, x):
+        return self.op.matvec(x) if is_dask_array(x) else super().rmatvec(x)
+
+    def dot(self, y):
+        return _dask_apply(self.op, y, adjoint=True) if is_dask_array(y) else super().dot(y)
 
     def _matvec(self, y):
         return self.op._rmatvec(y)
