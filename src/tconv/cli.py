@@ -71,7 +71,7 @@ def _cmd_explain(args) -> int:
         raise TconvError(f"groups={args.groups} must divide C_out={cout}")
     weight = (cin, cout // args.groups, *_kernel_shape(args))
     print(explain((args.batch, cin, *args.input), weight, groups=args.groups, dtype=args.dtype,
-                  **_geom_kwargs(args)))
+                  chunks=args.chunks, **_geom_kwargs(args)))
     return 0
 
 
@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Transposed convolution, exact, fast and visible.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  tconv demo\n  tconv shape --input 8,8 --kernel 4 --stride 2 --padding 1\n"
-        "  tconv explain --batch 16 --channels 512,256 --input 8,8 --kernel 4 --stride 2 --padding 1",
+        "  tconv explain --batch 16 --channels 512,256 --input 8,8 --kernel 4 --stride 2 --padding 1\n"
+        "  tconv explain --input 512,512,512 --kernel 4 --stride 2 --padding 1 --chunks 128,128,128",
     )
     from . import __version__
 
@@ -139,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", type=_ints, default=(1, 1), help="C_in,C_out (default 1,1)")
     p.add_argument("--groups", type=int, default=1)
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--chunks", type=_ints, default=None,
+                   help="Dask input chunks: one size per spatial axis (or per axis incl. batch, channels): "
+                   "prints the chunked plan (halo, output chunks, block algorithm, memory per task, tasks)")
     p.set_defaults(func=_cmd_explain)
     _picture_commands(sub)
     p = sub.add_parser("bench", help="the layer suite against PyTorch and ONNX Runtime (needs tconv[test])",

@@ -164,6 +164,7 @@ def explain(
     dilation=1,
     *,
     dtype: str = "float32",
+    chunks=None,
 ) -> Plan:
     """The planner's report for ``conv_transpose`` of an input of shape ``x_shape``
     ``(N, C_in, *spatial)`` with a weight of ``weight_shape``; ``print()`` it.
@@ -171,11 +172,19 @@ def explain(
     >>> p = explain((16, 512, 8, 8), (512, 256, 4, 4), stride=2, padding=1)
     >>> p.choice in ALGORITHMS
     True
+
+    With ``chunks`` (a :mod:`tconv.dask` chunks spec for the input) it returns the chunked
+    plan instead (:class:`tconv.dask.ChunkPlan`): halo per axis, output chunks, the algorithm
+    of a typical block, memory per task and the number of tasks.
     """
     from .geometry import conv_transpose_geometry
 
     geom = conv_transpose_geometry(
         tuple(weight_shape), tuple(x_shape[2:]), stride, padding, output_padding, dilation, groups
     )
+    if chunks is not None:
+        from .dask import explain_chunks
+
+        return explain_chunks(geom, x_shape, chunks, dtype)
     return plan(geom, int(x_shape[0]), np.dtype(dtype).name)
 
