@@ -396,8 +396,8 @@ def block_input_range(geom: ConvGeometry, axis: int, start: int, stop: int, *, t
       blocks overlap by ``D - s + 1`` input cells (``d*(k-1)`` for stride 1).
 
     The range holds every input cell the block depends on; for ``dilation=1`` its first and
-    last cells are read too (the range is tight), with ``dilation > 1`` an end may be a
-    cell that falls between two taps.
+    last cells, where they are inside the input, are read too (the range is tight), with
+    ``dilation > 1`` an end may fall between two taps.
 
     >>> g = conv_transpose_geometry((1, 1, 4), (8,), stride=2, padding=1)
     >>> block_input_range(g, 0, 0, 8, transpose=True)     # output [0, 8) reads inputs -1 .. 4

@@ -45,14 +45,20 @@ def _as_dask(name: str, x, chunks, nd: int):
             raise TconvError(f"{name} is a NumPy array; give chunks= (e.g. chunks=64) to compute it chunked")
         arr = np.asarray(x)
         return da.from_array(arr, chunks=normalize_chunks(chunks, arr.shape, nd))
+    _check_known(name, x)
+    if chunks is not None:
+        x = x.rechunk(normalize_chunks(chunks, x.shape, nd, x.chunks))
+    return x
+
+
+def _check_known(name: str, x) -> None:
+    if not is_dask_array(x):
+        return
     for ax, c in enumerate(x.chunks):
         if any(np.isnan(v) for v in c):
             raise TconvError(
                 f"{name} has unknown chunk sizes on axis {ax} ({c}); call {name}.compute_chunk_sizes() "
                 "first (the halo of every block is planned from the chunk sizes)")
-    if chunks is not None:
-        x = x.rechunk(normalize_chunks(chunks, x.shape, nd, x.chunks))
-    return x
 
 
 def _standin(shape, dtype) -> np.ndarray:
@@ -65,6 +71,7 @@ def _setup(op: str, x, weight, bias, args: tuple, rank, chunks):
     from ..functional import setup_conv, setup_conv_transpose
 
     _check_constants(weight, bias)
+    _check_known("input", x)
     nd = np.ndim(weight) - 2 if np.ndim(weight) >= 3 else 1
     dt = np.result_type(_float_dtype("input", x), *(as_float_array(n, v) for n, v in
                                                     (("weight", weight), ("bias", bias)) if v is not None))
@@ -153,9 +160,9 @@ def _vjp(op: str, grad_output, x, weight, bias, args: tuple, method: str):
     expected = (n, geom.x_channels, *geom.x_shape) if transpose else (n, geom.y_channels, *geom.y_shape)
     want = expected if batched else expected[1:]
     gdt = _float_dtype("grad_output", grad_output)
+    _check_known("grad_output", grad_output)
     if tuple(grad_output.shape) != want:
         raise TconvError(f"grad_output has shape {tuple(grad_output.shape)} but the forward output has shape {want}")
-    _as_dask("grad_output", grad_output, None, geom.nd)
     dtype = np.result_type(gdt, w.dtype)
     w = w.astype(dtype, copy=False)
     _check_method(method, geom, n, dtype)
