@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.tconv-installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench bench-dask lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+
+# 1x1x512^3 float32 -> 4 GiB output through Dask into a Zarr store under /tmp (deleted afterwards)
+bench-dask: $(STAMP)
+	$(PY) benchmarks/dask_volume.py --markdown benchmarks/results-dask.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

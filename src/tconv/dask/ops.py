@@ -81,6 +81,13 @@ def _setup(op: str, x, weight, bias, args: tuple, rank, chunks):
     return (xd if batched else xd[None]), w, b, batched, geom
 
 
+def _out_chunks(spec, xb, spatial: tuple[int, ...], nd: int):
+    """Explicit spatial output chunks from an ``out_chunks`` spec (None: follow the input)."""
+    if spec is None:
+        return None
+    return normalize_chunks(spec, (xb.shape[0], 1, *spatial), nd)[2:]
+
+
 def _check_method(method: str, geom, batch: int, dtype) -> None:
     if method != "auto":  # the per-block planner would only fail inside a task
         from ..planner import choose
@@ -101,13 +108,16 @@ def conv_transpose(
     output_size: Sequence[int] | None = None,
     method: str = "auto",
     chunks=None,
+    out_chunks=None,
     _rank: int | None = None,
 ):
     """:func:`tconv.conv_transpose` of a Dask array, lazily, block by block.
 
     ``x`` is a ``dask.array.Array`` (or a NumPy array together with ``chunks``); ``chunks``
     rechunks the input first (see :func:`tconv.dask._plan.normalize_chunks`). Output chunks
-    follow the input's (``stride`` times their size); a chunked channel axis is summed over.
+    follow the input's (``stride`` times their size; the crop falls on the first and last
+    blocks) unless ``out_chunks`` (same forms, spatial axes) sets them, e.g. regular chunks
+    for a Zarr store; a chunked channel axis is summed over.
 
     >>> import numpy as np
     >>> y = conv_transpose(np.ones((1, 1, 6)), np.ones((1, 1, 3)), stride=2, chunks=2)
@@ -117,7 +127,8 @@ def conv_transpose(
     xb, w, b, batched, geom = _setup("conv_transpose", x, weight, bias,
                                      (stride, padding, output_padding, groups, dilation, output_size), _rank, chunks)
     _check_method(method, geom, xb.shape[0], w.dtype)
-    out = apply(xb, w, b, geom, transpose=True, method=method)
+    out = apply(xb, w, b, geom, transpose=True, method=method,
+                out_spatial_chunks=_out_chunks(out_chunks, xb, geom.x_shape, geom.nd))
     return out if batched else out[0]
 
 
@@ -132,9 +143,11 @@ def conv(
     *,
     method: str = "auto",
     chunks=None,
+    out_chunks=None,
     _rank: int | None = None,
 ):
-    """:func:`tconv.conv` of a Dask array, lazily, block by block (output chunks: the input's / ``stride``).
+    """:func:`tconv.conv` of a Dask array, lazily, block by block (output chunks: the input's / ``stride``,
+    or ``out_chunks``).
 
     >>> import numpy as np
     >>> conv(np.arange(6.0)[None], np.ones((1, 1, 2)), chunks=3).compute().tolist()
@@ -142,7 +155,8 @@ def conv(
     """
     xb, w, b, batched, geom = _setup("conv", x, weight, bias, (stride, padding, dilation, groups), _rank, chunks)
     _check_method(method, geom, xb.shape[0], w.dtype)
-    out = apply(xb, w, b, geom, transpose=False, method=method)
+    out = apply(xb, w, b, geom, transpose=False, method=method,
+                out_spatial_chunks=_out_chunks(out_chunks, xb, geom.y_shape, geom.nd))
     return out if batched else out[0]
 
 
