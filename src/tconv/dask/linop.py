@@ -32,7 +32,7 @@ def _fold(v, axis: int, lo: int, hi: int, src: np.ndarray):
 
     n = v.shape[axis] - lo - hi
     take = lambda a, b: v[(slice(None),) * axis + (slice(a, b),)]  # noqa: E731
-    out = take(lo, lo + n)
+    out = interior = take(lo, lo + n)
     targets: dict[int, list[int]] = {}
     for j in [*range(lo), *range(lo + n, lo + n + hi)]:
         targets.setdefault(int(src[j]), []).append(j)
@@ -42,7 +42,8 @@ def _fold(v, axis: int, lo: int, hi: int, src: np.ndarray):
             slab = da.concatenate([sum(take(j, j + 1) for j in targets[r]) for r in run], axis=axis)
             pad = [(0, 0)] * v.ndim
             pad[axis] = (run[0], n - 1 - run[-1])
-            out = out + da.pad(slab, pad)
+            # keep the interior's chunks (the slab's thin pieces would otherwise split every block)
+            out = out + da.pad(slab, pad).rechunk(interior.chunks)
             run = []
         if t is not None:
             run.append(t)
@@ -63,6 +64,9 @@ def operator_apply(op, v, *, adjoint: bool):
     spatial = g.y_shape if adjoint else op.input_shape
     chans = g.y_channels if adjoint else g.x_channels
     batch = (v.reshape(n, 1) if v.ndim == 1 else v).T.reshape(cols, chans, *spatial)
+    # a flat vector's chunks reshape into slivers (a few rows each): regroup them into blocks of
+    # Dask's configured size (array.chunk-size) before the convolution plans its halo per block
+    batch = batch.rechunk((1, -1) + ("auto",) * g.nd)
     if not adjoint:
         if op.boundary != "zeros":
             batch = da.pad(batch, ((0, 0), (0, 0), *op.pads), mode=_PAD_MODES[op.boundary])
