@@ -19,7 +19,7 @@ SRC = Path(tconv.__file__).resolve().parent
 
 # lower layers first; a module may import only from its own layer or below
 LAYERS = [
-    {"tconv.errors", "tconv._params"},
+    {"tconv.errors", "tconv._params", "tconv.backends"},
     {"tconv.options", "tconv.geometry"},
     {"tconv.taps", "tconv.blas"},
     {"tconv.machine"},

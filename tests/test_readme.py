@@ -12,3 +12,20 @@ def test_readme_quick_example_runs():
     assert scope["y"].shape == (16, 256, 16, 16)
     assert scope["z"].shape == (16, 512, 8, 8)
     assert scope["C"].shape == (8 * 8, 16 * 16)
+
+
+def test_readme_dask_example_runs(capsys):
+    text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Data larger than memory", 1)[1]
+    code = re.findall(r"```python\n(.*?)```", section, flags=re.S)[0]
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    import numpy as np
+
+    import tconv
+
+    assert scope["y"].shape == (1, 1, 512, 512, 512) and scope["y"].npartitions == 64
+    x = scope["x"][0, 0, 98:107, 148:157, 48:57].compute()  # the inputs of the computed block (+ halo)
+    ref = tconv.conv_transpose(x[None, None], scope["w"], stride=2)  # uncropped, from input cell 98
+    np.testing.assert_allclose(scope["block"], ref[0, 0, 5:15, 5:15, 5:15], rtol=1e-5, atol=1e-6)
+    assert "halo" in capsys.readouterr().out

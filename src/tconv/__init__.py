@@ -13,6 +13,8 @@ from . import (
     testing,  # noqa: E402
 )
 from .algorithms import ALGORITHMS
+from .backends import register_backend
+from .dask._detect import is_dask_array
 from .errors import TconvError, TconvTypeError
 from .functional import (
     conv,
@@ -37,7 +39,16 @@ from .grad import conv_transpose_vjp, conv_vjp
 from .matrix import conv_matrix
 from .operator import ConvOperator
 from .options import get_options, set_options
-from .planner import explain
+from .reports import explain
+
+
+def _load_dask_backend():
+    from . import dask
+
+    return dask
+
+
+register_backend("dask", is_dask_array, _load_dask_backend)
 
 __version__ = "0.1.0"
 

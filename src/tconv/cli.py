@@ -73,7 +73,7 @@ def _cmd_shape(args) -> int:
 
 
 def _cmd_explain(args) -> int:
-    from .planner import explain
+    from .reports import explain
 
     cin, cout = args.channels
     if cout % args.groups or cin % args.groups:
@@ -83,6 +83,12 @@ def _cmd_explain(args) -> int:
     if elements > MAX_EXPLAIN_ELEMENTS:
         raise TconvError(f"--batch {args.batch} x --channels x --input {args.input} is {elements} elements: "
                          f"far beyond any machine")
+    if args.chunks is not None:
+        if args.op != "conv_transpose":
+            raise TconvError(f"--chunks plans the chunked conv_transpose only, not --op {args.op}")
+        print(explain((args.batch, cin, *args.input), weight, groups=args.groups, dtype=args.dtype,
+                      chunks=args.chunks, **_geom_kwargs(args)))
+        return 0
     p = explain((args.batch, cin, *args.input), weight, groups=args.groups, dtype=args.dtype, **_geom_kwargs(args))
     if args.op != "conv_transpose":  # the same geometry, the other operation (conv: the adjoint)
         from .planner import plan
@@ -206,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  tconv demo\n  tconv shape --input 8,8 --kernel 4 --stride 2 --padding 1\n"
         "  tconv explain --batch 16 --channels 512,256 --input 8,8 --kernel 4 --stride 2 --padding 1\n"
+        "  tconv explain --input 512,512,512 --kernel 4 --stride 2 --padding 1 --chunks 128,128,128\n"
         "  tconv explore\n\n--input is always the transposed convolution's input; --padding is p, p,q, lo:hi,"
         " same or valid.",
     )
@@ -236,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--op", choices=["conv_transpose", "conv", "weight_grad"], default="conv_transpose",
                    help="the operation to plan on this geometry: the transposed convolution (default), its "
                    "adjoint conv (ConvOperator's matvec, the input gradient) or the weight gradient")
+    p.add_argument("--chunks", type=_ints, default=None,
+                   help="Dask input chunks: one size per spatial axis (or per axis incl. batch, channels): "
+                   "prints the chunked plan (halo, output chunks, block algorithm, memory per task, tasks)")
     p.set_defaults(func=_cmd_explain)
     _picture_commands(sub)
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._params import PadSpec, as_float_array
+from .backends import backend_for
 from .errors import TconvError
 from .geometry import ConvGeometry, conv_geometry, conv_transpose_geometry, weight_rank
 from .planner import choose
@@ -187,6 +188,8 @@ def conv_transpose(
     output_size : exact spatial output size (PyTorch's range), instead of ``output_padding``.
     method : ``"auto"`` or a registered algorithm name (``tconv.ALGORITHMS``).
 
+    A ``dask.array.Array`` ``x`` gives a lazy, chunked Dask result (see :mod:`tconv.dask`).
+
     float32 and float64 are preserved (mixed inputs use NumPy's promotion); integer
     inputs are computed in float64. Inputs are never modified.
 
@@ -194,6 +197,9 @@ def conv_transpose(
     >>> conv_transpose(np.ones((1, 3)), np.ones((1, 1, 2)), stride=2).tolist()
     [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]
     """
+    if (backend := backend_for(x, weight, bias)) is not None:  # e.g. Dask arrays: tconv.dask
+        return backend.conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation,
+                                   output_size=output_size, method=method, _rank=_rank)
     xa, w, b, batched, geom = setup_conv_transpose(
         x, weight, bias, stride, padding, output_padding, groups, dilation, output_size, _rank
     )
@@ -222,6 +228,8 @@ def conv(
     >>> conv(np.arange(5.0)[None], np.ones((1, 1, 2))).tolist()
     [[1.0, 3.0, 5.0, 7.0]]
     """
+    if (backend := backend_for(x, weight, bias)) is not None:  # e.g. Dask arrays: tconv.dask
+        return backend.conv(x, weight, bias, stride, padding, dilation, groups, method=method, _rank=_rank)
     xa, w, b, batched, geom = setup_conv(x, weight, bias, stride, padding, dilation, groups, _rank)
     return _finish(run(method, "conv", xa, w, geom), b, batched)
 

@@ -35,6 +35,7 @@ from .errors import TconvError, TconvTypeError
 
 __all__ = [
     "ConvGeometry",
+    "block_input_range",
     "conv_geometry",
     "conv_padding_pairs",
     "conv_transpose_geometry",
@@ -447,3 +448,49 @@ def conv_transpose_padding(
             )
         out.append(split_smaller_first(total))
     return tuple(out)
+
+
+def block_input_range(geom: ConvGeometry, axis: int, start: int, stop: int, *, transpose: bool) -> tuple[int, int]:
+    """The input cells ``[lo, hi)`` on spatial ``axis`` that output cells ``[start, stop)`` read.
+
+    The chunked (Dask) path computes each output block from this input range alone (the
+    block's own input plus its *halo*); the range is not clipped to the input, so cells
+    outside ``[0, input size)`` are padding. With ``D = d*(k-1)`` (dilated kernel extent
+    minus one), stride ``s`` and ``pad_lo`` of this axis:
+
+    * ``transpose=True`` (``conv_transpose``: y-side input -> x-side output): output cell
+      ``p`` is uncropped position ``q = p + pad_lo``, reached by the inputs ``j`` with
+      ``j*s <= q <= j*s + D``, so ``[start, stop)`` reads
+      ``[ceil((start + pad_lo - D) / s), floor((stop - 1 + pad_lo) / s) + 1)``.
+      For a block of the *uncropped* output that follows an input block ``[b0, b1)``
+      (positions ``[b0*s, b1*s)``) this is ``[b0 - floor(D / s), b1)``: the halo is
+      ``floor(d*(k-1)/s)`` extra input cells on the low side only. Cropping (``pad_lo``,
+      ``pad_hi``) and ``output_padding`` only move the first and last blocks' edges.
+    * ``transpose=False`` (``conv``: x-side input -> y-side output): output ``j`` reads
+      ``j*s - pad_lo + t*d`` for taps ``t < k``, so ``[start, stop)`` reads
+      ``[start*s - pad_lo, (stop - 1)*s - pad_lo + D + 1)``: the windows of neighbouring
+      blocks overlap by ``D - s + 1`` input cells (``d*(k-1)`` for stride 1).
+
+    The range holds every input cell the block depends on; for ``dilation=1`` its first and
+    last cells, where they are inside the input, are read too (the range is tight), with
+    ``dilation > 1`` an end may fall between two taps.
+
+    >>> g = conv_transpose_geometry((1, 1, 4), (8,), stride=2, padding=1)
+    >>> block_input_range(g, 0, 0, 8, transpose=True)     # output [0, 8) reads inputs -1 .. 4
+    (-1, 5)
+    >>> block_input_range(g, 0, 2 * 2 - 1, 2 * 5 - 1, transpose=True)  # input block [2, 5), halo 1
+    (1, 5)
+    >>> c = conv_geometry((1, 1, 3), (10,), padding=1)
+    >>> block_input_range(c, 0, 4, 7, transpose=False)
+    (3, 8)
+    """
+    if not 0 <= axis < geom.nd:
+        raise TconvError(f"axis={axis} must be in [0, {geom.nd}) (the geometry has {geom.nd} spatial axes)")
+    size = geom.x_shape[axis] if transpose else geom.y_shape[axis]
+    if not 0 <= start < stop <= size:
+        raise TconvError(f"block [{start}, {stop}) must be a non-empty range within the output size {size}")
+    s, lo = geom.stride[axis], geom.pad_lo[axis]
+    span = geom.dilation[axis] * (geom.kernel[axis] - 1)
+    if transpose:
+        return -((span - start - lo) // s), (stop - 1 + lo) // s + 1
+    return start * s - lo, (stop - 1) * s - lo + span + 1

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._params import as_float_array
+from .backends import backend_for
 from .errors import TconvError
 from .functional import run, setup_conv, setup_conv_transpose
 from .geometry import ConvGeometry
@@ -85,8 +86,12 @@ def conv_transpose_vjp(
     """``(grad_x, grad_weight, grad_bias)`` of ``conv_transpose(x, weight, bias, ...)``.
 
     Parameters are those of :func:`tconv.conv_transpose`; ``grad_bias`` is ``None`` when
-    ``bias`` is ``None``. Dtypes are preserved (float32 stays float32).
+    ``bias`` is ``None``. Dtypes are preserved (float32 stays float32). With Dask ``grad_output``
+    and ``x``, ``grad_x`` is lazy and chunked like ``x`` (see :mod:`tconv.dask`).
     """
+    if (backend := backend_for(grad_output, x, weight, bias)) is not None:  # e.g. Dask arrays
+        return backend.conv_transpose_vjp(grad_output, x, weight, bias, stride, padding, output_padding, groups,
+                                       dilation, output_size=output_size, method=method)
     xa, w, b, batched, geom = setup_conv_transpose(
         x, weight, bias, stride, padding, output_padding, groups, dilation, output_size
     )
@@ -109,5 +114,7 @@ def conv_vjp(
 
     ``grad_x`` has exactly ``x``'s shape (inputs that no window reads get zero gradient).
     """
+    if (backend := backend_for(grad_output, x, weight, bias)) is not None:  # e.g. Dask arrays
+        return backend.conv_vjp(grad_output, x, weight, bias, stride, padding, dilation, groups, method=method)
     xa, w, b, batched, geom = setup_conv(x, weight, bias, stride, padding, dilation, groups)
     return _vjp(grad_output, xa, w, b, batched, geom, method, forward_is_transpose=False)

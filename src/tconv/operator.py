@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from ._params import PadSpec, as_float_array
+from .backends import backend_for
 from .errors import TconvError, TconvTypeError
 from .functional import run
 from .geometry import conv_geometry, weight_rank
@@ -179,20 +180,32 @@ class ConvOperator(LinearOperator):
         return self._rmatmat(np.reshape(y, (-1, 1)) if np.ndim(y) == 1 else y).reshape(-1)
 
     def matvec(self, x):
+        if (backend := backend_for(x)) is not None:  # e.g. a Dask vector: lazy and chunked
+            return backend.operator_apply(self, x, adjoint=False)
         self._check(x, self.shape[1], "x")
         return super().matvec(x)
 
     def rmatvec(self, x):
+        if (backend := backend_for(x)) is not None:
+            return backend.operator_apply(self, x, adjoint=True)
         self._check(x, self.shape[0], "y")
         return super().rmatvec(x)
 
     def matmat(self, X):
+        if (backend := backend_for(X)) is not None:
+            return backend.operator_apply(self, X, adjoint=False)
         self._check(X, self.shape[1], "X")
         return super().matmat(X)
 
     def rmatmat(self, X):
+        if (backend := backend_for(X)) is not None:
+            return backend.operator_apply(self, X, adjoint=True)
         self._check(X, self.shape[0], "Y")
         return super().rmatmat(X)
+
+    def dot(self, x):
+        backend = backend_for(x)
+        return super().dot(x) if backend is None else backend.operator_apply(self, x, adjoint=False)
 
     def _adjoint(self):
         return _Adjoint(self)
@@ -240,6 +253,16 @@ class _Adjoint(LinearOperator):
     def __init__(self, op: ConvOperator):
         self.op = op
         super().__init__(dtype=op.dtype, shape=(op.shape[1], op.shape[0]))
+
+    def matvec(self, y):
+        return super().matvec(y) if backend_for(y) is None else self.op.rmatvec(y)
+
+    def rmatvec(self, x):
+        return super().rmatvec(x) if backend_for(x) is None else self.op.matvec(x)
+
+    def dot(self, y):
+        backend = backend_for(y)
+        return super().dot(y) if backend is None else backend.operator_apply(self.op, y, adjoint=True)
 
     def _matvec(self, y):
         return self.op._rmatvec(y)
