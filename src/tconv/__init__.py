@@ -9,6 +9,8 @@ np.float64(285.0)
 from __future__ import annotations
 
 from . import (
+    jax,
+    keras,
     onnx,
     testing,  # noqa: E402
 )
@@ -65,6 +67,8 @@ __all__ = [
     "conv_vjp",
     "explain",
     "explain",
+    "jax",
+    "keras",
     "onnx",
     "output_shape",
     "testing",
