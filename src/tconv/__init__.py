@@ -39,6 +39,7 @@ from .grad import conv_transpose_vjp, conv_vjp
 from .matrix import conv_matrix
 from .operator import ConvOperator
 from .planner import explain
+from .translate import translate
 
 __version__ = "0.1.0"
 
@@ -73,4 +74,5 @@ __all__ = [
     "output_shape",
     "testing",
     "testing",
+    "translate",
 ]

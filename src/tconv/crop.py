@@ -39,6 +39,7 @@ def conv_transpose_window(
     crops: Sequence[tuple[int, int]],
     bias: np.ndarray | None = None,
     *,
+    groups: int = 1,
     method: str = "auto",
 ) -> np.ndarray:
     """``conv_transpose`` (channels first, PyTorch weight) whose output is the window
@@ -65,11 +66,11 @@ def conv_transpose_window(
     if all(a < b for a, b in inner):
         pads = [(a, uncropped_size(i, k, s, d) - b)
                 for (a, b), i, k, s, d in zip(inner, sizes, kernel, stride, dilation)]
-        y = conv_transpose(x, weight, None, tuple(stride), pads, 0, 1, tuple(dilation), method=method)
+        y = conv_transpose(x, weight, None, tuple(stride), pads, 0, groups, tuple(dilation), method=method)
         if any(e for pair in extend for e in pair):
             y = np.pad(y, [(0, 0)] * (y.ndim - nd) + [tuple(e) for e in extend])
     else:  # the window misses the uncropped output entirely on some axis: all zeros
-        lead = x.shape[:-nd - 1] + (weight.shape[1],)
+        lead = x.shape[:-nd - 1] + (weight.shape[1] * groups,)
         shape = lead + tuple(lengths)
         y = np.zeros(shape, dtype=np.result_type(x, weight, np.float32))
     if bias is not None:
