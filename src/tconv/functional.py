@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._params import PadSpec, as_float_array
+from .boundary import check_mode
 from .errors import TconvError
 from .geometry import ConvGeometry, conv_geometry, conv_transpose_geometry
 from .planner import choose
@@ -123,6 +124,7 @@ def conv_transpose(
     dilation: IntOrSeq = 1,
     *,
     output_size: Sequence[int] | None = None,
+    padding_mode: str = "zeros",
     method: str = "auto",
     _rank: int | None = None,
 ) -> np.ndarray:
@@ -137,6 +139,8 @@ def conv_transpose(
     padding : int, one int per axis, one ``(lo, hi)`` pair per axis, ``"valid"`` or ``"same"``
         (output = input * stride; see :func:`tconv.conv_transpose_geometry`).
     output_size : exact spatial output size (PyTorch's range), instead of ``output_padding``.
+    padding_mode : ``"zeros"`` (PyTorch) or ``"reflect"``/``"replicate"``/``"circular"``: the exact adjoint
+        of :func:`conv` with that ``padding_mode`` (the margins folded back; see :mod:`tconv.boundary`).
     method : ``"auto"`` or a registered algorithm name (``tconv.ALGORITHMS``).
 
     float32 and float64 are preserved (mixed inputs use NumPy's promotion); integer
@@ -146,6 +150,11 @@ def conv_transpose(
     >>> conv_transpose(np.ones((1, 3)), np.ones((1, 1, 2)), stride=2).tolist()
     [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]
     """
+    if check_mode(padding_mode) != "zeros":
+        from . import boundary
+
+        return boundary.conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation,
+                                       output_size, padding_mode, method, _rank)
     xa, w, b, batched, geom = setup_conv_transpose(
         x, weight, bias, stride, padding, output_padding, groups, dilation, output_size, _rank
     )
@@ -162,6 +171,7 @@ def conv(
     dilation: IntOrSeq = 1,
     groups: int = 1,
     *,
+    padding_mode: str = "zeros",
     method: str = "auto",
     _rank: int | None = None,
 ) -> np.ndarray:
@@ -175,6 +185,10 @@ def conv(
     >>> conv(np.arange(5.0)[None], np.ones((1, 1, 2))).tolist()
     [[1.0, 3.0, 5.0, 7.0]]
     """
+    if check_mode(padding_mode) != "zeros":
+        from . import boundary
+
+        return boundary.conv(x, weight, bias, stride, padding, dilation, groups, padding_mode, method, _rank)
     xa, w, b, batched, geom = setup_conv(x, weight, bias, stride, padding, dilation, groups, _rank)
     algo = choose(method, geom, xa.shape[0], xa.dtype)
     return _finish(algo.conv(xa, w, geom), b, batched)

@@ -29,6 +29,7 @@ import numpy as np
 
 from .algorithms._taps import tap_windows
 from .algorithms.gemm import fast_weight_gradient
+from .boundary import check_mode
 from .errors import TconvError
 from .functional import setup_conv, setup_conv_transpose
 from .geometry import ConvGeometry
@@ -125,6 +126,7 @@ def conv_transpose_vjp(
     dilation: int | Sequence[int] = 1,
     *,
     output_size: Sequence[int] | None = None,
+    padding_mode: str = "zeros",
     method: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(grad_x, grad_weight, grad_bias)`` of ``conv_transpose(x, weight, bias, ...)``.
@@ -132,6 +134,11 @@ def conv_transpose_vjp(
     Parameters are those of :func:`tconv.conv_transpose`; ``grad_bias`` is ``None`` when
     ``bias`` is ``None``. Dtypes are preserved (float32 stays float32).
     """
+    if check_mode(padding_mode) != "zeros":
+        from . import boundary
+
+        return boundary.conv_transpose_vjp(grad_output, x, weight, bias, stride, padding, output_padding, groups,
+                                           dilation, output_size, padding_mode, method)
     xa, w, b, batched, geom = setup_conv_transpose(
         x, weight, bias, stride, padding, output_padding, groups, dilation, output_size
     )
@@ -148,11 +155,16 @@ def conv_vjp(
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     *,
+    padding_mode: str = "zeros",
     method: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(grad_x, grad_weight, grad_bias)`` of ``conv(x, weight, bias, ...)``.
 
     ``grad_x`` has exactly ``x``'s shape (inputs that no window reads get zero gradient).
     """
+    if check_mode(padding_mode) != "zeros":
+        from . import boundary
+
+        return boundary.conv_vjp(grad_output, x, weight, bias, stride, padding, dilation, groups, padding_mode, method)
     xa, w, b, batched, geom = setup_conv(x, weight, bias, stride, padding, dilation, groups)
     return _vjp(grad_output, xa, w, b, batched, geom, method, forward_is_transpose=False)

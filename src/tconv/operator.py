@@ -26,24 +26,13 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
 from ._params import PadSpec, as_float_array
+from .boundary import BOUNDARIES, Boundary
 from .errors import TconvError
 from .geometry import conv_geometry, conv_padding_pairs
 from .matrix import matrix_from_geometry
 from .planner import choose
 
 __all__ = ["ConvOperator", "BOUNDARIES"]
-
-BOUNDARIES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _source_index(j: np.ndarray, n: int, mode: str) -> np.ndarray:
-    """Which input index padded position ``j`` (``-lo <= j < n + hi``) copies."""
-    if mode == "reflect":
-        j = np.abs(j)
-        return np.where(j >= n, 2 * (n - 1) - j, j)
-    if mode == "replicate":
-        return np.clip(j, 0, n - 1)
-    return np.mod(j, n)  # circular
 
 
 class ConvOperator(LinearOperator):
@@ -96,42 +85,19 @@ class ConvOperator(LinearOperator):
         if boundary == "zeros":
             self.geometry = zeros_geometry
         else:
-            for ax, ((lo, hi), n) in enumerate(zip(self.pads, self.input_shape)):
-                if boundary == "reflect" and max(lo, hi) >= n:
-                    raise TconvError(
-                        f"padding {(lo, hi)} on axis {ax} must be smaller than the input size {n} "
-                        "for boundary='reflect'"
-                    )
-            padded = tuple(n + lo + hi for n, (lo, hi) in zip(self.input_shape, self.pads))
-            self.geometry = conv_geometry(w.shape, padded, stride, 0, dilation, groups)
-            self._src = [
-                _source_index(np.arange(-lo, n + hi), n, boundary)
-                for n, (lo, hi) in zip(self.input_shape, self.pads)
-            ]
+            self._boundary = Boundary(boundary, self.pads, self.input_shape)  # the one pad/fold (tconv.boundary)
+            self.geometry = conv_geometry(w.shape, self._boundary.padded_shape, stride, 0, dilation, groups)
         g = self.geometry
         self.output_shape = g.y_shape
         shape = (g.y_channels * math.prod(g.y_shape), g.x_channels * math.prod(self.input_shape))
         super().__init__(dtype=dt, shape=shape)
 
-    # -- padding operator P and its adjoint (boundary modes other than zeros)
+    # -- padding operator P and its adjoint (boundary modes other than zeros): tconv.boundary
     def _pad(self, x: np.ndarray) -> np.ndarray:
-        for ax, src in enumerate(self._src):
-            x = np.take(x, src, axis=ax + 2)
-        return x
+        return self._boundary.pad(x)
 
     def _unpad(self, v: np.ndarray) -> np.ndarray:
-        for ax, ((lo, hi), n) in enumerate(zip(self.pads, self.input_shape)):
-            axis = ax + 2
-            out = np.take(v, np.arange(lo, lo + n), axis=axis)  # the interior, copied
-            src = self._src[ax]
-            for j in [*range(lo), *range(lo + n, lo + n + hi)]:  # fold each margin back
-                idx = [slice(None)] * v.ndim
-                idx[axis] = src[j]
-                sl = [slice(None)] * v.ndim
-                sl[axis] = j
-                out[tuple(idx)] += v[tuple(sl)]
-            v = out
-        return v
+        return self._boundary.fold(v)
 
     # -- shapes
     def _as_batch(self, v: np.ndarray, cols: int, side: str) -> np.ndarray:
@@ -207,14 +173,7 @@ class ConvOperator(LinearOperator):
         n_in = self.shape[1]
         if self.boundary == "zeros":
             return sp.eye_array(n_in, format="csr", dtype=self.dtype)
-        mats = [sp.identity(self.geometry.x_channels, format="csr", dtype=self.dtype)]
-        for n, src in zip(self.input_shape, self._src):
-            mats.append(sp.csr_array((np.ones(len(src), self.dtype), (np.arange(len(src)), src)),
-                                     shape=(len(src), n)))
-        out = mats[0]
-        for m in mats[1:]:
-            out = sp.kron(out, m, format="csr")
-        return sp.csr_array(out)
+        return self._boundary.matrix(self.geometry.x_channels, self.dtype)
 
     def tosparse(self, format: str = "csr"):
         """The explicit sparse matrix of ``A`` (``conv_matrix`` for ``boundary="zeros"``)."""
