@@ -36,6 +36,7 @@ from .geometry import (
     output_shape,
 )
 from .grad import conv_transpose_vjp, conv_vjp
+from .layers import Conv, ConvTranspose, from_torch
 from .matrix import conv_matrix
 from .operator import ConvOperator
 from .planner import explain
@@ -45,6 +46,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ALGORITHMS",
+    "Conv",
+    "ConvTranspose",
     "ConvGeometry",
     "ConvOperator",
     "ConvOperator",
@@ -68,6 +71,7 @@ __all__ = [
     "conv_vjp",
     "explain",
     "explain",
+    "from_torch",
     "jax",
     "keras",
     "onnx",
