@@ -125,6 +125,8 @@ def conv_transpose(
     *,
     output_size: Sequence[int] | None = None,
     padding_mode: str = "zeros",
+    data_format: str = "channels_first",
+    weight_format: str = "torch",
     method: str = "auto",
     _rank: int | None = None,
 ) -> np.ndarray:
@@ -141,6 +143,8 @@ def conv_transpose(
     output_size : exact spatial output size (PyTorch's range), instead of ``output_padding``.
     padding_mode : ``"zeros"`` (PyTorch) or ``"reflect"``/``"replicate"``/``"circular"``: the exact adjoint
         of :func:`conv` with that ``padding_mode`` (the margins folded back; see :mod:`tconv.boundary`).
+    data_format, weight_format : ``"channels_first"``/``"channels_last"`` and the kernel layout
+        (``"torch"``, ``"keras"``, ``"jax"`` or a spec such as ``"HWIO"``; see :mod:`tconv.layout`).
     method : ``"auto"`` or a registered algorithm name (``tconv.ALGORITHMS``).
 
     float32 and float64 are preserved (mixed inputs use NumPy's promotion); integer
@@ -150,6 +154,12 @@ def conv_transpose(
     >>> conv_transpose(np.ones((1, 3)), np.ones((1, 1, 2)), stride=2).tolist()
     [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]
     """
+    if data_format != "channels_first" or weight_format != "torch":
+        from . import layout
+
+        return layout.forward(conv_transpose, "conv_transpose", x, weight, bias, data_format, weight_format, groups,
+                              stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
+                              output_size=output_size, padding_mode=padding_mode, method=method, _rank=_rank)
     if check_mode(padding_mode) != "zeros":
         from . import boundary
 
@@ -172,6 +182,8 @@ def conv(
     groups: int = 1,
     *,
     padding_mode: str = "zeros",
+    data_format: str = "channels_first",
+    weight_format: str = "torch",
     method: str = "auto",
     _rank: int | None = None,
 ) -> np.ndarray:
@@ -179,12 +191,19 @@ def conv(
 
     ``weight`` has shape ``(C_out, C_in // groups, *kernel)``; the other parameters
     take the same forms as in :func:`conv_transpose`. ``padding="same"`` gives
-    ``ceil(input / stride)`` outputs (TensorFlow's rule; PyTorch's for stride 1).
+    ``ceil(input / stride)`` outputs (TensorFlow's rule; PyTorch's for stride 1). ``padding_mode``:
+    ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``, as PyTorch's ``Conv*d``. ``data_format`` and
+    ``weight_format`` as in :func:`conv_transpose` (conv's ``"keras"``/``"jax"`` kernel: ``(*k, C_in/g, C_out)``).
 
     >>> import numpy as np
     >>> conv(np.arange(5.0)[None], np.ones((1, 1, 2))).tolist()
     [[1.0, 3.0, 5.0, 7.0]]
     """
+    if data_format != "channels_first" or weight_format != "torch":
+        from . import layout
+
+        return layout.forward(conv, "conv", x, weight, bias, data_format, weight_format, groups, stride=stride,
+                              padding=padding, dilation=dilation, padding_mode=padding_mode, method=method, _rank=_rank)
     if check_mode(padding_mode) != "zeros":
         from . import boundary
 

@@ -127,13 +127,22 @@ def conv_transpose_vjp(
     *,
     output_size: Sequence[int] | None = None,
     padding_mode: str = "zeros",
+    data_format: str = "channels_first",
+    weight_format: str = "torch",
     method: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(grad_x, grad_weight, grad_bias)`` of ``conv_transpose(x, weight, bias, ...)``.
 
     Parameters are those of :func:`tconv.conv_transpose`; ``grad_bias`` is ``None`` when
-    ``bias`` is ``None``. Dtypes are preserved (float32 stays float32).
+    ``bias`` is ``None``. Dtypes are preserved (float32 stays float32). ``grad_output`` and
+    ``grad_x`` are in ``data_format``, ``grad_weight`` in ``weight_format``.
     """
+    if data_format != "channels_first" or weight_format != "torch":
+        from . import layout
+
+        return layout.vjp(conv_transpose_vjp, "conv_transpose", grad_output, x, weight, bias, data_format,
+                          weight_format, groups, stride=stride, padding=padding, output_padding=output_padding,
+                          dilation=dilation, output_size=output_size, padding_mode=padding_mode, method=method)
     if check_mode(padding_mode) != "zeros":
         from . import boundary
 
@@ -156,12 +165,19 @@ def conv_vjp(
     groups: int = 1,
     *,
     padding_mode: str = "zeros",
+    data_format: str = "channels_first",
+    weight_format: str = "torch",
     method: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(grad_x, grad_weight, grad_bias)`` of ``conv(x, weight, bias, ...)``.
 
     ``grad_x`` has exactly ``x``'s shape (inputs that no window reads get zero gradient).
     """
+    if data_format != "channels_first" or weight_format != "torch":
+        from . import layout
+
+        return layout.vjp(conv_vjp, "conv", grad_output, x, weight, bias, data_format, weight_format, groups,
+                          stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode, method=method)
     if check_mode(padding_mode) != "zeros":
         from . import boundary
 

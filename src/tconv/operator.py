@@ -44,6 +44,8 @@ class ConvOperator(LinearOperator):
     input_shape : spatial shape of ``x`` (the vector has ``C_in * prod(input_shape)`` entries).
     stride, padding, dilation, groups : as :func:`tconv.conv` (``padding="same"`` included).
     boundary : ``"zeros"`` | ``"reflect"`` | ``"replicate"`` | ``"circular"``: what the padding holds.
+    data_format : how vectors are flattened: ``"channels_first"`` ``(C, *spatial)`` or ``"channels_last"``.
+    weight_format : the kernel layout (``"torch"``, ``"keras"``, ``"jax"`` or a spec; :mod:`tconv.layout`).
     dtype : float32 or float64 (default: the weight's float dtype).
     method : the algorithm for both directions (``"auto"`` or a name in ``tconv.ALGORITHMS``).
     """
@@ -60,8 +62,12 @@ class ConvOperator(LinearOperator):
         boundary: str = "zeros",
         dtype: np.dtype | type | str | None = None,
         method: str = "auto",
+        data_format: str = "channels_first",
+        weight_format: str = "torch",
     ) -> None:
-        w = as_float_array("weight", weight)
+        from . import layout
+
+        w = as_float_array("weight", layout.to_torch_weight(weight, weight_format, "conv"))
         if w.ndim < 3:
             raise TconvError(f"weight has shape {w.shape}; it needs (C_out, C_in/groups, *kernel)")
         if boundary not in BOUNDARIES:
@@ -89,6 +95,10 @@ class ConvOperator(LinearOperator):
             self.geometry = conv_geometry(w.shape, self._boundary.padded_shape, stride, 0, dilation, groups)
         g = self.geometry
         self.output_shape = g.y_shape
+        # vectors flattened in data_format: position j holds channels-first entry perm[j] (None: identity)
+        self.data_format = layout.check_data_format(data_format)
+        self._px = layout.flat_permutation(g.x_channels, self.input_shape, data_format)
+        self._py = layout.flat_permutation(g.y_channels, g.y_shape, data_format)
         shape = (g.y_channels * math.prod(g.y_shape), g.x_channels * math.prod(self.input_shape))
         super().__init__(dtype=dt, shape=shape)
 
@@ -131,14 +141,20 @@ class ConvOperator(LinearOperator):
     def _matmat(self, X):
         X = np.asarray(X, dtype=self.dtype)
         cols = X.shape[1] if X.ndim == 2 else 1
-        y = self._forward(self._as_batch(X.reshape(self.shape[1], cols), cols, "x"))
-        return y.reshape(cols, -1).T
+        X = X.reshape(self.shape[1], cols)
+        if self._px is not None:  # channels_last vectors
+            X = X[np.argsort(self._px)]
+        y = self._forward(self._as_batch(X, cols, "x")).reshape(cols, -1).T
+        return y if self._py is None else y[self._py]
 
     def _rmatmat(self, Y):
         Y = np.asarray(Y, dtype=self.dtype)
         cols = Y.shape[1] if Y.ndim == 2 else 1
-        x = self._backward(self._as_batch(Y.reshape(self.shape[0], cols), cols, "y"))
-        return x.reshape(cols, -1).T
+        Y = Y.reshape(self.shape[0], cols)
+        if self._py is not None:
+            Y = Y[np.argsort(self._py)]
+        x = self._backward(self._as_batch(Y, cols, "y")).reshape(cols, -1).T
+        return x if self._px is None else x[self._px]
 
     def _matvec(self, x):
         return self._matmat(np.reshape(x, (-1, 1)) if np.ndim(x) == 1 else x).reshape(-1)
@@ -178,9 +194,11 @@ class ConvOperator(LinearOperator):
     def tosparse(self, format: str = "csr"):
         """The explicit sparse matrix of ``A`` (``conv_matrix`` for ``boundary="zeros"``)."""
         c = matrix_from_geometry(self.weight, self.geometry, "csr")
-        if self.boundary == "zeros":
-            return c.asformat(format)
-        return sp.csr_array(c @ self.padding_matrix()).asformat(format)
+        if self.boundary != "zeros":
+            c = sp.csr_array(c @ self.padding_matrix())
+        if self._px is not None:  # rows and columns in channels_last order
+            c = c[self._py][:, self._px]
+        return c.asformat(format)
 
     def todense(self) -> np.ndarray:
         """The dense matrix of ``A`` (small geometries only)."""
