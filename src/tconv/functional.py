@@ -148,12 +148,21 @@ def conv_transpose(
     method : ``"auto"`` or a registered algorithm name (``tconv.ALGORITHMS``).
 
     float32 and float64 are preserved (mixed inputs use NumPy's promotion); integer
-    inputs are computed in float64. Inputs are never modified.
+    inputs are computed in float64. complex64/complex128 are computed with real arithmetic
+    (3 real products, Gauss's trick; 2 when only one operand is complex: :mod:`tconv.complexconv`).
+    Inputs are never modified.
 
     >>> import numpy as np
     >>> conv_transpose(np.ones((1, 3)), np.ones((1, 1, 2)), stride=2).tolist()
     [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]
     """
+    if np.iscomplexobj(x) or np.iscomplexobj(weight) or np.iscomplexobj(bias):
+        from . import complexconv
+
+        return complexconv.bilinear(conv_transpose, x, weight, bias, stride=stride, padding=padding,
+                                    output_padding=output_padding, groups=groups, dilation=dilation,
+                                    output_size=output_size, padding_mode=padding_mode, data_format=data_format,
+                                    weight_format=weight_format, method=method, _rank=_rank)
     if data_format != "channels_first" or weight_format != "torch":
         from . import layout
 
@@ -199,6 +208,12 @@ def conv(
     >>> conv(np.arange(5.0)[None], np.ones((1, 1, 2))).tolist()
     [[1.0, 3.0, 5.0, 7.0]]
     """
+    if np.iscomplexobj(x) or np.iscomplexobj(weight) or np.iscomplexobj(bias):
+        from . import complexconv
+
+        return complexconv.bilinear(conv, x, weight, bias, stride=stride, padding=padding, dilation=dilation,
+                                    groups=groups, padding_mode=padding_mode, data_format=data_format,
+                                    weight_format=weight_format, method=method, _rank=_rank)
     if data_format != "channels_first" or weight_format != "torch":
         from . import layout
 

@@ -137,6 +137,13 @@ def conv_transpose_vjp(
     ``bias`` is ``None``. Dtypes are preserved (float32 stays float32). ``grad_output`` and
     ``grad_x`` are in ``data_format``, ``grad_weight`` in ``weight_format``.
     """
+    if np.iscomplexobj(grad_output) or np.iscomplexobj(x) or np.iscomplexobj(weight) or np.iscomplexobj(bias):
+        from . import complexconv  # PyTorch's convention: grad_x = A^H g
+
+        return complexconv.vjp(conv_transpose_vjp, grad_output, x, weight, bias, stride=stride, padding=padding,
+                               output_padding=output_padding, groups=groups, dilation=dilation,
+                               output_size=output_size, padding_mode=padding_mode, data_format=data_format,
+                               weight_format=weight_format, method=method)
     if data_format != "channels_first" or weight_format != "torch":
         from . import layout
 
@@ -173,6 +180,12 @@ def conv_vjp(
 
     ``grad_x`` has exactly ``x``'s shape (inputs that no window reads get zero gradient).
     """
+    if np.iscomplexobj(grad_output) or np.iscomplexobj(x) or np.iscomplexobj(weight) or np.iscomplexobj(bias):
+        from . import complexconv  # PyTorch's convention: grad_x = A^H g
+
+        return complexconv.vjp(conv_vjp, grad_output, x, weight, bias, stride=stride, padding=padding,
+                               dilation=dilation, groups=groups, padding_mode=padding_mode, data_format=data_format,
+                               weight_format=weight_format, method=method)
     if data_format != "channels_first" or weight_format != "torch":
         from . import layout
 

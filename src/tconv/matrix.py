@@ -79,6 +79,11 @@ def conv_matrix(
     ``data_format="channels_last"`` orders rows and columns as ``(*spatial, C)`` vectors;
     ``weight_format`` names the kernel layout (see :mod:`tconv.layout`).
     """
+    if np.iscomplexobj(weight):  # one sparsity pattern: the real and imaginary parts' matrices add
+        kw = dict(format="csr", data_format=data_format, weight_format=weight_format)
+        re = conv_matrix(np.real(weight), input_shape, stride, padding, dilation, groups, **kw)
+        im = conv_matrix(np.imag(weight), input_shape, stride, padding, dilation, groups, **kw)
+        return sp.csr_array((re.data + 1j * im.data, re.indices, re.indptr), shape=re.shape).asformat(format)
     if data_format != "channels_first" or weight_format != "torch":
         from . import layout
 

@@ -46,7 +46,8 @@ class ConvOperator(LinearOperator):
     boundary : ``"zeros"`` | ``"reflect"`` | ``"replicate"`` | ``"circular"``: what the padding holds.
     data_format : how vectors are flattened: ``"channels_first"`` ``(C, *spatial)`` or ``"channels_last"``.
     weight_format : the kernel layout (``"torch"``, ``"keras"``, ``"jax"`` or a spec; :mod:`tconv.layout`).
-    dtype : float32 or float64 (default: the weight's float dtype).
+    dtype : float32, float64, complex64 or complex128 (default: the weight's dtype). Complex operators
+        compute with real arithmetic (:mod:`tconv.complexconv`); ``.H`` is the conjugate transpose.
     method : the algorithm for both directions (``"auto"`` or a name in ``tconv.ALGORITHMS``).
     """
 
@@ -67,14 +68,17 @@ class ConvOperator(LinearOperator):
     ) -> None:
         from . import layout
 
-        w = as_float_array("weight", layout.to_torch_weight(weight, weight_format, "conv"))
+        w = layout.to_torch_weight(weight, weight_format, "conv")
+        w = np.asarray(w) if np.iscomplexobj(w) else as_float_array("weight", w)  # complex: tconv.complexconv
         if w.ndim < 3:
             raise TconvError(f"weight has shape {w.shape}; it needs (C_out, C_in/groups, *kernel)")
         if boundary not in BOUNDARIES:
             raise TconvError(f"boundary={boundary!r} must be one of {', '.join(BOUNDARIES)}")
         dt = np.dtype(w.dtype if dtype is None else dtype)
-        if dt not in (np.float32, np.float64):
-            raise TconvError(f"dtype={dt} must be float32 or float64")
+        if dt not in (np.float32, np.float64, np.complex64, np.complex128) or (
+                np.iscomplexobj(w) and dt.kind != "c"):
+            raise TconvError(f"dtype={dt} must be float32 or float64 (or complex64/complex128; complex for a "
+                             "complex weight)")
         nd = w.ndim - 2
         if isinstance(input_shape, (int, np.integer)) or len(input_shape) != nd:
             raise TconvError(
@@ -117,29 +121,48 @@ class ConvOperator(LinearOperator):
         return v.T.reshape(cols, g.y_channels, *g.y_shape)
 
     def _check(self, v, n: int, what: str) -> np.ndarray:
-        a = as_float_array(what, v)
+        a = np.asarray(v) if np.iscomplexobj(v) else as_float_array(what, v)
         if a.ndim == 0 or a.shape[0] != n or a.ndim > 2:
             raise TconvError(
                 f"{what} has shape {a.shape}; this operator of shape {self.shape} needs "
                 f"({n},) or ({n}, k)"
             )
-        return a.astype(self.dtype, copy=False)
+        return a.astype(np.result_type(a, self.dtype), copy=False)
+
+    def _real(self, op: str):
+        """One real direction of the geometry, for :func:`tconv.complexconv.bilinear`."""
+        g = self.geometry
+
+        def run(a, w, _bias=None):
+            return getattr(choose(self.method, g, a.shape[0], a.dtype), op)(a, w, g)
+
+        return run
 
     def _forward(self, x_batch: np.ndarray) -> np.ndarray:
         if self.boundary != "zeros":
             x_batch = self._pad(x_batch)
+        if np.iscomplexobj(x_batch) or np.iscomplexobj(self.weight):
+            from .complexconv import bilinear
+
+            return bilinear(self._real("conv"), x_batch, self.weight)
         g = self.geometry
         return choose(self.method, g, x_batch.shape[0], self.dtype).conv(x_batch, self.weight, g)
 
     def _backward(self, y_batch: np.ndarray) -> np.ndarray:
         g = self.geometry
+        if np.iscomplexobj(y_batch) or np.iscomplexobj(self.weight):  # A^H: the conjugated weight
+            from .complexconv import bilinear
+
+            x = bilinear(self._real("conv_transpose"), y_batch, np.conj(self.weight))
+            return self._unpad(x) if self.boundary != "zeros" else x
         x = choose(self.method, g, y_batch.shape[0], self.dtype).conv_transpose(y_batch, self.weight, g)
         return self._unpad(x) if self.boundary != "zeros" else x
 
     # -- LinearOperator protocol
     # the public matvec/rmatvec/matmat/rmatmat below validate; these only convert
     def _matmat(self, X):
-        X = np.asarray(X, dtype=self.dtype)
+        X = np.asarray(X)
+        X = X.astype(np.result_type(X, self.dtype), copy=False)
         cols = X.shape[1] if X.ndim == 2 else 1
         X = X.reshape(self.shape[1], cols)
         if self._px is not None:  # channels_last vectors
@@ -148,7 +171,8 @@ class ConvOperator(LinearOperator):
         return y if self._py is None else y[self._py]
 
     def _rmatmat(self, Y):
-        Y = np.asarray(Y, dtype=self.dtype)
+        Y = np.asarray(Y)
+        Y = Y.astype(np.result_type(Y, self.dtype), copy=False)
         cols = Y.shape[1] if Y.ndim == 2 else 1
         Y = Y.reshape(self.shape[0], cols)
         if self._py is not None:
@@ -181,7 +205,8 @@ class ConvOperator(LinearOperator):
     def _adjoint(self):
         return _Adjoint(self)
 
-    _transpose = _adjoint  # real operator: A^T == A^H
+    def _transpose(self):
+        return _Adjoint(self, conjugate=self.dtype.kind == "c")  # real operator: A^T == A^H
 
     # -- explicit matrices
     def padding_matrix(self) -> sp.csr_array:
@@ -214,29 +239,36 @@ class ConvOperator(LinearOperator):
 class _Adjoint(LinearOperator):
     """``A^T`` of a :class:`ConvOperator`: ``matvec`` is the transposed convolution."""
 
-    def __init__(self, op: ConvOperator):
+    def __init__(self, op: ConvOperator, conjugate: bool = False):
         self.op = op
+        self.conjugate = conjugate  # True: the plain transpose A^T = conj(A^H conj(.)) of a complex operator
         super().__init__(dtype=op.dtype, shape=(op.shape[1], op.shape[0]))
 
+    def _c(self, v):
+        return np.conj(v) if self.conjugate else v
+
     def _matvec(self, y):
-        return self.op._rmatvec(y)
+        return self._c(self.op._rmatvec(self._c(y)))
 
     def _rmatvec(self, x):
-        return self.op._matvec(x)
+        return self._c(self.op._matvec(self._c(x)))
 
     def _matmat(self, Y):
-        return self.op._rmatmat(Y)
+        return self._c(self.op._rmatmat(self._c(Y)))
 
     def _rmatmat(self, X):
-        return self.op._matmat(X)
+        return self._c(self.op._matmat(self._c(X)))
 
     def _adjoint(self):
-        return self.op
+        return _Adjoint(self.op, conjugate=not self.conjugate) if self.conjugate else self.op
 
-    _transpose = _adjoint
+    def _transpose(self):
+        return self.op if self.conjugate or self.dtype.kind != "c" else _Adjoint(self.op, conjugate=True)
 
     def tosparse(self, format: str = "csr"):
-        return self.op.tosparse("csc").T.asformat(format)
+        m = self.op.tosparse("csc").T
+        return (m if self.conjugate or self.dtype.kind != "c" else m.conj()).asformat(format)
 
     def todense(self) -> np.ndarray:
-        return self.op.todense().T
+        m = self.op.todense().T
+        return m if self.conjugate or self.dtype.kind != "c" else m.conj()

@@ -50,6 +50,7 @@ class Plan:
     dtype: str
     choice: str
     candidates: tuple[Candidate, ...]
+    note: str = ""  # e.g. how complex data is computed (tconv.complexconv)
 
     def __str__(self) -> str:
         g = self.geometry
@@ -73,6 +74,8 @@ class Plan:
         if "Haswell" in lines[-1] and cpu_has_avx512():
             lines.append("note: OpenBLAS runs its AVX2 (Haswell) kernels on an AVX-512 CPU; start Python "
                          "without OPENBLAS_CORETYPE=Haswell (or with OPENBLAS_CORETYPE=SkylakeX) for ~2x GEMM speed")
+        if self.note:
+            lines.append(f"note: {self.note}")
         return "\n".join(lines)
 
 
@@ -177,5 +180,14 @@ def explain(
     geom = conv_transpose_geometry(
         tuple(weight_shape), tuple(x_shape[2:]), stride, padding, output_padding, dilation, groups
     )
-    return plan(geom, int(x_shape[0]), np.dtype(dtype).name)
+    dt = np.dtype(dtype)
+    if dt.kind == "c":  # complex: the real products run on the real dtype (tconv.complexconv)
+        from dataclasses import replace
+
+        from .complexconv import REAL_PRODUCTS
+
+        real = "float32" if dt == np.complex64 else "float64"
+        return replace(plan(geom, int(x_shape[0]), real), dtype=dt.name,
+                       note=f"{dt.name} is computed with real arithmetic in {real}: {REAL_PRODUCTS}")
+    return plan(geom, int(x_shape[0]), dt.name)
 
