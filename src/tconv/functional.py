@@ -22,6 +22,7 @@ from ._params import PadSpec, as_float_array
 from .boundary import check_mode
 from .errors import TconvError
 from .geometry import ConvGeometry, conv_geometry, conv_transpose_geometry
+from .halfprec import is_half
 from .planner import choose
 
 __all__ = [
@@ -127,6 +128,7 @@ def conv_transpose(
     padding_mode: str = "zeros",
     data_format: str = "channels_first",
     weight_format: str = "torch",
+    out_dtype=None,
     method: str = "auto",
     _rank: int | None = None,
 ) -> np.ndarray:
@@ -145,9 +147,11 @@ def conv_transpose(
         of :func:`conv` with that ``padding_mode`` (the margins folded back; see :mod:`tconv.boundary`).
     data_format, weight_format : ``"channels_first"``/``"channels_last"`` and the kernel layout
         (``"torch"``, ``"keras"``, ``"jax"`` or a spec such as ``"HWIO"``; see :mod:`tconv.layout`).
+    out_dtype : the result's dtype (default: the inputs', see below).
     method : ``"auto"`` or a registered algorithm name (``tconv.ALGORITHMS``).
 
-    float32 and float64 are preserved (mixed inputs use NumPy's promotion); integer
+    float16 and bfloat16 (``ml_dtypes``) compute in float32 and return the input dtype
+    (:mod:`tconv.halfprec`). float32 and float64 are preserved (mixed inputs use NumPy's promotion); integer
     inputs are computed in float64. complex64/complex128 are computed with real arithmetic
     (3 real products, Gauss's trick; 2 when only one operand is complex: :mod:`tconv.complexconv`).
     Inputs are never modified.
@@ -156,6 +160,13 @@ def conv_transpose(
     >>> conv_transpose(np.ones((1, 3)), np.ones((1, 1, 2)), stride=2).tolist()
     [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]
     """
+    if out_dtype is not None or is_half(x, weight, bias):
+        from . import halfprec
+
+        return halfprec.run(conv_transpose, x, weight, bias, out_dtype, stride=stride, padding=padding,
+                            output_padding=output_padding, groups=groups, dilation=dilation, output_size=output_size,
+                            padding_mode=padding_mode, data_format=data_format, weight_format=weight_format,
+                            method=method, _rank=_rank)
     if np.iscomplexobj(x) or np.iscomplexobj(weight) or np.iscomplexobj(bias):
         from . import complexconv
 
@@ -193,6 +204,7 @@ def conv(
     padding_mode: str = "zeros",
     data_format: str = "channels_first",
     weight_format: str = "torch",
+    out_dtype=None,
     method: str = "auto",
     _rank: int | None = None,
 ) -> np.ndarray:
@@ -202,12 +214,18 @@ def conv(
     take the same forms as in :func:`conv_transpose`. ``padding="same"`` gives
     ``ceil(input / stride)`` outputs (TensorFlow's rule; PyTorch's for stride 1). ``padding_mode``:
     ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``, as PyTorch's ``Conv*d``. ``data_format`` and
-    ``weight_format`` as in :func:`conv_transpose` (conv's ``"keras"``/``"jax"`` kernel: ``(*k, C_in/g, C_out)``).
+    ``weight_format`` (and ``out_dtype``, half precision) as in :func:`conv_transpose` (conv's ``"keras"``/``"jax"`` kernel: ``(*k, C_in/g, C_out)``).
 
     >>> import numpy as np
     >>> conv(np.arange(5.0)[None], np.ones((1, 1, 2))).tolist()
     [[1.0, 3.0, 5.0, 7.0]]
     """
+    if out_dtype is not None or is_half(x, weight, bias):
+        from . import halfprec
+
+        return halfprec.run(conv, x, weight, bias, out_dtype, stride=stride, padding=padding, dilation=dilation,
+                            groups=groups, padding_mode=padding_mode, data_format=data_format,
+                            weight_format=weight_format, method=method, _rank=_rank)
     if np.iscomplexobj(x) or np.iscomplexobj(weight) or np.iscomplexobj(bias):
         from . import complexconv
 

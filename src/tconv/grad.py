@@ -33,6 +33,7 @@ from .boundary import check_mode
 from .errors import TconvError
 from .functional import setup_conv, setup_conv_transpose
 from .geometry import ConvGeometry
+from .halfprec import is_half
 from .planner import choose
 
 __all__ = ["conv_transpose_vjp", "conv_vjp", "weight_gradient"]
@@ -134,9 +135,17 @@ def conv_transpose_vjp(
     """``(grad_x, grad_weight, grad_bias)`` of ``conv_transpose(x, weight, bias, ...)``.
 
     Parameters are those of :func:`tconv.conv_transpose`; ``grad_bias`` is ``None`` when
-    ``bias`` is ``None``. Dtypes are preserved (float32 stays float32). ``grad_output`` and
+    ``bias`` is ``None``. Dtypes are preserved (float32 stays float32; float16/bfloat16 compute in
+    float32 and each gradient comes back in its primal's dtype). ``grad_output`` and
     ``grad_x`` are in ``data_format``, ``grad_weight`` in ``weight_format``.
     """
+    if is_half(grad_output, x, weight, bias):
+        from . import halfprec
+
+        return halfprec.run_vjp(conv_transpose_vjp, grad_output, x, weight, bias, stride=stride, padding=padding,
+                                output_padding=output_padding, groups=groups, dilation=dilation,
+                                output_size=output_size, padding_mode=padding_mode, data_format=data_format,
+                                weight_format=weight_format, method=method)
     if np.iscomplexobj(grad_output) or np.iscomplexobj(x) or np.iscomplexobj(weight) or np.iscomplexobj(bias):
         from . import complexconv  # PyTorch's convention: grad_x = A^H g
 
@@ -180,6 +189,12 @@ def conv_vjp(
 
     ``grad_x`` has exactly ``x``'s shape (inputs that no window reads get zero gradient).
     """
+    if is_half(grad_output, x, weight, bias):
+        from . import halfprec
+
+        return halfprec.run_vjp(conv_vjp, grad_output, x, weight, bias, stride=stride, padding=padding,
+                                dilation=dilation, groups=groups, padding_mode=padding_mode, data_format=data_format,
+                                weight_format=weight_format, method=method)
     if np.iscomplexobj(grad_output) or np.iscomplexobj(x) or np.iscomplexobj(weight) or np.iscomplexobj(bias):
         from . import complexconv  # PyTorch's convention: grad_x = A^H g
 
