@@ -19,10 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._params import PadSpec, as_float_array
-from .boundary import check_mode
 from .errors import TconvError
+from .frontend_check import special
 from .geometry import ConvGeometry, conv_geometry, conv_transpose_geometry
-from .halfprec import is_half
 from .planner import choose
 
 __all__ = [
@@ -160,31 +159,12 @@ def conv_transpose(
     >>> conv_transpose(np.ones((1, 3)), np.ones((1, 1, 2)), stride=2).tolist()
     [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]
     """
-    if out_dtype is not None or is_half(x, weight, bias):
-        from . import halfprec
+    if special(x, weight, bias, padding_mode=padding_mode, data_format=data_format, weight_format=weight_format,
+               out_dtype=out_dtype):  # every other convention: tconv.frontend, then back here
+        from . import frontend
 
-        return halfprec.run(conv_transpose, x, weight, bias, out_dtype, stride=stride, padding=padding,
-                            output_padding=output_padding, groups=groups, dilation=dilation, output_size=output_size,
-                            padding_mode=padding_mode, data_format=data_format, weight_format=weight_format,
-                            method=method, _rank=_rank)
-    if np.iscomplexobj(x) or np.iscomplexobj(weight) or np.iscomplexobj(bias):
-        from . import complexconv
-
-        return complexconv.bilinear(conv_transpose, x, weight, bias, stride=stride, padding=padding,
-                                    output_padding=output_padding, groups=groups, dilation=dilation,
-                                    output_size=output_size, padding_mode=padding_mode, data_format=data_format,
-                                    weight_format=weight_format, method=method, _rank=_rank)
-    if data_format != "channels_first" or weight_format != "torch":
-        from . import layout
-
-        return layout.forward(conv_transpose, "conv_transpose", x, weight, bias, data_format, weight_format, groups,
-                              stride=stride, padding=padding, output_padding=output_padding, dilation=dilation,
-                              output_size=output_size, padding_mode=padding_mode, method=method, _rank=_rank)
-    if check_mode(padding_mode) != "zeros":
-        from . import boundary
-
-        return boundary.conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation,
-                                       output_size, padding_mode, method, _rank)
+        return frontend.conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation,
+                                       output_size, padding_mode, data_format, weight_format, out_dtype, method, _rank)
     xa, w, b, batched, geom = setup_conv_transpose(
         x, weight, bias, stride, padding, output_padding, groups, dilation, output_size, _rank
     )
@@ -213,34 +193,20 @@ def conv(
     ``weight`` has shape ``(C_out, C_in // groups, *kernel)``; the other parameters
     take the same forms as in :func:`conv_transpose`. ``padding="same"`` gives
     ``ceil(input / stride)`` outputs (TensorFlow's rule; PyTorch's for stride 1). ``padding_mode``:
-    ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``, as PyTorch's ``Conv*d``. ``data_format`` and
-    ``weight_format`` (and ``out_dtype``, half precision) as in :func:`conv_transpose` (conv's ``"keras"``/``"jax"`` kernel: ``(*k, C_in/g, C_out)``).
+    ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``, as PyTorch's ``Conv*d``. ``data_format``,
+    ``weight_format``, ``out_dtype`` and half/complex data as in :func:`conv_transpose` (conv's
+    ``"keras"``/``"jax"`` kernel: ``(*k, C_in/g, C_out)``).
 
     >>> import numpy as np
     >>> conv(np.arange(5.0)[None], np.ones((1, 1, 2))).tolist()
     [[1.0, 3.0, 5.0, 7.0]]
     """
-    if out_dtype is not None or is_half(x, weight, bias):
-        from . import halfprec
+    if special(x, weight, bias, padding_mode=padding_mode, data_format=data_format, weight_format=weight_format,
+               out_dtype=out_dtype):  # every other convention: tconv.frontend, then back here
+        from . import frontend
 
-        return halfprec.run(conv, x, weight, bias, out_dtype, stride=stride, padding=padding, dilation=dilation,
-                            groups=groups, padding_mode=padding_mode, data_format=data_format,
-                            weight_format=weight_format, method=method, _rank=_rank)
-    if np.iscomplexobj(x) or np.iscomplexobj(weight) or np.iscomplexobj(bias):
-        from . import complexconv
-
-        return complexconv.bilinear(conv, x, weight, bias, stride=stride, padding=padding, dilation=dilation,
-                                    groups=groups, padding_mode=padding_mode, data_format=data_format,
-                                    weight_format=weight_format, method=method, _rank=_rank)
-    if data_format != "channels_first" or weight_format != "torch":
-        from . import layout
-
-        return layout.forward(conv, "conv", x, weight, bias, data_format, weight_format, groups, stride=stride,
-                              padding=padding, dilation=dilation, padding_mode=padding_mode, method=method, _rank=_rank)
-    if check_mode(padding_mode) != "zeros":
-        from . import boundary
-
-        return boundary.conv(x, weight, bias, stride, padding, dilation, groups, padding_mode, method, _rank)
+        return frontend.conv(x, weight, bias, stride, padding, dilation, groups, padding_mode, data_format,
+                             weight_format, out_dtype, method, _rank)
     xa, w, b, batched, geom = setup_conv(x, weight, bias, stride, padding, dilation, groups, _rank)
     algo = choose(method, geom, xa.shape[0], xa.dtype)
     return _finish(algo.conv(xa, w, geom), b, batched)

@@ -29,11 +29,10 @@ import numpy as np
 
 from .algorithms._taps import tap_windows
 from .algorithms.gemm import fast_weight_gradient
-from .boundary import check_mode
 from .errors import TconvError
+from .frontend_check import special
 from .functional import setup_conv, setup_conv_transpose
 from .geometry import ConvGeometry
-from .halfprec import is_half
 from .planner import choose
 
 __all__ = ["conv_transpose_vjp", "conv_vjp", "weight_gradient"]
@@ -139,31 +138,12 @@ def conv_transpose_vjp(
     float32 and each gradient comes back in its primal's dtype). ``grad_output`` and
     ``grad_x`` are in ``data_format``, ``grad_weight`` in ``weight_format``.
     """
-    if is_half(grad_output, x, weight, bias):
-        from . import halfprec
+    if special(x, weight, bias, grad_output, padding_mode=padding_mode, data_format=data_format,
+               weight_format=weight_format):  # every other convention: tconv.frontend, then back here
+        from . import frontend
 
-        return halfprec.run_vjp(conv_transpose_vjp, grad_output, x, weight, bias, stride=stride, padding=padding,
-                                output_padding=output_padding, groups=groups, dilation=dilation,
-                                output_size=output_size, padding_mode=padding_mode, data_format=data_format,
-                                weight_format=weight_format, method=method)
-    if np.iscomplexobj(grad_output) or np.iscomplexobj(x) or np.iscomplexobj(weight) or np.iscomplexobj(bias):
-        from . import complexconv  # PyTorch's convention: grad_x = A^H g
-
-        return complexconv.vjp(conv_transpose_vjp, grad_output, x, weight, bias, stride=stride, padding=padding,
-                               output_padding=output_padding, groups=groups, dilation=dilation,
-                               output_size=output_size, padding_mode=padding_mode, data_format=data_format,
-                               weight_format=weight_format, method=method)
-    if data_format != "channels_first" or weight_format != "torch":
-        from . import layout
-
-        return layout.vjp(conv_transpose_vjp, "conv_transpose", grad_output, x, weight, bias, data_format,
-                          weight_format, groups, stride=stride, padding=padding, output_padding=output_padding,
-                          dilation=dilation, output_size=output_size, padding_mode=padding_mode, method=method)
-    if check_mode(padding_mode) != "zeros":
-        from . import boundary
-
-        return boundary.conv_transpose_vjp(grad_output, x, weight, bias, stride, padding, output_padding, groups,
-                                           dilation, output_size, padding_mode, method)
+        return frontend.conv_transpose_vjp(grad_output, x, weight, bias, stride, padding, output_padding, groups,
+                                           dilation, output_size, padding_mode, data_format, weight_format, method)
     xa, w, b, batched, geom = setup_conv_transpose(
         x, weight, bias, stride, padding, output_padding, groups, dilation, output_size
     )
@@ -189,26 +169,11 @@ def conv_vjp(
 
     ``grad_x`` has exactly ``x``'s shape (inputs that no window reads get zero gradient).
     """
-    if is_half(grad_output, x, weight, bias):
-        from . import halfprec
+    if special(x, weight, bias, grad_output, padding_mode=padding_mode, data_format=data_format,
+               weight_format=weight_format):  # every other convention: tconv.frontend, then back here
+        from . import frontend
 
-        return halfprec.run_vjp(conv_vjp, grad_output, x, weight, bias, stride=stride, padding=padding,
-                                dilation=dilation, groups=groups, padding_mode=padding_mode, data_format=data_format,
-                                weight_format=weight_format, method=method)
-    if np.iscomplexobj(grad_output) or np.iscomplexobj(x) or np.iscomplexobj(weight) or np.iscomplexobj(bias):
-        from . import complexconv  # PyTorch's convention: grad_x = A^H g
-
-        return complexconv.vjp(conv_vjp, grad_output, x, weight, bias, stride=stride, padding=padding,
-                               dilation=dilation, groups=groups, padding_mode=padding_mode, data_format=data_format,
-                               weight_format=weight_format, method=method)
-    if data_format != "channels_first" or weight_format != "torch":
-        from . import layout
-
-        return layout.vjp(conv_vjp, "conv", grad_output, x, weight, bias, data_format, weight_format, groups,
-                          stride=stride, padding=padding, dilation=dilation, padding_mode=padding_mode, method=method)
-    if check_mode(padding_mode) != "zeros":
-        from . import boundary
-
-        return boundary.conv_vjp(grad_output, x, weight, bias, stride, padding, dilation, groups, padding_mode, method)
+        return frontend.conv_vjp(grad_output, x, weight, bias, stride, padding, dilation, groups, padding_mode,
+                                 data_format, weight_format, method)
     xa, w, b, batched, geom = setup_conv(x, weight, bias, stride, padding, dilation, groups)
     return _vjp(grad_output, xa, w, b, batched, geom, method, forward_is_transpose=False)
