@@ -1,5 +1,8 @@
 import os
 
+# Keras 3 runs on JAX in the tests (set before anything imports keras)
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(

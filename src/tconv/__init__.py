@@ -9,11 +9,13 @@ np.float64(285.0)
 from __future__ import annotations
 
 from . import (
+    jax,
+    keras,
     onnx,
     testing,  # noqa: E402
 )
 from .algorithms import ALGORITHMS
-from .backends import register_backend
+from .backends import register_backend, register_conventions
 from .dask._detect import is_dask_array
 from .errors import TconvError, TconvTypeError
 from .functional import (
@@ -36,10 +38,12 @@ from .geometry import (
     output_shape,
 )
 from .grad import conv_transpose_vjp, conv_vjp
+from .layers import Conv, ConvTranspose, from_torch
 from .matrix import conv_matrix
 from .operator import ConvOperator
 from .options import get_options, set_options
 from .reports import explain
+from .translate import translate
 
 
 def _load_dask_backend():
@@ -48,12 +52,21 @@ def _load_dask_backend():
     return dask
 
 
+def _load_conventions():
+    from . import frontend
+
+    return frontend
+
+
 register_backend("dask", is_dask_array, _load_dask_backend)
+register_conventions(_load_conventions)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ALGORITHMS",
+    "Conv",
+    "ConvTranspose",
     "ConvGeometry",
     "ConvOperator",
     "TconvError",
@@ -75,9 +88,14 @@ __all__ = [
     "conv_transpose_vjp",
     "conv_vjp",
     "explain",
+    "explain",
+    "from_torch",
     "get_options",
+    "jax",
+    "keras",
     "onnx",
     "output_shape",
     "set_options",
     "testing",
+    "translate",
 ]

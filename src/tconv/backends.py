@@ -31,3 +31,29 @@ def backend_for(*values: object):
         if any(v is not None and matches(v) for v in values):
             return load()
     return None
+
+
+_CONVENTIONS: dict[str, Callable[[], object]] = {}
+
+
+def register_conventions(load: Callable[[], object]) -> None:
+    """The front end that removes one convention at a time (padding modes, layouts, complex and
+    half-precision data) and calls the public function again: ``tconv.frontend``, registered by
+    the package root."""
+    _CONVENTIONS["load"] = load
+
+
+def conventions():
+    """The registered conventions front end (loaded on first use)."""
+    return _CONVENTIONS["load"]()
+
+
+def refuse_conventions(backend: object, **given: object) -> None:
+    """A back end (Dask) takes the plain call only: say so instead of ignoring a convention."""
+    plain = {"padding_mode": "zeros", "data_format": "channels_first", "weight_format": "torch", "out_dtype": None}
+    for name, value in given.items():
+        if value != plain[name]:
+            from .errors import TconvError
+
+            raise TconvError(f"{name}={value!r} is not supported for {getattr(backend, '__name__', backend)} arrays; "
+                             f"compute with NumPy arrays, or use {name}={plain[name]!r}")

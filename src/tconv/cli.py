@@ -98,6 +98,16 @@ def _cmd_explain(args) -> int:
     return 0
 
 
+def _cmd_translate(args) -> int:
+    from .translate import translate
+
+    to = tuple(t for part in args.to for t in part.split(",") if t) if args.to else None
+    kw = {} if to is None else {"to": to}
+    t = translate(args.layer, getattr(args, "from"), input_shape=args.input, in_channels=args.in_channels, **kw)
+    print(t)
+    return 0 if t.max_error < 1e-9 else 1
+
+
 # ---------------------------------------------------------------------------- argument types
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -247,6 +257,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Dask input chunks: one size per spatial axis (or per axis incl. batch, channels): "
                    "prints the chunked plan (halo, output chunks, block algorithm, memory per task, tasks)")
     p.set_defaults(func=_cmd_explain)
+    p = sub.add_parser("translate", help="a layer in another framework's conventions, checked numerically",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  tconv translate --from torch --input 16,16 "
+                       "\"ConvTranspose2d(64, 32, 4, stride=2, padding=1, output_padding=1)\"\n"
+                       "  tconv translate --from keras --to torch,onnx --input 8,8 --in-channels 16 "
+                       "\"Conv2DTranspose(8, 3, strides=2, padding='same')\"")
+    p.add_argument("layer", help="the layer as a call, e.g. \"ConvTranspose2d(64, 32, 4, stride=2)\"")
+    p.add_argument("--from", choices=["torch", "onnx", "keras", "jax"], default="torch",
+                   help="the layer's convention (default %(default)s)")
+    p.add_argument("--to", action="append", metavar="TARGETS",
+                   help="torch, onnx, keras, jax, tconv (comma separated or repeated; default all)")
+    p.add_argument("--input", type=_ints, default=None, help="spatial input sizes, e.g. 16,16")
+    p.add_argument("--in-channels", type=int, default=None, help="input channels (needed --from keras)")
+    p.set_defaults(func=_cmd_translate)
     _picture_commands(sub)
 
     p = sub.add_parser("explore", help="the interactive explorer in your browser (a local web server)",
@@ -282,7 +306,7 @@ def _cmd_explore(args) -> int:
 
 def _normalise_geometry(args) -> None:
     """Fill the kernel default (3 on every input axis) and check per-axis lists against the input's rank."""
-    if not hasattr(args, "input"):
+    if not hasattr(args, "input") or not hasattr(args, "kernel"):
         return
     nd = len(args.input)
     if args.kernel is None:

@@ -19,8 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._params import PadSpec, as_float_array
-from .backends import backend_for
+from .backends import backend_for, conventions, refuse_conventions
 from .errors import TconvError
+from .frontend_check import special
 from .geometry import ConvGeometry, conv_geometry, conv_transpose_geometry, weight_rank
 from .planner import choose
 
@@ -172,6 +173,10 @@ def conv_transpose(
     dilation: IntOrSeq = 1,
     *,
     output_size: Sequence[int] | None = None,
+    padding_mode: str = "zeros",
+    data_format: str = "channels_first",
+    weight_format: str = "torch",
+    out_dtype=None,
     method: str = "auto",
     _rank: int | None = None,
 ) -> np.ndarray:
@@ -186,20 +191,34 @@ def conv_transpose(
     padding : int, one int per axis, one ``(lo, hi)`` pair per axis, ``"valid"`` or ``"same"``
         (output = input * stride; see :func:`tconv.conv_transpose_geometry`).
     output_size : exact spatial output size (PyTorch's range), instead of ``output_padding``.
+    padding_mode : ``"zeros"`` (PyTorch) or ``"reflect"``/``"replicate"``/``"circular"``: the exact adjoint
+        of :func:`conv` with that ``padding_mode`` (the margins folded back; see :mod:`tconv.boundary`).
+    data_format, weight_format : ``"channels_first"``/``"channels_last"`` and the kernel layout
+        (``"torch"``, ``"keras"``, ``"jax"`` or a spec such as ``"HWIO"``; see :mod:`tconv.layout`).
+    out_dtype : the result's dtype (default: the inputs', see below).
     method : ``"auto"`` or a registered algorithm name (``tconv.ALGORITHMS``).
 
+    float16 and bfloat16 (``ml_dtypes``) compute in float32 and return the input dtype
+    (:mod:`tconv.halfprec`). float32 and float64 are preserved (mixed inputs use NumPy's promotion); integer
+    inputs are computed in float64. complex64/complex128 are computed with real arithmetic
+    (3 real products, Gauss's trick; 2 when only one operand is complex: :mod:`tconv.complexconv`).
+    Inputs are never modified.
     A ``dask.array.Array`` ``x`` gives a lazy, chunked Dask result (see :mod:`tconv.dask`).
-
-    float32 and float64 are preserved (mixed inputs use NumPy's promotion); integer
-    inputs are computed in float64. Inputs are never modified.
 
     >>> import numpy as np
     >>> conv_transpose(np.ones((1, 3)), np.ones((1, 1, 2)), stride=2).tolist()
     [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]
     """
     if (backend := backend_for(x, weight, bias)) is not None:  # e.g. Dask arrays: tconv.dask
+        refuse_conventions(backend, padding_mode=padding_mode, data_format=data_format,
+                           weight_format=weight_format, out_dtype=out_dtype)
         return backend.conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation,
-                                   output_size=output_size, method=method, _rank=_rank)
+                                      output_size=output_size, method=method, _rank=_rank)
+    if special(x, weight, bias, padding_mode=padding_mode, data_format=data_format, weight_format=weight_format,
+               out_dtype=out_dtype):  # every other convention: tconv.frontend, then back here
+        return conventions().conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation,
+                                            output_size, padding_mode, data_format, weight_format, out_dtype,
+                                            method, _rank)
     xa, w, b, batched, geom = setup_conv_transpose(
         x, weight, bias, stride, padding, output_padding, groups, dilation, output_size, _rank
     )
@@ -215,6 +234,10 @@ def conv(
     dilation: IntOrSeq = 1,
     groups: int = 1,
     *,
+    padding_mode: str = "zeros",
+    data_format: str = "channels_first",
+    weight_format: str = "torch",
+    out_dtype=None,
     method: str = "auto",
     _rank: int | None = None,
 ) -> np.ndarray:
@@ -222,14 +245,23 @@ def conv(
 
     ``weight`` has shape ``(C_out, C_in // groups, *kernel)``; the other parameters
     take the same forms as in :func:`conv_transpose`. ``padding="same"`` gives
-    ``ceil(input / stride)`` outputs (TensorFlow's rule; PyTorch's for stride 1).
+    ``ceil(input / stride)`` outputs (TensorFlow's rule; PyTorch's for stride 1). ``padding_mode``:
+    ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``, as PyTorch's ``Conv*d``. ``data_format``,
+    ``weight_format``, ``out_dtype`` and half/complex data as in :func:`conv_transpose` (conv's
+    ``"keras"``/``"jax"`` kernel: ``(*k, C_in/g, C_out)``).
 
     >>> import numpy as np
     >>> conv(np.arange(5.0)[None], np.ones((1, 1, 2))).tolist()
     [[1.0, 3.0, 5.0, 7.0]]
     """
     if (backend := backend_for(x, weight, bias)) is not None:  # e.g. Dask arrays: tconv.dask
+        refuse_conventions(backend, padding_mode=padding_mode, data_format=data_format,
+                           weight_format=weight_format, out_dtype=out_dtype)
         return backend.conv(x, weight, bias, stride, padding, dilation, groups, method=method, _rank=_rank)
+    if special(x, weight, bias, padding_mode=padding_mode, data_format=data_format, weight_format=weight_format,
+               out_dtype=out_dtype):  # every other convention: tconv.frontend, then back here
+        return conventions().conv(x, weight, bias, stride, padding, dilation, groups, padding_mode, data_format,
+                                  weight_format, out_dtype, method, _rank)
     xa, w, b, batched, geom = setup_conv(x, weight, bias, stride, padding, dilation, groups, _rank)
     return _finish(run(method, "conv", xa, w, geom), b, batched)
 

@@ -26,8 +26,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from ._params import as_float_array
-from .backends import backend_for
+from .backends import backend_for, conventions, refuse_conventions
 from .errors import TconvError
+from .frontend_check import special
 from .functional import run, setup_conv, setup_conv_transpose
 from .geometry import ConvGeometry
 
@@ -81,17 +82,28 @@ def conv_transpose_vjp(
     dilation: int | Sequence[int] = 1,
     *,
     output_size: Sequence[int] | None = None,
+    padding_mode: str = "zeros",
+    data_format: str = "channels_first",
+    weight_format: str = "torch",
     method: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(grad_x, grad_weight, grad_bias)`` of ``conv_transpose(x, weight, bias, ...)``.
 
     Parameters are those of :func:`tconv.conv_transpose`; ``grad_bias`` is ``None`` when
-    ``bias`` is ``None``. Dtypes are preserved (float32 stays float32). With Dask ``grad_output``
+    ``bias`` is ``None``. Dtypes are preserved (float32 stays float32; float16/bfloat16 compute in
+    float32 and each gradient comes back in its primal's dtype). ``grad_output`` and
+    ``grad_x`` are in ``data_format``, ``grad_weight`` in ``weight_format``. With Dask ``grad_output``
     and ``x``, ``grad_x`` is lazy and chunked like ``x`` (see :mod:`tconv.dask`).
     """
     if (backend := backend_for(grad_output, x, weight, bias)) is not None:  # e.g. Dask arrays
+        refuse_conventions(backend, padding_mode=padding_mode, data_format=data_format, weight_format=weight_format)
         return backend.conv_transpose_vjp(grad_output, x, weight, bias, stride, padding, output_padding, groups,
-                                       dilation, output_size=output_size, method=method)
+                                          dilation, output_size=output_size, method=method)
+    if special(x, weight, bias, grad_output, padding_mode=padding_mode, data_format=data_format,
+               weight_format=weight_format):  # every other convention: tconv.frontend, then back here
+        return conventions().conv_transpose_vjp(grad_output, x, weight, bias, stride, padding, output_padding,
+                                                groups, dilation, output_size, padding_mode, data_format,
+                                                weight_format, method)
     xa, w, b, batched, geom = setup_conv_transpose(
         x, weight, bias, stride, padding, output_padding, groups, dilation, output_size
     )
@@ -108,6 +120,9 @@ def conv_vjp(
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     *,
+    padding_mode: str = "zeros",
+    data_format: str = "channels_first",
+    weight_format: str = "torch",
     method: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """``(grad_x, grad_weight, grad_bias)`` of ``conv(x, weight, bias, ...)``.
@@ -115,6 +130,11 @@ def conv_vjp(
     ``grad_x`` has exactly ``x``'s shape (inputs that no window reads get zero gradient).
     """
     if (backend := backend_for(grad_output, x, weight, bias)) is not None:  # e.g. Dask arrays
+        refuse_conventions(backend, padding_mode=padding_mode, data_format=data_format, weight_format=weight_format)
         return backend.conv_vjp(grad_output, x, weight, bias, stride, padding, dilation, groups, method=method)
+    if special(x, weight, bias, grad_output, padding_mode=padding_mode, data_format=data_format,
+               weight_format=weight_format):  # every other convention: tconv.frontend, then back here
+        return conventions().conv_vjp(grad_output, x, weight, bias, stride, padding, dilation, groups, padding_mode,
+                                      data_format, weight_format, method)
     xa, w, b, batched, geom = setup_conv(x, weight, bias, stride, padding, dilation, groups)
     return _vjp(grad_output, xa, w, b, batched, geom, method, forward_is_transpose=False)

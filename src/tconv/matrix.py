@@ -70,6 +70,8 @@ def conv_matrix(
     groups: int = 1,
     *,
     format: str = "csr",
+    data_format: str = "channels_first",
+    weight_format: str = "torch",
 ) -> sp.sparray:
     """The sparse matrix ``C_K`` of :func:`tconv.conv` for one sample.
 
@@ -79,7 +81,19 @@ def conv_matrix(
     ``conv(x, weight, ...) == (C @ x.ravel()).reshape(...)`` and
     ``conv_transpose(y, weight, ...) == (C.T @ y.ravel()).reshape(...)``.
     Entries that come from zero weights are kept as explicit (structural) entries.
+    ``data_format="channels_last"`` orders rows and columns as ``(*spatial, C)`` vectors;
+    ``weight_format`` names the kernel layout (see :mod:`tconv.layout`).
     """
+    if np.iscomplexobj(weight):  # one sparsity pattern: the real and imaginary parts' matrices add
+        kw = dict(format="csr", data_format=data_format, weight_format=weight_format)
+        re = conv_matrix(np.real(weight), input_shape, stride, padding, dilation, groups, **kw)
+        im = conv_matrix(np.imag(weight), input_shape, stride, padding, dilation, groups, **kw)
+        return sp.csr_array((re.data + 1j * im.data, re.indices, re.indptr), shape=re.shape).asformat(format)
+    if data_format != "channels_first" or weight_format != "torch":
+        from . import layout
+
+        return layout.matrix(conv_matrix, weight, input_shape, stride, padding, dilation, groups, format,
+                             data_format, weight_format)
     w = as_float_array("weight", weight)
     geom = conv_geometry(w.shape, input_shape, stride, padding, dilation, groups)
     return matrix_from_geometry(w, geom, format)

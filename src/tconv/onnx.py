@@ -25,7 +25,7 @@ from .errors import TconvError, TconvTypeError
 from .functional import _check_channels, _finish, _prepare, run
 from .geometry import ConvGeometry, conv_transpose_geometry, split_smaller_first
 
-__all__ = ["conv_transpose", "onnx_geometry"]
+__all__ = ["conv_transpose", "onnx_geometry", "layers", "ConvTranspose"]  # noqa: F822 (ConvTranspose: module __getattr__)
 
 _AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 
@@ -138,3 +138,78 @@ def conv_transpose(
                          output_padding=output_padding, output_shape=output_shape, pads=pads, strides=strides)
     _check_channels(Xa, Ba, geom.y_channels, geom.x_channels, f"W.shape[0] is {geom.y_channels}", True, names)
     return _finish(run(method, "conv_transpose", Xa, Wa, geom), Ba, True)
+
+
+def _reference_op():
+    """The ``onnx.reference`` operator class (onnx is imported only when it is asked for)."""
+    from onnx.reference.op_run import OpRun
+
+    class ConvTranspose(OpRun):
+        """ONNX ``ConvTranspose`` computed by tconv, for
+        ``onnx.reference.ReferenceEvaluator(model, new_ops=[tconv.onnx.ConvTranspose])``."""
+
+        op_domain = ""
+
+        def _run(self, X, W, B=None, auto_pad=None, dilations=None, group=None, kernel_shape=None,
+                 output_padding=None, output_shape=None, pads=None, strides=None):
+            y = conv_transpose(X, W, B, auto_pad=auto_pad or "NOTSET", dilations=dilations,
+                               group=1 if group is None else group, kernel_shape=kernel_shape,
+                               output_padding=output_padding, output_shape=output_shape, pads=pads, strides=strides)
+            return (y.astype(np.result_type(X, W), copy=False),)
+
+    return ConvTranspose
+
+
+def __getattr__(name: str):
+    if name == "ConvTranspose":  # built on first use: ``import tconv`` does not import onnx
+        cls = _reference_op()
+        globals()["ConvTranspose"] = cls
+        return cls
+    raise AttributeError(f"module 'tconv.onnx' has no attribute {name!r}")
+
+
+def layers(model) -> dict:
+    """The model's ``ConvTranspose`` nodes as :class:`tconv.ConvTranspose` layers, by node name
+    (or output name): weights and biases from the initializers, ONNX's attributes turned into
+    explicit ``(lo, hi)`` padding and ``output_padding``. Where the pads depend on the input size
+    (``auto_pad="SAME_*"``, ``output_shape``), the size comes from ONNX shape inference.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from .layers import ConvTranspose as Layer
+
+    if not isinstance(model, onnx.ModelProto):
+        raise TconvTypeError(f"model={type(model).__name__} must be an onnx.ModelProto")
+    graph = onnx.shape_inference.infer_shapes(model).graph
+    inits = {t.name: t for t in graph.initializer}
+    shapes = {}
+    for vi in [*graph.input, *graph.value_info, *graph.output]:
+        dims = vi.type.tensor_type.shape.dim
+        shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+    out = {}
+    for i, node in enumerate(graph.node):
+        if node.op_type != "ConvTranspose" or node.domain not in ("", "ai.onnx"):
+            continue
+        name = node.name or node.output[0] or f"ConvTranspose_{i}"
+        if node.input[1] not in inits or (len(node.input) > 2 and node.input[2] and node.input[2] not in inits):
+            raise TconvError(f"node {name!r}: its weight/bias must be initializers (constant) to make a layer")
+        W = numpy_helper.to_array(inits[node.input[1]])
+        B = numpy_helper.to_array(inits[node.input[2]]) if len(node.input) > 2 and node.input[2] else None
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        attrs.pop("kernel_shape", None)
+        auto_pad = attrs.get("auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        nd = W.ndim - 2
+        x_shape = shapes.get(node.input[0])
+        if x_shape is None or len(x_shape) != nd + 2 or None in x_shape[2:]:
+            if auto_pad in ("SAME_UPPER", "SAME_LOWER") or "output_shape" in attrs:
+                raise TconvError(f"node {name!r}: auto_pad={auto_pad!r}/output_shape make the pads depend on the "
+                                 "input size, which shape inference could not find")
+            x_shape = (1, W.shape[0], *(max(1, 2 * k) for k in W.shape[2:]))  # any size: explicit pads
+        geom = onnx_geometry(W.shape, x_shape[2:], **{k: v for k, v in attrs.items() if k != "auto_pad"},
+                             auto_pad=auto_pad)
+        pairs = tuple((lo, max(hi, 0)) for lo, hi in zip(geom.pad_lo, geom.pad_hi))
+        op = tuple(max(-hi, 0) for hi in geom.pad_hi)
+        out[name] = Layer(W, B, geom.stride, pairs, op, geom.groups, geom.dilation)
+    return out

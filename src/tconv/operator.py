@@ -27,6 +27,7 @@ from scipy.sparse.linalg import LinearOperator
 
 from ._params import PadSpec, as_float_array
 from .backends import backend_for
+from .boundary import BOUNDARIES, Boundary
 from .errors import TconvError, TconvTypeError
 from .functional import run
 from .geometry import conv_geometry, weight_rank
@@ -34,18 +35,6 @@ from .matrix import matrix_from_geometry
 from .options import check_bytes
 
 __all__ = ["ConvOperator", "BOUNDARIES"]
-
-BOUNDARIES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _source_index(j: np.ndarray, n: int, mode: str) -> np.ndarray:
-    """Which input index padded position ``j`` (``-lo <= j < n + hi``) copies."""
-    if mode == "reflect":
-        j = np.abs(j)
-        return np.where(j >= n, 2 * (n - 1) - j, j)
-    if mode == "replicate":
-        return np.clip(j, 0, n - 1)
-    return np.mod(j, n)  # circular
 
 
 class ConvOperator(LinearOperator):
@@ -57,7 +46,10 @@ class ConvOperator(LinearOperator):
     input_shape : spatial shape of ``x`` (the vector has ``C_in * prod(input_shape)`` entries).
     stride, padding, dilation, groups : as :func:`tconv.conv` (``padding="same"`` included).
     boundary : ``"zeros"`` | ``"reflect"`` | ``"replicate"`` | ``"circular"``: what the padding holds.
-    dtype : float32 or float64 (default: the weight's float dtype).
+    data_format : how vectors are flattened: ``"channels_first"`` ``(C, *spatial)`` or ``"channels_last"``.
+    weight_format : the kernel layout (``"torch"``, ``"keras"``, ``"jax"`` or a spec; :mod:`tconv.layout`).
+    dtype : float32, float64, complex64 or complex128 (default: the weight's dtype). Complex operators
+        compute with real arithmetic (:mod:`tconv.complexconv`); ``.H`` is the conjugate transpose.
     method : the algorithm for both directions (``"auto"`` or a name in ``tconv.ALGORITHMS``).
     """
 
@@ -73,16 +65,23 @@ class ConvOperator(LinearOperator):
         boundary: str = "zeros",
         dtype: np.dtype | type | str | None = None,
         method: str = "auto",
+        data_format: str = "channels_first",
+        weight_format: str = "torch",
     ) -> None:
-        w = as_float_array("weight", weight)
+        from . import layout
+
+        w = layout.to_torch_weight(weight, weight_format, "conv")
+        w = np.asarray(w) if np.iscomplexobj(w) else as_float_array("weight", w)  # complex: tconv.complexconv
         if boundary not in BOUNDARIES:
             raise TconvError(f"boundary={boundary!r} must be one of {', '.join(BOUNDARIES)}")
         try:
             dt = np.dtype(w.dtype if dtype is None else dtype)
         except TypeError:
             raise TconvTypeError(f"dtype={dtype!r} is not a NumPy dtype; use float32 or float64") from None
-        if dt not in (np.float32, np.float64):
-            raise TconvError(f"dtype={dt} must be float32 or float64")
+        if dt not in (np.float32, np.float64, np.complex64, np.complex128) or (
+                np.iscomplexobj(w) and dt.kind != "c"):
+            raise TconvError(f"dtype={dt} must be float32 or float64 (or complex64/complex128; complex for a "
+                             "complex weight)")
         nd = weight_rank(w.shape)
         if isinstance(input_shape, (int, np.integer)) or isinstance(input_shape, str):
             raise TconvTypeError(
@@ -98,41 +97,23 @@ class ConvOperator(LinearOperator):
         if boundary == "zeros":
             self.geometry = geom
         else:
-            for ax, ((lo, hi), n) in enumerate(zip(self.pads, self.input_shape)):
-                if boundary == "reflect" and max(lo, hi) >= n:
-                    raise TconvError(
-                        f"padding {(lo, hi)} on axis {ax} must be smaller than the input size {n} "
-                        "for boundary='reflect'"
-                    )
+            self._boundary = Boundary(boundary, self.pads, self.input_shape)  # the one pad/fold (tconv.boundary)
             self.geometry = geom.on_padded_input()
-            self._src = [
-                _source_index(np.arange(-lo, n + hi), n, boundary)
-                for n, (lo, hi) in zip(self.input_shape, self.pads)
-            ]
         g = self.geometry
         self.output_shape = g.y_shape
+        # vectors flattened in data_format: position j holds channels-first entry perm[j] (None: identity)
+        self.data_format = layout.check_data_format(data_format)
+        self._px = layout.flat_permutation(g.x_channels, self.input_shape, data_format)
+        self._py = layout.flat_permutation(g.y_channels, g.y_shape, data_format)
         shape = (g.y_channels * math.prod(g.y_shape), g.x_channels * math.prod(self.input_shape))
         super().__init__(dtype=dt, shape=shape)
 
-    # -- padding operator P and its adjoint (boundary modes other than zeros)
+    # -- padding operator P and its adjoint (boundary modes other than zeros): tconv.boundary
     def _pad(self, x: np.ndarray) -> np.ndarray:
-        for ax, src in enumerate(self._src):
-            x = np.take(x, src, axis=ax + 2)
-        return x
+        return self._boundary.pad(x)
 
     def _unpad(self, v: np.ndarray) -> np.ndarray:
-        for ax, ((lo, hi), n) in enumerate(zip(self.pads, self.input_shape)):
-            axis = ax + 2
-            out = np.take(v, np.arange(lo, lo + n), axis=axis)  # the interior, copied
-            src = self._src[ax]
-            for j in [*range(lo), *range(lo + n, lo + n + hi)]:  # fold each margin back
-                idx = [slice(None)] * v.ndim
-                idx[axis] = src[j]
-                sl = [slice(None)] * v.ndim
-                sl[axis] = j
-                out[tuple(idx)] += v[tuple(sl)]
-            v = out
-        return v
+        return self._boundary.fold(v)
 
     # -- shapes
     def _as_batch(self, v: np.ndarray, cols: int, side: str) -> np.ndarray:
@@ -142,36 +123,63 @@ class ConvOperator(LinearOperator):
         return v.T.reshape(cols, g.y_channels, *g.y_shape)
 
     def _check(self, v, n: int, what: str) -> np.ndarray:
-        a = as_float_array(what, v)
+        a = np.asarray(v) if np.iscomplexobj(v) else as_float_array(what, v)
         if a.ndim == 0 or a.shape[0] != n or a.ndim > 2:
             raise TconvError(
                 f"{what} has shape {a.shape}; this operator of shape {self.shape} needs "
                 f"({n},) or ({n}, k)"
             )
-        return a.astype(self.dtype, copy=False)
+        return a.astype(np.result_type(a, self.dtype), copy=False)
+
+    def _real(self, op: str):
+        """One real direction of the geometry, for :func:`tconv.complexconv.bilinear`."""
+        g = self.geometry
+
+        def real_run(a, w, _bias=None):
+            return run(self.method, op, a, w, g)
+
+        return real_run
 
     def _forward(self, x_batch: np.ndarray) -> np.ndarray:
         if self.boundary != "zeros":
             x_batch = self._pad(x_batch)
+        if np.iscomplexobj(x_batch) or np.iscomplexobj(self.weight):
+            from .complexconv import bilinear
+
+            return bilinear(self._real("conv"), x_batch, self.weight)
         return run(self.method, "conv", x_batch, self.weight, self.geometry)
 
     def _backward(self, y_batch: np.ndarray) -> np.ndarray:
-        x = run(self.method, "conv_transpose", y_batch, self.weight, self.geometry)
+        g = self.geometry
+        if np.iscomplexobj(y_batch) or np.iscomplexobj(self.weight):  # A^H: the conjugated weight
+            from .complexconv import bilinear
+
+            x = bilinear(self._real("conv_transpose"), y_batch, np.conj(self.weight))
+            return self._unpad(x) if self.boundary != "zeros" else x
+        x = run(self.method, "conv_transpose", y_batch, self.weight, g)
         return self._unpad(x) if self.boundary != "zeros" else x
 
     # -- LinearOperator protocol
     # the public matvec/rmatvec/matmat/rmatmat below validate; these only convert
     def _matmat(self, X):
-        X = np.asarray(X, dtype=self.dtype)
+        X = np.asarray(X)
+        X = X.astype(np.result_type(X, self.dtype), copy=False)
         cols = X.shape[1] if X.ndim == 2 else 1
-        y = self._forward(self._as_batch(X.reshape(self.shape[1], cols), cols, "x"))
-        return y.reshape(cols, -1).T
+        X = X.reshape(self.shape[1], cols)
+        if self._px is not None:  # channels_last vectors
+            X = X[np.argsort(self._px)]
+        y = self._forward(self._as_batch(X, cols, "x")).reshape(cols, -1).T
+        return y if self._py is None else y[self._py]
 
     def _rmatmat(self, Y):
-        Y = np.asarray(Y, dtype=self.dtype)
+        Y = np.asarray(Y)
+        Y = Y.astype(np.result_type(Y, self.dtype), copy=False)
         cols = Y.shape[1] if Y.ndim == 2 else 1
-        x = self._backward(self._as_batch(Y.reshape(self.shape[0], cols), cols, "y"))
-        return x.reshape(cols, -1).T
+        Y = Y.reshape(self.shape[0], cols)
+        if self._py is not None:
+            Y = Y[np.argsort(self._py)]
+        x = self._backward(self._as_batch(Y, cols, "y")).reshape(cols, -1).T
+        return x if self._px is None else x[self._px]
 
     def _matvec(self, x):
         return self._matmat(np.reshape(x, (-1, 1)) if np.ndim(x) == 1 else x).reshape(-1)
@@ -210,7 +218,8 @@ class ConvOperator(LinearOperator):
     def _adjoint(self):
         return _Adjoint(self)
 
-    _transpose = _adjoint  # real operator: A^T == A^H
+    def _transpose(self):
+        return _Adjoint(self, conjugate=self.dtype.kind == "c")  # real operator: A^T == A^H
 
     # -- explicit matrices
     def padding_matrix(self) -> sp.csr_array:
@@ -218,21 +227,16 @@ class ConvOperator(LinearOperator):
         n_in = self.shape[1]
         if self.boundary == "zeros":
             return sp.eye_array(n_in, format="csr", dtype=self.dtype)
-        mats = [sp.identity(self.geometry.x_channels, format="csr", dtype=self.dtype)]
-        for n, src in zip(self.input_shape, self._src):
-            mats.append(sp.csr_array((np.ones(len(src), self.dtype), (np.arange(len(src)), src)),
-                                     shape=(len(src), n)))
-        out = mats[0]
-        for m in mats[1:]:
-            out = sp.kron(out, m, format="csr")
-        return sp.csr_array(out)
+        return self._boundary.matrix(self.geometry.x_channels, self.dtype)
 
     def tosparse(self, format: str = "csr"):
         """The explicit sparse matrix of ``A`` (``conv_matrix`` for ``boundary="zeros"``)."""
         c = matrix_from_geometry(self.weight, self.geometry, "csr")
-        if self.boundary == "zeros":
-            return c.asformat(format)
-        return sp.csr_array(c @ self.padding_matrix()).asformat(format)
+        if self.boundary != "zeros":
+            c = sp.csr_array(c @ self.padding_matrix())
+        if self._px is not None:  # rows and columns in channels_last order
+            c = c[self._py][:, self._px]
+        return c.asformat(format)
 
     def todense(self) -> np.ndarray:
         """The dense matrix of ``A`` (small geometries only: checked against the memory limit)."""
@@ -250,39 +254,57 @@ class ConvOperator(LinearOperator):
 class _Adjoint(LinearOperator):
     """``A^T`` of a :class:`ConvOperator`: ``matvec`` is the transposed convolution."""
 
-    def __init__(self, op: ConvOperator):
+    def __init__(self, op: ConvOperator, conjugate: bool = False):
         self.op = op
+        self.conjugate = conjugate  # True: the plain transpose A^T = conj(A^H conj(.)) of a complex operator
         super().__init__(dtype=op.dtype, shape=(op.shape[1], op.shape[0]))
 
+    def _c(self, v):
+        return np.conj(v) if self.conjugate else v
+
     def matvec(self, y):
-        return super().matvec(y) if backend_for(y) is None else self.op.rmatvec(y)
+        if backend_for(y) is None:
+            return super().matvec(y)
+        if self.conjugate:
+            raise TconvError("the plain transpose A.T of a complex ConvOperator is not available on Dask vectors; "
+                             "use A.H")
+        return self.op.rmatvec(y)
 
     def rmatvec(self, x):
-        return super().rmatvec(x) if backend_for(x) is None else self.op.matvec(x)
+        if backend_for(x) is None:
+            return super().rmatvec(x)
+        if self.conjugate:
+            raise TconvError("the plain transpose A.T of a complex ConvOperator is not available on Dask vectors; "
+                             "use A.H")
+        return self.op.matvec(x)
 
     def dot(self, y):
-        backend = backend_for(y)
-        return super().dot(y) if backend is None else backend.operator_apply(self.op, y, adjoint=True)
+        if backend_for(y) is None:
+            return super().dot(y)
+        return self.matvec(y)
 
     def _matvec(self, y):
-        return self.op._rmatvec(y)
+        return self._c(self.op._rmatvec(self._c(y)))
 
     def _rmatvec(self, x):
-        return self.op._matvec(x)
+        return self._c(self.op._matvec(self._c(x)))
 
     def _matmat(self, Y):
-        return self.op._rmatmat(Y)
+        return self._c(self.op._rmatmat(self._c(Y)))
 
     def _rmatmat(self, X):
-        return self.op._matmat(X)
+        return self._c(self.op._matmat(self._c(X)))
 
     def _adjoint(self):
-        return self.op
+        return _Adjoint(self.op, conjugate=not self.conjugate) if self.conjugate else self.op
 
-    _transpose = _adjoint
+    def _transpose(self):
+        return self.op if self.conjugate or self.dtype.kind != "c" else _Adjoint(self.op, conjugate=True)
 
     def tosparse(self, format: str = "csr"):
-        return self.op.tosparse("csc").T.asformat(format)
+        m = self.op.tosparse("csc").T
+        return (m if self.conjugate or self.dtype.kind != "c" else m.conj()).asformat(format)
 
     def todense(self) -> np.ndarray:
-        return self.op.todense().T
+        m = self.op.todense().T
+        return m if self.conjugate or self.dtype.kind != "c" else m.conj()

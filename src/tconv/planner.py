@@ -67,6 +67,7 @@ class Plan:
     choice: str
     candidates: tuple[Candidate, ...]
     measured: bool = False
+    note: str = ""  # e.g. how complex data is computed (tconv.complexconv)
 
     def ranked(self) -> list[Candidate]:
         """The runnable candidates, cheapest first."""
@@ -91,6 +92,8 @@ class Plan:
             lines.append("note: OpenBLAS runs its AVX2 (Haswell) kernels on an AVX-512 CPU; start Python "
                          "without OPENBLAS_CORETYPE=Haswell (or with OPENBLAS_CORETYPE=SkylakeX) for ~2x GEMM speed")
         lines.append(f"memory limit: {format_bytes(memory_limit())} (tconv.set_options(max_bytes=...))")
+        if self.note:
+            lines.append(f"note: {self.note}")
         return "\n".join(lines)
 
 

@@ -7,6 +7,10 @@ stays below the front ends that use it.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
+
 from .planner import Plan
 from .planner import explain as _plan_explain
 
@@ -37,8 +41,14 @@ def explain(
     >>> explain((16, 512, 8, 8), (512, 256, 4, 4), stride=2, padding=1).choice
     'gemm'
     """
+    dt = np.dtype(dtype)
+    real = {"complex64": "float32", "complex128": "float64"}.get(dt.name, dt.name)
     p: Plan = _plan_explain(x_shape, weight_shape, stride, padding, output_padding, groups, dilation,
-                            dtype=dtype, op=op, measure=measure and chunks is None)
+                            dtype=real, op=op, measure=measure and chunks is None)
+    if dt.kind == "c":  # complex: the real products run on the real dtype (tconv.complexconv)
+        from .complexconv import REAL_PRODUCTS
+
+        p = replace(p, dtype=dt.name, note=f"{dt.name} is computed with real arithmetic in {real}: {REAL_PRODUCTS}")
     if chunks is None:
         return p
     if op != "conv_transpose":

@@ -34,7 +34,8 @@ def dottest(
     rtol: float | None = None,
     atol: float = 0.0,
 ) -> float:
-    """Dot-product test ``<A u, v> == <u, A^T v>`` for random ``u``, ``v``.
+    """Dot-product test ``<A u, v> == <u, A^T v>`` for random ``u``, ``v`` (complex operators:
+    complex vectors and ``A^H``, the inner product conjugating its second argument).
 
     Returns the relative error (see the module docstring); raises :class:`DotTestError`,
     printing both inner products, when ``|lhs - rhs| > rtol * scale + atol`` (``rtol``
@@ -43,16 +44,24 @@ def dottest(
     rng = np.random.default_rng(rng)
     m, n = op.shape
     dtype = np.dtype(getattr(op, "dtype", None) or np.float64)
-    u = rng.standard_normal(n).astype(dtype)
-    v = rng.standard_normal(m).astype(dtype)
-    au = np.asarray(op.matvec(u), np.float64).ravel()
-    atv = np.asarray(op.rmatvec(v), np.float64).ravel()
-    u64, v64 = u.astype(np.float64), v.astype(np.float64)
-    lhs, rhs = float(np.dot(au, v64)), float(np.dot(u64, atv))
+    wide = np.complex128 if dtype.kind == "c" else np.float64  # complex: A^T is the conjugate transpose A^H
+
+    def draw(k):
+        a = rng.standard_normal(k)
+        return (a + 1j * rng.standard_normal(k) if dtype.kind == "c" else a).astype(dtype)
+
+    u, v = draw(n), draw(m)
+    au = np.asarray(op.matvec(u), wide).ravel()
+    atv = np.asarray(op.rmatvec(v), wide).ravel()
+    u64, v64 = u.astype(wide), v.astype(wide)
+    lhs, rhs = np.vdot(v64, au), np.vdot(atv, u64)
+    if dtype.kind != "c":
+        lhs, rhs = float(lhs.real), float(rhs.real)
     scale = max(np.linalg.norm(au) * np.linalg.norm(v64), np.linalg.norm(u64) * np.linalg.norm(atv),
                 np.finfo(np.float64).tiny)
     err = float(abs(lhs - rhs) / scale)
-    tol = TOLERANCES.get(dtype, 1e-12) if rtol is None else rtol
+    real = np.dtype(np.float32) if dtype in (np.float32, np.complex64) else np.dtype(np.float64)
+    tol = TOLERANCES.get(real, 1e-12) if rtol is None else rtol
     if abs(lhs - rhs) > tol * scale + atol:
         raise DotTestError(
             f"dot test failed: <A u, v> = {lhs!r} but <u, A^T v> = {rhs!r} "

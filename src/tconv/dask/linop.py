@@ -74,6 +74,7 @@ def operator_apply(op, v, *, adjoint: bool):
     else:
         out = apply(batch, op.weight, None, g, transpose=True, method=op.method)
         if op.boundary != "zeros":
+            src = op._boundary.src
             for ax, (lo, hi) in enumerate(op.pads):
-                out = _fold(out, ax + 2, lo, hi, op._src[ax])
+                out = _fold(out, ax + 2, lo, hi, src[ax])
     return out.reshape(-1) if v.ndim == 1 else out.reshape(cols, -1).T

@@ -1,0 +1,128 @@
+"""``tconv.jax.conv_transpose`` against ``jax.lax.conv_transpose`` itself, over random geometries,
+layouts (``dimension_numbers`` strings and permutations), ``transpose_kernel`` and every padding
+form: 'SAME', 'VALID', explicit pairs (negative and beyond the kernel included) and
+``use_consistent_padding``."""
+
+import inspect
+
+import jax
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import tconv
+
+LAYOUTS = {
+    1: [None, ("NCH", "OIH", "NCH"), ("NHC", "HOI", "NCH"), ("HNC", "IOH", "NHC")],
+    2: [None, ("NCHW", "OIHW", "NCHW"), ("NHWC", "HWIO", "NHWC"), ("NWHC", "OHWI", "NCWH"), "perm"],
+    3: [None, ("NCHWD", "OIHWD", "NCHWD"), ("NDHWC", "DHWIO", "NDHWC")],
+}
+CONSISTENT = "use_consistent_padding" in inspect.signature(jax.lax.conv_transpose).parameters
+
+
+def _shape_in(spec, sizes):
+    return tuple(sizes[c] for c in spec)
+
+
+@st.composite
+def jax_cases(draw):
+    nd = draw(st.integers(1, 3))
+    letters = "HWD"[:nd]
+    kernel = {c: draw(st.integers(1, {1: 5, 2: 4, 3: 3}[nd])) for c in letters}
+    spatial = {c: draw(st.integers(1, {1: 7, 2: 5, 3: 3}[nd])) for c in letters}
+    strides = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    dilation = draw(st.one_of(st.none(), st.tuples(*[st.integers(1, 3)] * nd)))
+    layout = draw(st.sampled_from(LAYOUTS[nd]))
+    d = dilation or (1,) * nd
+    form = draw(st.sampled_from(["SAME", "VALID", "pairs", "consistent"] if CONSISTENT else ["SAME", "VALID", "pairs"]))
+    if form in ("SAME", "VALID"):
+        padding = form
+    else:
+        k_eff = [dd * (kernel[c] - 1) + 1 for dd, c in zip(d, letters)]
+        lo_bound = 0 if form == "consistent" else -3
+        padding = tuple((draw(st.integers(lo_bound, k + 2)), draw(st.integers(lo_bound, k + 2))) for k in k_eff)
+    return dict(nd=nd, letters=letters, kernel=kernel, spatial=spatial, strides=strides, dilation=dilation,
+                layout=layout, padding=padding, consistent=form == "consistent",
+                transpose_kernel=draw(st.booleans()), cin=draw(st.integers(1, 3)), cout=draw(st.integers(1, 3)),
+                batch=draw(st.integers(1, 2)), seed=draw(st.integers(0, 2**31)))
+
+
+@given(jax_cases())
+def test_matches_lax_conv_transpose(case):
+    rng = np.random.default_rng(case["seed"])
+    letters = case["letters"]
+    layout = case["layout"]
+    if layout is None or layout == "perm":
+        lhs_spec, rhs_spec = ("N" + letters + "C", letters + "IO") if layout is None else ("NCHW", "OIHW")
+    else:
+        lhs_spec, rhs_spec = layout[0], layout[1]
+    # transpose_kernel=True reads the kernel as the forward conv's: its 'O' axis holds the inputs
+    o_size, i_size = (case["cin"], case["cout"]) if case["transpose_kernel"] else (case["cout"], case["cin"])
+    lhs = rng.standard_normal(_shape_in(lhs_spec, {"N": case["batch"], "C": case["cin"], **case["spatial"]}))
+    rhs = rng.standard_normal(_shape_in(rhs_spec, {"O": o_size, "I": i_size, **case["kernel"]}))
+    lhs, rhs = lhs.astype(np.float32), rhs.astype(np.float32)
+    if layout == "perm":  # lax.ConvDimensionNumbers: three permutation tuples
+        dn = jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, ("NCHW", "OIHW", "NCHW"))
+    else:
+        dn = layout
+    kw = dict(rhs_dilation=case["dilation"], dimension_numbers=dn, transpose_kernel=case["transpose_kernel"])
+    if case["consistent"]:
+        kw["use_consistent_padding"] = True
+    args = (lhs, rhs, case["strides"], case["padding"])
+    try:
+        want = np.asarray(jax.lax.conv_transpose(*args, **kw))
+    except ValueError as exc:  # JAX refuses: so must tconv, with its own message
+        assert "Negative padding" in str(exc) or "negative" in str(exc).lower()
+        with pytest.raises(tconv.TconvError, match="negative padding|empty output"):
+            tconv.jax.conv_transpose(*args, **kw)
+        return
+    if 0 in want.shape:
+        with pytest.raises(tconv.TconvError, match="empty output"):
+            tconv.jax.conv_transpose(*args, **kw)
+        return
+    got = tconv.jax.conv_transpose(*args, **kw)
+    assert got.shape == want.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * (1 + np.abs(want).max()))
+
+
+def test_default_layout_and_no_flip_against_tconv():
+    """No flip by default: lax.conv_transpose(x, k) is tconv.conv_transpose with the flipped kernel."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 5, 6, 3))  # NHWC
+    k = rng.standard_normal((3, 2, 3, 4))  # HWIO
+    got = tconv.jax.conv_transpose(x, k, (2, 1), "VALID")
+    w = np.flip(np.transpose(k, (2, 3, 0, 1)), (2, 3))  # (C_in, C_out, kH, kW), flipped
+    want = np.moveaxis(tconv.conv_transpose(np.moveaxis(x, -1, 1), w, stride=(2, 1)), 1, -1)
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(padding="same"), "accepts 'SAME' or 'VALID' \\(upper case\\)"),
+    (dict(padding=[(1, 1)]), "must be 'SAME', 'VALID' or 2 \\(lo, hi\\) pairs"),
+    (dict(padding=[(1, 1), (1.5, 1)]), "pairs of ints"),
+    (dict(dimension_numbers=("NCHW", "OIHW")), "must be three layout strings"),
+    (dict(dimension_numbers=("NCHW", "OIHX", "NCHW")), "same spatial letters"),
+    (dict(dimension_numbers=("NCHW", "OOHW", "NCHW")), "'I' exactly once"),
+    (dict(strides=(0, 1)), "strides=\\(0, 1\\): every entry must be positive"),
+    (dict(rhs_dilation=(1, 1, 1)), "rhs_dilation=\\(1, 1, 1\\) has 3 entries"),
+])
+def test_bad_input(kwargs, match):
+    args = dict(lhs=np.ones((1, 4, 4, 3)), rhs=np.ones((3, 3, 3, 2)), strides=(1, 1), padding="SAME")
+    args.update(kwargs)
+    with pytest.raises((tconv.TconvError, tconv.TconvTypeError), match=match):
+        tconv.jax.conv_transpose(**args)
+
+
+def test_channel_mismatch_names_the_kernel_axis():
+    with pytest.raises(tconv.TconvError, match="lhs has 3 feature channels but rhs .* has 2 on its 'O' axis"):
+        tconv.jax.conv_transpose(np.ones((1, 4, 4, 3)), np.ones((3, 3, 3, 2)), (1, 1), "SAME", transpose_kernel=True)
+
+
+def test_window_outside_the_uncropped_output_is_zeros():
+    """Padding that moves the whole output past the kernel's reach gives zeros (as JAX)."""
+    lhs, rhs = np.ones((1, 2, 1), np.float32), np.ones((2, 1, 1), np.float32)
+    want = np.asarray(jax.lax.conv_transpose(lhs, rhs, (1,), [(-2, 6)]))
+    got = tconv.jax.conv_transpose(lhs, rhs, (1,), [(-2, 6)])
+    assert got.shape == want.shape == (1, 5, 1)
+    np.testing.assert_array_equal(got, want)

@@ -1,0 +1,224 @@
+"""The translator's output, as printed, executed in the target frameworks themselves (PyTorch,
+ONNX Runtime, Keras 3 on JAX, JAX, tconv) and compared with the source framework's own result."""
+
+import re
+
+import jax
+import keras
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from onnx import TensorProto, helper, numpy_helper
+
+import tconv
+import tconv.cli
+from tconv.translate import translate
+
+torch.set_num_threads(1)
+OPSET = 18
+
+
+def _rhs(text: str) -> str:
+    """The expression of an ``a = expr  # comment`` line."""
+    return text.split("=", 1)[1].split("#", 1)[0].strip()
+
+
+def _ort(nodes, inits, x, out_shape):
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("X", TensorProto.FLOAT, list(x.shape))],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {"X": x})[0]
+
+
+def _source_result(tr, x, w_src, b):
+    """The source framework's own output (channels first), from the source call itself."""
+    L = tr.layer
+    call = L.call
+    if L.source == "torch":
+        name = re.sub(r"^(torch\.)?(nn\.)?", "", call)
+        module = eval("nn." + name, {"nn": torch.nn})
+        module.weight.data = torch.from_numpy(w_src)
+        if L.bias:
+            module.bias.data = torch.from_numpy(b)
+        with torch.no_grad():
+            return module(torch.from_numpy(x)).numpy()
+    if L.source == "onnx":
+        node = helper.make_node("ConvTranspose", ["X", "W", "B"], ["Y"], **L.source_kwargs)
+        inits = [numpy_helper.from_array(w_src, "W"), numpy_helper.from_array(b, "B")]
+        return _ort([node], inits, x, None)
+    if L.source == "keras":
+        layer = eval("keras.layers." + call, {"keras": keras})
+        cl = layer.data_format == "channels_last"
+        xs = np.moveaxis(x, 1, -1) if cl else x
+        layer.build(xs.shape)
+        layer.set_weights([w_src, b] if L.bias else [w_src])
+        y = np.asarray(layer(xs))
+        return np.moveaxis(y, -1, 1) if cl else y
+    kw = dict(L.source_kwargs)
+    lp, _, op = tconv.jax.dimension_permutations(kw.get("dimension_numbers"), L.nd + 2)
+    y = np.asarray(jax.lax.conv_transpose(np.transpose(x, np.argsort(lp)), w_src, **kw))
+    return np.transpose(y, op)
+
+
+def _run_printed(tr, name, x, w_src, b):
+    """Execute the printed translation for ``name`` in that framework; channels-first result."""
+    L, t = tr.layer, tr.targets[name]
+    src_var = {"torch": "w", "onnx": "W", "keras": "kernel", "jax": "rhs"}[L.source]
+    w = np.ascontiguousarray(eval(_rhs(t.weight), {"np": np, src_var: w_src}))
+    lines = t.code.splitlines()
+    g, cin_g, cout_g = L.groups, L.in_channels // L.groups, L.out_channels // L.groups
+    if name == "torch":
+        tb = None if b is None else torch.from_numpy(b)
+        scope = {"nn": torch.nn, "F": torch.nn.functional, "x": torch.from_numpy(x), "b": tb}
+        exec(lines[0], scope)
+        scope["module"].weight.data = torch.from_numpy(w)
+        if scope["module"].bias is not None:
+            scope["module"].bias.data = tb
+        with torch.no_grad():
+            for line in lines[1:]:
+                exec(line, scope)
+        return scope["y"].numpy()
+    if name == "onnx":
+        scope = {"helper": helper, "numpy_helper": numpy_helper, "np": np, "b": b}
+        for line in lines:
+            exec(line, scope)
+        node = scope["node"]
+        inits = [numpy_helper.from_array(w, "W")] + ([numpy_helper.from_array(b, "B")] if "B" in node.input else [])
+        nodes = [node] + [scope[k] for k in ("pad", "add") if k in scope]
+        inits += [scope[k] for k in ("pads", "Bc") if k in scope]
+        return _ort(nodes, inits, x, None)
+    if name == "tconv":
+        scope = {"tconv": tconv, "np": np, "x": x, "w": w, "b": b}
+        for line in lines:
+            exec(line, scope)
+        return scope["y"]
+    parts = []
+    for j in range(g):
+        bj = None if b is None else b[j * cout_g:(j + 1) * cout_g]
+        if name == "keras":
+            xj = np.moveaxis(x[:, j * cin_g:(j + 1) * cin_g], 1, -1)
+            kj = w[..., j * cin_g:(j + 1) * cin_g]
+            scope = {"keras": keras, "x": xj, "kernel": kj, "bias": bj}
+            exec(lines[0], scope)
+            if "layer" in scope:  # the layer form (else: the keras.ops form)
+                scope["layer"].build(xj.shape)
+                scope["layer"].set_weights([kj, bj] if scope["layer"].use_bias else [kj])
+                exec(lines[1], scope)
+            parts.append(np.asarray(scope["y"]))
+        else:
+            scope = {"jax": jax, "lhs": x[:, j * cin_g:(j + 1) * cin_g], "rhs": w[j * cin_g:(j + 1) * cin_g], "b": bj}
+            for line in lines:
+                if not line.startswith("#"):
+                    exec(line, scope)
+            parts.append(np.asarray(scope["y"]))
+    if name == "keras":
+        scope = {"keras": keras, "y": np.concatenate(parts, axis=-1), "bias": b}
+        for line in lines[1:]:
+            if line.startswith(("y = keras.layers.", "y = y + bias")):
+                exec(line, scope)
+        return np.moveaxis(np.asarray(scope["y"]), -1, 1)
+    return np.concatenate(parts, axis=1)
+
+
+def _check_everywhere(tr, seed=0):
+    L = tr.layer
+    assert tr.max_error < 1e-12  # tconv's own check of every convention (float64)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, L.in_channels, *L.input_shape)).astype(np.float32)
+    w_src = rng.standard_normal(L.weight_shape).astype(np.float32)
+    b = rng.standard_normal(L.out_channels).astype(np.float32) if L.bias else None
+    want = _source_result(tr, x, w_src, b)
+    assert want.shape[2:] == L.output_shape
+    tol = 1e-4 * (1 + np.abs(want).max())
+    for name, t in tr.targets.items():
+        got = _run_printed(tr, name, x, w_src, b)
+        layout = got.shape if name != "keras" else (got.shape[0], *got.shape[2:], got.shape[1])
+        assert layout[1:] == t.output_shape[1:], name
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=tol, err_msg=name)
+
+
+LAYERS = [
+    ("torch", "ConvTranspose2d(6, 4, 4, stride=2, padding=1, output_padding=1)", (5, 6), None),
+    ("torch", "nn.ConvTranspose1d(4, 6, 3, stride=3, groups=2, dilation=2, bias=False)", (7,), None),
+    ("torch", "ConvTranspose3d(2, 3, (2, 3, 1), stride=(1, 2, 3), padding=(1, 0, 0))", (3, 3, 2), None),
+    ("onnx", "ConvTranspose(4, 6, kernel_shape=[3], strides=[2], pads=[0, 2], group=2)", (7,), None),
+    ("onnx", "ConvTranspose(3, 2, kernel_shape=[3, 2], strides=[3, 2], auto_pad='SAME_LOWER')", (4, 3), None),
+    ("onnx", "ConvTranspose(2, 2, kernel_shape=[2, 2], strides=[3, 3], output_padding=[2, 1])", (3, 3), None),
+    ("keras", "Conv2DTranspose(5, 3, strides=2, padding='same', output_padding=1)", (4, 5), 3),
+    ("keras", "Conv1DTranspose(2, 2, strides=4, padding='valid', data_format='channels_first')", (5,), 3),
+    ("keras", "Conv2DTranspose(3, (2, 3), strides=(3, 1), padding='same')", (3, 4), 2),
+    ("keras", "Conv1DTranspose(2, 3, padding='valid', dilation_rate=2, use_bias=False)", (4,), 2),
+    ("jax", "conv_transpose(lhs_shape=(1, 5, 5, 3), rhs_shape=(3, 3, 3, 4), strides=(2, 2), "
+            "padding=[(0, 3), (4, -1)])", None, None),
+    ("jax", "conv_transpose(lhs_shape=(1, 2, 6), rhs_shape=(3, 2, 4), strides=(3,), padding='SAME', "
+            "dimension_numbers=('NCH', 'IOH', 'NCH'), transpose_kernel=True, rhs_dilation=(2,))", None, None),
+]
+
+
+@pytest.mark.parametrize("source, layer, input_shape, in_channels", LAYERS, ids=[c[1][:40] for c in LAYERS])
+def test_printed_translation_runs_in_every_framework(source, layer, input_shape, in_channels):
+    tr = translate(layer, source, input_shape=input_shape, in_channels=in_channels)
+    _check_everywhere(tr)
+
+
+@st.composite
+def torch_layers(draw):
+    nd = draw(st.integers(1, 2))
+    g = draw(st.integers(1, 2))
+    k = tuple(draw(st.integers(1, 4)) for _ in range(nd))
+    s = tuple(draw(st.integers(1, 3)) for _ in range(nd))
+    d = tuple(draw(st.integers(1, 2)) for _ in range(nd))
+    op = tuple(draw(st.integers(0, max(a, b) - 1)) for a, b in zip(s, d))
+    shape = tuple(draw(st.integers(1, 5)) for _ in range(nd))
+    full = [(i - 1) * a + c * (kk - 1) + 1 for i, a, c, kk in zip(shape, s, d, k)]
+    p = tuple(draw(st.integers(0, (f - 1) // 2)) for f in full)
+    call = (f"ConvTranspose{nd}d({g * draw(st.integers(1, 2))}, {g * draw(st.integers(1, 2))}, {k}, stride={s}, "
+            f"padding={p}, output_padding={op}, groups={g}, dilation={d}, bias={draw(st.booleans())})")
+    return call, shape
+
+
+@settings(max_examples=20)
+@given(torch_layers())
+def test_random_torch_layers(case):
+    call, shape = case
+    _check_everywhere(translate(call, "torch", input_shape=shape))
+
+
+def test_keras_cannot_express_33_from_16_with_kernel_4():
+    tr = translate("ConvTranspose2d(8, 4, 4, stride=2, padding=1, output_padding=1)", input_shape=(16, 16))
+    k = tr.targets["keras"]
+    assert not k.exact and "Cropping2D(((1, 0), (1, 0)))" in k.code and k.output_shape == (1, 33, 33, 4)
+    assert tr.targets["torch"].exact and tr.targets["jax"].exact
+
+
+def test_cli_prints_every_target_and_the_check(capsys):
+    rc = tconv.cli.main(["translate", "--from", "torch", "--input", "16,16",
+                         "ConvTranspose2d(64, 32, 4, stride=2, padding=1, output_padding=1)"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    for name in ("torch:", "onnx:", "keras: cannot express", "jax:", "tconv:"):
+        assert name in out
+    assert "transpose_kernel=True" in out and "output shape: (1, 32, 33, 33)" in out
+    assert re.search(r"checked numerically on random data .* max error 0 ", out)
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--from", "keras", "Conv2DTranspose(8, 3)", "--input", "4,4"], "in_channels is required"),
+    (["ConvTranspose2d(4, 4, 3, padding_mode='reflect')", "--input", "4,4"], "supports only 'zeros'"),
+    (["ConvTranspose2d(4, 4, 3)"], "input_shape is required"),
+    (["Conv2d(4, 4, 3)", "--input", "4,4"], "give ConvTranspose1d, ConvTranspose2d or ConvTranspose3d"),
+    (["ConvTranspose2d(4, 4, 3, stride=x)", "--input", "4,4"], "must be a literal"),
+    (["ConvTranspose2d(4, 4, 3, groups=3)", "--input", "4,4"], "groups=3 must divide out_channels=4"),
+    (["--to", "tf", "ConvTranspose2d(4, 4, 3)", "--input", "4,4"], "to='tf' must be one of"),
+    (["--from", "keras", "--in-channels", "2", "Conv2DTranspose(8, 3, groups=2)", "--input", "4,4"], "has no groups"),
+    (["--from", "keras", "--in-channels", "2", "Conv2DTranspose(8, 3, strides=(1, 2), dilation_rate=(2, 1))",
+      "--input", "4,4"], "refused by Keras's layer"),
+])
+def test_cli_errors(argv, match, capsys):
+    assert tconv.cli.main(["translate", *argv]) == 2
+    assert re.search(match, capsys.readouterr().err)
