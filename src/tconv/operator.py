@@ -262,26 +262,27 @@ class _Adjoint(LinearOperator):
     def _c(self, v):
         return np.conj(v) if self.conjugate else v
 
-    def matvec(self, y):
-        if backend_for(y) is None:
-            return super().matvec(y)
+    def _on_backend(self, v, adjoint: bool):
+        """A back end's vector (Dask): ``A^H v`` (``adjoint``) or ``A v`` through the operator, else None."""
+        backend = backend_for(v)
+        if backend is None:
+            return None
         if self.conjugate:
             raise TconvError("the plain transpose A.T of a complex ConvOperator is not available on Dask vectors; "
                              "use A.H")
-        return self.op.rmatvec(y)
+        return backend.operator_apply(self.op, v, adjoint=adjoint)
+
+    def matvec(self, y):
+        out = self._on_backend(y, adjoint=True)
+        return super().matvec(y) if out is None else out
 
     def rmatvec(self, x):
-        if backend_for(x) is None:
-            return super().rmatvec(x)
-        if self.conjugate:
-            raise TconvError("the plain transpose A.T of a complex ConvOperator is not available on Dask vectors; "
-                             "use A.H")
-        return self.op.matvec(x)
+        out = self._on_backend(x, adjoint=False)
+        return super().rmatvec(x) if out is None else out
 
     def dot(self, y):
-        if backend_for(y) is None:
-            return super().dot(y)
-        return self.matvec(y)
+        out = self._on_backend(y, adjoint=True)
+        return super().dot(y) if out is None else out
 
     def _matvec(self, y):
         return self._c(self.op._rmatvec(self._c(y)))
