@@ -29,6 +29,36 @@ def _run(code: str, timeout: float = 120, limit_bytes: int | None = None) -> sub
 
 
 # -- 1. fork after use
+@pytest.mark.parametrize("layer", ["tbb", "workqueue"])
+def test_threading_layer_is_safe_for_threads_and_fork(layer):
+    """Eight Python threads call the parallel kernels at once (results exact), then a fork."""
+    code = """
+        import os, threading, numpy as np, tconv, tconv.machine as m
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((2, 4, 96, 96)); w = rng.standard_normal((4, 3, 3, 3))
+        want = tconv.conv_transpose(x, w, stride=2, method="scatter")
+        errs = []
+        def work():
+            for _ in range(5):
+                for m_ in ("direct", "gemm"):
+                    errs.append(float(np.abs(tconv.conv_transpose(x, w, stride=2, method=m_) - want).max()))
+        ts = [threading.Thread(target=work) for _ in range(8)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        assert len(errs) == 80 and max(errs) < 1e-10, max(errs)
+        pid = os.fork()
+        if pid == 0:
+            ok = np.abs(tconv.conv_transpose(x, w, stride=2, method="direct") - want).max() < 1e-10
+            os._exit(0 if ok else 3)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        print(m.threading_layer())
+    """
+    env = {"PATH": "/usr/bin:/bin", **({"TCONV_THREADING_LAYER": "workqueue"} if layer == "workqueue" else {})}
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == layer
+
+
 @pytest.mark.parametrize("method", ["auto", "direct", "gemm"])
 def test_pool_map_and_fork_after_a_call(method):
     code = f"""

@@ -6,12 +6,13 @@ models use, and tconv's thread policy and pool.
   choices between processes): it is looked up from the OpenBLAS kernel family in use and
   the number of threads, a table fitted on this project's machines. :func:`measure_rates`
   times the real GEMM when asked (``explain(..., measure=True)``).
-* **Threads.** One pool of tconv's own (plain threads that sleep on a queue: nothing spins
-  after a call). :func:`threads_for` is the one rule for how many threads a call gets: none
-  beyond the calling thread below :data:`MIN_WORK_PER_THREAD` multiply-adds per thread, at
-  most the CPUs this process may use (or ``tconv.set_options(threads=...)``). The numba
-  kernels release the GIL and run on row ranges, so the pool needs no OpenMP: after
-  ``os.fork()`` the child simply starts a new pool (``os.register_at_fork``).
+* **Threads.** :func:`threads_for` is the one rule for how many threads a call gets: one
+  below :data:`MIN_WORK_PER_THREAD` multiply-adds per thread, at most the CPUs this process may
+  use (or ``tconv.set_options(threads=...)``). The numba kernels run on numba's threads with a
+  threading layer that is safe after ``fork()`` and under concurrent calls: Intel TBB (the
+  ``tbb`` wheel, loaded from the environment); where it is missing, numba's ``workqueue``
+  layer (fork-safe) with the parallel calls serialised by a lock (it is not thread-safe). GNU
+  OpenMP, which kills a forked child that uses it, is never loaded by tconv.
 
 >>> threads_for(10)
 1
@@ -24,7 +25,6 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import numpy as np
@@ -32,7 +32,7 @@ import numpy as np
 from .options import thread_cap
 
 __all__ = ["cpu_count", "cpu_has_avx512", "blas_rates", "measure_rates", "threads_for", "parallel_rows",
-           "MIN_WORK_PER_THREAD", "native_summary"]
+           "threading_layer", "MIN_WORK_PER_THREAD", "native_summary"]
 
 #: multiply-adds below which a second thread costs more than it saves (~40-100 us of work)
 MIN_WORK_PER_THREAD = 1 << 19
@@ -109,49 +109,67 @@ def threads_for(work: float) -> int:
     return int(max(1, min(cap, work // MIN_WORK_PER_THREAD)))
 
 
-_POOL: dict[str, object] = {"executor": None, "size": 0}
-_POOL_LOCK = threading.Lock()
+def _load_tbb() -> bool:
+    """Make Intel TBB's library (from the ``tbb`` wheel, in this environment's ``lib``) loadable."""
+    import ctypes
+    import glob
+
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        for path in sorted(glob.glob(os.path.join(prefix, "lib", "libtbb.so.12*"))):
+            try:
+                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+                return True
+            except OSError:
+                continue
+    return False
 
 
-def _forget_pool_in_child() -> None:
-    # the parent's worker threads do not exist in a forked child: start afresh there
-    _POOL["executor"], _POOL["size"] = None, 0
-    global _POOL_LOCK
-    _POOL_LOCK = threading.Lock()
+@cache
+def threading_layer() -> str:
+    """The numba threading layer tconv uses: ``"tbb"``, or ``"workqueue"`` (calls serialised)."""
+    import numba
+
+    wanted = os.environ.get("TCONV_THREADING_LAYER", "").lower()  # "workqueue" forces the fallback
+    layer = "workqueue" if wanted == "workqueue" else ("tbb" if _load_tbb() else "workqueue")
+    try:
+        if layer == "tbb":
+            from numba.np.ufunc import tbbpool  # noqa: F401  (fails if libtbb does not load)
+    except ImportError:
+        layer = "workqueue"
+    numba.config.THREADING_LAYER = layer
+    return layer
 
 
-os.register_at_fork(after_in_child=_forget_pool_in_child)
+_SERIAL = threading.Lock()  # the workqueue layer accepts one parallel call at a time
 
 
-def _executor(workers: int) -> ThreadPoolExecutor:
-    with _POOL_LOCK:
-        ex = _POOL["executor"]
-        if ex is None or _POOL["size"] < workers:
-            old = ex
-            ex = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tconv")
-            _POOL["executor"], _POOL["size"] = ex, workers
-            if old is not None:
-                old.shutdown(wait=False)  # type: ignore[attr-defined]
-        return ex  # type: ignore[return-value]
+def _reset_after_fork() -> None:
+    global _SERIAL
+    _SERIAL = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def parallel_rows(kernel, rows: int, threads: int, *args) -> None:
-    """Run ``kernel(*args, r0, r1)`` over ``[0, rows)`` split into ``threads`` ranges: the calling
-    thread takes the first range, tconv's pool the others. ``kernel`` must release the GIL
-    (numba ``nogil=True``) and write disjoint outputs per row."""
+    """Run ``kernel(*args, 0, rows)`` (a numba ``prange`` kernel over ``rows`` work items) on
+    ``threads`` of numba's threads (the count is thread-local, so concurrent calls do not
+    disturb each other)."""
+    import numba
+
     compile_notice(kernel)
-    threads = max(1, min(threads, rows))
-    if threads == 1:
-        kernel(*args, 0, rows)
-        return
-    bounds = [rows * i // threads for i in range(threads + 1)]
-    ex = _executor(threads - 1)
-    futures = [ex.submit(kernel, *args, bounds[i], bounds[i + 1]) for i in range(1, threads)]
+    layer = threading_layer()
+    threads = max(1, min(threads, rows, numba.config.NUMBA_NUM_THREADS))
+    old = numba.get_num_threads()
+    numba.set_num_threads(threads)
     try:
-        kernel(*args, bounds[0], bounds[1])
+        if layer == "workqueue":
+            with _SERIAL:
+                kernel(*args, 0, rows)
+        else:
+            kernel(*args, 0, rows)
     finally:
-        for f in futures:
-            f.result()
+        numba.set_num_threads(old)
 
 
 def native_summary() -> str:
@@ -159,7 +177,7 @@ def native_summary() -> str:
     from .blas import blas_info
 
     return (f"BLAS: {blas_info()}; cost model GEMM rate {blas_rates()[4] / 1e9:.0f} GFLOP/s float32 "
-            f"({cpu_count()} CPUs); threads: tconv's pool, up to {thread_cap() or cpu_count()}")
+            f"({cpu_count()} CPUs); threads: numba's ({threading_layer()} layer), up to {thread_cap() or cpu_count()}")
 
 
 _NOTICE: dict[str, object] = {"given": False, "checked": set()}

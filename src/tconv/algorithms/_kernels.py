@@ -4,10 +4,10 @@ Inner loops are written over 0-based slices (``dst[i] += src[i]``): numba then p
 indices non-negative and vectorises them (measured 15x over ``acc[q] += src[q + jb]``).
 
 Every kernel works on the canonical 3-D form (1-D and 2-D problems get leading axes of
-size 1) and computes the work items (output rows, planes or weight entries) ``r0 <= r < r1``,
-so no two ranges write one element. The kernels release the GIL; tconv's own pool
-(:func:`tconv.machine.parallel_rows`) runs the ranges on its threads. No numba ``parallel=True``:
-numba's OpenMP layer is not fork-safe.
+size 1) and computes the work items (output rows, planes or weight entries) ``r0 <= r < r1``
+in parallel (``prange``), so no two threads write one element. The threads are numba's, on
+the fork-safe and thread-safe layer :mod:`tconv.machine` selects (TBB; never GNU OpenMP), as
+many as :func:`tconv.machine.threads_for` gives for the work.
 
 Work scales with the output and the multiply-adds, never with the stride or padding values:
 loops over stride phases run only over the phases present in the output.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
 @njit(cache=True, inline="always")
@@ -47,7 +47,7 @@ def _span(t, d, lo, s, m, n):
     return j0, j1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def col2im3(cols, out, n_first, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2, r0, r1):
     """out[n_first + b, c, p] = sum_t cols[c, t0, t1, t2, b, j0, j1, j2] (p = j*s + t*d - lo).
 
@@ -59,7 +59,7 @@ def col2im3(cols, out, n_first, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2, r0, r1):
     n0, n1, n2 = out.shape[2], out.shape[3], out.shape[4]
     nq = (n2 + s2 - 1) // s2
     nph = min(s2, n2)  # phases present in the output (never the stride itself)
-    for pl in range(r0, r1):
+    for pl in prange(r0, r1):
         c = pl % C
         b = pl // C
         plane = out[n_first + b, c]
@@ -89,13 +89,13 @@ def col2im3(cols, out, n_first, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2, r0, r1):
             plane[:, :, ph::s2] = tmp[ph, :, :, :cnt]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def im2col3(x, cols, n_first, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2, r0, r1):
     """cols[c, t0, t1, t2, b, j] = x[n_first + b, c, j*s + t*d - lo] (0 out of range): the
     adjoint of :func:`col2im3`. cols: (C, k0, k1, k2, B, m0, m1, m2), fully overwritten."""
     C, k0, k1, k2, B, m0, m1, m2 = cols.shape
     n0, n1, n2 = x.shape[2], x.shape[3], x.shape[4]
-    for pl in range(r0, r1):
+    for pl in prange(r0, r1):
         c = pl % C
         b = pl // C
         plane = x[n_first + b, c]
@@ -120,7 +120,7 @@ def im2col3(x, cols, n_first, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2, r0, r1):
                                 dst[i] = src[i]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def direct_t3(y, w, out, acc_like, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2, r0, r1):
     """Transposed convolution, direct: out (N, Cx, n0, n1, n2) from y (N, Cy, m0, m1, m2),
     w (Cy, Cx/groups, k0, k1, k2), output rows r0 <= r < r1 of the N*Cx*n0*n1 rows. Gather over
@@ -133,8 +133,8 @@ def direct_t3(y, w, out, acc_like, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2
     k0, k1, k2 = w.shape[2], w.shape[3], w.shape[4]
     cyg = Cy // groups
     nph = min(s2, n2)
-    acc = np.empty((n2 + s2 - 1) // s2, dtype=acc_like.dtype)
-    for r in range(r0, r1):
+    for r in prange(r0, r1):
+        acc = np.empty((n2 + s2 - 1) // s2, dtype=acc_like.dtype)
         p1 = r % n1
         p0 = (r // n1) % n0
         cx = (r // (n1 * n0)) % Cx
@@ -176,7 +176,7 @@ def direct_t3(y, w, out, acc_like, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2
                 row[ph::s2] = acc[:nq]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def direct_c3(x, w, out, acc_like, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2, r0, r1):
     """Convolution, direct: out (N, Cy, m0, m1, m2) from x (N, Cx, n0, n1, n2),
     w (Cy, Cx/groups, k0, k1, k2), output rows r0 <= r < r1 of the N*Cy*m0*m1 rows, reading
@@ -186,8 +186,8 @@ def direct_c3(x, w, out, acc_like, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2
     cxg = w.shape[1]
     k0, k1, k2 = w.shape[2], w.shape[3], w.shape[4]
     cyg = Cy // groups
-    acc = np.empty(m2, dtype=acc_like.dtype)
-    for r in range(r0, r1):
+    for r in prange(r0, r1):
+        acc = np.empty(m2, dtype=acc_like.dtype)
         j1 = r % m1
         j0 = (r // m1) % m0
         cy = (r // (m1 * m0)) % Cy
@@ -218,7 +218,7 @@ def direct_c3(x, w, out, acc_like, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2
             row[i] = acc[i]
 
 
-@njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, nogil=True, parallel=True, fastmath={"reassoc", "contract"})
 def direct_wgrad3(y, x, gw, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2, r0, r1):
     """gw[cy, cl, t] = sum_{n, j} y[n, cy, j] * x[n, g*cxg + cl, j*s + t*d - lo] (in range).
 
@@ -231,7 +231,7 @@ def direct_wgrad3(y, x, gw, groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2, r0, r
     n0, n1, n2 = x.shape[2], x.shape[3], x.shape[4]
     cxg, k0, k1, k2 = gw.shape[1], gw.shape[2], gw.shape[3], gw.shape[4]
     cyg = Cy // groups
-    for it in range(r0, r1):
+    for it in prange(r0, r1):
         t2 = it % k2
         t1 = (it // k2) % k1
         t0 = (it // (k2 * k1)) % k0

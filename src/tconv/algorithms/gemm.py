@@ -19,7 +19,7 @@ import numpy as np
 from ..blas import gemm_cm
 from ..machine import blas_rates, parallel_rows
 from ..taps import tap_windows
-from ._base import SCRATCH_FACTOR, SMALL_SCRATCH_BYTES, Algorithm, register
+from ._base import SCRATCH_FACTOR, Algorithm, register
 from ._kernels import as3, col2im3, im2col3, pad3, params3, workspace
 
 # cost model: the BLAS rate comes from tconv.machine.blas_rates (deterministic per machine);
@@ -48,10 +48,10 @@ def im2col(x: np.ndarray, geom) -> np.ndarray:
 
 def chunk_size(geom, batch: int, itemsize: int) -> int:
     """Samples per chunk so that ``cols`` stays within SCRATCH_FACTOR times the output's bytes
-    (the larger of the two sides), or SMALL_SCRATCH_BYTES."""
+    (the larger of the two sides; at least one sample)."""
     per_sample = geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
     side = max(geom.x_channels * math.prod(geom.x_shape), geom.y_channels * math.prod(geom.y_shape))
-    budget = max(SCRATCH_FACTOR * batch * side * itemsize, SMALL_SCRATCH_BYTES)
+    budget = SCRATCH_FACTOR * batch * side * itemsize
     return int(max(1, min(batch, budget // max(per_sample, 1))))
 
 
