@@ -50,7 +50,12 @@ def test_conv_transpose_and_conv_match_torch_half(case, name):
     assert got.shape == want.shape
     g32, w32 = got.astype(np.float32), want.astype(np.float32)
     scale = 1 + np.abs(w32).max()
-    assert np.abs(g32 - w32).max() <= 4 * eps * scale
+    # PyTorch's own half-precision sums are not exact either: tconv must be within a few roundings of
+    # PyTorch and no further from the float64 result than PyTorch is (plus one rounding)
+    ref64 = tconv.conv_transpose(*(None if a is None else a.astype(np.float64) for a in (x, w, b)), **case.kwargs())
+    torch_err = np.abs(w32 - ref64).max()
+    assert np.abs(g32 - ref64).max() <= torch_err + eps * scale
+    assert np.abs(g32 - w32).max() <= max(4 * eps * scale, 2 * torch_err + eps * scale)
     # computed in float32, rounded once: the float32 result rounded to the half dtype
     ref32 = tconv.conv_transpose(*(None if a is None else a.astype(np.float32) for a in (x, w, b)), **case.kwargs())
     assert np.array_equal(got, ref32.astype(dt))
@@ -59,10 +64,21 @@ def test_conv_transpose_and_conv_match_torch_half(case, name):
     ckw = dict(stride=case.stride, padding=case.padding, dilation=case.dilation, groups=case.groups)
     y = got
     cgot = tconv.conv(y, w, **ckw)
+    pads = case.per_axis(case.padding)
+    if any(p > n for p, n in zip(pads, y.shape[-case.nd:])):
+        # PyTorch 2.13's float16 CPU convolution segfaults on some paddings wider than the input (e.g. input
+        # (2, 9, 15, 1), kernel (4, 2), dilation 2, padding (1, 3) or (1, 5), groups 3): no peer call there;
+        # the float32-computed, once-rounded result is still checked against tconv's float64 convolution
+        c64 = tconv.conv(y.astype(np.float64), w.astype(np.float64), **ckw)
+        assert np.abs(cgot.astype(np.float64) - c64).max() <= 2 * eps * (1 + np.abs(c64).max())
+        return
     cwant = to_numpy(TORCH_CONV[case.nd](to_torch(y, tdt), to_torch(w, tdt), None, **ckw), dt)
     assert cgot.dtype == dt and cgot.shape == cwant.shape
     c32 = cwant.astype(np.float32)
-    assert np.abs(cgot.astype(np.float32) - c32).max() <= 4 * eps * (1 + np.abs(c32).max())
+    c64 = tconv.conv(y.astype(np.float64), w.astype(np.float64), **ckw)
+    cscale, ctorch_err = 1 + np.abs(c32).max(), np.abs(c32 - c64).max()
+    assert np.abs(cgot.astype(np.float32) - c64).max() <= ctorch_err + eps * cscale
+    assert np.abs(cgot.astype(np.float32) - c32).max() <= max(4 * eps * cscale, 2 * ctorch_err + eps * cscale)
 
 
 @pytest.mark.parametrize("name", sorted(HALF))
