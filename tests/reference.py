@@ -101,3 +101,15 @@ def registry_supports(method, geom, dtype, op) -> bool:
         UNSUPPORTED[key] = UNSUPPORTED.get(key, 0) + 1
         return False
     return True
+
+
+def load_example(name: str):
+    """Import ``examples/<name>.py`` as a module (the examples are scripts, not a package)."""
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod

@@ -1,23 +1,12 @@
 """examples/dask_landweber.py runs (small) and its Dask iteration is the NumPy one."""
 
-import importlib.util
-import pathlib
-
 import dask.array as da
 import numpy as np
-
-EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from reference import load_example
 
 
 def test_dask_landweber_small(capsys):
-    ex = _load("dask_landweber")
+    ex = load_example("dask_landweber")
     r = ex.run(size=24, iters=12, chunk=8, verbose=True)
     res = r["residuals"]
     assert all(b <= a * (1 + 1e-12) for a, b in zip(res, res[1:]))  # Landweber: the residual never grows
