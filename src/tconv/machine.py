@@ -1,11 +1,11 @@
 """What the machine offers, probed in one place: CPU features, the BLAS rate the cost
-models use, and tconv's thread policy and pool.
+models use, and tconv's thread policy and threading layer.
 
 * **BLAS rate.** The planner must choose the same algorithm for the same geometry every
   time on one machine, so its GEMM rate is not timed on each start (timing noise flipped
   choices between processes): it is looked up from the OpenBLAS kernel family in use and
-  the number of threads, a table fitted on this project's machines. :func:`measure_rates`
-  times the real GEMM when asked (``explain(..., measure=True)``).
+  the number of threads, a table fitted on this project's machines. ``explain(...,
+  measure=True)`` times the real algorithms instead, when asked.
 * **Threads.** :func:`threads_for` is the one rule for how many threads a call gets: one
   below :data:`MIN_WORK_PER_THREAD` multiply-adds per thread, at most the CPUs this process may
   use (or ``tconv.set_options(threads=...)``). The numba kernels run on numba's threads with a
@@ -27,11 +27,9 @@ import sys
 import threading
 from functools import cache
 
-import numpy as np
-
 from .options import thread_cap
 
-__all__ = ["cpu_count", "cpu_has_avx512", "blas_rates", "measure_rates", "threads_for", "parallel_rows",
+__all__ = ["cpu_count", "cpu_has_avx512", "blas_rates", "threads_for", "parallel_rows",
            "threading_layer", "MIN_WORK_PER_THREAD", "native_summary"]
 
 #: multiply-adds below which a second thread costs more than it saves (~40-100 us of work)
@@ -81,26 +79,6 @@ def blas_rates() -> dict[int, float]:
         threads = min(threads, int(env))
     f32 = per * threads
     return {4: f32, 8: f32 / 2}
-
-
-def measure_rates() -> dict[int, float]:
-    """Time tconv's BLAS GEMM now (about 2 ms): FLOP/s for float32 (4) and float64 (8)."""
-    import time
-
-    from .blas import gemm_cm
-
-    rates = {}
-    for dt in (np.float32, np.float64):
-        n = 384
-        a = np.ones((n, n), dt)
-        c = np.empty((n, n), dt)
-        best = float("inf")
-        for _ in range(5):
-            t = time.perf_counter()
-            gemm_cm(False, False, n, n, n, a, 0, n, a, 0, n, c, 0, n)
-            best = min(best, time.perf_counter() - t)
-        rates[np.dtype(dt).itemsize] = 2 * n**3 / max(best, 1e-9)
-    return rates
 
 
 def threads_for(work: float) -> int:

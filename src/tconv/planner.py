@@ -139,11 +139,6 @@ def plan(geom: ConvGeometry, batch: int, dtype: str, op: str = "conv_transpose")
     runnable = [c for c in cands if c.reason is None]
     lean = [c for c in runnable if c.scratch_bytes <= max(SCRATCH_FACTOR * out, SMALL_SCRATCH_BYTES)]
     pool = lean or runnable
-    if not pool:  # only reference algorithms can run it (e.g. > 3 spatial axes of an exotic dtype)
-        pool = [Candidate(c.name, None, ALGORITHMS[c.name].cost(geom, batch, dt.itemsize, op),
-                          ALGORITHMS[c.name].scratch_bytes(geom, batch, dt.itemsize, op))
-                for c in cands if ALGORITHMS[c.name].supports(geom, dt, op) is None]
-        cands = [next((p for p in pool if p.name == c.name), c) for c in cands]
     if not pool:
         raise TconvError(f"no algorithm can compute {op} for this geometry: "
                          + "; ".join(f"{c.name}: {c.reason}" for c in cands))
