@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from .errors import TconvError
+
 __all__ = ["register_backend", "backend_for"]
 
 _BACKENDS: list[tuple[str, Callable[[object], bool], Callable[[], object]]] = []
@@ -53,7 +55,5 @@ def refuse_conventions(backend: object, **given: object) -> None:
     plain = {"padding_mode": "zeros", "data_format": "channels_first", "weight_format": "torch", "out_dtype": None}
     for name, value in given.items():
         if value != plain[name]:
-            from .errors import TconvError
-
             raise TconvError(f"{name}={value!r} is not supported for {getattr(backend, '__name__', backend)} arrays; "
                              f"compute with NumPy arrays, or use {name}={plain[name]!r}")

@@ -56,11 +56,11 @@ class ZeroInsertion(Algorithm):
         if not finite.all():  # add the non-finite weights' real products (no inserted zeros)
             g = geom.groups
             cyg, cxg = geom.y_channels // g, geom.x_channels // g
+            windows = {t: (ysl, xsl) for t, ysl, xsl in tap_windows(geom)}
             for cy, cl, *tap in np.argwhere(~finite):
-                for t, ysl, xsl in tap_windows(geom):
-                    if t == tuple(tap):
-                        cx = cy // cyg * cxg + cl
-                        out[(ALL, cx, *xsl)] += w[(cy, cl, *t)] * y[(ALL, cy, *ysl)]
+                if tuple(tap) in windows:  # a tap that lands nowhere has no products
+                    ysl, xsl = windows[tuple(tap)]
+                    out[(ALL, cy // cyg * cxg + cl, *xsl)] += w[(cy, cl, *tap)] * y[(ALL, cy, *ysl)]
         return out
 
     def conv(self, x, w, geom):
