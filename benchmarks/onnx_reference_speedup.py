@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/onnx_reference_speedup.py [--layers L2,L4,...] [--batch 1]
 
-One single-node model per benchmark layer (tconv._bench.layers.SUITE, float32, batch overridden by
+One single-node model per benchmark layer (tconv.tools.bench.layers.SUITE, float32, batch overridden by
 --batch to keep ONNX's pure-Python reference short); each evaluator is run once after a warm-up
 call on the same model, and its result is compared with ONNX Runtime's.
 """
@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 from onnx.reference import ReferenceEvaluator
 
 import tconv
-from tconv._bench.layers import SUITE
+from tconv.tools.bench.layers import SUITE
 
 
 def model_for(layer, batch):

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import tconv
-from tconv._bench.layers import SUITE
-from tconv.machine import native_summary
+from tconv.core.machine import native_summary
+from tconv.tools.bench.layers import SUITE
 
 
 def main() -> int:

@@ -1,12 +1,12 @@
 """`make bench`: the layer suite (src/tconv/_bench/layers.py) against PyTorch and ONNX Runtime.
 
-Writes benchmarks/results.md; see tconv._bench.runner for what is measured and how.
+Writes benchmarks/results.md; see tconv.tools.bench.runner for what is measured and how.
 """
 
 import sys
 from pathlib import Path
 
-from tconv._bench.runner import main
+from tconv.tools.bench.runner import main
 
 if __name__ == "__main__":
     out = str(Path(__file__).resolve().parent / "results.md")

@@ -13,23 +13,13 @@ import numpy as np
 import pytest
 
 import tconv
-from tconv.algorithms import OPERATIONS
+from tconv.core.algorithms import OPERATIONS
 
 SRC = Path(tconv.__file__).resolve().parent
 
-# lower layers first; a module may import only from its own layer or below
-LAYERS = [
-    {"tconv.errors", "tconv._params", "tconv.backends", "tconv.frontend_check"},
-    {"tconv.options", "tconv.geometry", "tconv.complexconv", "tconv.halfprec"},
-    {"tconv.taps", "tconv.blas", "tconv.layout"},
-    {"tconv.machine"},
-    {"tconv.matrix"},
-    {"tconv.algorithms"},  # the package and everything in it
-    {"tconv.planner"},
-    {"tconv.functional"},
-    {"tconv.grad", "tconv.operator", "tconv.testing", "tconv.seed", "tconv.boundary", "tconv.crop"},
-]
-FRONT = len(LAYERS)  # everything else: front ends (viz, cli, bench, ...) and the package root
+# the layers are the folders, lowest first: a module may import its own folder's layer or lower ones
+FOLDERS = ["tconv.errors", "tconv.core", "tconv.api", "tconv.tools"]
+TOP = len(FOLDERS)  # the package root: re-exports and the public names (tconv.dask, tconv.viz, __main__)
 
 
 def _module_name(path: Path) -> str:
@@ -75,16 +65,36 @@ def _graph() -> dict[str, set[str]]:
 
 
 def _layer(mod: str) -> int:
-    for i, group in enumerate(LAYERS):
-        if any(mod == g or mod.startswith(g + ".") for g in group):
+    for i, folder in enumerate(FOLDERS):
+        if mod == folder or mod.startswith(folder + "."):
             return i
-    return FRONT
+    return TOP
 
 
 def test_no_import_runs_upward():
     upward = [(m, t) for m, targets in _graph().items() for t in targets
               if t != "tconv" and _layer(t) > _layer(m)]
     assert not upward, f"imports from a lower layer to a higher one: {upward}"
+
+
+def test_every_module_lives_in_a_layer_folder():
+    graph = _graph()
+    root = sorted(m for m in graph if _layer(m) == TOP and m != "tconv")
+    assert root == ["tconv.__main__", "tconv.dask", "tconv.viz"], root
+    assert len([m for m in graph if m.count(".") == 1 and m not in ("tconv.__main__",)]) <= 6 + 3  # + core, api, tools
+    assert all(_layer(m) < TOP for m in graph if m.count(".") >= 2)
+
+
+def test_no_hooks():
+    """No module registers a callback with a module below it: the only ``register`` is the algorithm
+    registry's (the one extension point), and no hook modules remain."""
+    names = {Path(p).stem for p in SRC.rglob("*.py")}
+    assert not names & {"backends", "frontend_check", "frontend"}
+    for path in SRC.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        defs = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        hooks = {d for d in defs if d.startswith("register")} - ({"register"} if path.parent.name == "algorithms" else set())
+        assert not hooks, f"{path.relative_to(SRC)} defines {hooks}"
 
 
 def test_no_import_circle():
@@ -113,12 +123,16 @@ def test_no_import_circle():
 
 def test_the_graph_is_read_from_real_imports():
     graph = _graph()
-    assert "tconv.taps" in graph["tconv.matrix"] and "tconv.algorithms" in graph["tconv.planner"]
-    assert "tconv.machine" in graph["tconv.algorithms.direct"]
+    assert "tconv.core.taps" in graph["tconv.core.sparse"] and "tconv.core.algorithms" in graph["tconv.core.planner"]
+    assert "tconv.core.machine" in graph["tconv.core.algorithms.direct"]
+    # an import inside a function counts
+    assert "tconv.api.dask.linop" in graph["tconv.api.operator"]
+    # the upward check would see a core module importing the api
+    assert _layer("tconv.core.dispatch") < _layer("tconv.api.functional") < _layer("tconv.tools.cli")
 
 
 def test_import_tconv_is_light():
-    code = ("import sys, tconv; heavy = [m for m in ('tconv._bench', 'tconv.cli', 'tconv.viz', 'torch', "
+    code = ("import sys, tconv; heavy = [m for m in ('tconv.tools.bench', 'tconv.tools.cli', 'tconv.viz', 'torch', "
             "'onnxruntime', 'matplotlib', 'dask') if m in sys.modules]; print(heavy)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
@@ -156,5 +170,5 @@ def test_every_algorithm_declares_its_operations_and_role():
     refs = {n for n, a in tconv.ALGORITHMS.items() if a.reference}
     assert {"scatter", "matrix"} <= refs and "gemm" not in refs and "direct" not in refs
     for op in OPERATIONS:
-        p = tconv.planner.plan(GEOMS[0], 4, "float32", op)
+        p = tconv.core.planner.plan(GEOMS[0], 4, "float32", op)
         assert p.choice not in refs and p.op == op

@@ -128,7 +128,7 @@ def test_overlap_words_never_contradict_the_counts(tmp_path):
 
 
 def test_demo_seed_overlap_caption(tmp_path):
-    from tconv.viz.pictures import overlap
+    from tconv.tools.viz.pictures import overlap
 
     words = overlap((2, 2), (3, 3)).words  # what seed-overlap.png says under its counts
     assert not any("3 everywhere" in w for w in words)

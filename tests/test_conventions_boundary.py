@@ -30,7 +30,7 @@ def padded_cases(draw):
     padding = {"pairs": tuple(pads), "int": min(min(p) for p in pads), "same": "same"}[form]
     if form == "same":
         stride = (1,) * nd
-    pairs = tconv.geometry.conv_padding_pairs(padding, shape, kernel, stride, dilation)
+    pairs = tconv.core.geometry.conv_padding_pairs(padding, shape, kernel, stride, dilation)
     assume(all(n + lo + hi >= d * (k - 1) + 1 and max(lo, hi) < n
                for n, (lo, hi), k, d in zip(shape, pairs, kernel, dilation)))
     return dict(nd=nd, groups=g, cin=cin, cout=cout, kernel=kernel, stride=stride, dilation=dilation,
@@ -39,7 +39,7 @@ def padded_cases(draw):
 
 
 def _pairs(c):
-    return tconv.geometry.conv_padding_pairs(c["padding"], c["shape"], c["kernel"], c["stride"], c["dilation"])
+    return tconv.core.geometry.conv_padding_pairs(c["padding"], c["shape"], c["kernel"], c["stride"], c["dilation"])
 
 
 def _arrays(c):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from strategies import cases
 
 import tconv
-from tconv.layout import from_channels_first, to_torch_weight, weight_spec
+from tconv.api.conventions.layout import from_channels_first, to_torch_weight, weight_spec
 
 FORMATS = ["torch", "keras", "jax", "spec"]
 
@@ -60,7 +60,7 @@ def test_conv_and_vjp_equal_channels_first_exactly(case, fmt, df):
     x = tconv.conv_transpose(y, w, **case.kwargs())  # a conv input of the right size
     kw = dict(stride=case.stride, padding=case.padding, dilation=case.dilation, groups=case.groups)
     if case.padding == "same":
-        kw["padding"] = tconv.geometry.conv_padding_pairs("same", x.shape[-nd:], w.shape[2:],
+        kw["padding"] = tconv.core.geometry.conv_padding_pairs("same", x.shape[-nd:], w.shape[2:],
                                                           case.per_axis(case.stride), case.per_axis(case.dilation))
     want = tconv.conv(x, w, **kw)
     wf, name = _in_format(w, fmt, "conv")

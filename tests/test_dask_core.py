@@ -11,7 +11,7 @@ import pytest
 from dask.callbacks import Callback
 
 import tconv
-from tconv.geometry import block_input_range
+from tconv.core.geometry import block_input_range
 
 
 def test_import_tconv_does_not_import_dask():
@@ -241,7 +241,7 @@ def test_explain_chunks_matches_graph(capsys):
     assert len(y.dask.layers[y.name]) == p.tasks
     assert p.halo == ((1, 0), (1, 0))  # floor(d*(k-1)/s): floor(2/2), floor(3/3)
     assert p.block_algorithm in tconv.ALGORITHMS
-    from tconv.cli import main
+    from tconv.tools.cli import main
 
     assert main(["explain", "--input", "30,21", "--kernel", "3,4", "--stride", "2,3", "--padding", "1",
                  "--channels", "4,3", "--batch", "2", "--chunks", "1,1,7,5"]) == 0

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 import tconv
-from tconv.explore.api import MAX_INPUT, MAX_KERNEL, model_json
-from tconv.explore.server import make_server
+from tconv.tools.explore.api import MAX_INPUT, MAX_KERNEL, model_json
+from tconv.tools.explore.server import make_server
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_page_and_static_files_are_served_from_the_package(server):
         status, ctype, body = get(server, f"/static/{name}")
         assert status == 200 and kind in ctype and len(body) > 1000
         assert b"https://" not in body and b"http://" not in body  # works offline
-    assert resources.files("tconv.explore").joinpath("static", "index.html").is_file()
+    assert resources.files("tconv.tools.explore").joinpath("static", "index.html").is_file()
     status, _, body = get(server, "/static/../api.py")
     assert status == 404 and b"error" in body
 

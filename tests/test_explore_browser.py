@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import tconv
-from tconv.explore.server import make_server
+from tconv.tools.explore.server import make_server
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -181,7 +181,7 @@ def test_download_gif_is_what_tconv_animate_writes(page, tmp_path):
     with page.expect_download() as dl:
         page.click("#download-gif")
     got = Path(dl.value.path()).read_bytes()
-    from tconv.cli import main
+    from tconv.tools.cli import main
 
     assert main(["animate", "--input", "3", "--kernel", "3", "--stride", "2", "--padding", "1", "--values", "arange",
                  "--view", "gather", "-o", str(tmp_path / "cli.gif")]) == 0

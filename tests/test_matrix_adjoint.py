@@ -7,7 +7,7 @@ from reference import registry_supports
 from strategies import cases
 
 import tconv
-from tconv.matrix import matrix_from_geometry
+from tconv.core.sparse import matrix_from_geometry
 
 ALGOS = sorted(tconv.ALGORITHMS)
 
@@ -77,7 +77,7 @@ SEED_BA_ROWS = {  # the rows the article prints
 
 
 def test_seed_example_exact():
-    from tconv.seed import seed_example
+    from tconv.tools.seed import seed_example
 
     ex = seed_example()
     np.testing.assert_array_equal(ex.C, SEED_C)

@@ -8,9 +8,9 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 from strategies import cases
+from tconv.testing import DotTestError, dottest
 
 import tconv
-from tconv.testing import DotTestError, dottest
 
 BOUNDARY_TORCH = {"reflect": "reflect", "replicate": "replicate", "circular": "circular"}
 
@@ -31,14 +31,14 @@ def _op_from_case(case, boundary, dtype=np.float64):
                               groups=case.groups, boundary=boundary, dtype=dtype)
 
 
-@pytest.mark.parametrize("boundary", tconv.operator.BOUNDARIES)
+@pytest.mark.parametrize("boundary", tconv.api.operator.BOUNDARIES)
 @given(case=cases())
 def test_dot_test_float64(boundary, case):
     op = _op_from_case(case, boundary)
     assert dottest(op, rng=case.seed) <= 1e-12
 
 
-@pytest.mark.parametrize("boundary", tconv.operator.BOUNDARIES)
+@pytest.mark.parametrize("boundary", tconv.api.operator.BOUNDARIES)
 @given(case=cases(dims=(1, 2)))
 def test_dot_test_float32(boundary, case):
     op = _op_from_case(case, boundary, np.float32)
@@ -85,7 +85,7 @@ def test_dense_columns_equal_pad_then_convolve(boundary, case, data):
 
 
 def test_same_padding_even_kernel_is_an_exact_pair():
-    for boundary in tconv.operator.BOUNDARIES:
+    for boundary in tconv.api.operator.BOUNDARIES:
         op = tconv.ConvOperator(np.random.default_rng(0).standard_normal((2, 3, 4, 2)), (9, 8),
                                 padding="same", boundary=boundary)
         assert op.shape == (2 * 72, 3 * 72)

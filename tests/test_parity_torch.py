@@ -127,7 +127,7 @@ def test_empty_batch():
 @pytest.mark.parametrize("n", [3, 5, 7])
 def test_gemm_batch_chunks_including_a_partial_last_chunk(n):
     """Large kernels relative to the output force several batch chunks in the gemm algorithm."""
-    from tconv.algorithms.gemm import chunk_size
+    from tconv.core.algorithms.gemm import chunk_size
 
     rng = np.random.default_rng(n)
     x = rng.standard_normal((n, 3, 4, 4))

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import tconv
-from tconv._bench.layers import SUITE
-from tconv.algorithms import SCRATCH_FACTOR, SMALL_SCRATCH_BYTES
-from tconv.planner import plan
+from tconv.core.algorithms import SCRATCH_FACTOR, SMALL_SCRATCH_BYTES
+from tconv.core.planner import plan
+from tconv.tools.bench.layers import SUITE
 
 
 @pytest.mark.parametrize("layer", SUITE, ids=lambda layer: layer.id)
@@ -47,7 +47,7 @@ def test_unsupported_method_for_geometry_is_a_clear_error():
 
 def test_bench_smoke(tmp_path):
     out = tmp_path / "r.md"
-    proc = subprocess.run([sys.executable, "-m", "tconv.cli", "bench", "--rounds", "1", "--layers", "L5",
+    proc = subprocess.run([sys.executable, "-m", "tconv.tools.cli", "bench", "--rounds", "1", "--layers", "L5",
                            "--out", str(out), "--quick"], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()

@@ -33,7 +33,7 @@ def _run(code: str, timeout: float = 120, limit_bytes: int | None = None) -> sub
 def test_threading_layer_is_safe_for_threads_and_fork(layer):
     """Eight Python threads call the parallel kernels at once (results exact), then a fork."""
     code = """
-        import os, threading, numpy as np, tconv, tconv.machine as m
+        import os, threading, numpy as np, tconv, tconv.core.machine as m
         rng = np.random.default_rng(0)
         x = rng.standard_normal((2, 4, 96, 96)); w = rng.standard_normal((4, 3, 3, 3))
         want = tconv.conv_transpose(x, w, stride=2, method="scatter")
@@ -87,7 +87,7 @@ def test_pool_map_and_fork_after_a_call(method):
 
 
 def test_threads_option_and_tiny_calls_stay_on_the_calling_thread():
-    from tconv.machine import MIN_WORK_PER_THREAD, threads_for
+    from tconv.core.machine import MIN_WORK_PER_THREAD, threads_for
 
     assert threads_for(MIN_WORK_PER_THREAD - 1) == 1
     old = tconv.set_options(threads=1)
@@ -299,7 +299,7 @@ def test_nonfinite_weights_propagate_like_torch(method):
 def test_auto_is_the_same_in_every_process():
     code = """
         import tconv
-        from tconv._bench.layers import SUITE
+        from tconv.tools.bench.layers import SUITE
         for layer in SUITE:
             for op in ("conv_transpose", "conv", "weight_grad"):
                 shape = layer.x_shape
@@ -350,6 +350,6 @@ def test_float64_dot_test_of_the_new_kernels():
     y = rng.standard_normal((2, 3, 40, 41))
     for m in ("direct", "gemm"):
         got = tconv.conv_transpose(y, w, stride=2, padding=1, output_padding=1, method=m)
-        C = tconv.matrix.matrix_from_geometry(w, geom)
+        C = tconv.core.sparse.matrix_from_geometry(w, geom)
         want = (C.T @ y.reshape(2, -1).T).T.reshape(got.shape)
         close(got, want, np.float64)

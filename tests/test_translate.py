@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 import tconv
-import tconv.cli
-from tconv.translate import translate
+import tconv.tools.cli
+from tconv.tools.translate import translate
 
 torch.set_num_threads(1)
 OPSET = 18
@@ -197,7 +197,7 @@ def test_keras_cannot_express_33_from_16_with_kernel_4():
 
 
 def test_cli_prints_every_target_and_the_check(capsys):
-    rc = tconv.cli.main(["translate", "--from", "torch", "--input", "16,16",
+    rc = tconv.tools.cli.main(["translate", "--from", "torch", "--input", "16,16",
                          "ConvTranspose2d(64, 32, 4, stride=2, padding=1, output_padding=1)"])
     out = capsys.readouterr().out
     assert rc == 0
@@ -220,5 +220,5 @@ def test_cli_prints_every_target_and_the_check(capsys):
       "--input", "4,4"], "refused by Keras's layer"),
 ])
 def test_cli_errors(argv, match, capsys):
-    assert tconv.cli.main(["translate", *argv]) == 2
+    assert tconv.tools.cli.main(["translate", *argv]) == 2
     assert re.search(match, capsys.readouterr().err)

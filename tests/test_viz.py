@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import tconv
-from tconv.cli import main
-from tconv.geometry import zero_insertion_geometry
-from tconv.viz.commands import matrix_pictures, overlap_report, write_animation
-from tconv.viz.model import gather_model, overlap_map, scatter_model
+from tconv.core.geometry import zero_insertion_geometry
+from tconv.tools.cli import main
+from tconv.tools.viz.commands import matrix_pictures, overlap_report, write_animation
+from tconv.tools.viz.model import gather_model, overlap_map, scatter_model
 
 
 @st.composite
@@ -68,7 +68,7 @@ def test_gather_model_equals_scatter(case):
 
 
 def test_seed_animation_file(tmp_path):
-    from tconv.seed import SEED_INPUT, SEED_KERNEL
+    from tconv.tools.seed import SEED_INPUT, SEED_KERNEL
 
     path, model = write_animation(tmp_path / "seed.gif", SEED_INPUT, SEED_KERNEL, frames_dir=tmp_path / "frames")
     assert path.stat().st_size < 1_000_000
@@ -134,7 +134,7 @@ def test_demo_writes_pictures(tmp_path, capsys):
     (["matrix", "--input", "2,2", "--padding", "3"], "empty output"),
 ])
 def test_cli_errors_are_one_line(argv, fragment, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "tconv.cli", *argv, "-o", str(tmp_path / "x.gif")],
+    proc = subprocess.run([sys.executable, "-m", "tconv.tools.cli", *argv, "-o", str(tmp_path / "x.gif")],
                           capture_output=True, text=True)
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
@@ -144,7 +144,7 @@ def test_cli_errors_are_one_line(argv, fragment, tmp_path):
 
 @pytest.mark.parametrize("cmd", ["demo", "shape", "explain", "animate", "matrix", "overlap", "bench"])
 def test_help_has_examples(cmd):
-    proc = subprocess.run([sys.executable, "-m", "tconv.cli", cmd, "--help"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "tconv.tools.cli", cmd, "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "example" in proc.stdout
 
 
@@ -154,7 +154,7 @@ def test_both_views_in_sequence(tmp_path):
 
 
 def test_long_renders_show_a_progress_bar(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "tconv.cli", "animate", "--input", "7,6", "--kernel", "1",
+    proc = subprocess.run([sys.executable, "-m", "tconv.tools.cli", "animate", "--input", "7,6", "--kernel", "1",
                            "--values", "ones", "-o", str(tmp_path / "p.gif")], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "rendering [" in proc.stderr and "44/44 frames" in proc.stderr
@@ -216,7 +216,7 @@ def test_overlap_words_follow_the_counts():
 def test_streamed_animation_memory(tmp_path):
     """Frames are written as drawn: a 66-frame and a 258-frame GIF need about the same memory."""
     def peak(n):  # VmHWM: this process's peak RSS (ru_maxrss would carry pytest's over the fork)
-        code = ("from tconv.cli import main; "
+        code = ("from tconv.tools.cli import main; "
                 f"main(['animate', '--input', '{n},{n}', '--values', 'ones', '--kernel-values', 'ones', '-o', "
                 f"r'{tmp_path}/a{n}.gif']); "
                 "print([ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0])")

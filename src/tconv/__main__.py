@@ -1,5 +1,5 @@
 """``python -m tconv``: the same as the ``tconv`` command."""
 
-from .cli import main
+from .tools.cli import main
 
 raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""The algorithm interface and the registry dictionary.
+
+Every algorithm implements the three operations of one geometry (:data:`OPERATIONS`):
+
+* ``conv(x, w, geom)``: ``(N, x_channels, *x_shape) -> (N, y_channels, *y_shape)``;
+* ``conv_transpose(y, w, geom)``: the other way (the adjoint);
+* ``weight_grad(y_side, x_side, geom)``: ``dW[cy, cx, t] = sum_{n,j} Y[n, cy, j] X[n, cx, j*s + t*d - lo]``,
+  the weight gradient of both (``Y`` the y-side array, ``X`` the x-side array).
+
+All take batched arrays without bias; ``w`` has shape ``geom.weight_shape``. ``supports``,
+``cost`` and ``scratch_bytes`` take the operation, so the planner ranks each operation
+with its own model. ``reference = True`` marks the algorithms that define the truth the
+fast ones are tested against; ``method="auto"`` never picks them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...errors import TconvError
+from ..geometry import ConvGeometry
+
+__all__ = ["Algorithm", "ALGORITHMS", "OPERATIONS", "register", "get_algorithm", "check_operation"]
+
+OPERATIONS = ("conv", "conv_transpose", "weight_grad")
+
+
+def check_operation(op: str) -> str:
+    if op not in OPERATIONS:
+        raise TconvError(f"op={op!r} is not an operation; use one of {', '.join(OPERATIONS)}")
+    return op
+
+
+class Algorithm:
+    """Base class: one way to compute ``conv``, ``conv_transpose`` and ``weight_grad``."""
+
+    name: str = ""
+    reference: bool = False
+    operations: tuple[str, ...] = OPERATIONS
+
+    def supports(self, geom: ConvGeometry, dtype: np.dtype, op: str) -> str | None:
+        """``None`` if this algorithm computes ``op`` for ``geom``, else the reason why not."""
+        if op not in self.operations:
+            return f"does not implement {op}"
+        return None
+
+    def conv(self, x: np.ndarray, w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+        raise NotImplementedError
+
+    def conv_transpose(self, y: np.ndarray, w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+        raise NotImplementedError
+
+    def weight_grad(self, y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+        raise NotImplementedError
+
+    def run(self, op: str, a: np.ndarray, b: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+        """``getattr(self, op)(a, b, geom)``."""
+        return getattr(self, op)(a, b, geom)
+
+    def cost(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> float:
+        """Estimated seconds (used by the planner)."""
+        raise NotImplementedError
+
+    def scratch_bytes(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> int:
+        """Extra memory (bytes) beyond input, weight and output."""
+        return 0
+
+
+ALGORITHMS: dict[str, Algorithm] = {}
+
+
+def register(cls: type[Algorithm]) -> type[Algorithm]:
+    """Class decorator adding one instance of ``cls`` to :data:`ALGORITHMS`."""
+    inst = cls()
+    if not inst.name or inst.name in ALGORITHMS:
+        raise RuntimeError(f"algorithm name {inst.name!r} is empty or already registered")
+    ALGORITHMS[inst.name] = inst
+    return cls
+
+
+def get_algorithm(name: str) -> Algorithm:
+    if not isinstance(name, str) or name not in ALGORITHMS:
+        valid = ", ".join(["auto", *sorted(ALGORITHMS)])
+        raise TconvError(f"method={name!r} is not a known algorithm; valid: {valid}")
+    return ALGORITHMS[name]
+
+
+#: the scratch policy, one place: algorithms chunk their scratch to about this many times the
+#: output's bytes, and ``auto`` passes over an algorithm whose scratch exceeds it
+SCRATCH_FACTOR = 2.0
+#: ... unless the scratch is this small in absolute terms (never exclude a fast algorithm for MiBs)
+SMALL_SCRATCH_BYTES = 64 << 20

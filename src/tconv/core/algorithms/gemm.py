@@ -1,0 +1,234 @@
+"""``gemm``: one matrix product plus col2im (transpose) / im2col plus one product (conv).
+
+``conv_transpose``: ``cols = W^T y`` with ``W`` laid out as ``(C_out*prod(k), C_in)`` per
+group, then each tap's slab of ``cols`` is added into its strided output window
+(col2im). ``conv``: the windows are gathered into ``cols`` (im2col) and multiplied.
+The weight gradient: im2col of the x-side array, then GEMMs accumulating over the batch.
+Scratch: ``C_out * prod(k) * prod(input)`` elements per sample of a batch chunk for ``cols``,
+chunked to :data:`~tconv.core.algorithms._base.SCRATCH_FACTOR` times the output's bytes.
+The numba passes run on the calling thread: right after a GEMM, OpenBLAS's workers still
+spin on the other cores, and a second pool there is slower (measured 2-3x).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..blas import gemm_cm
+from ..machine import blas_rates, parallel_rows
+from ..taps import tap_windows
+from ._base import SCRATCH_FACTOR, Algorithm, register
+from ._kernels import as3, col2im3, im2col3, pad3, params3, workspace
+
+# cost model: the BLAS rate comes from tconv.core.machine.blas_rates (deterministic per machine);
+# the numba col2im moves about this many bytes per second, single-threaded
+COL2IM_BYTES_PER_S = 1.2e10
+GEMM_CALL_S = 1e-5
+
+
+ALL = slice(None)
+
+
+def col2im(cols: np.ndarray, geom, out: np.ndarray) -> np.ndarray:
+    """Add ``cols`` of shape ``(N, C, *kernel, *y_shape)`` into ``out`` ``(N, C, *x_shape)``."""
+    for tap, ysl, xsl in tap_windows(geom):
+        out[(ALL, ALL, *xsl)] += cols[(ALL, ALL, *tap, *ysl)]
+    return out
+
+
+def im2col(x: np.ndarray, geom) -> np.ndarray:
+    """Gather ``x`` ``(N, C, *x_shape)`` into ``(N, C, *kernel, *y_shape)`` (zeros out of range)."""
+    cols = np.zeros((x.shape[0], x.shape[1], *geom.kernel, *geom.y_shape), dtype=x.dtype)
+    for tap, ysl, xsl in tap_windows(geom):
+        cols[(ALL, ALL, *tap, *ysl)] = x[(ALL, ALL, *xsl)]
+    return cols
+
+
+def chunk_size(geom, batch: int, itemsize: int) -> int:
+    """Samples per chunk so that ``cols`` stays within SCRATCH_FACTOR times the output's bytes
+    (the larger of the two sides; at least one sample)."""
+    per_sample = geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
+    side = max(geom.x_channels * math.prod(geom.x_shape), geom.y_channels * math.prod(geom.y_shape))
+    budget = SCRATCH_FACTOR * batch * side * itemsize
+    return int(max(1, min(batch, budget // max(per_sample, 1))))
+
+
+def _chunks(geom, n: int, itemsize: int):
+    nb = chunk_size(geom, n, itemsize)
+    for b0 in range(0, n, nb):
+        yield b0, min(n, b0 + nb), nb
+
+
+def _cols(geom, cb: int, M: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The workspace for ``cb`` samples: as the ``(Cx*K, cb*M)`` GEMM matrix and as the kernels'
+    8-D view ``(Cx, k0, k1, k2, cb, m0, m1, m2)`` of the same memory."""
+    flat = workspace((geom.x_channels * math.prod(geom.kernel), cb * M), dtype)
+    return flat, flat.reshape(geom.x_channels, *pad3(geom.kernel, 1), cb, *pad3(geom.y_shape, 1))
+
+
+def _im2col_chunks(x: np.ndarray, geom):
+    """Per batch chunk: ``(b0, b1, cols)`` with ``cols`` the ``(Cx*K, (b1-b0)*M)`` im2col of ``x[b0:b1]``."""
+    M = math.prod(geom.y_shape)
+    for b0, b1, _ in _chunks(geom, x.shape[0], x.itemsize):
+        flat, view = _cols(geom, b1 - b0, M, x.dtype)
+        parallel_rows(im2col3, geom.x_channels * (b1 - b0), 1, as3(x, geom.nd), view, b0, *params3(geom))
+        yield b0, b1, flat
+
+
+def _y_side(y, b0: int, b1: int, M: int):
+    """``y[b0:b1]`` as one ``(C, cb*M)`` matrix when images are small (one copy, then one GEMM),
+    else None (the caller runs one GEMM per sample on ``y`` itself)."""
+    cb = b1 - b0
+    if cb > 1 and M < 1024:
+        return np.ascontiguousarray(y[b0:b1].reshape(cb, y.shape[1], M).transpose(1, 0, 2))
+    return None
+
+
+def fast_conv_transpose(y: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
+    """``cols = W^T y`` through BLAS (the weight is read transposed in place, never re-laid out),
+    then the fused numba col2im, chunked over the batch to bound the scratch memory."""
+    n, g, nd = y.shape[0], geom.groups, geom.nd
+    cyg, cxg = geom.y_channels // g, geom.x_channels // g
+    K, M = math.prod(geom.kernel), math.prod(geom.y_shape)
+    y, w = np.ascontiguousarray(y), np.ascontiguousarray(w)
+    out = np.empty((n, geom.x_channels, *geom.x_shape), dtype=y.dtype)
+    if n == 0:
+        return out
+    for b0, b1, _ in _chunks(geom, n, y.itemsize):
+        ld = (b1 - b0) * M
+        cols, view = _cols(geom, b1 - b0, M, y.dtype)
+        yt = _y_side(y, b0, b1, M)
+        for gi in range(g):
+            if yt is not None:
+                gemm_cm(False, True, ld, cxg * K, cyg, yt, gi * cyg * ld, ld, w, gi * cyg * cxg * K, cxg * K,
+                        cols, gi * cxg * K * ld, ld)
+            else:
+                for b in range(b0, b1):
+                    gemm_cm(False, True, M, cxg * K, cyg, y, (b * geom.y_channels + gi * cyg) * M, M,
+                            w, gi * cyg * cxg * K, cxg * K, cols, gi * cxg * K * ld + (b - b0) * M, ld)
+        parallel_rows(col2im3, geom.x_channels * (b1 - b0), 1, view, as3(out, nd), b0, *params3(geom))
+    return out
+
+
+def fast_conv(x: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
+    """The numba im2col into the workspace, then one BLAS GEMM per sample and group writing
+    straight into the output (no transpose afterwards)."""
+    n, g = x.shape[0], geom.groups
+    cyg, cxg = geom.y_channels // g, geom.x_channels // g
+    K, M = math.prod(geom.kernel), math.prod(geom.y_shape)
+    x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
+    out = np.empty((n, geom.y_channels, *geom.y_shape), dtype=x.dtype)
+    if n == 0:
+        return out
+    for b0, b1, flat in _im2col_chunks(x, geom):
+        ld = (b1 - b0) * M
+        for b in range(b0, b1):
+            for gi in range(g):
+                gemm_cm(False, False, M, cyg, cxg * K, flat, gi * cxg * K * ld + (b - b0) * M, ld,
+                        w, gi * cyg * cxg * K, cxg * K, out, (b * geom.y_channels + gi * cyg) * M, M)
+    return out
+
+
+def fast_weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom) -> np.ndarray:
+    """``dW[cy, cx, t] = sum_{n,j} Y[n, cy, j] X[n, cx, j*s + t*d - lo]``: im2col of the
+    x-side array, then GEMMs accumulating over the batch (``beta = 1``)."""
+    n, g = y_side.shape[0], geom.groups
+    cyg, cxg = geom.y_channels // g, geom.x_channels // g
+    K, M = math.prod(geom.kernel), math.prod(geom.y_shape)
+    dtype = np.result_type(y_side, x_side)
+    y, x = np.ascontiguousarray(y_side, dtype=dtype), np.ascontiguousarray(x_side, dtype=dtype)
+    gw = np.zeros(geom.weight_shape, dtype=dtype)
+    if n == 0:
+        return gw
+    for b0, b1, flat in _im2col_chunks(x, geom):
+        ld = (b1 - b0) * M
+        yt = _y_side(y, b0, b1, M)
+        for gi in range(g):
+            if yt is not None:
+                gemm_cm(True, False, cxg * K, cyg, ld, flat, gi * cxg * K * ld, ld, yt, gi * cyg * ld, ld,
+                        gw, gi * cyg * cxg * K, cxg * K, beta=1.0)
+            else:
+                for b in range(b0, b1):
+                    gemm_cm(True, False, cxg * K, cyg, M, flat, gi * cxg * K * ld + (b - b0) * M, ld,
+                            y, (b * geom.y_channels + gi * cyg) * M, M, gw, gi * cyg * cxg * K, cxg * K, beta=1.0)
+    return gw
+
+
+def _fast(geom, dtype) -> bool:
+    return geom.nd <= 3 and np.dtype(dtype) in (np.float32, np.float64)
+
+
+def gemm_conv_transpose(y: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
+    """W^T y (one GEMM per sample and group), then col2im."""
+    if _fast(geom, y.dtype):
+        return fast_conv_transpose(y, w, geom)
+    n, g = y.shape[0], geom.groups
+    cyg, cxg = geom.y_channels // g, geom.x_channels // g
+    k, m = math.prod(geom.kernel), math.prod(geom.y_shape)
+    wt = np.swapaxes(w.reshape(g, cyg, cxg * k), 1, 2)  # (g, cxg*k, cyg)
+    cols = np.matmul(wt, y.reshape(n, g, cyg, m))  # (n, g, cxg*k, m)
+    cols = cols.reshape(n, geom.x_channels, *geom.kernel, *geom.y_shape)
+    out = np.zeros((n, geom.x_channels, *geom.x_shape), dtype=cols.dtype)
+    return col2im(cols, geom, out)
+
+def gemm_conv(x: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
+    """im2col, then W cols (one GEMM per sample and group)."""
+    if _fast(geom, x.dtype):
+        return fast_conv(x, w, geom)
+    n, g = x.shape[0], geom.groups
+    cyg, cxg = geom.y_channels // g, geom.x_channels // g
+    k, m = math.prod(geom.kernel), math.prod(geom.y_shape)
+    cols = im2col(x, geom).reshape(n, g, cxg * k, m)
+    y = np.matmul(w.reshape(g, cyg, cxg * k), cols)
+    return y.reshape(n, geom.y_channels, *geom.y_shape)
+
+
+def numpy_weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom) -> np.ndarray:
+    """Any number of axes and any float dtype: one GEMM per kernel tap over its window."""
+    n, g = y_side.shape[0], geom.groups
+    cyg, cxg = geom.y_channels // g, geom.x_channels // g
+    gw = np.zeros((g, cyg, cxg, *geom.kernel), dtype=np.result_type(y_side, x_side))
+    for tap, ysl, xsl in tap_windows(geom):
+        a = y_side[(ALL, ALL, *ysl)].reshape(n, g, cyg, -1).transpose(1, 2, 0, 3).reshape(g, cyg, -1)
+        b = x_side[(ALL, ALL, *xsl)].reshape(n, g, cxg, -1).transpose(1, 0, 3, 2).reshape(g, -1, cxg)
+        gw[(ALL, ALL, ALL, *tap)] = np.matmul(a, b)
+    return gw.reshape(geom.weight_shape)
+
+
+def gemm_cost(geom, batch: int, itemsize: int, op: str) -> float:
+    """GEMM time at the machine's rate (thin GEMMs far below it) + the numba pass + call overhead."""
+    flops = 2 * geom.macs(batch)
+    cols = batch * geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
+    side = batch * (geom.x_channels * math.prod(geom.x_shape) if op == "conv_transpose"
+                    else geom.y_channels * math.prod(geom.y_shape)) * itemsize
+    cxk = geom.x_channels // geom.groups * math.prod(geom.kernel)
+    small = min(cxk, geom.y_channels // geom.groups)
+    efficiency = min(1.0, max(0.05, small / 64))
+    calls = batch * geom.groups
+    return (flops / (blas_rates()[itemsize] * efficiency) + (cols + side) / COL2IM_BYTES_PER_S
+            + calls * GEMM_CALL_S)
+
+
+@register
+class Gemm(Algorithm):
+    name = "gemm"
+
+    def scratch_bytes(self, geom, batch, itemsize, op):
+        nb = chunk_size(geom, batch, itemsize)
+        return nb * geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
+
+    def cost(self, geom, batch, itemsize, op):
+        return gemm_cost(geom, batch, itemsize, op)
+
+    def conv_transpose(self, y, w, geom):
+        return gemm_conv_transpose(y, w, geom)
+
+    def conv(self, x, w, geom):
+        return gemm_conv(x, w, geom)
+
+    def weight_grad(self, y_side, x_side, geom):
+        if _fast(geom, y_side.dtype):
+            return fast_weight_gradient(y_side, x_side, geom)
+        return numpy_weight_gradient(y_side, x_side, geom)

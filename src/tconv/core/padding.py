@@ -1,0 +1,156 @@
+"""The padding operator ``P`` of a boundary mode and its adjoint ``P^T`` (the fold).
+
+``P`` extends an image by its margins (zeros, or copies of interior pixels: ``reflect``,
+``replicate``, ``circular``); ``P^T`` adds each margin cell back onto the pixel it copies. Both
+work on the margins only, with slices (``np.pad`` for ``P``; one slice-add per margin run for
+``P^T``), on NumPy arrays and on Dask arrays alike. The ``padding_mode`` convention
+(:mod:`tconv.api.conventions.padding_mode`) and ``ConvOperator`` are built on them.
+
+>>> import numpy as np
+>>> b = Boundary("reflect", ((2, 1),), (4,))
+>>> b.pad(np.array([1.0, 2.0, 3.0, 4.0])).tolist()
+[3.0, 2.0, 1.0, 2.0, 3.0, 4.0, 3.0]
+>>> b.fold(np.ones(7)).tolist()          # P^T 1: how many padded cells copy each pixel
+[1.0, 2.0, 3.0, 1.0]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import TconvError, TconvTypeError
+
+__all__ = ["BOUNDARIES", "Boundary", "check_mode", "source_index", "NUMPY_PAD_MODES"]
+
+BOUNDARIES = ("zeros", "reflect", "replicate", "circular")
+#: each mode's name in ``np.pad`` (and ``dask.array.pad``)
+NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def check_mode(value: object, name: str = "padding_mode") -> str:
+    """``value`` if it is a known boundary mode, else a TconvError naming the choices."""
+    if not isinstance(value, str):
+        raise TconvTypeError(f"{name}={value!r} must be a string, one of {', '.join(BOUNDARIES)}")
+    if value not in BOUNDARIES:
+        raise TconvError(f"{name}={value!r} must be one of {', '.join(BOUNDARIES)}")
+    return value
+
+
+def source_index(j: np.ndarray, n: int, mode: str) -> np.ndarray:
+    """Which input index padded position ``j`` (``-lo <= j < n + hi``) copies."""
+    if mode == "reflect":
+        j = np.abs(j)
+        return np.where(j >= n, 2 * (n - 1) - j, j)
+    if mode == "replicate":
+        return np.clip(j, 0, n - 1)
+    return np.mod(j, n)  # circular
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """The padding operator ``P`` of one boundary mode on the trailing ``len(shape)`` axes.
+
+    ``pads``: one non-negative ``(lo, hi)`` per axis; ``shape``: the unpadded spatial shape.
+    ``"zeros"`` pads with zeros (its fold crops).
+    """
+
+    mode: str
+    pads: tuple[tuple[int, int], ...]
+    shape: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        check_mode(self.mode)
+        object.__setattr__(self, "pads", tuple((int(lo), int(hi)) for lo, hi in self.pads))
+        object.__setattr__(self, "shape", tuple(int(n) for n in self.shape))
+        for ax, ((lo, hi), n) in enumerate(zip(self.pads, self.shape)):
+            if lo < 0 or hi < 0:
+                raise TconvError(f"padding {(lo, hi)} on axis {ax} must be >= 0 with padding_mode={self.mode!r}")
+            if self.mode == "reflect" and max(lo, hi) >= n:
+                raise TconvError(
+                    f"padding {(lo, hi)} on axis {ax} must be smaller than the input size {n} "
+                    "for padding_mode='reflect'"
+                )
+
+    @property
+    def src(self) -> list[np.ndarray]:
+        """Per axis, the unpadded index each padded position copies (-1: a zero, for ``"zeros"``)."""
+        out = []
+        for (lo, hi), n in zip(self.pads, self.shape):
+            j = np.arange(-lo, n + hi)
+            out.append(np.where((j >= 0) & (j < n), j, -1) if self.mode == "zeros" else source_index(j, n, self.mode))
+        return out
+
+    @property
+    def padded_shape(self) -> tuple[int, ...]:
+        return tuple(n + lo + hi for n, (lo, hi) in zip(self.shape, self.pads))
+
+    def pad(self, x):
+        """``P x`` on the trailing axes (a new array; NumPy or Dask)."""
+        lead = [(0, 0)] * (x.ndim - len(self.shape))
+        return np.pad(x, lead + list(self.pads), mode=NUMPY_PAD_MODES[self.mode])
+
+    def fold(self, v):
+        """``P^T v``: each padded cell added onto the pixel it copies (``"zeros"``: the interior).
+        Slices only: the interior once, then one add per run of margin cells (NumPy or Dask)."""
+        nd = len(self.shape)
+        for ax, ((lo, hi), n) in enumerate(zip(self.pads, self.shape)):
+            v = _fold_axis(v, v.ndim - nd + ax, lo, hi, n, self.mode)
+        return v
+
+    def matrix(self, channels: int = 1, dtype=np.float64) -> sp.csr_array:
+        """The sparse ``P`` for ``channels`` channels, C-order ``(channels, *shape)`` vectors."""
+        mats = [sp.identity(channels, format="csr", dtype=dtype)]
+        for n, src in zip(self.shape, self.src):
+            keep = src >= 0
+            rows = np.arange(len(src))[keep]
+            mats.append(sp.csr_array((np.ones(rows.size, dtype), (rows, src[keep])), shape=(len(src), n)))
+        out = mats[0]
+        for m in mats[1:]:
+            out = sp.kron(out, m, format="csr")
+        return sp.csr_array(out)
+
+
+def _margin_runs(lo: int, hi: int, n: int, mode: str):
+    """``(start, stop, target, flip)`` runs: padded cells ``[start, stop)`` (0-based in the padded
+    axis) add onto the interior cells ``[target, target + stop - start)``, reversed if ``flip``;
+    ``replicate``'s runs add their sum onto one cell (``flip`` None)."""
+    if mode == "zeros":
+        return []
+    if mode == "replicate":
+        return [r for r in ((0, lo, 0, None), (lo + n, lo + n + hi, n - 1, None)) if r[1] > r[0]]
+    if mode == "reflect":  # index -j copies j, index n - 1 + j copies n - 1 - j
+        return [r for r in ((0, lo, 1, True), (lo + n, lo + n + hi, n - 1 - hi, True)) if r[1] > r[0]]
+    runs = []  # circular: index i copies i mod n, one run per period the margins cross
+    for a, b in ((-lo, 0), (n, n + hi)):
+        i = a
+        while i < b:
+            stop = min(b, (i // n + 1) * n)
+            runs.append((i + lo, stop + lo, i % n, False))
+            i = stop
+    return runs
+
+
+def _fold_axis(v, axis: int, lo: int, hi: int, n: int, mode: str):
+    def take(a: int, b: int, step: int = 1):
+        sl = slice(a, b) if step == 1 else slice(b - 1, a - 1 if a else None, -1)
+        return v[(slice(None),) * axis + (sl,)]
+
+    interior = take(lo, lo + n)
+    runs = _margin_runs(lo, hi, n, mode)
+    if not runs:
+        return interior
+    dense = isinstance(v, np.ndarray)
+    out = interior.copy() if dense else interior
+    for start, stop, target, flip in runs:
+        piece = take(start, stop).sum(axis=axis, keepdims=True) if flip is None else take(start, stop, -1 if flip else 1)
+        width = piece.shape[axis]
+        if dense:
+            out[(slice(None),) * axis + (slice(target, target + width),)] += piece
+        else:  # Dask: no in-place add; pad the piece to the interior and keep the interior's chunks
+            pad = [(0, 0)] * v.ndim
+            pad[axis] = (target, n - target - width)
+            out = out + np.pad(piece, pad).rechunk(interior.chunks)
+    return out

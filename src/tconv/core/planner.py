@@ -1,0 +1,243 @@
+"""``method="auto"``: correctness guards first, then a cost model per operation.
+
+1. Guards: an algorithm that cannot run the operation on the geometry (``supports``) is
+   out; the reference algorithms (``reference = True``: ``scatter``, ``matrix``,
+   ``zero_insertion``) are never chosen; an algorithm whose scratch exceeds
+   :data:`~tconv.core.algorithms.SCRATCH_FACTOR` times the output's bytes is passed over unless
+   that scratch is small in absolute terms (:data:`~tconv.core.algorithms.SMALL_SCRATCH_BYTES`) or
+   nothing else can run; nothing is run whose output plus scratch exceeds the memory limit
+   (:func:`tconv.set_options`), which raises a :class:`~tconv.TconvError` before any allocation.
+2. Cost: every remaining algorithm estimates its time for the operation (``conv``,
+   ``conv_transpose`` or ``weight_grad``) from the geometry (multiply-adds, GEMM shape, bytes
+   moved) and the machine's GEMM rate (:func:`tconv.core.machine.blas_rates`: looked up, not
+   timed, so the choice is the same in every process on one machine). The cheapest wins.
+3. ``measure=True`` (``explain(..., measure=True)``, as ``scipy.signal.choose_conv_method``)
+   times the runnable candidates once on the real shapes and caches the winner for later
+   ``auto`` calls in the process.
+
+The plan depends on shapes, dtype and operation only, so it is cached. :func:`explain` lists
+every registered algorithm with its guard verdict, estimated time and scratch memory.
+
+Accuracy on the benchmark suite (``python benchmarks/planner_accuracy.py``: for every layer of
+the suite, L1-L10, and every operation, ``auto``'s choice against every candidate timed on the real
+shapes; float32, 2-core Intel Xeon with AVX-512, quiet machine, 2026-11-25): ``auto`` picked the
+measured-fastest algorithm in 30 of 30 (layer, operation) cases: 10/10 for ``conv_transpose``,
+10/10 for ``conv``, 10/10 for ``weight_grad`` (table: ``benchmarks/planner-accuracy.md``). On a
+loaded machine the same run found 25/30, all misses on gemm-vs-direct for L2, L8 and L9, where
+OpenBLAS's threads competed with other processes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ..errors import TconvError
+from .algorithms import (
+    ALGORITHMS,
+    SCRATCH_FACTOR,
+    SMALL_SCRATCH_BYTES,
+    Algorithm,
+    check_operation,
+    get_algorithm,
+)
+from .geometry import ConvGeometry, conv_geometry, conv_transpose_geometry
+from .machine import cpu_has_avx512, native_summary
+from .options import ALWAYS_FITS, check_bytes, format_bytes, memory_limit
+
+__all__ = ["Plan", "Candidate", "plan", "choose", "explain", "output_bytes"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    reason: str | None  # why it is not a candidate, or None
+    seconds: float
+    scratch_bytes: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The planner's decision for one geometry, batch size, dtype and operation."""
+
+    geometry: ConvGeometry
+    batch: int
+    dtype: str
+    op: str
+    choice: str
+    candidates: tuple[Candidate, ...]
+    measured: bool = False
+    note: str = ""  # e.g. how complex data is computed (tconv.api.conventions.complexdata)
+
+    def ranked(self) -> list[Candidate]:
+        """The runnable candidates, cheapest first."""
+        return sorted((c for c in self.candidates if c.reason is None), key=lambda c: c.seconds)
+
+    def __str__(self) -> str:
+        g = self.geometry
+        lines = [
+            f"operation: {self.op}; geometry: x {g.x_channels}x{'x'.join(map(str, g.x_shape))}  <->  "
+            f"y {g.y_channels}x{'x'.join(map(str, g.y_shape))}, kernel {g.kernel}, "
+            f"stride {g.stride}, dilation {g.dilation}, pads {g.pads}, groups {g.groups}, "
+            f"batch {self.batch}, {self.dtype}",
+            f"{'algorithm':<16}{'measured' if self.measured else 'est. time':>12}{'scratch':>12}  note",
+        ]
+        for c in sorted(self.candidates, key=lambda c: (c.seconds == float("inf"), c.seconds)):
+            mark = "<- chosen" if c.name == self.choice else (c.reason or "")
+            t = "-" if c.seconds == float("inf") else f"{c.seconds * 1e3:.3f} ms"
+            mem = "-" if c.seconds == float("inf") else format_bytes(c.scratch_bytes)
+            lines.append(f"{c.name:<16}{t:>12}{mem:>12}  {mark}")
+        lines.append(native_summary())
+        if "Haswell" in lines[-1] and cpu_has_avx512():
+            lines.append("note: OpenBLAS runs its AVX2 (Haswell) kernels on an AVX-512 CPU; start Python "
+                         "without OPENBLAS_CORETYPE=Haswell (or with OPENBLAS_CORETYPE=SkylakeX) for ~2x GEMM speed")
+        lines.append(f"memory limit: {format_bytes(memory_limit())} (tconv.set_options(max_bytes=...))")
+        if self.note:
+            lines.append(f"note: {self.note}")
+        return "\n".join(lines)
+
+
+def output_bytes(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> int:
+    """Bytes of the operation's result."""
+    if op == "conv_transpose":
+        return batch * geom.x_channels * math.prod(geom.x_shape) * itemsize
+    if op == "conv":
+        return batch * geom.y_channels * math.prod(geom.y_shape) * itemsize
+    return math.prod(geom.weight_shape) * itemsize
+
+
+def _output_reason(geom: ConvGeometry, batch: int, op: str) -> str:
+    if op == "conv_transpose":
+        return (f"output (N={batch}, C={geom.x_channels}, *{geom.x_shape}), per axis (input - 1) * stride "
+                f"- crop + dilation * (kernel - 1) + 1 + output_padding with input {geom.y_shape}, "
+                f"stride {geom.stride}, crop (padding) {geom.pads}, dilation {geom.dilation}, kernel {geom.kernel}")
+    if op == "conv":
+        return (f"output (N={batch}, C={geom.y_channels}, *{geom.y_shape}) from input {geom.x_shape}, "
+                f"padding {geom.pads}, stride {geom.stride}")
+    return f"weight gradient of shape {geom.weight_shape}"
+
+
+@lru_cache(maxsize=1024)
+def plan(geom: ConvGeometry, batch: int, dtype: str, op: str = "conv_transpose") -> Plan:
+    """Choose the algorithm for ``op`` on ``geom`` (cached per geometry, batch, dtype, op)."""
+    check_operation(op)
+    if op in _MEASURED.get((geom, batch, dtype), {}):
+        return _MEASURED[(geom, batch, dtype)][op]
+    dt = np.dtype(dtype)
+    batch = max(batch, 1)
+    out = output_bytes(geom, batch, dt.itemsize, op)
+    cands = []
+    for name, algo in ALGORITHMS.items():
+        reason = ("reference algorithm" if algo.reference else None) or algo.supports(geom, dt, op)
+        seconds = algo.cost(geom, batch, dt.itemsize, op) if reason is None else float("inf")
+        scratch = algo.scratch_bytes(geom, batch, dt.itemsize, op) if reason is None else 0
+        cands.append(Candidate(name, reason, seconds, scratch))
+    runnable = [c for c in cands if c.reason is None]
+    lean = [c for c in runnable if c.scratch_bytes <= max(SCRATCH_FACTOR * out, SMALL_SCRATCH_BYTES)]
+    pool = lean or runnable
+    if not pool:
+        raise TconvError(f"no algorithm can compute {op} for this geometry: "
+                         + "; ".join(f"{c.name}: {c.reason}" for c in cands))
+    choice = min(pool, key=lambda c: c.seconds).name
+    cands = [c if c.reason is not None or c in pool else
+             Candidate(c.name, f"scratch {format_bytes(c.scratch_bytes)} > {SCRATCH_FACTOR}x the output",
+                       c.seconds, c.scratch_bytes) for c in cands]
+    return Plan(geom, batch, dtype, op, choice, tuple(cands))
+
+
+_MEASURED: dict[tuple, dict[str, Plan]] = {}
+
+
+def _measure(p: Plan) -> Plan:
+    """Time every runnable candidate of ``p`` once (best of 3) on random data of the real shapes."""
+    g, dt = p.geometry, np.dtype(p.dtype)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((p.batch, g.x_channels, *g.x_shape)).astype(dt)
+    y = rng.standard_normal((p.batch, g.y_channels, *g.y_shape)).astype(dt)
+    w = rng.standard_normal(g.weight_shape).astype(dt)
+    args = {"conv": (x, w), "conv_transpose": (y, w), "weight_grad": (y, x)}[p.op]
+    cands = []
+    for c in p.candidates:
+        if c.reason is not None:
+            cands.append(c)
+            continue
+        algo = ALGORITHMS[c.name]
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            algo.run(p.op, *args, g)
+            best = min(best, time.perf_counter() - t)
+        cands.append(Candidate(c.name, None, best, c.scratch_bytes))
+    choice = min((c for c in cands if c.reason is None), key=lambda c: c.seconds).name
+    measured = Plan(g, p.batch, p.dtype, p.op, choice, tuple(cands), measured=True)
+    _MEASURED.setdefault((g, p.batch, p.dtype), {})[p.op] = measured
+    plan.cache_clear()
+    return measured
+
+
+def choose(method: str, geom: ConvGeometry, batch: int, dtype: np.dtype, op: str) -> Algorithm:
+    """The algorithm for ``method`` (``"auto"`` asks the planner), after the memory guard:
+    the result plus the algorithm's scratch must fit :func:`tconv.core.options.memory_limit`."""
+    dt = np.dtype(dtype)
+    out = output_bytes(geom, batch, dt.itemsize, op)
+    check_bytes(out, f"the {op} result", lambda: _output_reason(geom, batch, op))
+    if method == "auto":
+        p = plan(geom, batch, dt.name, op)
+        chosen = next(c for c in p.candidates if c.name == p.choice)
+        if out + chosen.scratch_bytes <= ALWAYS_FITS:
+            return ALGORITHMS[p.choice]
+        ranked = [chosen] + [c for c in p.ranked() if c.name != p.choice]
+        limit = memory_limit()
+        for c in ranked:
+            if out + c.scratch_bytes <= limit:
+                return ALGORITHMS[c.name]
+        c = ranked[0]
+        check_bytes(out + c.scratch_bytes, f"{op} with {c.name} (result + scratch)",
+                    f"scratch {format_bytes(c.scratch_bytes)} grows with the batch, channels, kernel and input size")
+    algo = get_algorithm(method)
+    reason = algo.supports(geom, dt, op)
+    if reason is not None:
+        raise TconvError(f"method={method!r} cannot run this geometry: {reason}")
+    scratch = algo.scratch_bytes(geom, max(batch, 1), dt.itemsize, op)
+    check_bytes(out + scratch, f"{op} with method={method!r} (result {format_bytes(out)} + scratch "
+                f"{format_bytes(scratch)})", f"scratch of {method!r} for kernel {geom.kernel}, stride {geom.stride}, "
+                f"channels {geom.x_channels}/{geom.y_channels}, batch {batch}")
+    return algo
+
+
+def explain(
+    x_shape,
+    weight_shape,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    dilation=1,
+    *,
+    dtype: str = "float32",
+    op: str = "conv_transpose",
+    measure: bool = False,
+) -> Plan:
+    """The planner's report for ``op`` on an input of shape ``x_shape`` ``(N, C, *spatial)`` (the
+    input of ``op``'s forward call: ``conv_transpose``'s input for ``"conv_transpose"`` and
+    ``"weight_grad"``, ``conv``'s input for ``"conv"``) with a weight of ``weight_shape`` (PyTorch
+    layout); ``print()`` it. ``measure=True`` times the candidates and caches the winner.
+
+    >>> p = explain((16, 512, 8, 8), (512, 256, 4, 4), stride=2, padding=1)
+    >>> p.choice, p.op
+    ('gemm', 'conv_transpose')
+    """
+    check_operation(op)
+    if op == "conv":
+        if any(np.atleast_1d(output_padding)):
+            raise TconvError(f"output_padding={output_padding!r} has no meaning for op='conv'")
+        geom = conv_geometry(tuple(weight_shape), tuple(x_shape[2:]), stride, padding, dilation, groups)
+    else:
+        geom = conv_transpose_geometry(
+            tuple(weight_shape), tuple(x_shape[2:]), stride, padding, output_padding, dilation, groups)
+    p = plan(geom, int(x_shape[0]), np.dtype(dtype).name, op)
+    return _measure(p) if measure else p

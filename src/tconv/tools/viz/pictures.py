@@ -1,0 +1,294 @@
+"""Pictures as objects: they show inline in Jupyter and ``.save(path)`` to files.
+
+``animate`` (scatter / gather GIF), ``matrix`` (``C_K`` and ``C_K^T``) and ``overlap`` (the
+checkerboard map) check the picture's size from the geometry alone before drawing anything, and
+animations are drawn and written one frame at a time, so memory does not grow with the frame count.
+The command line and the explorer's ``/gif`` call these same functions.
+
+>>> a = animate(stride=2, padding=1, output_padding=1)
+>>> a.n_frames, a.output.shape
+(6, (4, 4))
+>>> m = matrix(np.ones((3, 3)), (2, 2))
+>>> m.C.shape, m.CT.shape
+((4, 16), (16, 4))
+>>> overlap((4,), 3, stride=2).counts.astype(int).tolist()
+[1, 1, 2, 1, 2, 1, 2, 1, 1]
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ...api.functional import conv_transpose
+from ...core.geometry import conv_transpose_geometry
+from ...errors import TconvError
+from ..seed import SEED_INPUT, SEED_KERNEL, format_matrix
+from .gif import GifStream
+from .model import describe_overlap, gather_model, overlap_map, params_line, scatter_model
+from .render import GatherPainter, ScatterPainter, render_matrix, render_overlap, side_by_side
+
+__all__ = ["Animation", "MatrixPicture", "OverlapPicture", "animate", "matrix", "overlap",
+           "DEFAULT_MAX_FRAMES", "MAX_CELLS_PER_AXIS", "MAX_MATRIX_ENTRIES"]
+
+DEFAULT_MAX_FRAMES = 400  # a few hundred: beyond that a GIF stops teaching and takes minutes to draw
+MAX_CELLS_PER_AXIS = 100  # grid cells a picture draws along one axis
+MAX_MATRIX_ENTRIES = 40_000  # entries of the dense C_K a matrix picture draws
+MAX_MODEL_CELLS = 20_000_000  # numbers the drawing models keep (one canvas per frame): ~180 MB
+VIEWS = ("scatter", "gather", "both")
+
+
+def _geometry(x_shape, k_shape, stride, padding, output_padding, dilation):
+    return conv_transpose_geometry((1, 1, *k_shape), x_shape, stride, padding, output_padding, dilation)
+
+
+def _check_axes(what: str, shape, limit: int = MAX_CELLS_PER_AXIS) -> None:
+    if any(n > limit for n in shape):
+        raise TconvError(f"{what} would be {'x'.join(map(str, shape))} cells; pictures draw at most {limit} "
+                         f"cells per axis (use a smaller --input, --kernel, --stride or --dilation)")
+
+
+def frame_count(x_shape, k_shape, *, view: str = "scatter", stride=1, padding=0, output_padding=0,
+                dilation=1) -> dict[str, int]:
+    """Frames per view, from the geometry alone: scatter draws one per input cell, gather one per
+    output cell, each plus an intro and an outro.
+
+    >>> frame_count((16, 16), (3, 3), view="both")
+    {'scatter': 258, 'gather': 326}
+    """
+    if view not in VIEWS:
+        raise TconvError(f"view={view!r} must be 'scatter', 'gather' or 'both'")
+    g = _geometry(tuple(x_shape), tuple(k_shape), stride, padding, output_padding, dilation)
+    counts = {}
+    if view in ("scatter", "both"):
+        _check_axes("the scatter view's uncropped canvas", tuple(max(f, lo + n) for f, lo, n in
+                                                                  zip(g.full_shape, g.pad_lo, g.x_shape)))
+        counts["scatter"] = math.prod(x_shape) + 2
+    if view in ("gather", "both"):
+        _check_axes("the gather view's zero-inserted input",
+                    tuple(n + d * (k - 1) for n, d, k in zip(g.x_shape, g.dilation, g.kernel)))
+        counts["gather"] = math.prod(g.x_shape) + 2
+    canvas = max(math.prod(tuple(max(f, lo + n) for f, lo, n in zip(g.full_shape, g.pad_lo, g.x_shape))),
+                 math.prod(g.x_shape))
+    cells = sum(counts.values()) * canvas
+    if cells > MAX_MODEL_CELLS:
+        raise TconvError(f"this animation would keep {cells} numbers ({sum(counts.values())} frames of up to "
+                         f"{canvas} cells), more than {MAX_MODEL_CELLS}; use a smaller --input")
+    return counts
+
+
+class Animation:
+    """A scatter and/or gather animation, drawn frame by frame when saved or shown."""
+
+    def __init__(self, x, kernel, *, view="scatter", stride=1, padding=0, output_padding=0, dilation=1,
+                 duration_ms: int = 900, scale: float = 1.0, max_frames: int = DEFAULT_MAX_FRAMES):
+        x = np.asarray(x, dtype=np.float64)
+        kernel = np.asarray(kernel, dtype=np.float64)
+        if not 10 <= int(duration_ms) <= 60_000:
+            raise TconvError(f"duration={duration_ms} ms must be between 10 and 60000 (one frame's time)")
+        if not 0.25 <= float(scale) <= 8:
+            raise TconvError(f"scale={scale} must be between 0.25 and 8")
+        geom = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation)
+        if x.ndim != kernel.ndim or x.ndim not in (1, 2):
+            raise TconvError(f"pictures need a 1-D or 2-D input and a kernel of the same rank; got input "
+                             f"{x.shape} and kernel {kernel.shape}")
+        counts = frame_count(x.shape, kernel.shape, view=view, **geom)
+        total = sum(counts.values())
+        if total > max_frames:
+            parts = " + ".join(f"{v} {k}" for k, v in counts.items())
+            raise TconvError(f"this animation would have {total} frames ({parts}), more than max_frames="
+                             f"{max_frames}; pass --max-frames {total} to draw it anyway, or use a smaller --input")
+        self.view, self.duration_ms, self.scale = view, int(duration_ms), float(scale)
+        self.models = []
+        if view in ("scatter", "both"):
+            self.models.append(scatter_model(x, kernel, **geom))
+        if view in ("gather", "both"):
+            self.models.append(gather_model(x, kernel, **geom))
+        self.painters = [ScatterPainter(m, scale) if i == 0 and view != "gather" else GatherPainter(m, scale)
+                         for i, m in enumerate(self.models)]
+        self.size = (max(p.width for p in self.painters), max(p.height for p in self.painters))
+        self.n_frames = sum(len(m.frames) for m in self.models)
+
+    @property
+    def model(self):
+        """The last view's drawing model (its ``output`` is ``conv_transpose``'s)."""
+        return self.models[-1]
+
+    @property
+    def output(self) -> np.ndarray:
+        return self.model.output
+
+    def frames(self) -> Iterator[Image.Image]:
+        """Every frame, drawn on demand at the animation's common size."""
+        for model, painter in zip(self.models, self.painters):
+            for fr in model.frames:
+                img = painter.draw(fr)
+                if img.size != self.size:
+                    canvas = Image.new("RGB", self.size, (255, 255, 255))
+                    canvas.paste(img, (0, 0))
+                    img = canvas
+                yield img
+
+    def durations(self) -> list[int]:
+        d = [self.duration_ms] * self.n_frames
+        d[0], d[-1] = self.duration_ms * 2, self.duration_ms * 4
+        return d
+
+    def write(self, fp, frames_dir=None, progress: bool = False) -> None:
+        """Write the GIF into the open binary file ``fp`` (optionally every frame as PNG too)."""
+        if frames_dir is not None:
+            Path(frames_dir).mkdir(parents=True, exist_ok=True)
+        with GifStream(fp, self.size, self.durations()) as gif:
+            for n, img in enumerate(self.frames()):
+                gif.add(img)
+                if frames_dir is not None:
+                    img.save(Path(frames_dir) / f"frame_{n:03d}.png")
+                if progress:
+                    _progress(n + 1, self.n_frames)
+
+    def save(self, path, frames_dir=None, progress: bool | None = None) -> Path:
+        """Write the GIF to ``path`` (a progress bar on stderr for long ones); returns the path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as fp:
+            self.write(fp, frames_dir, self.n_frames > 40 if progress is None else progress)
+        return path
+
+    def gif_bytes(self) -> bytes:
+        buf = io.BytesIO()
+        self.write(buf)
+        return buf.getvalue()
+
+    def _repr_html_(self) -> str:
+        data = base64.b64encode(self.gif_bytes()).decode("ascii")
+        return f'<img src="data:image/gif;base64,{data}" alt="tconv {self.view} animation"/>'
+
+    def _repr_png_(self) -> bytes:  # the last frame: the result
+        *_, last = self.frames()
+        return _png(last)
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class _Still:
+    image: Image.Image
+    text: str
+
+    def save(self, path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.image.save(path)
+        return path
+
+    def _repr_png_(self) -> bytes:
+        return _png(self.image)
+
+    def _repr_html_(self) -> str:
+        return f'<img src="data:image/png;base64,{base64.b64encode(self._repr_png_()).decode("ascii")}"/>'
+
+
+class MatrixPicture(_Still):
+    """``C_K`` and ``C_K^T`` side by side, every non-zero coloured by its kernel tap."""
+
+    def __init__(self, C: np.ndarray, tap: np.ndarray, params: str, scale: float = 1.0):
+        self.C, self.CT, self.tap = C, C.T, tap
+        a = render_matrix(C, tap, f"({C.shape[0]}x{C.shape[1]}): the convolution as a matrix", scale=scale,
+                          row_label="the input cells of the transposed convolution (row-major index)",
+                          col_label="its output cells (row-major index)")
+        b = render_matrix(self.CT, tap.T, f"({C.shape[1]}x{C.shape[0]}): the transposed convolution",
+                          transposed=True, scale=scale, row_label="the output cells (row-major index)",
+                          col_label="the input cells x of the transposed convolution")
+        self.image = side_by_side(a, b)
+        self.text = (params + "\n\n" + format_matrix(C, "C_K") + "\n\n" + format_matrix(self.CT, "C_K^T")
+                     + "\n\n(colours in the picture: each non-zero is the kernel tap it comes from)")
+
+
+class OverlapPicture(_Still):
+    """How many kernel taps land on each output cell, with the words for its pattern."""
+
+    def __init__(self, counts: np.ndarray, words: list[str], params: str, scale: float = 1.0):
+        self.counts, self.words = counts, words
+        self.image = render_overlap(counts, words, params, scale)
+        self.text = (format_matrix(np.atleast_2d(counts), "taps landing on each output cell") + "\n"
+                     + "\n".join(words))
+
+
+def _params_text(x_shape, k_shape, **geom) -> str:
+    g = _geometry(x_shape, k_shape, **geom)
+    op = geom.get("output_padding", 0)
+    op = (op,) * g.nd if isinstance(op, (int, np.integer)) else tuple(op)
+    pad = geom.get("padding", 0)
+    return params_line(dict(stride=g.stride, dilation=g.dilation, output_padding=op, pad_lo=g.pad_lo,
+                            pad_hi=tuple(h + a for h, a in zip(g.pad_hi, op)),
+                            padding_word=pad if isinstance(pad, str) else None,
+                            input=g.y_shape, kernel=g.kernel, output=g.x_shape))
+
+
+def animate(x=None, kernel=None, *, view: str = "scatter", stride=1, padding=0, output_padding=0, dilation=1,
+            duration_ms: int = 900, scale: float = 1.0, max_frames: int = DEFAULT_MAX_FRAMES) -> Animation:
+    """The transposed convolution of ``x`` (the seed's 2x2 input by default) with ``kernel`` (the seed's
+    3x3), animated: ``view="scatter"`` (the definition), ``"gather"`` (zero insertion + flipped kernel)
+    or ``"both"``. Shows inline in Jupyter; ``.save("out.gif")``."""
+    x = SEED_INPUT if x is None else x
+    kernel = SEED_KERNEL if kernel is None else kernel
+    return Animation(x, kernel, view=view, stride=stride, padding=padding, output_padding=output_padding,
+                     dilation=dilation, duration_ms=duration_ms, scale=scale, max_frames=max_frames)
+
+
+def matrix(kernel=None, input_shape=(2, 2), *, stride=1, padding=0, output_padding=0, dilation=1,
+           scale: float = 1.0) -> MatrixPicture:
+    """``C_K`` and ``C_K^T`` for a transposed convolution of an input of ``input_shape`` (the transposed
+    convolution's input) with ``kernel`` (the seed's by default)."""
+    k = np.asarray(SEED_KERNEL if kernel is None else kernel, dtype=np.float64)
+    x_shape = tuple(int(v) for v in np.atleast_1d(input_shape))
+    g = _geometry(x_shape, k.shape, stride, padding, output_padding, dilation)
+    rows, cols = math.prod(g.y_shape), math.prod(g.x_shape)
+    if rows * cols > MAX_MATRIX_ENTRIES:
+        raise TconvError(f"C_K would be {rows}x{cols} = {rows * cols} entries ({rows * cols * 8 / 2**20:.1f} MiB "
+                         f"dense); matrix pictures draw at most {MAX_MATRIX_ENTRIES} entries (use a smaller --input)")
+    # column c of C_K^T is the transposed convolution of the one-hot input c: all of them in one batch
+    eye = np.eye(rows).reshape(rows, 1, *x_shape)
+    geom = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation)
+    C = conv_transpose(eye, k[None, None], **geom).reshape(rows, cols)
+    taps = np.arange(1.0, k.size + 1).reshape(k.shape)[None, None]
+    tap = np.rint(conv_transpose(eye, taps, **geom).reshape(rows, cols)).astype(int) - 1
+    return MatrixPicture(C, tap, _params_text(x_shape, k.shape, stride=stride, padding=padding,
+                                              output_padding=output_padding, dilation=dilation), scale)
+
+
+def overlap(input_shape=(2, 2), kernel_size=3, *, stride=1, padding=0, output_padding=0, dilation=1,
+            scale: float = 1.0) -> OverlapPicture:
+    """How many kernel taps land on each output cell of a transposed convolution of ``input_shape``."""
+    x_shape = tuple(int(v) for v in np.atleast_1d(input_shape))
+    k_shape = (tuple(int(v) for v in kernel_size) if isinstance(kernel_size, (tuple, list))
+               else (int(kernel_size),) * len(x_shape))
+    geom = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation)
+    g = _geometry(x_shape, k_shape, **geom)
+    _check_axes("the overlap map", g.x_shape)
+    counts = overlap_map(x_shape, k_shape, **geom)
+    words = describe_overlap(k_shape, g.stride, g.dilation, nd=g.nd, input_shape=x_shape)
+    if counts.ndim > 1:
+        words = [f"axis {a}: {w}" for a, w in enumerate(words)]
+    return OverlapPicture(counts, words, _params_text(x_shape, k_shape, **geom), scale)
+
+
+def _progress(done: int, total: int) -> None:
+    if os.environ.get("TCONV_NO_PROGRESS"):
+        return
+    bar = "#" * int(30 * done / total)
+    sys.stderr.write(f"\rrendering [{bar:<30}] {done}/{total} frames")
+    if done == total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
