@@ -38,7 +38,7 @@ bench: $(TEST_STAMP)
 	$(PY) benchmarks/run.py
 
 # 1x1x512^3 float32 -> 4 GiB output through Dask into a Zarr store under /tmp (deleted afterwards)
-bench-dask: $(STAMP)
+bench-dask: $(TEST_STAMP)
 	$(PY) benchmarks/dask_volume.py --markdown benchmarks/results-dask.md
 
 clean:

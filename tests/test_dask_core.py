@@ -117,11 +117,8 @@ def test_weight_enters_graph_once():
 
 
 def _holds_weight(task, w) -> bool:
-    try:
-        value = task.value if hasattr(task, "value") else task
-        return isinstance(value, np.ndarray) and value.shape == w.shape and np.array_equal(value, w)
-    except Exception:
-        return False
+    value = getattr(task, "value", task)  # a graph value: a Task/DataNode (.value) or the object itself
+    return isinstance(value, np.ndarray) and value.shape == w.shape and np.array_equal(value, w)
 
 
 # -- a cluster, unchanged code

@@ -70,3 +70,19 @@ def test_bad_input_message(i):
 def test_numpy_integer_scalars_accepted():
     y = CT(X, W, stride=np.int64(2), padding=(np.int32(1), 1), dilation=np.uint8(1))
     assert y.shape == CT(X, W, stride=2, padding=1).shape
+
+
+@pytest.mark.parametrize("method", ["zero_insertion", "gemm", "auto"])
+def test_masked_arrays_are_read_as_their_data_or_refused(method):
+    import numpy.ma as ma
+
+    x, w, g = np.ones((1, 2, 5)), np.ones((2, 3, 3)), np.ones((1, 3, 7))
+    plain = tconv.conv_transpose_vjp(g, x, w, method=method)
+    unmasked = tconv.conv_transpose_vjp(ma.masked_array(g), ma.masked_array(x), w, method=method)
+    for a, b in zip(plain[:2], unmasked[:2]):
+        assert type(b) is np.ndarray
+        np.testing.assert_array_equal(a, b)
+    mask = np.zeros(x.shape, bool)
+    mask[0, 1, 2] = True
+    with pytest.raises(tconv.TconvTypeError, match=r"input is a masked array with 1 masked entries.*filled\(0\)"):
+        tconv.conv_transpose_vjp(g, ma.masked_array(x, mask=mask), w, method=method)

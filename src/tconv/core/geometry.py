@@ -47,7 +47,17 @@ __all__ = [
     "zero_insertion_geometry",
     "INDEX_LIMIT",
     "weight_rank",
+    "uncropped_size",
 ]
+
+def uncropped_size(i: int, k: int, s: int, d: int) -> int:
+    """Length of the uncropped transposed-convolution output on one axis: ``(i - 1) * s + d * (k - 1) + 1``.
+
+    >>> uncropped_size(4, 3, 2, 1)
+    9
+    """
+    return (i - 1) * s + d * (k - 1) + 1
+
 
 #: every size, parameter and extent must stay below this (int64 index arithmetic in the kernels)
 INDEX_LIMIT = 2**62
@@ -86,10 +96,7 @@ class ConvGeometry:
     @property
     def full_shape(self) -> tuple[int, ...]:
         """Extent of the transposed scatter before cropping: ``(y-1)*s + d*(k-1) + 1``."""
-        return tuple(
-            (m - 1) * s + d * (k - 1) + 1
-            for m, s, d, k in zip(self.y_shape, self.stride, self.dilation, self.kernel)
-        )
+        return tuple(map(uncropped_size, self.y_shape, self.kernel, self.stride, self.dilation))
 
     @property
     def pad_hi(self) -> tuple[int, ...]:

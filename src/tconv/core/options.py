@@ -5,7 +5,7 @@ anything larger raises :class:`~tconv.TconvError` *before* memory is taken, sayi
 many bytes it would need and which parameter drives it. Default: half of the memory
 available when the check runs (``MemAvailable``, and the address-space limit
 ``RLIMIT_AS`` when one is set); set it with :func:`set_options` or the environment
-variable ``TCONV_MAX_BYTES``. ``threads`` caps tconv's own thread pool (default: the
+variable ``TCONV_MAX_BYTES``. ``threads`` caps the threads one call uses (default: the
 CPUs this process may run on; environment variable ``TCONV_NUM_THREADS``).
 
 >>> old = set_options(max_bytes=2**30)
@@ -54,7 +54,7 @@ def set_options(*, max_bytes: int | None = None, threads: int | None = None) -> 
     """Set tconv's options; ``None`` restores the default. Returns the previous options.
 
     ``max_bytes``: the largest allocation (output, scratch, sparse matrix) tconv may plan.
-    ``threads``: the most threads tconv's own pool uses for one call.
+    ``threads``: the most threads one call uses.
     """
     old = dict(_OPTIONS)
     _OPTIONS["max_bytes"] = _positive("max_bytes", max_bytes)

@@ -136,9 +136,19 @@ def as_float_array(name: str, value: object) -> np.ndarray:
 
 def read_array(name: str, value: object) -> np.ndarray:
     """``np.asarray(value)`` (no copy where NumPy needs none), with a clear error for what it
-    cannot read: ``None``, a tensor that requires grad, ragged nested lists."""
-    if isinstance(value, np.ndarray):
+    cannot read: ``None``, a tensor that requires grad, ragged nested lists, a masked array with
+    masked entries (they have no value). Subclasses (``np.matrix``, ``np.memmap``, a masked array
+    without masked entries) are read as plain ndarrays (a view)."""
+    if type(value) is np.ndarray:
         return value
+    if isinstance(value, np.ma.MaskedArray):
+        masked = int(np.ma.getmaskarray(value).sum())
+        if masked:
+            raise TconvTypeError(f"{name} is a masked array with {masked} masked entries, which have no value; "
+                                 f"fill them first (e.g. {name}.filled(0))")
+        return np.asarray(value.data)
+    if isinstance(value, np.ndarray):
+        return np.asarray(value)
     if value is None:
         raise TconvTypeError(f"{name} is None; give an array")
     try:

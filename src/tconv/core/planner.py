@@ -12,8 +12,9 @@
    moved) and the machine's GEMM rate (:func:`tconv.core.machine.blas_rates`: looked up, not
    timed, so the choice is the same in every process on one machine). The cheapest wins.
 3. ``measure=True`` (``explain(..., measure=True)``, as ``scipy.signal.choose_conv_method``)
-   times the runnable candidates once on the real shapes and caches the winner for later
-   ``auto`` calls in the process.
+   times the runnable candidates once on the real shapes and reports (and returns) the timings;
+   it does not change what later ``auto`` calls choose (pass the measured winner as ``method=``
+   to use it), so ``auto`` stays the same function of shapes in every process.
 
 The plan depends on shapes, dtype and operation only, so it is cached. :func:`explain` lists
 every registered algorithm with its guard verdict, estimated time and scratch memory.
@@ -125,8 +126,6 @@ def _output_reason(geom: ConvGeometry, batch: int, op: str) -> str:
 def plan(geom: ConvGeometry, batch: int, dtype: str, op: str = "conv_transpose") -> Plan:
     """Choose the algorithm for ``op`` on ``geom`` (cached per geometry, batch, dtype, op)."""
     check_operation(op)
-    if op in _MEASURED.get((geom, batch, dtype), {}):
-        return _MEASURED[(geom, batch, dtype)][op]
     dt = np.dtype(dtype)
     batch = max(batch, 1)
     out = output_bytes(geom, batch, dt.itemsize, op)
@@ -147,9 +146,6 @@ def plan(geom: ConvGeometry, batch: int, dtype: str, op: str = "conv_transpose")
              Candidate(c.name, f"scratch {format_bytes(c.scratch_bytes)} > {SCRATCH_FACTOR}x the output",
                        c.seconds, c.scratch_bytes) for c in cands]
     return Plan(geom, batch, dtype, op, choice, tuple(cands))
-
-
-_MEASURED: dict[tuple, dict[str, Plan]] = {}
 
 
 def _measure(p: Plan) -> Plan:
@@ -173,10 +169,7 @@ def _measure(p: Plan) -> Plan:
             best = min(best, time.perf_counter() - t)
         cands.append(Candidate(c.name, None, best, c.scratch_bytes))
     choice = min((c for c in cands if c.reason is None), key=lambda c: c.seconds).name
-    measured = Plan(g, p.batch, p.dtype, p.op, choice, tuple(cands), measured=True)
-    _MEASURED.setdefault((g, p.batch, p.dtype), {})[p.op] = measured
-    plan.cache_clear()
-    return measured
+    return Plan(g, p.batch, p.dtype, p.op, choice, tuple(cands), measured=True)
 
 
 def choose(method: str, geom: ConvGeometry, batch: int, dtype: np.dtype, op: str) -> Algorithm:
@@ -225,7 +218,8 @@ def explain(
     """The planner's report for ``op`` on an input of shape ``x_shape`` ``(N, C, *spatial)`` (the
     input of ``op``'s forward call: ``conv_transpose``'s input for ``"conv_transpose"`` and
     ``"weight_grad"``, ``conv``'s input for ``"conv"``) with a weight of ``weight_shape`` (PyTorch
-    layout); ``print()`` it. ``measure=True`` times the candidates and caches the winner.
+    layout); ``print()`` it. ``measure=True`` times the candidates (the report only: later ``auto``
+    calls choose as before).
 
     >>> p = explain((16, 512, 8, 8), (512, 256, 4, 4), stride=2, padding=1)
     >>> p.choice, p.op

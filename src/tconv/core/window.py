@@ -22,13 +22,9 @@ import numpy as np
 
 from ..errors import TconvError
 from .dispatch import Call, forward
+from .geometry import uncropped_size
 
 __all__ = ["conv_transpose_window", "uncropped_size"]
-
-
-def uncropped_size(i: int, k: int, s: int, d: int) -> int:
-    """Length of the uncropped transposed-convolution output on one axis."""
-    return (i - 1) * s + d * (k - 1) + 1
 
 
 def conv_transpose_window(

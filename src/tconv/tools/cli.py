@@ -226,9 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
         "  tconv explore\n\n--input is always the transposed convolution's input; --padding is p, p,q, lo:hi,"
         " same or valid.",
     )
-    from .. import __version__
+    from importlib.metadata import version
 
-    parser.add_argument("--version", action="version", version=f"tconv {__version__}")
+    parser.add_argument("--version", action="version", version=f"tconv {version('tconv')}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     fmt = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("demo", help="the seed article's example, end to end", formatter_class=fmt, epilog=EPILOG_DEMO)

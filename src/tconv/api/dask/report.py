@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...core.geometry import ConvGeometry, block_input_range, conv_transpose_geometry
+from ._graph import SPLIT_EVERY
 from ._plan import axis_block, bounds, channel_blocks, default_out_chunks, normalize_chunks
 
 __all__ = ["ChunkPlan", "explain_chunks"]
 
-SPLIT_EVERY = 4  # the graph's tree fan-in (tconv.dask._graph.SPLIT_EVERY)
 
 
 def _sum_tasks(parts: int) -> int:

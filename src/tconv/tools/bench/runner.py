@@ -51,10 +51,13 @@ def run_suite(rounds: int, layer_ids: list[str] | None) -> dict:
     import torch
     from onnx import TensorProto, helper
 
-    import tconv
     from tconv.core.algorithms._kernels import release_workspace
     from tconv.core.blas import blas_info
     from tconv.tools.bench.layers import SUITE
+
+    from ...api import explain as _explain
+    from ...api import functional as _fn
+    from ...core import geometry as _geometry
     torch.set_num_threads(2)
     so = ort.SessionOptions()
     so.intra_op_num_threads = 2
@@ -102,7 +105,7 @@ def run_suite(rounds: int, layer_ids: list[str] | None) -> dict:
         tf = tfn[layer.nd]
         sess = ort_session(layer)
         # correctness before timing: float32 vs PyTorch, and vs float64
-        ours = tconv.conv_transpose(x, w, **layer.kwargs)
+        ours = _fn.conv_transpose(x, w, **layer.kwargs)
         ref = tf(xt, wt, **layer.kwargs).numpy()
         ref64 = tf(xt.double(), wt.double(), **layer.kwargs).numpy()
         scale = float(np.max(np.abs(ref64)))
@@ -111,21 +114,21 @@ def run_suite(rounds: int, layer_ids: list[str] | None) -> dict:
         err_ort = float(np.max(np.abs(sess.run(None, {"X": x, "W": w})[0] - ref64))) / scale
         if err_64 > 1e-4:
             raise SystemExit(f"{layer.id}: tconv float32 result is off by {err_64:.2e} relative to float64")
-        geom = tconv.conv_transpose_geometry(w.shape, layer.input, layer.stride, layer.pad, 0,
+        geom = _geometry.conv_transpose_geometry(w.shape, layer.input, layer.stride, layer.pad, 0,
                                              layer.dilation, layer.groups)
-        plan = tconv.explain(layer.x_shape, layer.w_shape, **layer.kwargs)
+        plan = _explain.explain(layer.x_shape, layer.w_shape, **layer.kwargs)
         # peak extra memory of one call (workspace released first, so it is counted)
         import tracemalloc
 
         release_workspace()
         tracemalloc.start()
-        tconv.conv_transpose(x, w, **layer.kwargs)
+        _fn.conv_transpose(x, w, **layer.kwargs)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         out_bytes = ours.nbytes
         kw = layer.kwargs
         fns = {
-            "tconv": lambda x=x, w=w, kw=kw: tconv.conv_transpose(x, w, **kw),
+            "tconv": lambda x=x, w=w, kw=kw: _fn.conv_transpose(x, w, **kw),
             "torch": lambda xt=xt, wt=wt, tf=tf, kw=kw: tf(xt, wt, **kw),
             "ort": lambda sess=sess, x=x, w=w: sess.run(None, {"X": x, "W": w}),
         }

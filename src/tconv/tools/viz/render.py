@@ -304,14 +304,6 @@ def painter(model, scale: float = 1.0):
     return ScatterPainter(model, scale) if isinstance(model, ScatterModel) else GatherPainter(model, scale)
 
 
-def render_scatter_frame(model: ScatterModel, frame: Frame, scale: float = 1.0) -> Image.Image:
-    return ScatterPainter(model, scale).draw(frame)
-
-
-def render_gather_frame(model: GatherModel, frame: Frame, scale: float = 1.0) -> Image.Image:
-    return GatherPainter(model, scale).draw(frame)
-
-
 def side_by_side(a: Image.Image, b: Image.Image) -> Image.Image:
     out = Image.new("RGB", (a.width + b.width, max(a.height, b.height)), WHITE)
     out.paste(a, (0, 0))
