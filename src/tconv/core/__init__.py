@@ -1,0 +1,1 @@
+"""tconv's core: numbers in, numbers out (the compiled kernels live in ``_native``)."""
