@@ -1,19 +1,23 @@
 /* gemm.c: the blocked GEMM driver, BLIS's five loops around the micro-kernel:
  *
- *   loop 5  jc over n in NC      B panel KC x NC (L3), packed once per (jc, pc) by all threads
+ *   loop 5  jc over n in NC      B panel KC x NC (L2), packed once per (jc, pc) by all threads
  *   loop 4  pc over k in KC
- *   loop 3  ic over m in MC      A block MC x KC (L2), packed by the thread that uses it
- *   loop 2  jr over nc in NR     B micro-panel KC x NR (L1)
- *   loop 1  ir over mc in MR     A micro-panel MR x KC
+ *   loop 3  ic over m in MC      A block MC x KC, packed by the thread that uses it
+ *   loop 2  ir over mc in MR     A micro-panel MR x KC (L1)
+ *   loop 1  jr over nc in NR     B micro-panel KC x NR, streamed from L2
  *           micro-kernel         MR x NR of C in registers
  *
+ * Loops 1 and 2 are in the GotoBLAS order for a wide NR (32 floats on AVX-512): the A micro-panel
+ * (14 x 256 floats) fits L1 where a 256 x 32 B micro-panel would not.
  * Threads: per (jc, pc) two parallel loops: packing the B panel (split by micro-panels), then
- * the (row chunk x column chunk) tiles of C, a few per thread, each packing its own A. */
-#define _POSIX_C_SOURCE 200809L
+ * the (row chunk x column chunk) tiles of C, a few per thread, each packing its own A.  Every
+ * element of C is reduced in the same order whatever the thread count: results are identical. */
+#define _DEFAULT_SOURCE
 #include <stdlib.h>
 #include <string.h>
 
 #include <pthread.h>
+#include <sys/mman.h>
 #include <stdatomic.h>
 
 #include "gemm.h"
@@ -43,6 +47,22 @@ static void scratch_free(void *p)
 
 static void scratch_make_key(void) { pthread_key_create(&scratch_key, scratch_free); }
 
+/* Panels of 1 MiB and more go on 2 MiB boundaries and ask for transparent huge pages: the
+ * micro-kernel walks a whole panel per call, and 4 KiB pages would cost a TLB miss per 4 KiB. */
+static void *alloc_panel(size_t size)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (size < ((size_t)1 << 20))
+        return aligned_alloc(TC_ALIGN, (size + TC_ALIGN - 1) / TC_ALIGN * TC_ALIGN);
+    size = (size + huge - 1) / huge * huge;
+    void *p = aligned_alloc(huge, size);
+#ifdef MADV_HUGEPAGE
+    if (p)
+        madvise(p, size, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
 /* This thread's buffer `slot` of at least `size` bytes (NULL if memory ran out); kept between
  * calls so that a call does not fault in fresh pages. */
 static void *thread_scratch(int slot, size_t size)
@@ -58,7 +78,7 @@ static void *thread_scratch(int slot, size_t size)
     }
     if (s->size[slot] < size) {
         free(s->ptr[slot]);
-        s->ptr[slot] = aligned_alloc(TC_ALIGN, (size + TC_ALIGN - 1) / TC_ALIGN * TC_ALIGN);
+        s->ptr[slot] = alloc_panel(size);
         s->size[slot] = s->ptr[slot] ? size : 0;
     }
     return s->ptr[slot];
@@ -91,21 +111,22 @@ static void pack_b_task(void *ctx, int task, int thread)
     g->pb->b.pack(&g->pb->b, g->jc + j0, n, g->pc, g->kc, g->kr->nr, g->bbuf + (size_t)(j0 * g->kc) * g->es);
 }
 
-/* loops 2 and 1 over one packed A block (mc rows from i0) and columns [j0, j0 + n) of the B panel */
+/* loops 2 and 1 over one packed A block (mc rows from i0) and columns [j0, j0 + n) of the B panel.
+ * The A micro-panel (MR x KC) stays in L1 while the B micro-panels of the panel (L2) stream past. */
 static void macro_kernel(const gemm_call *g, const char *abuf, ptrdiff_t i0, ptrdiff_t mc, ptrdiff_t j0,
                          ptrdiff_t n)
 {
     const tc_gemm_kernel *kr = g->kr;
     const tc_gemm_problem *pb = g->pb;
-    for (ptrdiff_t jr = j0; jr < j0 + n; jr += kr->nr) {             /* loop 2 */
-        const char *bp = g->bbuf + (size_t)(jr * g->kc) * g->es;
-        ptrdiff_t nr = min_pd(kr->nr, j0 + n - jr);
-        for (ptrdiff_t ir = 0; ir < mc; ir += kr->mr) {               /* loop 1 */
-            const char *ap = abuf + (size_t)(ir * g->kc) * g->es;
+    for (ptrdiff_t ir = 0; ir < mc; ir += kr->mr) {                   /* loop 2 */
+        const char *ap = abuf + (size_t)(ir * g->kc) * g->es;
+        ptrdiff_t mr = min_pd(kr->mr, mc - ir);
+        for (ptrdiff_t jr = j0; jr < j0 + n; jr += kr->nr) {          /* loop 1 */
+            const char *bp = g->bbuf + (size_t)(jr * g->kc) * g->es;
             ptrdiff_t i = i0 + ir, j = g->jc + jr;
             char *c = pb->c + (i * pb->rs_c + j * pb->cs_c) * (ptrdiff_t)g->es;
             TC_CHECK(c >= pb->c_lo && c < pb->c_hi);
-            kr->kernel(g->kc, ap, bp, c, pb->rs_c, pb->cs_c, min_pd(kr->mr, mc - ir), nr, pb->alpha, g->beta);
+            kr->kernel(g->kc, ap, bp, c, pb->rs_c, pb->cs_c, mr, min_pd(kr->nr, j0 + n - jr), pb->alpha, g->beta);
         }
     }
 }

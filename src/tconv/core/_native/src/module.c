@@ -260,6 +260,28 @@ static PyObject *py_kernel_info(PyObject *self, PyObject *arg)
     return Py_BuildValue("{s:i,s:i,s:i,s:i,s:i}", "mr", k->mr, "nr", k->nr, "mc", k->mc, "kc", k->kc, "nc", k->nc);
 }
 
+/* _set_blocks(dtype, mc, kc, nc): retune the current ISA's cache blocks (benchmarks only; not
+ * thread-safe against a running call). */
+static PyObject *py_set_blocks(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *dt;
+    int mc, kc, nc;
+    tc_dtype d;
+    if (!PyArg_ParseTuple(args, "siii", &dt, &mc, &kc, &nc))
+        return NULL;
+    if (parse_format(dt, &d) != 0)
+        return PyErr_Format(err_type, "dtype=%s: use 'f' or 'd'", dt);
+    tc_gemm_kernel *k = &((tc_isa_table *)isa_current)->gemm[d];
+    if (mc < k->mr || mc % k->mr || kc < 1 || nc < k->nr || nc % k->nr)
+        return PyErr_Format(err_value, "mc=%d, kc=%d, nc=%d: need mc a multiple of %d, nc of %d, kc >= 1", mc,
+                            kc, nc, k->mr, k->nr);
+    k->mc = mc;
+    k->kc = kc;
+    k->nc = nc;
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_set_num_threads(PyObject *self, PyObject *arg)
 {
     (void)self;
@@ -286,6 +308,7 @@ static PyMethodDef methods[] = {
     {"get_isa", py_get_isa, METH_NOARGS, "the instruction set in use"},
     {"set_isa", py_set_isa, METH_O, "use this instruction set"},
     {"kernel_info", py_kernel_info, METH_O, "register tile and cache blocks of the current ISA"},
+    {"_set_blocks", py_set_blocks, METH_VARARGS, "retune the cache blocks of the current ISA (benchmarks)"},
     {"set_num_threads", py_set_num_threads, METH_O, "the pool's size from the next call on"},
     {"get_num_threads", py_get_num_threads, METH_NOARGS, "the pool's size"},
     {NULL, NULL, 0, NULL},

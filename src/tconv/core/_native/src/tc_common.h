@@ -53,8 +53,8 @@ typedef struct {
     tc_gemm_kernel gemm[2]; /* indexed by tc_dtype */
 } tc_isa_table;
 
-extern const tc_isa_table tc_isa_avx512;
-extern const tc_isa_table tc_isa_avx2;
-extern const tc_isa_table tc_isa_generic;
+extern tc_isa_table tc_isa_avx512;
+extern tc_isa_table tc_isa_avx2;
+extern tc_isa_table tc_isa_generic;
 
 #endif
