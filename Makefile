@@ -6,9 +6,12 @@ PY     := $(VENV)/bin/python
 RUNTIME_STAMP := $(VENV)/.tconv-runtime
 TEST_STAMP    := $(VENV)/.tconv-test
 
-.PHONY: demo test bench bench-dask lint clean chromium
+.PHONY: demo test bench bench-dask bench-kernel sanitize lint clean chromium
 
-$(RUNTIME_STAMP): pyproject.toml
+NATIVE_SOURCES := setup.py $(wildcard src/tconv/core/_native/src/*)
+
+# the compiled extension builds in pip install: a changed C source reinstalls
+$(RUNTIME_STAMP): pyproject.toml $(NATIVE_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e .
@@ -41,5 +44,23 @@ bench: $(TEST_STAMP)
 bench-dask: $(TEST_STAMP)
 	$(PY) benchmarks/dask_volume.py --markdown benchmarks/results-dask.md
 
+# the compiled core's GEMM against NumPy and the FMA peak (1 and 2 threads)
+bench-kernel: $(TEST_STAMP)
+	$(PY) benchmarks/kernel.py
+
+# the compiled core built with bounds checks (TC_DEBUG) and AddressSanitizer + UBSan into a copy of
+# the sources under build-sanitize/, then its tests run against that copy
+SANITIZE_DIR := build-sanitize
+sanitize: $(TEST_STAMP)
+	rm -rf $(SANITIZE_DIR) && mkdir -p $(SANITIZE_DIR)
+	cp -r src setup.py pyproject.toml README.md $(SANITIZE_DIR)/
+	find $(SANITIZE_DIR)/src -name '*.so' -delete
+	cd $(SANITIZE_DIR) && TCONV_DEBUG_BUILD=1 TCONV_SANITIZE=1 ../$(PY) setup.py -q build_ext --inplace
+	env PYTHONPATH=$(SANITIZE_DIR)/src LD_PRELOAD=$$(gcc -print-file-name=libasan.so) \
+		ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		sh -c '$(PY) -c "import tconv.core._native as n; assert n.info()[\"debug_build\"], n.__file__; \
+		print(\"sanitizer build:\", n.__file__)" && $(PY) -m pytest -p no:cacheprovider -q \
+		tests/test_native_build.py tests/test_native_gemm.py tests/test_native_pool.py'
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build $(SANITIZE_DIR) *.egg-info src/*.egg-info

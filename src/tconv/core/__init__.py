@@ -4,6 +4,6 @@ Parameter normalisation (:mod:`~tconv.core.params`), options and the memory guar
 (:mod:`~tconv.core.options`), shape arithmetic (:mod:`~tconv.core.geometry`), tap tables
 (:mod:`~tconv.core.taps`), BLAS and machine probing, the sparse ``C_K``
 (:mod:`~tconv.core.sparse`), the padding operator (:mod:`~tconv.core.padding`), the algorithm
-registry (:mod:`~tconv.core.algorithms`), the planner and the plain dispatch
-(:mod:`~tconv.core.dispatch`).
+registry (:mod:`~tconv.core.algorithms`), the planner, the plain dispatch
+(:mod:`~tconv.core.dispatch`) and the compiled extension (:mod:`~tconv.core._native`).
 """

@@ -1,0 +1,67 @@
+"""Builds tconv's compiled core, one optional extension (``tconv.core._native._tconv``).
+
+Everything else about the package is in ``pyproject.toml``.  The extension is optional: without a
+C compiler ``pip install`` still succeeds and tconv runs its NumPy/SciPy path.  Each kernel source
+is compiled once per instruction set with that set's flags (``ISA_GROUPS``); the runtime picks one
+table from cpuid.  ``TCONV_DEBUG_BUILD=1`` builds with ``-O1 -g -DTC_DEBUG`` (bounds checks in the C
+code), and with ``TCONV_SANITIZE=1`` also ``-fsanitize=address,undefined``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+SRC = "src/tconv/core/_native/src"
+COMMON = ["module.c", "cpu.c", "pool.c", "gemm.c", "pack.c", "gemm_generic.c"]
+X86 = platform.machine().lower() in ("x86_64", "amd64")
+ISA_GROUPS = {
+    "gemm_avx512.c": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mfma"],
+    "gemm_avx2.c": ["-mavx2", "-mfma"],
+} if X86 else {}
+DEPENDS = [f"{SRC}/{f}" for f in ("tc_common.h", "gemm.h", "pool.h", "cpu.h", "gemm_kernel.inc",
+                                    "ukernel.inc", "fmachain.inc")]
+
+
+def _flags() -> tuple[list[str], list[str]]:
+    """(compile flags, link flags) from the build environment."""
+    cflags = ["-std=c11", "-fno-strict-aliasing", "-fvisibility=hidden", "-Wall", "-Wextra"]
+    ldflags = ["-pthread"]
+    if os.environ.get("TCONV_DEBUG_BUILD") == "1":
+        cflags += ["-O1", "-g", "-DTC_DEBUG", "-fno-omit-frame-pointer"]
+        if os.environ.get("TCONV_SANITIZE") == "1":
+            cflags += ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
+            ldflags += ["-fsanitize=address,undefined"]
+    else:
+        cflags += ["-O3", "-DNDEBUG"]
+    return cflags + ["-pthread"], ldflags
+
+
+class BuildExt(build_ext):
+    """Compiles each ISA's kernel file with its own flags, then links them into the extension."""
+
+    def build_extension(self, ext):
+        cflags, ldflags = _flags()
+        objects = []
+        for source, isa_flags in ISA_GROUPS.items():
+            objects += self.compiler.compile([f"{SRC}/{source}"], output_dir=self.build_temp,
+                                             include_dirs=[SRC], extra_postargs=cflags + isa_flags,
+                                             depends=DEPENDS)
+        ext.extra_objects = objects
+        ext.extra_compile_args = cflags
+        ext.extra_link_args = ldflags
+        super().build_extension(ext)
+
+
+native = Extension(
+    "tconv.core._native._tconv",
+    sources=[f"{SRC}/{f}" for f in COMMON],
+    include_dirs=[SRC],
+    depends=DEPENDS + [f"{SRC}/{f}" for f in ISA_GROUPS],
+    optional=True,
+)
+
+setup(ext_modules=[native], cmdclass={"build_ext": BuildExt})

@@ -1,0 +1,241 @@
+"""tconv's compiled core: packed GEMM micro-kernels per instruction set and one thread pool.
+
+The extension ``tconv.core._native._tconv`` is optional. When it did not build (no C compiler)
+or ``TCONV_NATIVE=0`` is set, :func:`available` is ``False``, :func:`info` says why, and tconv
+runs its NumPy/SciPy path. The instruction set is chosen once at import from cpuid (the best
+of ``avx512``, ``avx2``, ``generic`` the CPU and the operating system support);
+``TCONV_ISA=avx512|avx2|generic`` forces one, and a set the CPU lacks is refused with a
+:class:`~tconv.errors.TconvError` at import. The pool's size comes from :func:`set_num_threads`,
+else ``TCONV_NUM_THREADS``, else the CPUs this process may run on.
+
+>>> import numpy as np
+>>> from tconv.core import _native
+>>> if _native.available():
+...     c = _native.gemm(np.ones((3, 4), np.float32), np.ones((4, 5), np.float32))
+...     print(c[0, 0], c.shape)
+... else:
+...     print(4.0, (3, 5))
+4.0 (3, 5)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ...errors import TconvError, TconvTypeError
+
+__all__ = ["available", "info", "isas", "get_isa", "set_isa", "use_isa", "set_num_threads",
+           "get_num_threads", "gemm", "fma_peak", "ISAS"]
+
+#: every instruction set the extension is built for, best first
+ISAS = ("avx512", "avx2", "generic")
+
+_ext: Any = None
+_reason: str | None = None
+
+if os.environ.get("TCONV_NATIVE", "").strip() == "0":
+    _reason = "disabled by TCONV_NATIVE=0"
+else:
+    try:
+        _ext = importlib.import_module(f"{__name__}._tconv")
+    except ImportError as exc:  # not built: no compiler at install time, or a partial checkout
+        _reason = f"the extension tconv.core._native._tconv is not built ({exc})"
+
+
+def _apply_env_isa() -> None:
+    """``TCONV_ISA`` forces an instruction set; one that is unknown or missing is an error."""
+    name = os.environ.get("TCONV_ISA", "").strip()
+    if not name or _ext is None:
+        return
+    if name not in ISAS:
+        raise TconvError(f"TCONV_ISA={name!r} is not an instruction set; use one of {', '.join(ISAS)}")
+    if name not in _ext.isas():
+        raise TconvError(f"TCONV_ISA={name!r}: this CPU lacks it (it runs {', '.join(_ext.isas())})")
+    _ext.set_isa(name)
+
+
+_apply_env_isa()
+
+
+def available() -> bool:
+    """``True`` when the compiled core is built and enabled.
+
+    >>> isinstance(available(), bool)
+    True
+    """
+    return _ext is not None
+
+
+def _require() -> Any:
+    if _ext is None:
+        raise TconvError(f"the compiled core is unavailable: {_reason}")
+    return _ext
+
+
+def isas() -> list[str]:
+    """The instruction sets this CPU (and its OS) can run, best first; ``[]`` when unavailable.
+
+    >>> set(isas()) <= set(ISAS)
+    True
+    """
+    return list(_ext.isas()) if _ext is not None else []
+
+
+def get_isa() -> str | None:
+    """The instruction set in use, or ``None`` when the compiled core is unavailable."""
+    return _ext.get_isa() if _ext is not None else None
+
+
+def set_isa(name: str) -> None:
+    """Use the instruction set ``name`` (``"avx512"``, ``"avx2"`` or ``"generic"``) from now on.
+
+    Process-wide: meant for tests and benchmarks. Raises :class:`TconvError` for a name that is
+    not an instruction set or one this CPU lacks.
+
+    >>> if available():
+    ...     set_isa(isas()[-1]); print(get_isa()); set_isa(isas()[0])
+    ... else:
+    ...     print("generic")
+    generic
+    """
+    ext = _require()
+    if not isinstance(name, str) or name not in ISAS:
+        raise TconvError(f"isa={name!r} is not an instruction set; use one of {', '.join(ISAS)}")
+    if name not in ext.isas():
+        raise TconvError(f"isa={name!r} is not supported by this CPU (it runs {', '.join(ext.isas())})")
+    ext.set_isa(name)
+
+
+@contextlib.contextmanager
+def use_isa(name: str) -> Iterator[None]:
+    """Context manager: :func:`set_isa` inside, the previous instruction set restored after."""
+    before = get_isa()
+    set_isa(name)
+    try:
+        yield
+    finally:
+        _ext.set_isa(before)
+
+
+def set_num_threads(n: int) -> None:
+    """Size the thread pool (the calling thread counts as one); takes effect at the next call.
+
+    >>> if available():
+    ...     before = get_num_threads(); set_num_threads(1); print(get_num_threads()); set_num_threads(before)
+    ... else:
+    ...     print(1)
+    1
+    """
+    ext = _require()
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TconvTypeError(f"threads={n!r} must be an int")
+    if not 1 <= n <= 256:
+        raise TconvError(f"threads={n}: need 1 <= threads <= 256")
+    ext.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """The pool's size (1 when the compiled core is unavailable)."""
+    return _ext.get_num_threads() if _ext is not None else 1
+
+
+def info() -> dict[str, Any]:
+    """What runs: availability, the instruction set chosen and those supported, the pool size,
+    the register tiles and cache blocks, and why the core is unavailable when it is.
+
+    >>> sorted(info())
+    ['available', 'debug_build', 'isa', 'isas', 'kernels', 'reason', 'threads']
+    """
+    if _ext is None:
+        return {"available": False, "isa": None, "isas": [], "threads": 1, "kernels": {},
+                "debug_build": False, "reason": _reason}
+    return {"available": True, "isa": _ext.get_isa(), "isas": list(_ext.isas()),
+            "threads": _ext.get_num_threads(),
+            "kernels": {"float32": _ext.kernel_info("f"), "float64": _ext.kernel_info("d")},
+            "debug_build": bool(_ext.debug_build), "reason": None}
+
+
+def _check_matrix(name: str, x: Any) -> np.ndarray:
+    if not isinstance(x, np.ndarray):
+        raise TconvTypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype not in (np.float32, np.float64):
+        raise TconvTypeError(f"{name}: dtype {x.dtype} is not supported; use float32 or float64")
+    if x.ndim != 2:
+        raise TconvError(f"{name}: expected a 2-D array, got shape {x.shape}")
+    if any(s % x.itemsize for s in x.strides):
+        raise TconvError(f"{name}: strides {x.strides} are not multiples of the item size {x.itemsize}")
+    return x
+
+
+def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None, *, alpha: float = 1.0,
+         beta: float = 0.0, threads: int | None = None) -> np.ndarray:
+    """``out = alpha * a @ b + beta * out`` with the packed micro-kernels of the current ISA.
+
+    ``a`` (m, k), ``b`` (k, n) and ``out`` (m, n) are float32 or float64 arrays of one dtype, with
+    any strides (transposed views included); ``beta`` is 0 (``out`` is not read, so NaN there does
+    not propagate) or 1; ``out`` must not share memory with ``a`` or ``b``. ``threads=None`` uses
+    the pool's size; small products run on the calling thread alone. The GIL is released.
+
+    >>> import numpy as np
+    >>> if available():
+    ...     a = np.arange(6.0).reshape(2, 3); c = gemm(a, a.T); print(c.tolist())
+    ... else:
+    ...     print([[5.0, 14.0], [14.0, 50.0]])
+    [[5.0, 14.0], [14.0, 50.0]]
+    """
+    ext = _require()
+    a = _check_matrix("a", a)
+    b = _check_matrix("b", b)
+    if a.dtype != b.dtype:
+        raise TconvTypeError(f"a, b: dtypes {a.dtype} and {b.dtype} differ; use one of float32, float64")
+    if a.shape[1] != b.shape[0]:
+        raise TconvError(f"a, b: shapes {a.shape} @ {b.shape} do not chain (a.shape[1] must equal b.shape[0])")
+    if beta not in (0, 1) or isinstance(beta, bool):
+        raise TconvError(f"beta={beta!r}: only 0 and 1 are supported")
+    if not isinstance(alpha, (int, float, np.floating, np.integer)) or isinstance(alpha, bool):
+        raise TconvTypeError(f"alpha={alpha!r} must be a real number")
+    shape = (a.shape[0], b.shape[1])
+    if out is None:
+        if beta != 0:
+            raise TconvError("beta=1 needs out= (the array to accumulate into)")
+        out = np.empty(shape, a.dtype)
+    else:
+        _check_matrix("out", out)
+        if out.dtype != a.dtype:
+            raise TconvTypeError(f"out: dtype {out.dtype} differs from a's {a.dtype}")
+        if out.shape != shape:
+            raise TconvError(f"out: shape {out.shape}, the product has shape {shape}")
+        if not out.flags.writeable:
+            raise TconvError("out: the array is read-only")
+        if out.size and (np.shares_memory(out, a) or np.shares_memory(out, b)):
+            raise TconvError("out: must not share memory with a or b")
+    if threads is None:
+        threads = 0
+    elif isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise TconvError(f"threads={threads!r}: need an int >= 1 (or None for the pool's size)")
+    ext.gemm(a, b, out, float(alpha), float(beta), int(threads))
+    return out
+
+
+def fma_peak(dtype: Any = np.float32, threads: int = 1, seconds: float = 0.2) -> float:
+    """The machine's FMA peak in GFLOP/s for the current ISA: independent FMA chains (enough to
+    hide the latency on every FMA port), run on ``threads`` threads for about ``seconds``."""
+    ext = _require()
+    code = {np.dtype(np.float32): "f", np.dtype(np.float64): "d"}.get(np.dtype(dtype))
+    if code is None:
+        raise TconvTypeError(f"dtype={dtype!r}: use float32 or float64")
+    iters = 1 << 16
+    while True:
+        t0 = time.perf_counter()
+        flops, used = ext.fma_chain(code, iters, int(threads))
+        dt = time.perf_counter() - t0
+        if dt >= seconds or iters >= 1 << 40:
+            return flops / dt / 1e9
+        iters = int(iters * max(2.0, 1.2 * seconds / max(dt, 1e-6)))

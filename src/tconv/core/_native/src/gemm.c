@@ -1,0 +1,223 @@
+/* gemm.c: the blocked GEMM driver, BLIS's five loops around the micro-kernel:
+ *
+ *   loop 5  jc over n in NC      B panel KC x NC (L2), packed once per (jc, pc) by all threads
+ *   loop 4  pc over k in KC
+ *   loop 3  ic over m in MC      A block MC x KC, packed by the thread that uses it
+ *   loop 2  ir over mc in MR     A micro-panel MR x KC (L1)
+ *   loop 1  jr over nc in NR     B micro-panel KC x NR, streamed from L2
+ *           micro-kernel         MR x NR of C in registers
+ *
+ * Loops 1 and 2 are in the GotoBLAS order for a wide NR (32 floats on AVX-512): the A micro-panel
+ * (14 x 256 floats) fits L1 where a 256 x 32 B micro-panel would not.
+ * Threads: per (jc, pc) two parallel loops: packing the B panel (split by micro-panels), then
+ * the (row chunk x column chunk) tiles of C, a few per thread, each packing its own A.  Every
+ * element of C is reduced in the same order whatever the thread count: results are identical. */
+#define _DEFAULT_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include <pthread.h>
+#include <sys/mman.h>
+#include <stdatomic.h>
+
+#include "gemm.h"
+#include "pool.h"
+
+#define TC_SMALL_FLOPS 2.0e6 /* below this a GEMM runs on the caller alone */
+
+/* ---- per-thread scratch (a pthread key frees it when the thread ends) ---- */
+
+enum { SCRATCH_A, SCRATCH_B, SCRATCH_SLOTS };
+
+typedef struct {
+    void *ptr[SCRATCH_SLOTS];
+    size_t size[SCRATCH_SLOTS];
+} scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+    scratch *s = (scratch *)p;
+    for (int i = 0; i < SCRATCH_SLOTS; ++i)
+        free(s->ptr[i]);
+    free(s);
+}
+
+static void scratch_make_key(void) { pthread_key_create(&scratch_key, scratch_free); }
+
+/* Panels of 1 MiB and more go on 2 MiB boundaries and ask for transparent huge pages: the
+ * micro-kernel walks a whole panel per call, and 4 KiB pages would cost a TLB miss per 4 KiB. */
+static void *alloc_panel(size_t size)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (size < ((size_t)1 << 20))
+        return aligned_alloc(TC_ALIGN, (size + TC_ALIGN - 1) / TC_ALIGN * TC_ALIGN);
+    size = (size + huge - 1) / huge * huge;
+    void *p = aligned_alloc(huge, size);
+#ifdef MADV_HUGEPAGE
+    if (p)
+        madvise(p, size, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+/* This thread's buffer `slot` of at least `size` bytes (NULL if memory ran out); kept between
+ * calls so that a call does not fault in fresh pages. */
+static void *thread_scratch(int slot, size_t size)
+{
+    pthread_once(&scratch_once, scratch_make_key);
+    scratch *s = (scratch *)pthread_getspecific(scratch_key);
+    if (!s) {
+        s = (scratch *)calloc(1, sizeof(scratch));
+        if (!s || pthread_setspecific(scratch_key, s) != 0) {
+            free(s);
+            return NULL;
+        }
+    }
+    if (s->size[slot] < size) {
+        free(s->ptr[slot]);
+        s->ptr[slot] = alloc_panel(size);
+        s->size[slot] = s->ptr[slot] ? size : 0;
+    }
+    return s->ptr[slot];
+}
+
+/* ---- one call ---- */
+
+typedef struct {
+    const tc_gemm_kernel *kr;
+    const tc_gemm_problem *pb;
+    size_t es;
+    char *bbuf;              /* the shared packed B panel */
+    ptrdiff_t jc, nc, pc, kc;
+    double beta;             /* beta for this pc step */
+    ptrdiff_t pack_chunk;    /* columns per B-packing task (a multiple of NR) */
+    ptrdiff_t mchunk, nchunk; /* rows / columns per C tile task (multiples of MR / NR) */
+    int tn;                  /* column chunks */
+    atomic_int failed;
+} gemm_call;
+
+static ptrdiff_t min_pd(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
+static ptrdiff_t ceil_div(ptrdiff_t a, ptrdiff_t b) { return (a + b - 1) / b; }
+static ptrdiff_t round_up(ptrdiff_t a, ptrdiff_t b) { return ceil_div(a, b) * b; }
+
+static void pack_b_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    gemm_call *g = (gemm_call *)ctx;
+    ptrdiff_t j0 = task * g->pack_chunk, n = min_pd(g->pack_chunk, g->nc - j0);
+    g->pb->b.pack(&g->pb->b, g->jc + j0, n, g->pc, g->kc, g->kr->nr, g->bbuf + (size_t)(j0 * g->kc) * g->es);
+}
+
+/* loops 2 and 1 over one packed A block (mc rows from i0) and columns [j0, j0 + n) of the B panel.
+ * The A micro-panel (MR x KC) stays in L1 while the B micro-panels of the panel (L2) stream past. */
+static void macro_kernel(const gemm_call *g, const char *abuf, ptrdiff_t i0, ptrdiff_t mc, ptrdiff_t j0,
+                         ptrdiff_t n)
+{
+    const tc_gemm_kernel *kr = g->kr;
+    const tc_gemm_problem *pb = g->pb;
+    for (ptrdiff_t ir = 0; ir < mc; ir += kr->mr) {                   /* loop 2 */
+        const char *ap = abuf + (size_t)(ir * g->kc) * g->es;
+        ptrdiff_t mr = min_pd(kr->mr, mc - ir);
+        for (ptrdiff_t jr = j0; jr < j0 + n; jr += kr->nr) {          /* loop 1 */
+            const char *bp = g->bbuf + (size_t)(jr * g->kc) * g->es;
+            ptrdiff_t i = i0 + ir, j = g->jc + jr;
+            char *c = pb->c + (i * pb->rs_c + j * pb->cs_c) * (ptrdiff_t)g->es;
+            TC_CHECK(c >= pb->c_lo && c < pb->c_hi);
+            kr->kernel(g->kc, ap, bp, c, pb->rs_c, pb->cs_c, mr, min_pd(kr->nr, j0 + n - jr), pb->alpha, g->beta);
+        }
+    }
+}
+
+static void tile_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    gemm_call *g = (gemm_call *)ctx;
+    const tc_gemm_kernel *kr = g->kr;
+    ptrdiff_t ti = task / g->tn, tj = task % g->tn;
+    ptrdiff_t i_end = min_pd((ti + 1) * g->mchunk, g->pb->m);
+    ptrdiff_t j0 = tj * g->nchunk, n = min_pd(g->nchunk, g->nc - j0);
+    if (n <= 0)
+        return;
+    char *abuf = (char *)thread_scratch(SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * g->kc) * g->es);
+    if (!abuf) {
+        atomic_store(&g->failed, 1);
+        return;
+    }
+    for (ptrdiff_t ic = ti * g->mchunk; ic < i_end; ic += kr->mc) {   /* loop 3 */
+        ptrdiff_t mc = min_pd(kr->mc, i_end - ic);
+        g->pb->a.pack(&g->pb->a, ic, mc, g->pc, g->kc, kr->mr, abuf);
+        macro_kernel(g, abuf, ic, mc, j0, n);
+    }
+}
+
+/* C = beta * C for k == 0 (beta 0 writes zeros, never reading C) */
+static void scale_c(const tc_gemm_problem *pb, size_t es)
+{
+    if (pb->beta != 0.0)
+        return;
+    for (ptrdiff_t i = 0; i < pb->m; ++i)
+        for (ptrdiff_t j = 0; j < pb->n; ++j)
+            memset(pb->c + (i * pb->rs_c + j * pb->cs_c) * (ptrdiff_t)es, 0, es);
+}
+
+/* Splits the tiles of one (jc, pc) step: rows first (each row chunk packs A once), then columns
+ * when there are too few row chunks for a few tasks per thread. */
+static void plan_tiles(gemm_call *g, int threads)
+{
+    const tc_gemm_kernel *kr = g->kr;
+    ptrdiff_t m = g->pb->m, want = threads == 1 ? 1 : 3 * threads;
+    ptrdiff_t tm = min_pd(want, ceil_div(m, kr->mr));
+    g->mchunk = round_up(ceil_div(m, tm), kr->mr);
+    tm = ceil_div(m, g->mchunk);
+    ptrdiff_t tn = min_pd(ceil_div(want, tm), ceil_div(g->nc, kr->nr));
+    g->nchunk = round_up(ceil_div(g->nc, tn), kr->nr);
+    g->tn = (int)ceil_div(g->nc, g->nchunk);
+    g->pack_chunk = round_up(ceil_div(g->nc, threads), kr->nr);
+}
+
+int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
+{
+    tc_gemm_problem pb = *pb_in;
+    if (pb.m <= 0 || pb.n <= 0)
+        return 0;
+    if (pb.cs_c != 1 && pb.rs_c == 1) { /* C column-major: compute C^T = B^T A^T instead */
+        tc_packer t = pb.a;
+        pb.a = pb.b;
+        pb.b = t;
+        ptrdiff_t s = pb.m;
+        pb.m = pb.n;
+        pb.n = s;
+        pb.rs_c = pb_in->cs_c;
+        pb.cs_c = 1;
+    }
+    size_t es = tc_dtype_size(pb.dtype);
+    if (pb.k <= 0) {
+        scale_c(&pb, es);
+        return 0;
+    }
+    gemm_call g = {.kr = &isa->gemm[pb.dtype], .pb = &pb, .es = es};
+    atomic_init(&g.failed, 0);
+    const tc_gemm_kernel *kr = g.kr;
+    ptrdiff_t nc_max = round_up(min_pd(kr->nc, pb.n), kr->nr), kc_max = min_pd(kr->kc, pb.k);
+    g.bbuf = (char *)thread_scratch(SCRATCH_B, (size_t)(nc_max * kc_max) * es);
+    if (!g.bbuf)
+        return -1;
+    double flops = 2.0 * (double)pb.m * (double)pb.n * (double)pb.k;
+    tc_team team;
+    tc_team_begin(&team, flops < TC_SMALL_FLOPS ? 1 : threads);
+    for (g.jc = 0; g.jc < pb.n; g.jc += kr->nc) {                     /* loop 5 */
+        g.nc = min_pd(kr->nc, pb.n - g.jc);
+        plan_tiles(&g, team.threads);
+        for (g.pc = 0; g.pc < pb.k; g.pc += kr->kc) {                 /* loop 4 */
+            g.kc = min_pd(kr->kc, pb.k - g.pc);
+            g.beta = g.pc == 0 ? pb.beta : 1.0;
+            tc_team_run(&team, (int)ceil_div(g.nc, g.pack_chunk), pack_b_task, &g);
+            tc_team_run(&team, (int)(ceil_div(pb.m, g.mchunk) * g.tn), tile_task, &g);
+        }
+    }
+    tc_team_end(&team);
+    return atomic_load(&g.failed) ? -1 : 0;
+}

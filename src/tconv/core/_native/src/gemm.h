@@ -1,0 +1,46 @@
+/* gemm.h: the blocked GEMM driver with pluggable packers.
+ *
+ * C[0:m, 0:n] = alpha * A @ B + beta * C, where A (m x k) and B (k x n) are never read directly:
+ * the driver asks a packer for cache-sized panels.  A packer packs rows [r0, r0 + rows) and depth
+ * [p0, p0 + depth) of an operand seen as "rows x depth" (A as m x k, B as its transpose n x k) into
+ * micro-panels of `width` rows each: dst[panel * width * depth + p * width + i], zero padded to a
+ * whole panel.  The plain strided-matrix packer is the first implementation; the implicit-GEMM
+ * convolution packers (patches gathered while packing B) plug in here. */
+#ifndef TC_GEMM_H
+#define TC_GEMM_H
+
+#include "tc_common.h"
+
+typedef struct tc_packer tc_packer;
+struct tc_packer {
+    void (*pack)(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0, ptrdiff_t depth,
+                 int width, void *dst);
+    const void *ctx;
+};
+
+typedef struct {
+    tc_dtype dtype;
+    ptrdiff_t m, n, k;
+    double alpha, beta;  /* beta 0 (C not read) or 1 */
+    tc_packer a;         /* m x k */
+    tc_packer b;         /* n x k: B seen transposed */
+    char *c;             /* C(i, j) at c + (i*rs_c + j*cs_c) elements */
+    ptrdiff_t rs_c, cs_c;
+    const char *c_lo, *c_hi; /* debug bounds of C */
+} tc_gemm_problem;
+
+/* The packer for plain strided matrices: ctx points to a tc_strided (the operand as rows x depth). */
+typedef struct {
+    tc_mat mat;
+    tc_dtype dtype;
+} tc_strided;
+void tc_pack_strided(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0, ptrdiff_t depth,
+                     int width, void *dst);
+
+/* Runs the problem on up to `threads` threads (the caller included).  Returns 0, or -1 when
+ * scratch memory could not be had. */
+int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb, int threads);
+
+size_t tc_dtype_size(tc_dtype dt);
+
+#endif

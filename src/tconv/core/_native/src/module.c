@@ -1,0 +1,342 @@
+/* module.c: the Python binding, tconv.core._native._tconv.  CPython C API and the buffer
+ * protocol only.  Shapes, dtypes and strides are checked again here (the Python wrapper checks
+ * them first, with friendlier messages), so a bad call raises TconvError and never crashes. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "gemm.h"
+#include "pool.h"
+
+#define TC_MAX_ISAS 4
+
+static const tc_isa_table *isa_tables[TC_MAX_ISAS];
+static int n_isas;
+static const tc_isa_table *isa_current;
+static PyObject *err_value; /* tconv.errors.TconvError */
+static PyObject *err_type;  /* tconv.errors.TconvTypeError */
+
+#ifdef TC_DEBUG
+void tc_check_failed(const char *cond, const char *file, int line)
+{
+    fprintf(stderr, "tconv native: TC_CHECK(%s) failed at %s:%d\n", cond, file, line);
+    abort();
+}
+#endif
+
+/* ---- buffers ---- */
+
+typedef struct {
+    Py_buffer view;
+    int held;
+    tc_dtype dtype;
+} operand;
+
+static void release(operand *o)
+{
+    if (o->held)
+        PyBuffer_Release(&o->view);
+    o->held = 0;
+}
+
+static int parse_format(const char *fmt, tc_dtype *dt)
+{
+    if (!fmt)
+        return -1;
+    if (*fmt == '@' || *fmt == '=' || *fmt == '<')
+        ++fmt;
+    if (strcmp(fmt, "f") == 0)
+        *dt = TC_F32;
+    else if (strcmp(fmt, "d") == 0)
+        *dt = TC_F64;
+    else
+        return -1;
+    return 0;
+}
+
+/* Gets a 2-D float32/float64 strided buffer; on failure sets TconvError/TconvTypeError. */
+static int get_operand(PyObject *obj, const char *name, int writable, operand *o)
+{
+    o->held = 0;
+    int flags = PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, &o->view, flags) != 0) {
+        PyErr_Clear();
+        PyErr_Format(err_type, "%s: expected a %sbuffer of float32 or float64, got %s", name,
+                     writable ? "writable " : "", Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    o->held = 1;
+    if (parse_format(o->view.format, &o->dtype) != 0 || o->view.itemsize != (Py_ssize_t)tc_dtype_size(o->dtype)) {
+        PyErr_Format(err_type, "%s: format %s is not float32 ('f') or float64 ('d')", name,
+                     o->view.format ? o->view.format : "?");
+        release(o);
+        return -1;
+    }
+    if (o->view.ndim != 2) {
+        PyErr_Format(err_value, "%s: expected 2 dimensions, got %d", name, o->view.ndim);
+        release(o);
+        return -1;
+    }
+    for (int d = 0; d < 2; ++d) {
+        if (o->view.strides[d] % o->view.itemsize != 0) {
+            PyErr_Format(err_value, "%s: stride %zd of axis %d is not a multiple of the item size %zd",
+                         name, o->view.strides[d], d, o->view.itemsize);
+            release(o);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static tc_mat as_mat(const operand *o, int transpose)
+{
+    const Py_buffer *v = &o->view;
+    ptrdiff_t es = v->itemsize, lo = 0, hi = es;
+    for (int d = 0; d < 2; ++d) {
+        ptrdiff_t ext = (v->shape[d] - 1) * v->strides[d];
+        if (v->shape[d] > 0 && ext < 0)
+            lo += ext;
+        else if (v->shape[d] > 0)
+            hi += ext;
+    }
+    int r = transpose ? 1 : 0, c = 1 - r;
+    tc_mat m = {(char *)v->buf, v->strides[r] / es, v->strides[c] / es, v->shape[r], v->shape[c],
+                (char *)v->buf + lo, (char *)v->buf + hi};
+    return m;
+}
+
+static int overlaps(const tc_mat *x, const tc_mat *y) { return x->lo < y->hi && y->lo < x->hi; }
+
+/* ---- gemm(a, b, c, alpha, beta, threads) ---- */
+
+static PyObject *py_gemm(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *ao, *bo, *co;
+    double alpha, beta;
+    int threads;
+    if (!PyArg_ParseTuple(args, "OOOddi", &ao, &bo, &co, &alpha, &beta, &threads))
+        return NULL;
+    if (beta != 0.0 && beta != 1.0)
+        return PyErr_Format(err_value, "beta=%g: only 0 and 1 are supported", beta);
+    operand a, b, c;
+    if (get_operand(ao, "a", 0, &a) != 0)
+        return NULL;
+    if (get_operand(bo, "b", 0, &b) != 0) {
+        release(&a);
+        return NULL;
+    }
+    if (get_operand(co, "c", 1, &c) != 0) {
+        release(&a);
+        release(&b);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    tc_mat am = as_mat(&a, 0), bt = as_mat(&b, 1), cm = as_mat(&c, 0);
+    if (a.dtype != b.dtype || a.dtype != c.dtype) {
+        PyErr_SetString(err_type, "a, b, c: dtypes differ; all must be float32 or all float64");
+    } else if (am.cols != bt.cols || am.rows != cm.rows || bt.rows != cm.cols) {
+        PyErr_Format(err_value, "shapes (%zd, %zd) @ (%zd, %zd) -> (%zd, %zd) do not chain", am.rows, am.cols,
+                     bt.cols, bt.rows, cm.rows, cm.cols);
+    } else if (cm.rows > 0 && cm.cols > 0 && ((am.rows * am.cols > 0 && overlaps(&cm, &am)) ||
+                                              (bt.rows * bt.cols > 0 && overlaps(&cm, &bt)))) {
+        PyErr_SetString(err_value, "c: the output must not share memory with a or b");
+    } else if ((cm.rows > 1 && cm.rs == 0) || (cm.cols > 1 && cm.cs == 0)) {
+        PyErr_SetString(err_value, "c: the output must not have a zero stride (a broadcast view)");
+    } else {
+        tc_strided sa = {am, a.dtype}, sb = {bt, a.dtype};
+        tc_gemm_problem pb = {.dtype = a.dtype, .m = cm.rows, .n = cm.cols, .k = am.cols,
+                              .alpha = alpha, .beta = beta,
+                              .a = {tc_pack_strided, &sa}, .b = {tc_pack_strided, &sb},
+                              .c = cm.base, .rs_c = cm.rs, .cs_c = cm.cs, .c_lo = cm.lo, .c_hi = cm.hi};
+        const tc_isa_table *isa = isa_current;
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = tc_gemm(isa, &pb, threads < 1 ? tc_pool_threads() : threads);
+        Py_END_ALLOW_THREADS
+        if (rc != 0)
+            PyErr_NoMemory();
+        else
+            result = Py_NewRef(Py_None);
+    }
+    release(&a);
+    release(&b);
+    release(&c);
+    return result;
+}
+
+/* ---- the FMA probe: fma_chain(dtype, iters, threads) -> flops ---- */
+
+typedef struct {
+    tc_fma_chain fn;
+    int64_t iters;
+    double flops[256];
+} chain_job;
+
+static void chain_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    chain_job *j = (chain_job *)ctx;
+    j->flops[task] = j->fn(j->iters);
+}
+
+static PyObject *py_fma_chain(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *dt;
+    long long iters;
+    int threads;
+    if (!PyArg_ParseTuple(args, "sLi", &dt, &iters, &threads))
+        return NULL;
+    tc_dtype d;
+    if (parse_format(dt, &d) != 0)
+        return PyErr_Format(err_type, "dtype=%s: use 'f' (float32) or 'd' (float64)", dt);
+    if (iters < 0 || threads < 1 || threads > 256)
+        return PyErr_Format(err_value, "iters=%lld, threads=%d: need iters >= 0 and 1 <= threads <= 256",
+                            iters, threads);
+    chain_job job = {isa_current->gemm[d].fma_chain, iters, {0}};
+    tc_team team;
+    int used;
+    Py_BEGIN_ALLOW_THREADS
+    tc_team_begin(&team, threads);
+    used = team.threads;
+    tc_team_run(&team, used, chain_task, &job);
+    tc_team_end(&team);
+    Py_END_ALLOW_THREADS
+    double total = 0;
+    for (int t = 0; t < used; ++t)
+        total += job.flops[t];
+    return Py_BuildValue("di", total, used);
+}
+
+/* ---- ISA and threads ---- */
+
+static PyObject *py_isas(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    PyObject *list = PyList_New(n_isas);
+    for (int i = 0; list && i < n_isas; ++i)
+        PyList_SET_ITEM(list, i, PyUnicode_FromString(isa_tables[i]->name));
+    return list;
+}
+
+static PyObject *py_get_isa(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    return PyUnicode_FromString(isa_current->name);
+}
+
+static PyObject *py_set_isa(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (!name)
+        return NULL;
+    for (int i = 0; i < n_isas; ++i) {
+        if (strcmp(isa_tables[i]->name, name) == 0) {
+            isa_current = isa_tables[i];
+            Py_RETURN_NONE;
+        }
+    }
+    return PyErr_Format(err_value, "isa=%s is not supported by this CPU", name);
+}
+
+static PyObject *py_kernel_info(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const char *dt = PyUnicode_AsUTF8(arg);
+    tc_dtype d;
+    if (!dt)
+        return NULL;
+    if (parse_format(dt, &d) != 0)
+        return PyErr_Format(err_type, "dtype=%s: use 'f' or 'd'", dt);
+    const tc_gemm_kernel *k = &isa_current->gemm[d];
+    return Py_BuildValue("{s:i,s:i,s:i,s:i,s:i}", "mr", k->mr, "nr", k->nr, "mc", k->mc, "kc", k->kc, "nc", k->nc);
+}
+
+/* _set_blocks(dtype, mc, kc, nc): retune the current ISA's cache blocks (benchmarks only; not
+ * thread-safe against a running call). */
+static PyObject *py_set_blocks(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *dt;
+    int mc, kc, nc;
+    tc_dtype d;
+    if (!PyArg_ParseTuple(args, "siii", &dt, &mc, &kc, &nc))
+        return NULL;
+    if (parse_format(dt, &d) != 0)
+        return PyErr_Format(err_type, "dtype=%s: use 'f' or 'd'", dt);
+    tc_gemm_kernel *k = &((tc_isa_table *)isa_current)->gemm[d];
+    if (mc < k->mr || mc % k->mr || kc < 1 || nc < k->nr || nc % k->nr)
+        return PyErr_Format(err_value, "mc=%d, kc=%d, nc=%d: need mc a multiple of %d, nc of %d, kc >= 1", mc,
+                            kc, nc, k->mr, k->nr);
+    k->mc = mc;
+    k->kc = kc;
+    k->nc = nc;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_set_num_threads(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 1 || n > 256)
+        return PyErr_Format(err_value, "threads=%ld: need 1 <= threads <= 256", n);
+    tc_pool_set_threads((int)n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_get_num_threads(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    return PyLong_FromLong(tc_pool_threads());
+}
+
+static PyMethodDef methods[] = {
+    {"gemm", py_gemm, METH_VARARGS, "gemm(a, b, c, alpha, beta, threads): c = alpha*a@b + beta*c"},
+    {"fma_chain", py_fma_chain, METH_VARARGS, "fma_chain(dtype, iters, threads) -> (flops, threads used)"},
+    {"isas", py_isas, METH_NOARGS, "the instruction sets this CPU runs, best first"},
+    {"get_isa", py_get_isa, METH_NOARGS, "the instruction set in use"},
+    {"set_isa", py_set_isa, METH_O, "use this instruction set"},
+    {"kernel_info", py_kernel_info, METH_O, "register tile and cache blocks of the current ISA"},
+    {"_set_blocks", py_set_blocks, METH_VARARGS, "retune the cache blocks of the current ISA (benchmarks)"},
+    {"set_num_threads", py_set_num_threads, METH_O, "the pool's size from the next call on"},
+    {"get_num_threads", py_get_num_threads, METH_NOARGS, "the pool's size"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_tconv", "tconv's compiled core", -1, methods,
+                                    NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__tconv(void)
+{
+    PyObject *errors = PyImport_ImportModule("tconv.errors");
+    if (!errors)
+        return NULL;
+    err_value = PyObject_GetAttrString(errors, "TconvError");
+    err_type = PyObject_GetAttrString(errors, "TconvTypeError");
+    Py_DECREF(errors);
+    if (!err_value || !err_type)
+        return NULL;
+    n_isas = tc_cpu_tables(isa_tables, TC_MAX_ISAS);
+    isa_current = isa_tables[0];
+    tc_pool_init();
+    PyObject *m = PyModule_Create(&module);
+    if (!m)
+        return NULL;
+#ifdef TC_DEBUG
+    PyModule_AddIntConstant(m, "debug_build", 1);
+#else
+    PyModule_AddIntConstant(m, "debug_build", 0);
+#endif
+    return m;
+}

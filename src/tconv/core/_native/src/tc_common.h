@@ -1,0 +1,60 @@
+/* tc_common.h: types, the debug bounds check and the per-ISA kernel table shared by every source. */
+#ifndef TC_COMMON_H
+#define TC_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* TC_CHECK(cond): active only in a debug build (-DTC_DEBUG); aborts with the failed condition. */
+#ifdef TC_DEBUG
+void tc_check_failed(const char *cond, const char *file, int line);
+#define TC_CHECK(cond) ((cond) ? (void)0 : tc_check_failed(#cond, __FILE__, __LINE__))
+#else
+#define TC_CHECK(cond) ((void)0)
+#endif
+
+#define TC_ALIGN 64
+
+/* The instruction sets, as numbers so that #if can compare them (TC_ISA is set by the wrapper file). */
+#define TC_ISA_GENERIC 0
+#define TC_ISA_AVX2 1
+#define TC_ISA_AVX512 2
+
+typedef enum { TC_F32 = 0, TC_F64 = 1 } tc_dtype;
+
+/* One strided matrix: element (i, j) is at base[i*rs + j*cs] (strides in elements, may be negative).
+ * lo/hi bound the bytes the exporter says are ours (checked by TC_CHECK in debug builds). */
+typedef struct {
+    char *base;
+    ptrdiff_t rs, cs;
+    ptrdiff_t rows, cols;
+    const char *lo, *hi;
+} tc_mat;
+
+/* A micro-kernel: C[0:m, 0:n] = alpha * Ap @ Bp + beta * C over k, where Ap is an MR x k panel
+ * (column by column, MR values per k) and Bp a k x NR panel (NR values per k), both zero padded.
+ * m <= MR, n <= NR; beta is 0 (C not read) or 1. */
+typedef void (*tc_ukernel)(ptrdiff_t k, const void *ap, const void *bp, void *c, ptrdiff_t rs_c,
+                           ptrdiff_t cs_c, ptrdiff_t m, ptrdiff_t n, double alpha, double beta);
+
+/* FMA-chain probe: runs `iters` rounds of independent FMA chains, returns the flops done. */
+typedef double (*tc_fma_chain)(int64_t iters);
+
+typedef struct {
+    int mr, nr;          /* register tile */
+    int mc, kc, nc;      /* cache blocks: A block MC x KC in L2, B panel KC x NC in L3 */
+    tc_ukernel kernel;
+    tc_fma_chain fma_chain;
+} tc_gemm_kernel;
+
+/* The function table of one instruction set. */
+typedef struct {
+    const char *name;
+    tc_gemm_kernel gemm[2]; /* indexed by tc_dtype */
+} tc_isa_table;
+
+extern tc_isa_table tc_isa_avx512;
+extern tc_isa_table tc_isa_avx2;
+extern tc_isa_table tc_isa_generic;
+
+#endif

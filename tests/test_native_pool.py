@@ -1,0 +1,73 @@
+"""The compiled core's thread pool: fork safety (multiprocessing and a bare os.fork after a
+call), and no thread left spinning once a call has returned."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+from native_support import native_required  # noqa: F401  (autouse fixture)
+
+from tconv.core import _native
+
+
+def _product(seed: int) -> float:
+    """A 2-thread GEMM in a (forked) worker, checked against NumPy there."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.random((256, 300)), rng.random((300, 200))
+    c = _native.gemm(a, b, threads=2)
+    return float(np.abs(c - a @ b).max())
+
+
+def test_multiprocessing_pool_after_a_call():
+    _product(0)  # the parent's pool is up and its workers exist
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        errs = pool.map(_product, range(4), chunksize=1)
+    assert max(errs) < 1e-10, errs
+    assert _product(1) < 1e-10  # and the parent's pool still works
+
+
+def test_os_fork_after_a_call():
+    _product(0)
+    pid = os.fork()
+    if pid == 0:  # the child: compute with a fresh pool and leave without running pytest's exit code
+        code = 1
+        try:
+            code = 0 if _product(2) < 1e-10 else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise AssertionError("the forked child hung (deadlock in the inherited pool?)")
+        time.sleep(0.01)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+
+
+def test_no_thread_spins_after_a_call():
+    """Process CPU time over a 0.3 s sleep right after a 2-thread call stays near zero (measured in a
+    fresh process with OpenBLAS on one thread, so that only tconv's pool could spin)."""
+    code = textwrap.dedent("""
+        import time, numpy as np
+        from tconv.core import _native
+        a = np.random.default_rng(0).random((600, 600)).astype(np.float32)
+        for _ in range(3):
+            _native.gemm(a, a, threads=2)
+        c0 = time.process_time(); time.sleep(0.3); used = time.process_time() - c0
+        print(used)
+    """)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", TCONV_NUM_THREADS="2")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    used = float(proc.stdout.strip())
+    assert used < 0.03, f"{used:.3f} s of CPU during a 0.3 s sleep after the call: a thread kept spinning"
