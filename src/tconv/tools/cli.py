@@ -279,13 +279,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-browser", action="store_true", help="print the address, do not open a browser")
     p.set_defaults(func=_cmd_explore)
 
-    p = sub.add_parser("bench", help="the layer suite against PyTorch and ONNX Runtime (needs tconv[test])",
-                       formatter_class=fmt, epilog="examples:\n  tconv bench\n  tconv bench --rounds 3 --layers L1,L9 --out r.md")
+    p = sub.add_parser("bench", help="the suite against PyTorch and ONNX Runtime (needs tconv[test])",
+                       formatter_class=fmt,
+                       epilog="examples:\n  tconv bench\n  tconv bench --runs 1 --rounds 3 --layers L1,F2,T1 --out r.md")
+    p.add_argument("--runs", type=_positive, default=3, help="fresh processes, each the whole suite (default 3)")
     p.add_argument("--rounds", type=_positive, default=5)
-    p.add_argument("--layers", default="", help="comma-separated layer ids (default: all)")
+    p.add_argument("--layers", default="", help="comma-separated row ids, e.g. L1,F2,R1,T1,M1 (default: all)")
     p.add_argument("--out", default="results.md")
-    p.add_argument("--quick", action="store_true",
-                   help="one BLAS configuration and no numba compile-time measurement (a smoke run)")
+    p.add_argument("--openblas-both", action="store_true",
+                   help="one more run with the other OPENBLAS_CORETYPE setting")
+    p.add_argument("--quick", action="store_true", help="one run and no first-call measurement (a smoke run)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_bench)
     parser.commands = dict(sub.choices)  # type: ignore[attr-defined]

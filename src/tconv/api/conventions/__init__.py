@@ -45,7 +45,8 @@ def is_dask(*arrays) -> bool:
 
 
 def _kinds(arrays) -> tuple[bool, bool]:
-    """``(any half, any complex)`` from the dtypes alone (nothing is read or converted but lists)."""
+    """``(any half, any complex)`` from the dtypes alone (nothing is read or converted but lists).
+    Half means a 2-byte float (float16, or ``ml_dtypes.bfloat16``, whose kind is ``"V"``)."""
     anyhalf = anycomplex = False
     for a in arrays:
         if a is None:
@@ -56,8 +57,11 @@ def _kinds(arrays) -> tuple[bool, bool]:
                 dt = np.asarray(a).dtype
             except (RuntimeError, TypeError, ValueError):  # not readable: the core says why, clearly
                 continue
-        anyhalf |= dt.name in half.HALF
-        anycomplex |= dt.kind == "c"
+        kind = dt.kind
+        if kind == "c":
+            anycomplex = True
+        elif dt.itemsize == 2 and (kind == "f" or (kind == "V" and dt.name in half.HALF)):
+            anyhalf = True
     return anyhalf, anycomplex
 
 

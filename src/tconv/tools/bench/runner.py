@@ -1,29 +1,31 @@
-"""``tconv bench`` / ``make bench``: the layer suite, tconv side by side with PyTorch and ONNX Runtime.
+"""``tconv bench`` / ``make bench``: the suite, tconv side by side with PyTorch and ONNX Runtime.
 
-For every layer: check tconv's float32 result against PyTorch (and float64), then time
-tconv, ``torch.nn.functional.conv_transpose*d`` (``torch.set_num_threads(2)``) and ONNX
-Runtime's ConvTranspose (one-node model, ``intra_op_num_threads=2``) in one process,
-interleaved in blocks (each block: one warm-up call, then timed calls; a pause between
-blocks lets the previous library's spinning worker threads go idle). Prints medians,
-ratios, GFLOP/s against the machine's SGEMM rate measured in the same run (NumPy matmul
-of the layer's GEMM shape), tconv's peak extra memory, the planner's choice and the
-weight-gradient timings next to ``torch.autograd``.
+For every row of :data:`tconv.tools.bench.layers.SUITE` (transposed convolutions ``L*``,
+convolutions ``F*``/``R1``, float32 unless marked): check tconv's result against PyTorch and
+float64, then time tconv, PyTorch (``torch.set_num_threads(2)``) and ONNX Runtime (one-node
+model, ``intra_op_num_threads=2``; float32 only: its CPU kernels have no float64) in one process,
+each library in blocks of back-to-back calls (one warm-up call, then timed calls), the blocks
+interleaved, a pause between blocks so the previous library's worker threads go idle. Every row
+also times the weight gradient against ``torch.autograd``. Extra rows: ``T1`` (a tiny call: the
+per-call overhead), and a NumPy matmul right after a tconv call against the same matmul alone
+(threads left busy after a call). Reported per row: medians, the ratio to the better of PyTorch and
+ONNX Runtime (> 1: tconv is faster), GFLOP/s, and % of NumPy's SGEMM 2048^3 measured in the same run.
 
-The orchestrating call runs the suite twice in fresh processes: in the environment as
-given, and with ``OPENBLAS_CORETYPE`` removed (OpenBLAS then picks its kernels itself) or,
-where it was unset, set to ``SkylakeX`` on CPUs with AVX-512. The variable is read when
-NumPy loads OpenBLAS, so only a fresh process can change it. These machines set
-``OPENBLAS_CORETYPE=Haswell``, which halves SGEMM on their AVX-512 EPYC cores (AVX2
-kernels); both tables go to ``benchmarks/results.md``.
+The orchestrating call runs the whole suite ``--runs`` times (default 3), each in a fresh
+process, and reports each ratio's median over the runs and its spread (min-max): these machines
+are noisy, single absolute times mean little. ``--openblas-both`` adds one run with the other
+``OPENBLAS_CORETYPE`` setting (removed where set, ``SkylakeX`` on AVX-512 CPUs where unset; read
+when NumPy loads OpenBLAS, so only a fresh process can change it).
 
-Usage: ``tconv bench [--rounds 5] [--layers L1,L2] [--out results.md]`` (needs the test extras:
-``torch`` and ``onnxruntime``); ``make bench`` runs ``benchmarks/run.py``, which calls this.
+Usage: ``tconv bench [--runs 3] [--rounds 5] [--layers L1,F2,T1] [--out results.md]`` (needs the
+test extras: ``torch`` and ``onnxruntime``); ``make bench`` runs ``benchmarks/run.py``, which calls this.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -44,187 +46,284 @@ def _cpu() -> str:
     return platform.processor() or "unknown"
 
 
-# ----------------------------------------------------------------------------- one run
-def run_suite(rounds: int, layer_ids: list[str] | None) -> dict:
+def _block(fn, calls: int, inner: int = 1) -> list[float]:
+    """One block: a warm-up call, then ``calls`` timed calls (each the mean of ``inner`` back-to-back calls)."""
+    fn()
+    out = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        out.append((time.perf_counter() - t) / inner)
+    return out
+
+
+def _interleaved(fns: dict, rounds: int, calls: int = 3, inner: int = 1, pause: float = 0.15) -> dict:
+    """Median seconds per library, blocks interleaved over ``rounds``."""
     import numpy as np
-    import onnxruntime as ort
-    import torch
-    from onnx import TensorProto, helper
 
-    from tconv.core.algorithms._kernels import release_workspace
-    from tconv.core.blas import blas_info
-    from tconv.tools.bench.layers import SUITE
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name] += _block(fn, calls, inner)
+            time.sleep(pause)
+    return {k: float(np.median(v)) for k, v in times.items()}
 
-    from ...api import explain as _explain
-    from ...api import functional as _fn
-    from ...core import geometry as _geometry
-    torch.set_num_threads(2)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 2
-    so.inter_op_num_threads = 1
-    tfn = {1: torch.nn.functional.conv_transpose1d, 2: torch.nn.functional.conv_transpose2d,
-           3: torch.nn.functional.conv_transpose3d}
 
-    def ort_session(layer):
-        node = helper.make_node("ConvTranspose", ["X", "W"], ["Y"], strides=[layer.stride] * layer.nd,
-                                pads=[layer.pad] * (2 * layer.nd), dilations=[layer.dilation] * layer.nd,
-                                group=layer.groups)
+# ----------------------------------------------------------------------------- one run
+class _Peers:
+    """PyTorch's functions and ONNX Runtime sessions for a row."""
+
+    def __init__(self):
+        import onnxruntime as ort
+        import torch
+
+        torch.set_num_threads(2)
+        self.torch, self.ort = torch, ort
+        self.so = ort.SessionOptions()
+        self.so.intra_op_num_threads = 2
+        self.so.inter_op_num_threads = 1
+
+    def torch_fn(self, layer):
+        F = self.torch.nn.functional
+        return getattr(F, f"{'conv_transpose' if layer.op == 'conv_transpose' else 'conv'}{layer.nd}d")
+
+    def ort_session(self, layer):
+        """A one-node model, or None where ONNX Runtime has no kernel (float64)."""
+        if layer.dtype != "float32":
+            return None
+        from onnx import TensorProto, helper
+
+        node = helper.make_node("ConvTranspose" if layer.op == "conv_transpose" else "Conv", ["X", "W"], ["Y"],
+                                strides=[layer.stride] * layer.nd, pads=[layer.pad] * (2 * layer.nd),
+                                dilations=[layer.dilation] * layer.nd, group=layer.groups)
         graph = helper.make_graph(
             [node], "bench",
             [helper.make_tensor_value_info("X", TensorProto.FLOAT, list(layer.x_shape)),
              helper.make_tensor_value_info("W", TensorProto.FLOAT, list(layer.w_shape))],
             [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-        return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-
-    def block(fn, calls):
-        fn()  # warm-up, discarded
-        out = []
-        for _ in range(calls):
-            t = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t)
-        return out
-
-    def sgemm_rate(m, k, n, g):
-        a = np.random.default_rng(0).standard_normal((g, m, k)).astype(np.float32)
-        b = np.random.default_rng(1).standard_normal((g, k, n)).astype(np.float32)
-        ts = block(lambda: np.matmul(a, b), 5)
-        return 2 * g * m * k * n / float(np.median(ts))
-
-    rows = []
-    later = []
-    for layer in SUITE:
-        if layer_ids and layer.id not in layer_ids:
-            continue
-        rng = np.random.default_rng(0)
-        x = rng.standard_normal(layer.x_shape).astype(np.float32)
-        w = (rng.standard_normal(layer.w_shape) / np.sqrt(layer.w_shape[0] * np.prod(layer.w_shape[2:]))).astype(
-            np.float32)
-        xt, wt = torch.from_numpy(x), torch.from_numpy(w)
-        tf = tfn[layer.nd]
-        sess = ort_session(layer)
-        # correctness before timing: float32 vs PyTorch, and vs float64
-        ours = _fn.conv_transpose(x, w, **layer.kwargs)
-        ref = tf(xt, wt, **layer.kwargs).numpy()
-        ref64 = tf(xt.double(), wt.double(), **layer.kwargs).numpy()
-        scale = float(np.max(np.abs(ref64)))
-        err_torch = float(np.max(np.abs(ours - ref))) / scale
-        err_64 = float(np.max(np.abs(ours - ref64))) / scale
-        err_ort = float(np.max(np.abs(sess.run(None, {"X": x, "W": w})[0] - ref64))) / scale
-        if err_64 > 1e-4:
-            raise SystemExit(f"{layer.id}: tconv float32 result is off by {err_64:.2e} relative to float64")
-        geom = _geometry.conv_transpose_geometry(w.shape, layer.input, layer.stride, layer.pad, 0,
-                                             layer.dilation, layer.groups)
-        plan = _explain.explain(layer.x_shape, layer.w_shape, **layer.kwargs)
-        # peak extra memory of one call (workspace released first, so it is counted)
-        import tracemalloc
-
-        release_workspace()
-        tracemalloc.start()
-        _fn.conv_transpose(x, w, **layer.kwargs)
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        out_bytes = ours.nbytes
-        kw = layer.kwargs
-        fns = {
-            "tconv": lambda x=x, w=w, kw=kw: _fn.conv_transpose(x, w, **kw),
-            "torch": lambda xt=xt, wt=wt, tf=tf, kw=kw: tf(xt, wt, **kw),
-            "ort": lambda sess=sess, x=x, w=w: sess.run(None, {"X": x, "W": w}),
-        }
-        times = {k: [] for k in fns}
-        for _ in range(rounds):
-            for name, fn in fns.items():
-                times[name] += block(fn, 3)
-                time.sleep(0.15)
-        med = {k: float(np.median(v)) for k, v in times.items()}
-        rows.append(dict(
-            id=layer.id, name=layer.name, times=med, choice=plan.choice,
-            scratch=max(0, peak - out_bytes) / out_bytes,
-            err_torch=err_torch, err_64=err_64, err_ort=err_ort,
-            estimates={c.name: c.seconds for c in plan.candidates if c.reason is None},
-        ))
-        later.append(dict(layer=layer, x=x, xt=xt, wt=wt, tf=tf, geom=geom, out_shape=ours.shape))
-        print(f"{layer.id:>3} {layer.name:<26} tconv {med['tconv'] * 1e3:8.2f} ms  torch {med['torch'] * 1e3:8.2f} ms"
-              f"  ort {med['ort'] * 1e3:8.2f} ms  x{med['torch'] / med['tconv']:5.2f} vs torch"
-              f"  x{med['ort'] / med['tconv']:5.2f} vs ort  [{plan.choice}]", flush=True)
-    # weight gradient: tconv's vs torch.autograd (x fixed, w requires grad)
-    for row, item in zip(rows, later):
-        row["err_grad"], row["grad"] = _grad_timings(item, rounds, block)
-    # the machine's SGEMM rate on each layer's GEMM shape (cols = W^T y, per group), NumPy matmul
-    big = sgemm_rate(2048, 2048, 2048, 1)
-    for row, item in zip(rows, later):
-        geom, n = item["geom"], item["layer"].n
-        K = int(np.prod(geom.kernel))
-        M = int(np.prod(geom.y_shape))
-        rate = sgemm_rate(geom.x_channels // geom.groups * K, geom.y_channels // geom.groups, n * M, geom.groups)
-        row["sgemm"] = rate / 1e9
-        row["gflops"] = 2 * geom.macs(n) / row["times"]["tconv"] / 1e9
-    return dict(rows=rows, blas=blas_info(), sgemm_2048=big / 1e9, numpy=np.__version__,
-                torch=torch.__version__, ort=ort.__version__, cpu=_cpu(),
-                coretype=os.environ.get("OPENBLAS_CORETYPE", ""))
+        return self.ort.InferenceSession(model.SerializeToString(), self.so, providers=["CPUExecutionProvider"])
 
 
-def _grad_timings(item: dict, rounds: int, block) -> tuple[float, dict]:
-    """Relative error and median times of tconv's weight gradient and torch.autograd's."""
+def _geometry(layer):
+    from ...core import geometry
+
+    if layer.op == "conv":
+        return geometry.conv_geometry(layer.w_shape, layer.input, layer.stride, layer.pad, layer.dilation,
+                                      layer.groups)
+    return geometry.conv_transpose_geometry(layer.w_shape, layer.input, layer.stride, layer.pad, 0,
+                                            layer.dilation, layer.groups)
+
+
+def _row(layer, peers: _Peers, rounds: int) -> dict:
+    import tracemalloc
+
     import numpy as np
-    import torch
 
-    from tconv.core.dispatch import weight_gradient
+    from ...api import explain as _explain
+    from ...api import functional as _fn
+    from ...core.algorithms._kernels import release_workspace
 
-    layer, x, xt, wt, tf, geom = (item[k] for k in ("layer", "x", "xt", "wt", "tf", "geom"))
-    go = np.random.default_rng(1).standard_normal(item["out_shape"]).astype(np.float32)
+    torch = peers.torch
+    dt = np.dtype(layer.dtype)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(layer.x_shape).astype(dt)
+    fan = layer.w_shape[1 if layer.op == "conv" else 0] * math.prod(layer.w_shape[2:])
+    w = (rng.standard_normal(layer.w_shape) / np.sqrt(fan)).astype(dt)
+    xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+    tf = peers.torch_fn(layer)
+    ours_fn = _fn.conv if layer.op == "conv" else _fn.conv_transpose
+    kw = layer.kwargs
+    sess = peers.ort_session(layer)
+    # correctness before timing: against PyTorch in the same dtype and in float64
+    ours = ours_fn(x, w, **kw)
+    ref = tf(xt, wt, **kw).numpy()
+    ref64 = tf(xt.double(), wt.double(), **kw).numpy()
+    scale = float(np.max(np.abs(ref64)))
+    err_torch = float(np.max(np.abs(ours - ref))) / scale
+    err_64 = float(np.max(np.abs(ours - ref64))) / scale
+    if err_64 > (1e-4 if dt == np.float32 else 1e-10):
+        raise SystemExit(f"{layer.id}: tconv's {dt} result is off by {err_64:.2e} relative to float64")
+    geom = _geometry(layer)
+    op = layer.op
+    plan = _explain.explain(layer.x_shape, layer.w_shape, op=op, dtype=dt.name, **kw)
+    release_workspace()  # peak extra memory of one call, its workspace counted
+    tracemalloc.start()
+    ours_fn(x, w, **kw)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    fns = {"tconv": lambda: ours_fn(x, w, **kw), "torch": lambda: tf(xt, wt, **kw)}
+    if sess is not None:
+        fns["ort"] = lambda: sess.run(None, {"X": x, "W": w})
+    med = _interleaved(fns, rounds)
+    err_grad, grad = _grad_timings(layer, x, xt, wt, tf, geom, ours.shape, rounds)
+    return dict(id=layer.id, name=layer.name, op=op, dtype=dt.name, channel_heavy=layer.channel_heavy,
+                times=med, choice=plan.choice, scratch=max(0, peak - ours.nbytes) / ours.nbytes,
+                err_torch=err_torch, err_64=err_64, err_grad=err_grad, grad=grad,
+                gflops=2 * geom.macs(layer.n) / med["tconv"] / 1e9)
+
+
+def _grad_timings(layer, x, xt, wt, tf, geom, out_shape, rounds: int) -> tuple[float, dict]:
+    """Relative error and median times of tconv's weight gradient and ``torch.autograd``'s."""
+    import numpy as np
+
+    from ...core.dispatch import weight_gradient
+
+    torch = sys.modules["torch"]
+    go = np.random.default_rng(1).standard_normal(out_shape).astype(x.dtype)
     got = torch.from_numpy(go)
     wg = wt.clone().requires_grad_(True)
+    y_side, x_side = (go, x) if layer.op == "conv" else (x, go)
 
     def ours():
-        return weight_gradient(x, go, geom)
+        return weight_gradient(y_side, x_side, geom)
 
     def theirs():
         return torch.autograd.grad(tf(xt, wg, **layer.kwargs), wg, got)[0]
 
     gw, tw = ours(), theirs().numpy()
     err = float(np.max(np.abs(gw - tw))) / max(float(np.max(np.abs(tw))), 1e-30)
-    times = {"tconv": [], "torch": []}
-    for _ in range(max(2, rounds // 2)):
-        times["tconv"] += block(ours, 2)
-        time.sleep(0.15)
-        times["torch"] += block(theirs, 2)
-        time.sleep(0.15)
-    return err, {k: float(np.median(v)) for k, v in times.items()}
+    return err, _interleaved({"tconv": ours, "torch": theirs}, max(2, rounds // 2), calls=2)
+
+
+def _tiny_row(peers: _Peers, rounds: int) -> dict:
+    """T1: microseconds per call of a tiny layer (blocks of 200 back-to-back calls)."""
+    import numpy as np
+
+    from ...api import functional as _fn
+    from .layers import TINY
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(TINY.x_shape).astype(np.float32)
+    w = rng.standard_normal(TINY.w_shape).astype(np.float32)
+    xt, wt = peers.torch.from_numpy(x), peers.torch.from_numpy(w)
+    tf, sess, kw = peers.torch_fn(TINY), peers.ort_session(TINY), TINY.kwargs
+    fns = {"tconv": lambda: _fn.conv_transpose(x, w, **kw), "torch": lambda: tf(xt, wt, **kw),
+           "ort": lambda: sess.run(None, {"X": x, "W": w})}
+    return dict(id=TINY.id, name=TINY.name, times=_interleaved(fns, rounds, calls=3, inner=200, pause=0.05))
+
+
+def _matmul_after_call(rounds: int) -> dict:
+    """A NumPy matmul right after a tconv call (L1) against the same matmul after an idle pause."""
+    import numpy as np
+
+    from ...api import functional as _fn
+    from .layers import SUITE
+
+    layer = SUITE[0]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(layer.x_shape).astype(np.float32)
+    w = rng.standard_normal(layer.w_shape).astype(np.float32)
+    a = rng.standard_normal((512, 512)).astype(np.float32)
+    after, alone = [], []
+    for _ in range(max(5, 3 * rounds)):
+        _fn.conv_transpose(x, w, **layer.kwargs)
+        t = time.perf_counter()
+        a @ a
+        after.append(time.perf_counter() - t)
+        time.sleep(0.05)
+        t = time.perf_counter()
+        a @ a
+        alone.append(time.perf_counter() - t)
+        time.sleep(0.05)
+    return dict(after=float(np.median(after)), alone=float(np.median(alone)))
+
+
+def run_suite(rounds: int, layer_ids: list[str] | None) -> dict:
+    import numpy as np
+
+    from ...core.blas import blas_info
+    from .layers import SUITE
+
+    peers = _Peers()
+    rows = []
+    for layer in SUITE:
+        if layer_ids and layer.id not in layer_ids:
+            continue
+        row = _row(layer, peers, rounds)
+        rows.append(row)
+        t = row["times"]
+        print(f"{layer.id:>3} {layer.name:<32} tconv {t['tconv'] * 1e3:8.2f} ms  torch {t['torch'] * 1e3:8.2f} ms"
+              + (f"  ort {t['ort'] * 1e3:8.2f} ms" if "ort" in t else "") + f"  [{row['choice']}]",
+              file=sys.stderr, flush=True)
+    tiny = _tiny_row(peers, rounds) if not layer_ids or "T1" in layer_ids else None
+    after = _matmul_after_call(rounds) if not layer_ids or "M1" in layer_ids else None
+    a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
+    sgemm = 2 * 2048**3 / float(np.median(_block(lambda: a @ a, 5))) / 1e9
+    return dict(rows=rows, tiny=tiny, after=after, blas=blas_info(), sgemm_2048=sgemm, numpy=np.__version__,
+                torch=peers.torch.__version__, ort=peers.ort.__version__, cpu=_cpu(),
+                coretype=os.environ.get("OPENBLAS_CORETYPE", ""))
 
 
 # ----------------------------------------------------------------------------- reporting
 def _geo(values):
-    import math
-
-    return math.exp(sum(math.log(v) for v in values) / len(values))
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
 
 
-def table(res: dict) -> str:
-    rows = res["rows"]
-    head = ("| layer | tconv ms | torch ms | ORT ms | vs torch | vs ORT | tconv GFLOP/s | SGEMM GFLOP/s (layer shape) "
-            "| % of SGEMM | extra memory / output | algorithm | wgrad tconv ms | wgrad torch ms | wgrad vs torch |")
-    lines = [head, "|" + "---|" * 14]
-    for r in rows:
-        t = r["times"]
-        g = r["grad"]
+def _better(t: dict) -> float:
+    """The better peer's time over tconv's (> 1: tconv is faster)."""
+    return min(v for k, v in t.items() if k != "tconv") / t["tconv"]
+
+
+def _spread(values) -> str:
+    import statistics
+
+    med = statistics.median(values)
+    return f"{med:.2f}x" if len(values) == 1 else f"{med:.2f}x [{min(values):.2f}-{max(values):.2f}]"
+
+
+def table(runs: list[dict]) -> str:
+    """The report of one or more runs of :func:`run_suite` (medians of the first run's times; every ratio
+    as its median over the runs with the min-max spread)."""
+    import statistics
+
+    first = runs[0]
+    sgemm = statistics.median(r["sgemm_2048"] for r in runs)
+    head = ("| row | op, dtype | tconv ms | torch ms | ORT ms | vs better peer | vs torch | vs ORT | tconv GFLOP/s "
+            "| % of SGEMM | algorithm | extra memory / output | wgrad tconv ms | wgrad torch ms | wgrad vs torch |")
+    lines = [head, "|" + "---|" * 15]
+    per_row = {}
+    for i, r in enumerate(first["rows"]):
+        same = [run["rows"][i] for run in runs]
+        t, g = r["times"], r["grad"]
+        better = [_better(x["times"]) for x in same]
+        vt = [x["times"]["torch"] / x["times"]["tconv"] for x in same]
+        vo = [x["times"]["ort"] / x["times"]["tconv"] for x in same if "ort" in x["times"]]
+        vg = [x["grad"]["torch"] / x["grad"]["tconv"] for x in same]
+        gflops = statistics.median(x["gflops"] for x in same)
+        per_row[r["id"]] = (statistics.median(better), statistics.median(vg), r)
+        ort_ms = f"{t['ort'] * 1e3:.2f}" if "ort" in t else "-"
         lines.append(
-            f"| {r['id']} {r['name']} | {t['tconv'] * 1e3:.2f} | {t['torch'] * 1e3:.2f} | {t['ort'] * 1e3:.2f} "
-            f"| {t['torch'] / t['tconv']:.2f}x | {t['ort'] / t['tconv']:.2f}x | {r['gflops']:.0f} | {r['sgemm']:.0f} "
-            f"| {100 * r['gflops'] / r['sgemm']:.0f}% | {r['scratch']:.2f}x | {r['choice']} "
-            f"| {g['tconv'] * 1e3:.2f} | {g['torch'] * 1e3:.2f} | {g['torch'] / g['tconv']:.2f}x |")
-    vt = [r["times"]["torch"] / r["times"]["tconv"] for r in rows]
-    vo = [r["times"]["ort"] / r["times"]["tconv"] for r in rows]
-    vg = [r["grad"]["torch"] / r["grad"]["tconv"] for r in rows]
-    lines.append("")
-    lines.append(f"geometric mean: **{_geo(vt):.2f}x vs PyTorch**, **{_geo(vo):.2f}x vs ONNX Runtime**; "
-                 f"lowest layer vs PyTorch {min(vt):.2f}x ({rows[vt.index(min(vt))]['id']}); "
-                 f"weight gradient geometric mean {_geo(vg):.2f}x vs torch.autograd")
-    worst = max(max(r["err_64"], r["err_torch"]) for r in rows)
-    lines.append(f"correctness before timing: max relative error of tconv float32 vs PyTorch / float64: {worst:.1e}; "
-                 f"weight gradient vs torch.autograd: {max(r['err_grad'] for r in rows):.1e}")
-    return "\n".join(lines)
+            f"| {r['id']} {r['name']} | {r['op']}, {r['dtype']} | {t['tconv'] * 1e3:.2f} | {t['torch'] * 1e3:.2f} "
+            f"| {ort_ms} | {_spread(better)} | {_spread(vt)} | {_spread(vo) if vo else '-'} | {gflops:.0f} "
+            f"| {100 * gflops / sgemm:.0f}% | {r['choice']} | {r['scratch']:.2f}x "
+            f"| {g['tconv'] * 1e3:.2f} | {g['torch'] * 1e3:.2f} | {_spread(vg)} |")
+    out = ["\n".join(lines), ""]
+    heavy = [v[0] for v in per_row.values() if v[2]["channel_heavy"]]
+    heavy += [v[1] for v in per_row.values() if v[2]["channel_heavy"]]
+    everything = [v[0] for v in per_row.values()]
+    if everything:
+        out.append(f"- vs the better peer, geometric mean over all rows: **{_geo(everything):.2f}x**; channel-heavy rows "
+                   f"and their weight gradients (issue 18's targets): **{_geo(heavy):.2f}x**, "
+                   f"{sum(v >= 0.9 for v in heavy)}/{len(heavy)} at >= 0.9x; lowest row "
+                   f"{min(everything):.2f}x ({min(per_row, key=lambda k: per_row[k][0])})")
+        out.append(f"- weight gradient vs torch.autograd, geometric mean: {_geo([v[1] for v in per_row.values()]):.2f}x")
+        worst = max(max(r["err_64"], r["err_torch"]) for r in first["rows"])
+        out.append(f"- correctness before timing: max relative error vs PyTorch / float64: {worst:.1e}; weight "
+                   f"gradient vs torch.autograd: {max(r['err_grad'] for r in first['rows']):.1e}")
+    if first.get("tiny"):
+        ts = [run["tiny"]["times"] for run in runs]
+        t = first["tiny"]["times"]
+        out.append(f"- T1 tiny call (1, 2->2, k3 s2 p1, 8x8): tconv {t['tconv'] * 1e6:.1f} us, torch "
+                   f"{t['torch'] * 1e6:.1f} us, ORT {t['ort'] * 1e6:.1f} us per call; vs torch "
+                   f"{_spread([x['torch'] / x['tconv'] for x in ts])}")
+    if first.get("after"):
+        ratios = [run["after"]["after"] / run["after"]["alone"] for run in runs]
+        out.append(f"- a 512^2 NumPy matmul right after a tconv call (L1) takes {_spread(ratios)} its time alone "
+                   "(threads left busy after the call)")
+    out.append(f"- NumPy SGEMM 2048^3 in the same runs: {sgemm:.0f} GFLOP/s (the % of SGEMM column)")
+    return "\n".join(out)
 
 
 def main(argv=None) -> int:
@@ -235,80 +334,91 @@ def main(argv=None) -> int:
         print(f"tconv bench: error: needs PyTorch and ONNX Runtime ({exc}); install tconv[test]", file=sys.stderr)
         return 2
     ap = argparse.ArgumentParser(prog="tconv bench",
-                                 description="tconv layer benchmark vs PyTorch and ONNX Runtime",
+                                 description="tconv benchmark suite vs PyTorch and ONNX Runtime",
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="examples:\n  tconv bench\n  tconv bench --rounds 3 --layers L1,L9 --out r.md")
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--layers", default="")
+                                 epilog="examples:\n  tconv bench\n  tconv bench --runs 1 --rounds 3 --layers L1,F2,T1 "
+                                        "--out r.md")
+    ap.add_argument("--runs", type=int, default=3, help="fresh processes, each the whole suite (default 3)")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved blocks per library and row (default 5)")
+    ap.add_argument("--layers", default="", help="rows to run (e.g. L1,F2,T1,M1); default all")
     ap.add_argument("--out", default="results.md")
-    ap.add_argument("--quick", action="store_true",
-                    help="one BLAS configuration and no numba compile-time measurement (a smoke run)")
+    ap.add_argument("--openblas-both", action="store_true",
+                    help="one more run with the other OPENBLAS_CORETYPE setting")
+    ap.add_argument("--quick", action="store_true", help="one run, no first-call measurement (a smoke run)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     ids = [s for s in a.layers.split(",") if s]
     if a.worker:
         print(json.dumps(run_suite(a.rounds, ids)))
         return 0
+    if a.runs < 1 or a.rounds < 1:
+        print("tconv bench: error: --runs and --rounds must be >= 1", file=sys.stderr)
+        return 2
     given = os.environ.get("OPENBLAS_CORETYPE")
-    configs = [(f"environment as given (OPENBLAS_CORETYPE={given or 'unset'})", None)]
-    if a.quick:
-        pass
-    elif given:
-        configs.append(("OPENBLAS_CORETYPE unset: OpenBLAS picks its kernels itself", "unset"))
-    elif cpu_has_avx512():
-        configs.append(("OPENBLAS_CORETYPE=SkylakeX (AVX-512 kernels)", "SkylakeX"))
-    sections = []
-    first = {"warm": float("nan"), "cold": float("nan")} if a.quick else _numba_first_call()
-    for title, extra in configs:
-        print(f"\n== {title} ==", flush=True)
+
+    def worker(env) -> dict | None:
+        proc = subprocess.run([sys.executable, "-m", "tconv.tools.bench.runner", "--worker", "--rounds",
+                               str(a.rounds), "--layers", a.layers], env=env, stdout=subprocess.PIPE, text=True)
+        return None if proc.returncode else json.loads(proc.stdout.strip().splitlines()[-1])
+
+    runs = []
+    for i in range(1 if a.quick else a.runs):
+        print(f"\n== run {i + 1} of {1 if a.quick else a.runs} ==", file=sys.stderr, flush=True)
+        res = worker(dict(os.environ))
+        if res is None:
+            return 1
+        runs.append(res)
+    sections = [(f"environment as given (OPENBLAS_CORETYPE={given or 'unset'}), {len(runs)} run(s)", runs)]
+    if a.openblas_both and not a.quick:
         env = dict(os.environ)
-        if extra == "unset":
+        if given:
             env.pop("OPENBLAS_CORETYPE", None)
-        elif extra:
-            env["OPENBLAS_CORETYPE"] = extra
-        proc = subprocess.run([sys.executable, "-m", "tconv.tools.bench.runner", "--worker", "--rounds", str(a.rounds),
-                               "--layers", a.layers], env=env, stdout=subprocess.PIPE, text=True)
-        if proc.returncode:
-            return proc.returncode
-        lines = proc.stdout.strip().splitlines()
-        for ln in lines[:-1]:
-            print(ln)
-        res = json.loads(lines[-1])
-        t = table(res)
-        print(t)
-        sections.append((title, res, t))
-    res0 = sections[0][1]
+            title = "OPENBLAS_CORETYPE unset: OpenBLAS picks its kernels itself, 1 run"
+        else:
+            env["OPENBLAS_CORETYPE"] = "SkylakeX" if cpu_has_avx512() else "Haswell"
+            title = f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']}, 1 run"
+        res = worker(env)
+        if res is None:
+            return 1
+        sections.append((title, [res]))
+    first = {"warm": float("nan"), "cold": float("nan")} if a.quick else _first_call()
+    res0 = runs[0]
     header = [
         "# tconv benchmark results",
         "",
         f"- CPU: {res0['cpu']} ({os.cpu_count()} cores), Python {platform.python_version()}",
         f"- NumPy {res0['numpy']}; BLAS: {res0['blas']}; PyTorch {res0['torch']} (2 threads); "
         f"ONNX Runtime {res0['ort']} (intra_op_num_threads=2)",
-        f"- numba first call (kernels cached on disk): {first['warm']:.2f} s; with an empty cache (compile): "
-        f"{first['cold']:.2f} s",
-        "- medians of interleaved blocks (`python benchmarks/run.py`); ratios > 1 mean tconv is faster; these VMs "
-        "swing by 30-50% between runs on single layers, so compare ratios within one run",
-        *([f"- the shell that ran this exported OPENBLAS_CORETYPE={given}; it is read when NumPy loads OpenBLAS, "
-           "so each configuration below ran in a fresh process"] if given else []),
+        f"- import + first calls in a new process: {first['warm']:.2f} s with warm caches; "
+        f"{first['cold']:.2f} s with empty caches",
+        "- `python benchmarks/run.py` (`make bench`): each library timed in blocks of back-to-back calls, blocks "
+        "interleaved in one process; times are the first run's medians; every ratio is its median over the runs "
+        "[min-max]; > 1 means tconv is faster. These machines are noisy: read the ratios, not the times.",
         "",
     ]
     body = []
-    for title, res, t in sections:
-        body += [f"## {title}", "", f"BLAS core: {res['blas']}; SGEMM 2048^3: {res['sgemm_2048']:.0f} GFLOP/s", "", t, ""]
+    for title, rs in sections:
+        t = table(rs)
+        print(f"\n## {title}\n\n{t}")
+        body += [f"## {title}", "", t, ""]
     Path(a.out).write_text("\n".join(header + body))
-    print(f"\nwrote {a.out}")
+    print(f"\nwrote {a.out}", file=sys.stderr)
     return 0
 
 
-def _numba_first_call() -> dict:
-    """Seconds for import + first conv_transpose through every numba kernel, warm and cold cache."""
+def _first_call() -> dict:
+    """Seconds for ``import tconv`` plus a first L1-sized ``conv_transpose`` and a first call of every
+    operation in a new process, with warm caches and with empty ones (a new machine)."""
     import tempfile
 
     code = ("import time; t=time.perf_counter(); import numpy as np, tconv; "
+            "x=np.ones((16,512,8,8),np.float32); w=np.ones((512,256,4,4),np.float32); "
+            "tconv.conv_transpose(x,w,stride=2,padding=1); "
             "x=np.ones((2,3,5,5),np.float32); w=np.ones((3,2,3,3),np.float32); "
             "y=[tconv.conv_transpose(x,w,stride=2,method=m) for m in ('direct','gemm')][0]; "
             "[tconv.conv(y,w,stride=2,method=m) for m in ('direct','gemm')]; "
             "tconv.conv_transpose_vjp(y,x,w,stride=2); print(time.perf_counter()-t)")
+
     def run(env=None) -> float:
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
         if proc.returncode:
@@ -317,8 +427,7 @@ def _numba_first_call() -> dict:
 
     warm = run()
     with tempfile.TemporaryDirectory() as d:
-        env = os.environ | {"NUMBA_CACHE_DIR": d}
-        cold = run(env)
+        cold = run(os.environ | {"NUMBA_CACHE_DIR": d})  # numba's on-disk kernel cache, while numba is used
     return {"warm": warm, "cold": cold}
 
 
