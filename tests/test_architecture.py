@@ -172,3 +172,18 @@ def test_every_algorithm_declares_its_operations_and_role():
     for op in OPERATIONS:
         p = tconv.core.planner.plan(GEOMS[0], 4, "float32", op)
         assert p.choice not in refs and p.op == op
+
+
+def test_public_paths_stay_as_they_were():
+    code = ("import pickle, tconv.onnx, tconv.keras, tconv.jax, tconv.testing, tconv.dask, tconv.viz; "
+            "from tconv.testing import dottest; from tconv.onnx import ConvTranspose; "
+            "from tconv.dask import conv_transpose; from tconv.viz import animate, matrix, overlap; "
+            "import tconv.api.frameworks.onnx as o, tconv.api.dask as d, tconv.tools.viz as v; "
+            "assert tconv.onnx is o and tconv.dask is d and tconv.viz is v; "
+            "assert pickle.loads(pickle.dumps(tconv.onnx.conv_transpose)) is o.conv_transpose; "
+            "print(sorted(set(tconv.__all__) - set(dir(tconv))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+    for argv in (["-m", "tconv", "--version"], ["-m", "tconv.tools.cli", "--version"]):
+        proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0 and proc.stdout.startswith("tconv "), proc.stderr
