@@ -90,6 +90,7 @@ class ConvOperator(LinearOperator):
                 f"weight {w.shape}"
             )
         self.weight = w.astype(dt)
+        self._spectra: dict = {}  # the weight's transforms, for method fft (the operator owns its weight)
         self.boundary = boundary
         self.method = method
         geom = conv_geometry(w.shape, input_shape, stride, padding, dilation, groups)
@@ -146,14 +147,14 @@ class ConvOperator(LinearOperator):
             x_batch = self._pad(x_batch)
         if np.iscomplexobj(x_batch) or np.iscomplexobj(self.weight):
             return complexdata.forward(None, x_batch, self.weight, None, next=self._real("conv"))
-        return run(self.method, "conv", x_batch, self.weight, self.geometry)
+        return run(self.method, "conv", x_batch, self.weight, self.geometry, cache=self._spectra)
 
     def _backward(self, y_batch: np.ndarray) -> np.ndarray:
         g = self.geometry
         if np.iscomplexobj(y_batch) or np.iscomplexobj(self.weight):  # A^H: the conjugated weight
             x = complexdata.forward(None, y_batch, np.conj(self.weight), None, next=self._real("conv_transpose"))
             return self._unpad(x) if self.boundary != "zeros" else x
-        x = run(self.method, "conv_transpose", y_batch, self.weight, g)
+        x = run(self.method, "conv_transpose", y_batch, self.weight, g, cache=self._spectra)
         return self._unpad(x) if self.boundary != "zeros" else x
 
     # -- LinearOperator protocol

@@ -173,13 +173,24 @@ def all_finite(a: np.ndarray) -> bool:
         return bool(np.isfinite(np.add.reduce(a, axis=None, dtype=a.dtype)))
 
 
-def kernel_spectrum(w: np.ndarray, geom: ConvGeometry, sizes: tuple[int, ...], cache: dict | None = None):
-    """``rfftn`` of the dilated weight at ``sizes``, as ``(groups, cy/g, cx/g, F)`` (``F`` the flat
-    frequency count); kept in ``cache`` (a dict owned by whoever owns ``w``) under ``sizes`` and
-    the dtype when given."""
-    key = (sizes, w.dtype.str)
+def kernel_spectrum(w: np.ndarray, geom: ConvGeometry, sizes: tuple[int, ...], cache: dict | None = None,
+                    conj: bool = False):
+    """``rfftn`` of the dilated weight at ``sizes`` (``conj``: its complex conjugate, the correlation's),
+    as ``(groups, cy/g, cx/g, F)`` (``F`` the flat frequency count); kept in ``cache`` (a dict owned by
+    whoever owns ``w``) under the sizes, dtype and ``conj`` when given.
+
+    >>> from tconv.core.geometry import conv_geometry
+    >>> kernel_spectrum(np.ones((1, 1, 2)), conv_geometry((1, 1, 2), (3,)), (4,)).round(12).tolist()
+    [[[[(2+0j), (1-1j), 0j]]]]
+    """
+    key = (sizes, w.dtype.str, conj, geom.dilation, geom.groups)
     if cache is not None and key in cache:
         return cache[key]
+    if conj:
+        spec = np.conj(kernel_spectrum(w, geom, sizes, cache))
+        if cache is not None:
+            cache[key] = spec
+        return spec
     nd, g = geom.nd, geom.groups
     if any(d > 1 for d in geom.dilation):
         wd = np.zeros((*w.shape[:2], *_extent(geom)), dtype=w.dtype)
@@ -194,8 +205,8 @@ def kernel_spectrum(w: np.ndarray, geom: ConvGeometry, sizes: tuple[int, ...], c
     return spec
 
 
-def _contract(kern: np.ndarray, data: np.ndarray, conj: bool) -> np.ndarray:
-    """``out[n, g, o, f] = sum_c K[g, o, c, f] * data[n, g, c, f]`` (``conj``: ``conj(K)``)."""
+def _contract(kern: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """``out[n, g, o, f] = sum_c K[g, o, c, f] * data[n, g, c, f]``."""
     g, o, c, f = kern.shape
     n = data.shape[0]
     if o * c <= 16:
@@ -203,14 +214,14 @@ def _contract(kern: np.ndarray, data: np.ndarray, conj: bool) -> np.ndarray:
         tmp = np.empty((n, g, f), dtype=out.dtype) if c > 1 else None
         for oi in range(o):
             for ci in range(c):
-                k = np.conj(kern[:, oi, ci]) if conj else kern[:, oi, ci]
+                k = kern[:, oi, ci]
                 if ci == 0:
                     np.multiply(k, data[:, :, 0], out=out[:, :, oi])
                 else:
                     np.multiply(k, data[:, :, ci], out=tmp)
                     out[:, :, oi] += tmp
         return out
-    k = np.conj(kern) if conj else kern
+    k = kern
     # frequency-major: (g, f, o, c) @ (g, f, c, n) -> (g, f, o, n)
     prod = np.matmul(np.ascontiguousarray(k.transpose(0, 3, 1, 2)), np.ascontiguousarray(data.transpose(1, 3, 2, 0)))
     return prod.transpose(3, 0, 2, 1)
@@ -286,7 +297,7 @@ def fft_conv(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: dict | Non
     n, nd, g = x.shape[0], geom.nd, geom.groups
     p = fft_plan(geom, n, x.itemsize, "conv")
     sizes, axes = p.sizes, tuple(range(2, 2 + nd))
-    kern = kernel_spectrum(w, geom, sizes, cache)
+    kern = kernel_spectrum(w, geom, sizes, cache, conj=True)
     out = np.empty((n, geom.y_channels, *geom.y_shape), dtype=x.dtype)
     nb = _chunk(geom, n, x.itemsize, "conv", sizes)
     wk = _workers(math.prod(sizes) * nb * geom.x_channels)
@@ -304,7 +315,7 @@ def fft_conv(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: dict | Non
             buf[(ALL, ALL, *win[1])] = x[(slice(b0, b1), ALL, *win[0])]
             spec = scipy.fft.rfftn(buf, axes=axes, workers=wk).reshape(b1 - b0, g, geom.x_channels // g, -1)
             del buf
-            mixed = _contract(kern, spec, conj=True)
+            mixed = _contract(kern, spec)
             del spec
             fshape = (*sizes[:-1], sizes[-1] // 2 + 1)
             mixed = mixed.reshape(b1 - b0, geom.y_channels, *fshape)
@@ -337,7 +348,7 @@ def fft_conv_transpose(y: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: 
             buf[(ALL, ALL, *ins)] = y[(slice(b0, b1), ALL, *ysl)]
             spec = scipy.fft.rfftn(buf, axes=axes, workers=wk).reshape(b1 - b0, g, geom.y_channels // g, -1)
             del buf
-            mixed = _contract(kt, spec, conj=False).reshape(b1 - b0, geom.x_channels, *fshape)
+            mixed = _contract(kt, spec).reshape(b1 - b0, geom.x_channels, *fshape)
             del spec
             full = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=wk)
             target = (slice(b0, b1), ALL, *win[0])
@@ -393,6 +404,7 @@ def _fallback(geom: ConvGeometry, dtype, op: str) -> Algorithm:
 @register
 class Fft(Algorithm):
     name = "fft"
+    weight_cache = True  # run() takes cache= (a weight owner's dict of kernel transforms)
 
     def supports(self, geom, dtype, op):
         if np.dtype(dtype) not in (np.float32, np.float64):
