@@ -43,10 +43,12 @@ class ConvOperator(LinearOperator):
 
     Parameters
     ----------
-    weight : ``(C_out, C_in // groups, *kernel)`` (PyTorch conv layout).
+    weight : ``(C_out, C_in // groups, *kernel)`` (PyTorch conv layout), or a bare PSF of the image's rank
+        (read as ``psf[None, None]``: one channel in, one out).
     input_shape : spatial shape of ``x`` (the vector has ``C_in * prod(input_shape)`` entries).
     stride, padding, dilation, groups : as :func:`tconv.conv` (``padding="same"`` included).
-    boundary : ``"zeros"`` | ``"reflect"`` | ``"replicate"`` | ``"circular"``: what the padding holds.
+    boundary : ``"zeros"`` | ``"reflect"`` | ``"replicate"`` | ``"circular"`` | ``"symmetric"``: what the
+        padding holds (``"symmetric"``: the edge pixel repeated, SciPy ndimage's ``reflect``; README "Boundary modes").
     data_format : how vectors are flattened: ``"channels_first"`` ``(C, *spatial)`` or ``"channels_last"``.
     weight_format : the kernel layout (``"torch"``, ``"keras"``, ``"jax"`` or a spec; :mod:`tconv.api.conventions.layout`).
     dtype : float32, float64, complex64 or complex128 (default: the weight's dtype). Complex operators
@@ -71,6 +73,9 @@ class ConvOperator(LinearOperator):
     ) -> None:
         from .conventions import layout
 
+        if (weight_format == "torch" and not isinstance(input_shape, (str, bytes, int, np.integer))
+                and np.ndim(weight) == len(input_shape)):
+            weight = np.asarray(weight)[None, None]  # a bare PSF of the image's rank
         w = layout.to_torch_weight(weight, weight_format, "conv")
         w = np.asarray(w) if np.iscomplexobj(w) else as_float_array("weight", w)  # complex: tconv.api.conventions.complexdata
         if boundary not in BOUNDARIES:

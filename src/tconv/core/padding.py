@@ -1,7 +1,7 @@
 """The padding operator ``P`` of a boundary mode and its adjoint ``P^T`` (the fold).
 
 ``P`` extends an image by its margins (zeros, or copies of interior pixels: ``reflect``,
-``replicate``, ``circular``); ``P^T`` adds each margin cell back onto the pixel it copies. Both
+``symmetric``, ``replicate``, ``circular``); ``P^T`` adds each margin cell back onto the pixel it copies. Both
 work on the margins only, with slices (``np.pad`` for ``P``; one slice-add per margin run for
 ``P^T``), on NumPy arrays and on Dask arrays alike. The ``padding_mode`` convention
 (:mod:`tconv.api.conventions.padding_mode`) and ``ConvOperator`` are built on them.
@@ -12,6 +12,13 @@ work on the margins only, with slices (``np.pad`` for ``P``; one slice-add per m
 [3.0, 2.0, 1.0, 2.0, 3.0, 4.0, 3.0]
 >>> b.fold(np.ones(7)).tolist()          # P^T 1: how many padded cells copy each pixel
 [1.0, 2.0, 3.0, 1.0]
+>>> Boundary("symmetric", ((2, 1),), (4,)).pad(np.array([1.0, 2.0, 3.0, 4.0])).tolist()
+[2.0, 1.0, 1.0, 2.0, 3.0, 4.0, 4.0]
+
+``reflect`` mirrors about the edge pixel, which is not repeated (PyTorch ``reflect``, NumPy
+``reflect``, SciPy ndimage ``mirror``); ``symmetric`` mirrors about the edge itself, so the edge
+pixel is repeated (half-sample symmetric: NumPy ``symmetric``, SciPy ndimage ``reflect``,
+MATLAB ``symmetric``), the usual choice in deblurring.
 """
 
 from __future__ import annotations
@@ -25,9 +32,10 @@ from ..errors import TconvError, TconvTypeError
 
 __all__ = ["BOUNDARIES", "Boundary", "check_mode", "source_index", "NUMPY_PAD_MODES"]
 
-BOUNDARIES = ("zeros", "reflect", "replicate", "circular")
+BOUNDARIES = ("zeros", "reflect", "replicate", "circular", "symmetric")
 #: each mode's name in ``np.pad`` (and ``dask.array.pad``)
-NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap",
+                   "symmetric": "symmetric"}
 
 
 def check_mode(value: object, name: str = "padding_mode") -> str:
@@ -44,6 +52,9 @@ def source_index(j: np.ndarray, n: int, mode: str) -> np.ndarray:
     if mode == "reflect":
         j = np.abs(j)
         return np.where(j >= n, 2 * (n - 1) - j, j)
+    if mode == "symmetric":  # index -1 copies 0, index n copies n - 1
+        j = np.where(j < 0, -j - 1, j)
+        return np.where(j >= n, 2 * n - 1 - j, j)
     if mode == "replicate":
         return np.clip(j, 0, n - 1)
     return np.mod(j, n)  # circular
@@ -72,6 +83,11 @@ class Boundary:
                 raise TconvError(
                     f"padding {(lo, hi)} on axis {ax} must be smaller than the input size {n} "
                     "for padding_mode='reflect'"
+                )
+            if self.mode == "symmetric" and max(lo, hi) > n:
+                raise TconvError(
+                    f"padding {(lo, hi)} on axis {ax} must be at most the input size {n} "
+                    "for padding_mode='symmetric'"
                 )
 
     @property
@@ -123,6 +139,8 @@ def _margin_runs(lo: int, hi: int, n: int, mode: str):
         return [r for r in ((0, lo, 0, None), (lo + n, lo + n + hi, n - 1, None)) if r[1] > r[0]]
     if mode == "reflect":  # index -j copies j, index n - 1 + j copies n - 1 - j
         return [r for r in ((0, lo, 1, True), (lo + n, lo + n + hi, n - 1 - hi, True)) if r[1] > r[0]]
+    if mode == "symmetric":  # index -j copies j - 1, index n - 1 + j copies n - j
+        return [r for r in ((0, lo, 0, True), (lo + n, lo + n + hi, n - hi, True)) if r[1] > r[0]]
     runs = []  # circular: index i copies i mod n, one run per period the margins cross
     for a, b in ((-lo, 0), (n, n + hi)):
         i = a
