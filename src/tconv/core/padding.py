@@ -103,15 +103,54 @@ class Boundary:
     def padded_shape(self) -> tuple[int, ...]:
         return tuple(n + lo + hi for n, (lo, hi) in zip(self.shape, self.pads))
 
-    def pad(self, x):
-        """``P x`` on the trailing axes (a new array; NumPy or Dask)."""
-        lead = [(0, 0)] * (x.ndim - len(self.shape))
-        return np.pad(x, lead + list(self.pads), mode=NUMPY_PAD_MODES[self.mode])
+    def pad(self, x, out: np.ndarray | None = None):
+        """``P x`` on the trailing axes (a new array; NumPy or Dask). ``out``: a NumPy array of the
+        padded shape to write into instead (the interior copied, then each margin run from its
+        source cells, axis by axis: slices only), which spares a caller that pads every call the
+        fresh pages of a new array.
 
-    def fold(self, v):
+        >>> b = Boundary("symmetric", ((1, 2),), (3,))
+        >>> b.pad(np.array([1.0, 2.0, 3.0]), out=np.empty(6)).tolist()
+        [1.0, 1.0, 2.0, 3.0, 3.0, 2.0]
+        """
+        if out is None:
+            lead = [(0, 0)] * (x.ndim - len(self.shape))
+            return np.pad(x, lead + list(self.pads), mode=NUMPY_PAD_MODES[self.mode])
+        nd, lead = len(self.shape), out.ndim - len(self.shape)
+        if out.shape[lead:] != self.padded_shape or out.shape[:lead] != x.shape[:lead]:
+            raise TconvError(f"out has shape {out.shape}; the padded shape is {(*x.shape[:lead], *self.padded_shape)}")
+        inner = [slice(lo, lo + n) for (lo, _), n in zip(self.pads, self.shape)]
+        out[(Ellipsis, *inner)] = x
+        for ax, ((lo, hi), n) in enumerate(zip(self.pads, self.shape)):
+            # axes before ax: already padded (their whole extent); after ax: the interior only
+            pre = (slice(None),) * lead + (slice(None),) * ax
+            post = tuple(inner[ax + 1:nd])
+            if self.mode == "zeros":
+                out[(*pre, slice(0, lo), *post)] = 0
+                out[(*pre, slice(lo + n, lo + n + hi), *post)] = 0
+                continue
+            for start, stop, target, flip in _margin_runs(lo, hi, n, self.mode):
+                src = slice(lo + target, lo + target + 1) if flip is None else slice(lo + target, lo + target + stop - start)
+                piece = out[(*pre, src, *post)]
+                if flip:
+                    piece = np.flip(piece, axis=lead + ax)
+                out[(*pre, slice(start, stop), *post)] = piece
+        return out
+
+    def fold(self, v, overwrite: bool = False):
         """``P^T v``: each padded cell added onto the pixel it copies (``"zeros"``: the interior).
-        Slices only: the interior once, then one add per run of margin cells (NumPy or Dask)."""
+        Slices only: the interior once, then one add per run of margin cells (NumPy or Dask).
+        ``overwrite=True`` (a NumPy ``v`` the caller no longer needs): the margins are added onto
+        the interior of ``v`` in place, axis by axis, and the interior is packed within ``v``'s own
+        memory (:func:`tconv.core.compact.compact_interior`; no second array)."""
         nd = len(self.shape)
+        if overwrite and isinstance(v, np.ndarray) and v.flags.writeable:
+            from .compact import compact_interior
+
+            whole = v
+            for ax, ((lo, hi), n) in enumerate(zip(self.pads, self.shape)):
+                v = _fold_axis_inplace(v, v.ndim - nd + ax, lo, hi, n, self.mode)
+            return compact_interior(whole, self.pads)
         for ax, ((lo, hi), n) in enumerate(zip(self.pads, self.shape)):
             v = _fold_axis(v, v.ndim - nd + ax, lo, hi, n, self.mode)
         return v
@@ -149,6 +188,24 @@ def _margin_runs(lo: int, hi: int, n: int, mode: str):
             runs.append((i + lo, stop + lo, i % n, False))
             i = stop
     return runs
+
+
+def _fold_axis_inplace(v: np.ndarray, axis: int, lo: int, hi: int, n: int, mode: str) -> np.ndarray:
+    """One axis of the fold, adding the margin runs onto the interior of ``v`` itself (a run's
+    cells are margin cells and its targets interior ones, so they never overlap); returns the
+    interior view."""
+    def sl(a: int, b: int, step: int = 1):
+        s = slice(a, b) if step == 1 else slice(b - 1, a - 1 if a else None, -1)
+        return (slice(None),) * axis + (s,)
+
+    for start, stop, target, flip in _margin_runs(lo, hi, n, mode):
+        if flip is None:
+            piece = v[sl(start, stop)].sum(axis=axis, keepdims=True)
+        else:
+            piece = v[sl(start, stop, -1 if flip else 1)]
+        width = piece.shape[axis]
+        v[sl(lo + target, lo + target + width)] += piece
+    return v[sl(lo, lo + n)]
 
 
 def _fold_axis(v, axis: int, lo: int, hi: int, n: int, mode: str):
