@@ -65,7 +65,7 @@ def conv_transpose(
     padding : int, one int per axis, one ``(lo, hi)`` pair per axis, ``"valid"`` or ``"same"``
         (output = input * stride; see :func:`tconv.conv_transpose_geometry`).
     output_size : exact spatial output size (PyTorch's range), instead of ``output_padding``.
-    padding_mode : ``"zeros"`` (PyTorch) or ``"reflect"``/``"replicate"``/``"circular"``: the exact adjoint
+    padding_mode : ``"zeros"`` (PyTorch) or ``"reflect"``/``"replicate"``/``"circular"``/``"symmetric"``: the exact adjoint
         of :func:`conv` with that ``padding_mode`` (the margins folded back; see :mod:`tconv.api.conventions.padding_mode`).
     data_format, weight_format : ``"channels_first"``/``"channels_last"`` and the kernel layout
         (``"torch"``, ``"keras"``, ``"jax"`` or a spec such as ``"HWIO"``; see :mod:`tconv.api.conventions.layout`).
@@ -107,7 +107,7 @@ def conv(
     ``weight`` has shape ``(C_out, C_in // groups, *kernel)``; the other parameters
     take the same forms as in :func:`conv_transpose`. ``padding="same"`` gives
     ``ceil(input / stride)`` outputs (TensorFlow's rule; PyTorch's for stride 1). ``padding_mode``:
-    ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``, as PyTorch's ``Conv*d``. ``data_format``,
+    ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"`` as PyTorch's ``Conv*d``, or ``"symmetric"``. ``data_format``,
     ``weight_format``, ``out_dtype`` and half/complex data as in :func:`conv_transpose` (conv's
     ``"keras"``/``"jax"`` kernel: ``(*k, C_in/g, C_out)``).
 

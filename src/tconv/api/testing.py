@@ -1,4 +1,5 @@
-"""Test helpers for users: the dot-product (adjoint) test.
+"""Test helpers for users: the dot-product (adjoint) test, and :func:`adjoint_audit` for a pair of
+functions (which says where a wrong adjoint differs: boundary rows, stride phases).
 
 The error is measured relative to the scale of the inner products,
 ``|<A u, v> - <u, A^T v>| / max(||A u|| ||v||, ||u|| ||A^T v||)`` (the Cauchy-Schwarz bound of
@@ -18,7 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DotTestError", "dottest", "TOLERANCES"]
+from .audit import AdjointAudit, adjoint_audit
+
+__all__ = ["AdjointAudit", "DotTestError", "adjoint_audit", "dottest", "TOLERANCES"]
 
 TOLERANCES = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-5}
 

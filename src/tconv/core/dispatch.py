@@ -100,15 +100,19 @@ def check_channels(xa, b, in_ch: int, out_ch: int, what_in: str, batched: bool,
         raise TconvError(f"{names[2]} has shape {b.shape}; it must be ({out_ch},), one per output channel")
 
 
-def run(method: str, op: str, a: np.ndarray, b: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+def run(method: str, op: str, a: np.ndarray, b: np.ndarray, geom: ConvGeometry, cache: dict | None = None) -> np.ndarray:
     """Plan and run ``op`` (``conv``, ``conv_transpose`` or ``weight_grad``) on batched arrays: the
-    one dispatch every front end uses. An empty batch gives the empty (or zero) result."""
+    one dispatch every front end uses. An empty batch gives the empty (or zero) result. ``cache``:
+    a dict kept by the owner of the weight ``b`` (``ConvOperator``), where an algorithm that
+    transforms its weight (``fft``) keeps the transforms between calls."""
     algo = choose(method, geom, a.shape[0], a.dtype, op)
     if a.shape[0] == 0:
         if op == "weight_grad":
             return np.zeros(geom.weight_shape, dtype=np.result_type(a, b))
         spatial, ch = (geom.x_shape, geom.x_channels) if op == "conv_transpose" else (geom.y_shape, geom.y_channels)
         return np.empty((0, ch, *spatial), dtype=a.dtype)
+    if cache is not None and getattr(algo, "weight_cache", False):
+        return algo.run(op, a, b, geom, cache=cache)
     return algo.run(op, a, b, geom)
 
 

@@ -59,6 +59,7 @@ class Candidate:
     reason: str | None  # why it is not a candidate, or None
     seconds: float
     scratch_bytes: int
+    detail: str = ""  # what the algorithm would do (fft: its transform sizes and tiles)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class Plan:
             mark = "<- chosen" if c.name == self.choice else (c.reason or "")
             t = "-" if c.seconds == float("inf") else f"{c.seconds * 1e3:.3f} ms"
             mem = "-" if c.seconds == float("inf") else format_bytes(c.scratch_bytes)
-            lines.append(f"{c.name:<16}{t:>12}{mem:>12}  {mark}")
+            lines.append(f"{c.name:<16}{t:>12}{mem:>12}  {mark}" + (f" [{c.detail}]" if c.detail else ""))
         lines.append(native_summary())
         if "Haswell" in lines[-1] and cpu_has_avx512():
             lines.append("note: OpenBLAS runs its AVX2 (Haswell) kernels on an AVX-512 CPU; start Python "
@@ -134,7 +135,8 @@ def plan(geom: ConvGeometry, batch: int, dtype: str, op: str = "conv_transpose")
         reason = ("reference algorithm" if algo.reference else None) or algo.supports(geom, dt, op)
         seconds = algo.cost(geom, batch, dt.itemsize, op) if reason is None else float("inf")
         scratch = algo.scratch_bytes(geom, batch, dt.itemsize, op) if reason is None else 0
-        cands.append(Candidate(name, reason, seconds, scratch))
+        detail = algo.describe(geom, batch, dt.itemsize, op) if reason is None else ""
+        cands.append(Candidate(name, reason, seconds, scratch, detail))
     runnable = [c for c in cands if c.reason is None]
     lean = [c for c in runnable if c.scratch_bytes <= max(SCRATCH_FACTOR * out, SMALL_SCRATCH_BYTES)]
     pool = lean or runnable
@@ -144,7 +146,7 @@ def plan(geom: ConvGeometry, batch: int, dtype: str, op: str = "conv_transpose")
     choice = min(pool, key=lambda c: c.seconds).name
     cands = [c if c.reason is not None or c in pool else
              Candidate(c.name, f"scratch {format_bytes(c.scratch_bytes)} > {SCRATCH_FACTOR}x the output",
-                       c.seconds, c.scratch_bytes) for c in cands]
+                       c.seconds, c.scratch_bytes, c.detail) for c in cands]
     return Plan(geom, batch, dtype, op, choice, tuple(cands))
 
 
@@ -167,7 +169,7 @@ def _measure(p: Plan) -> Plan:
             t = time.perf_counter()
             algo.run(p.op, *args, g)
             best = min(best, time.perf_counter() - t)
-        cands.append(Candidate(c.name, None, best, c.scratch_bytes))
+        cands.append(Candidate(c.name, None, best, c.scratch_bytes, c.detail))
     choice = min((c for c in cands if c.reason is None), key=lambda c: c.seconds).name
     return Plan(g, p.batch, p.dtype, p.op, choice, tuple(cands), measured=True)
 

@@ -65,6 +65,10 @@ class Algorithm:
         """Extra memory (bytes) beyond input, weight and output."""
         return 0
 
+    def describe(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> str:
+        """A short note for ``explain`` on how ``op`` would be computed ("" for nothing to add)."""
+        return ""
+
 
 ALGORITHMS: dict[str, Algorithm] = {}
 

@@ -29,6 +29,11 @@ _OUT_S = 2.8e-10
 _MEM_BYTES_PER_S = 3.0e10
 _L2_BYTES = 1 << 20
 _CALL_S = 2e-5
+#: measured floors (2 cores, benchmarks/planner-accuracy.md L5/L6 and benchmarks/planner_fft.py): the
+#: gather-style conv and weight_grad loops (float64 accumulators for long float32 sums, strided
+#: loads) and strided or long-kernel conv_transpose never run faster than these multiply-adds/s
+_FLOOR_MACS_PER_S = {"conv": 3e9, "conv_transpose": 1e10, "weight_grad": 2.5e9}
+_FLOOR_STRIDED_T_MACS_PER_S = 2.5e9
 
 
 def direct_cost(geom, batch: int, itemsize: int, op: str = "conv_transpose") -> float:
@@ -49,7 +54,8 @@ def direct_cost(geom, batch: int, itemsize: int, op: str = "conv_transpose") -> 
     t = macs / _MACS_PER_S + (macs / inner) * _LOOP_S + outputs * _OUT_S
     if reread * itemsize > _L2_BYTES and geom.y_channels * geom.x_channels // geom.groups > 1:
         t += macs * itemsize / _MEM_BYTES_PER_S  # re-reads from memory once they leave L2
-    return t + _CALL_S
+    floor = _FLOOR_STRIDED_T_MACS_PER_S if op == "conv_transpose" and max(geom.stride) > 1 else _FLOOR_MACS_PER_S[op]
+    return max(t, macs / floor) + _CALL_S
 
 
 @register

@@ -1,0 +1,96 @@
+"""``auto`` against the fastest registered algorithm on the large-kernel grid of issue 20.
+
+The grid: kernels 3..65, images 64..2048, 1 to 3 spatial axes, strides 1 to 4, single or few
+channels, float32 and float64, each operation. For every case, every runnable non-reference
+algorithm (``direct``, ``gemm``, ``fft``) is timed on the real shapes, best of ``--repeat``
+rounds with the algorithms interleaved within a round (so a burst of load from other
+processes hits all of them), and ``auto``'s choice (the cost model, no timing) is compared with
+the measured-fastest: ``auto / fastest``. Also prints, per algorithm, measured / estimated (how
+the cost model's constants were checked; ``FFT_S_PER_POINT_LOG`` itself was measured with
+``scipy.fft.rfftn`` alone at sizes 4096, 256^2 .. 2048^2 and 64^3, 128^3).
+
+    python benchmarks/planner_fft.py [--repeat 3] [--quick]
+
+The machine is 2 cores shared with other work: read the ratios, not the times, and rerun a
+case that looks off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+import tconv
+from tconv.core.algorithms import ALGORITHMS
+from tconv.core.planner import plan
+
+# (spatial shape, kernel, stride, channels in, channels out)
+GRID = [
+    ((2048,), 3, 1, 1, 1), ((2048,), 65, 1, 1, 1), ((2048,), 65, 4, 1, 1), ((2048,), 15, 2, 4, 4),
+    ((64, 64), 3, 1, 1, 1), ((64, 64), 15, 1, 1, 1), ((256, 256), 5, 1, 1, 1), ((256, 256), 31, 1, 1, 1),
+    ((256, 256), 31, 2, 1, 1), ((512, 512), 9, 1, 1, 1), ((512, 512), 65, 1, 1, 1), ((512, 512), 15, 3, 1, 1),
+    ((512, 512), 9, 1, 3, 3), ((1024, 1024), 3, 1, 1, 1), ((1024, 1024), 31, 1, 1, 1),
+    ((1024, 1024), 15, 2, 1, 1), ((2048, 2048), 5, 1, 1, 1), ((2048, 2048), 15, 1, 1, 1),
+    ((32, 32, 32), 3, 1, 1, 1), ((64, 64, 64), 9, 1, 1, 1), ((64, 64, 64), 5, 2, 1, 1),
+    ((96, 96, 96), 15, 1, 1, 1),
+]
+QUICK = [c for c in GRID if np.prod(c[0]) <= 512 * 512 and c[1] <= 31]
+OPS = ("conv", "conv_transpose", "weight_grad")
+
+
+def _time(fn, *args) -> float:
+    t = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - t
+
+
+def case_times(shape, k, s, cin, cout, dtype, op, repeat):
+    """``(geometry, auto's choice, {algorithm: best seconds}, {algorithm: estimate})``."""
+    nd = len(shape)
+    geom = tconv.conv_geometry((cout, cin, *(k,) * nd), shape, s, "same")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, cin, *geom.x_shape)).astype(dtype)
+    y = rng.standard_normal((1, cout, *geom.y_shape)).astype(dtype)
+    w = rng.standard_normal(geom.weight_shape).astype(dtype)
+    args = {"conv": (x, w), "conv_transpose": (y, w), "weight_grad": (y, x)}[op]
+    p = plan(geom, 1, np.dtype(dtype).name, op)
+    runnable = [c for c in p.candidates if c.reason is None]
+    estimate = {c.name: c.seconds for c in runnable}
+    # skip hopeless candidates (estimated 30x slower than the best estimate and over 0.5 s)
+    lead = min(estimate.values())
+    names = [c.name for c in runnable if c.seconds < max(30 * lead, 0.5)]
+    best = {n: float("inf") for n in names}
+    for n in names:  # warm-up (compilation, caches)
+        ALGORITHMS[n].run(op, *args, geom)
+    for _ in range(repeat):
+        for n in names:
+            best[n] = min(best[n], _time(ALGORITHMS[n].run, op, *args, geom))
+    return geom, p.choice, best, estimate
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="images up to 512^2 and kernels up to 31 only")
+    a = ap.parse_args(argv)
+    worst, misses, total = 1.0, 0, 0
+    for shape, k, s, cin, cout in (QUICK if a.quick else GRID):
+        for dtype in (np.float32, np.float64):
+            for op in OPS:
+                geom, choice, best, est = case_times(shape, k, s, cin, cout, dtype, op, a.repeat)
+                fastest = min(best, key=best.get)
+                ratio = best.get(choice, float("inf")) / best[fastest]
+                worst, total, misses = max(worst, ratio), total + 1, misses + (ratio > 1.25)
+                print(f"{'x'.join(map(str, shape)):>12} k{k:<3} s{s} c{cin}->{cout} {np.dtype(dtype).name:<8}"
+                      f"{op:<15} auto={choice:<7} fastest={fastest:<7} {ratio:5.2f}x  "
+                      + "  ".join(f"{n} {best[n] * 1e3:8.2f} ms (x{best[n] / est[n]:.2f} est)" for n in sorted(best)),
+                      flush=True)
+    print(f"auto within 1.25x of the fastest in {total - misses} of {total} cases; worst {worst:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

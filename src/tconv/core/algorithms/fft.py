@@ -1,0 +1,447 @@
+"""``fft``: the three operations as products of real FFTs (``scipy.fft.rfftn``), tile by tile.
+
+Per axis, with ``D = d*(k-1) + 1`` the dilated kernel's extent (the kernel with ``d - 1`` zeros
+inserted between its taps) and ``xp`` the input padded by ``pad_lo`` zeros in front (cropped or
+zero-extended at the end):
+
+* ``conv``: ``y[j] = z[j*s]`` with ``z[u] = sum_t wd[t] xp[u + t]`` the full correlation, computed
+  as ``irfft(conj(W) X)``: the strided ``conv`` is the full correlation sampled every ``s``
+  (the cost model counts the ``s``-fold waste, so ``auto`` leaves strided small kernels to
+  ``direct``/``gemm``);
+* ``conv_transpose``: ``y`` with ``s - 1`` zeros inserted, convolved with ``wd`` (``irfft(W Y)``),
+  cropped by ``pad_lo`` (the positions past the uncropped extent are zeros);
+* ``weight_grad``: ``dW[t] = c[t*d]`` with ``c[v] = sum_u y_up[u] xp[u + v]``, summed over the batch
+  and the tiles in the frequency domain (``conj(Y) X``), one inverse FFT per weight entry.
+
+A transform length ``N >= (B - 1)*s + D`` per axis leaves the kept outputs of the circular
+products free of wrap-around (overlap-save for ``conv`` and ``weight_grad``, overlap-add for
+``conv_transpose``), where ``B`` is the tile's count of y-side cells. The image is cut into
+tiles of ``B`` cells per axis when that is cheaper than one transform of the whole image (the
+``oaconvolve`` idea: a large image against a small kernel); a tile's kernel transform is
+computed once per call, or once per operator (:func:`kernel_spectrum` with a ``cache``).
+
+Channels are mixed in the frequency domain: per frequency one small matrix product
+(``(C_out, C_in)`` by ``(C_in, batch)`` per group), as loops of vector multiply-adds for few
+channels and as one frequency-major ``matmul`` otherwise. float32 stays float32
+(``complex64`` spectra), float64 is float64. Non-finite data: one FFT would spread a NaN or
+Inf over the whole output, unlike ``direct`` or PyTorch, so a call whose input or weight
+holds one runs ``direct`` (``gemm`` beyond 3 axes) instead, checked with one pass over each
+array (:func:`all_finite`).
+
+>>> import numpy as np
+>>> from tconv.core.geometry import conv_geometry
+>>> g = conv_geometry((1, 1, 3), (6,), padding=1)
+>>> x = np.arange(6.0).reshape(1, 1, 6)
+>>> np.round(Fft().conv(x, np.ones((1, 1, 3)), g), 12).tolist()
+[[[1.0, 3.0, 6.0, 9.0, 12.0, 9.0]]]
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import scipy.fft
+
+from ..geometry import ConvGeometry
+from ..machine import threads_for
+from ._base import ALGORITHMS, SCRATCH_FACTOR, SMALL_SCRATCH_BYTES, Algorithm, register
+
+__all__ = ["Fft", "FftPlan", "fft_plan", "kernel_spectrum", "all_finite", "fft_cost"]
+
+# cost model (measured on this project's 2-core VM with ``scipy.fft.rfftn`` alone, sizes 4096, 256^2,
+# 1024^2, 2048^2, 64^3, 128^3, best of 5; see benchmarks/planner_fft.py): one real FFT of n points
+# costs FFT_S_PER_POINT_LOG * n * log2(n) seconds on one thread (0.17-0.28 ns float64, 0.10-0.19 ns
+# float32), a second worker adds about PARALLEL_GAIN of a thread; one complex multiply-add of the
+# channel mixing costs MIX_S per element (out of cache); the real buffers (zero-fill, copy in,
+# inverse output, copy out) BUFFER_S_PER_BYTE
+FFT_S_PER_POINT_LOG = {8: 2.5e-10, 4: 1.5e-10}
+PARALLEL_GAIN = 0.3
+MIX_S = {8: 2.5e-9, 4: 1.2e-9}
+BUFFER_S_PER_BYTE = 1.2e-10
+#: a transform whose real and complex buffers exceed CACHE_BYTES runs from memory: OUT_OF_CACHE times
+#: slower per point (measured: one 540^2 transform against 5x5 tiles of 128^2, 1.7-2.5x)
+CACHE_BYTES = 2 << 20
+OUT_OF_CACHE = 1.8
+CALL_S = 3e-5
+TILE_CALL_S = 2e-5
+#: candidate tile transform lengths per axis (besides one transform of the whole axis)
+TILE_SIZES = (64, 128, 256, 512, 1024, 2048)
+
+
+def fast_len(n: int) -> int:
+    """The next length ``>= n`` that SciPy's real FFT computes fast (``next_fast_len(n, real=True)``)."""
+    return scipy.fft.next_fast_len(int(n), real=True)
+
+
+@dataclass(frozen=True)
+class FftPlan:
+    """Per axis: the transform length ``sizes``, the y-side cells per tile ``blocks`` and the
+    number of tiles ``tiles`` (one tile: the whole axis in one transform)."""
+
+    sizes: tuple[int, ...]
+    blocks: tuple[int, ...]
+    tiles: tuple[int, ...]
+
+    def __str__(self) -> str:
+        n = "x".join(map(str, self.sizes))
+        t = math.prod(self.tiles)
+        return f"FFT {n}" + (f", {'x'.join(map(str, self.tiles))} tiles of {'x'.join(map(str, self.blocks))}"
+                             if t > 1 else "")
+
+
+def _extent(geom: ConvGeometry) -> tuple[int, ...]:
+    return tuple(d * (k - 1) + 1 for k, d in zip(geom.kernel, geom.dilation))
+
+
+def _axis_options(m: int, s: int, ext: int, allow_tiles: bool):
+    """``(N, B, tiles)`` choices on one axis: the whole axis, and tiles of the sizes in TILE_SIZES."""
+    whole = fast_len((m - 1) * s + ext)
+    out = [(whole, m, 1)]
+    if allow_tiles:
+        for n in TILE_SIZES:
+            b = (n - ext) // s + 1
+            if n < whole and b >= 1 and n >= 2 * ext:
+                out.append((n, b, -(-m // b)))
+    return out
+
+
+def _transforms(geom: ConvGeometry, batch: int, op: str) -> tuple[int, int]:
+    """Forward and inverse data transforms per tile (kernel transforms counted apart)."""
+    cx, cy = geom.x_channels, geom.y_channels
+    if op == "conv":
+        return batch * cx, batch * cy
+    if op == "conv_transpose":
+        return batch * cy, batch * cx
+    return batch * (cx + cy), 0
+
+
+def _plan_cost(geom, batch, itemsize, op, sizes, tiles) -> float:
+    """Seconds of ``op`` with transforms of ``sizes`` over ``tiles`` (see the constants above)."""
+    npts, nt = math.prod(sizes), math.prod(tiles)
+    half = npts // sizes[-1] * (sizes[-1] // 2 + 1)  # complex points of one real transform
+    fwd, inv = _transforms(geom, batch, op)
+    threads = _workers(npts * (fwd + inv))
+    rate = FFT_S_PER_POINT_LOG[itemsize] / (1 + PARALLEL_GAIN * (threads - 1))
+    one = npts * math.log2(max(npts, 2)) * rate  # one transform
+    if 2 * npts * itemsize > CACHE_BYTES:
+        one *= OUT_OF_CACHE
+    cxg, cyg = geom.x_channels // geom.groups, geom.y_channels // geom.groups
+    macs = half * geom.groups * cxg * cyg * batch
+    per_tile = ((fwd + inv) * (one + 4 * npts * itemsize * BUFFER_S_PER_BYTE) + macs * MIX_S[itemsize]
+                + TILE_CALL_S)
+    kernel = geom.y_channels * cxg * one  # the kernel's transforms (weight_grad: the inverse ones)
+    return nt * per_tile + kernel + CALL_S
+
+
+@lru_cache(maxsize=512)
+def fft_plan(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> FftPlan:
+    """The cheapest tiling (by :func:`fft_cost`'s model) of ``op`` on ``geom``."""
+    ext = _extent(geom)
+    opts = [_axis_options(m, s, e, geom.nd <= 3) for m, s, e in zip(geom.y_shape, geom.stride, ext)]
+    best = None
+    for combo in itertools.product(*opts):
+        sizes = tuple(c[0] for c in combo)
+        tiles = tuple(c[2] for c in combo)
+        t = _plan_cost(geom, batch, itemsize, op, sizes, tiles)
+        if best is None or t < best[0]:
+            best = (t, FftPlan(sizes, tuple(c[1] for c in combo), tiles))
+    return best[1]
+
+
+def fft_cost(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> float:
+    """Estimated seconds of ``op`` with the tiling :func:`fft_plan` chooses."""
+    p = fft_plan(geom, batch, itemsize, op)
+    return _plan_cost(geom, batch, itemsize, op, p.sizes, p.tiles)
+
+
+def _workers(points: int) -> int:
+    return threads_for(points * 8) if points > 4096 else 1
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """Whether every entry of ``a`` is finite: one sum (a NaN or an Inf makes it non-finite; an
+    overflow of a finite array reads as non-finite too, which only sends the call to ``direct``).
+
+    >>> all_finite(np.array([1.0, np.inf])), all_finite(np.ones(3))
+    (False, True)
+    """
+    with np.errstate(all="ignore"):
+        return bool(np.isfinite(np.add.reduce(a, axis=None, dtype=a.dtype)))
+
+
+def kernel_spectrum(w: np.ndarray, geom: ConvGeometry, sizes: tuple[int, ...], cache: dict | None = None,
+                    conj: bool = False):
+    """``rfftn`` of the dilated weight at ``sizes`` (``conj``: its complex conjugate, the correlation's),
+    as ``(groups, cy/g, cx/g, F)`` (``F`` the flat frequency count); kept in ``cache`` (a dict owned by
+    whoever owns ``w``) under the sizes, dtype and ``conj`` when given.
+
+    >>> from tconv.core.geometry import conv_geometry
+    >>> kernel_spectrum(np.ones((1, 1, 2)), conv_geometry((1, 1, 2), (3,)), (4,)).round(12).tolist()
+    [[[[(2+0j), (1-1j), 0j]]]]
+    """
+    key = (sizes, w.dtype.str, conj, geom.dilation, geom.groups)
+    if cache is not None and key in cache:
+        return cache[key]
+    if conj:
+        spec = np.conj(kernel_spectrum(w, geom, sizes, cache))
+        if cache is not None:
+            cache[key] = spec
+        return spec
+    nd, g = geom.nd, geom.groups
+    if any(d > 1 for d in geom.dilation):
+        wd = np.zeros((*w.shape[:2], *_extent(geom)), dtype=w.dtype)
+        wd[(slice(None), slice(None), *(slice(None, None, d) for d in geom.dilation))] = w
+    else:
+        wd = w
+    axes = tuple(range(2, 2 + nd))
+    spec = scipy.fft.rfftn(wd, s=sizes, axes=axes, workers=_workers(math.prod(sizes) * w.shape[0] * w.shape[1]))
+    spec = spec.reshape(g, w.shape[0] // g, w.shape[1], -1)
+    if cache is not None:
+        cache[key] = spec
+    return spec
+
+
+def _contract(kern: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """``out[n, g, o, f] = sum_c K[g, o, c, f] * data[n, g, c, f]``."""
+    g, o, c, f = kern.shape
+    n = data.shape[0]
+    if o * c <= 16:
+        out = np.empty((n, g, o, f), dtype=np.result_type(kern, data))
+        tmp = np.empty((n, g, f), dtype=out.dtype) if c > 1 else None
+        for oi in range(o):
+            for ci in range(c):
+                k = kern[:, oi, ci]
+                if ci == 0:
+                    np.multiply(k, data[:, :, 0], out=out[:, :, oi])
+                else:
+                    np.multiply(k, data[:, :, ci], out=tmp)
+                    out[:, :, oi] += tmp
+        return out
+    k = kern
+    # frequency-major: (g, f, o, c) @ (g, f, c, n) -> (g, f, o, n)
+    prod = np.matmul(np.ascontiguousarray(k.transpose(0, 3, 1, 2)), np.ascontiguousarray(data.transpose(1, 3, 2, 0)))
+    return prod.transpose(3, 0, 2, 1)
+
+
+def _gram(ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """``G[g, o, c, f] = sum_n conj(ys[n, g, o, f]) * xs[n, g, c, f]``."""
+    n, g, o, f = ys.shape
+    c = xs.shape[2]
+    if o * c <= 16 or n == 1:
+        out = np.empty((g, o, c, f), dtype=np.result_type(ys, xs))
+        yc = np.conj(ys)
+        for oi in range(o):
+            np.sum(yc[:, :, oi, None, :] * xs, axis=0, out=out[:, oi])
+        return out
+    prod = np.matmul(np.ascontiguousarray(np.conj(ys).transpose(1, 3, 2, 0)), np.ascontiguousarray(xs.transpose(1, 3, 0, 2)))
+    return prod.transpose(0, 2, 3, 1)
+
+
+def _tile_ranges(p: FftPlan, y_shape):
+    """Per tile: the y-side start and stop on every axis."""
+    axes = [[(b0, min(m, b0 + b)) for b0 in range(0, m, b)] for m, b in zip(y_shape, p.blocks)]
+    return itertools.product(*axes)
+
+
+def _x_window(geom: ConvGeometry, tile, sizes):
+    """For one tile: the x-side slices to read or write and where they sit in the tile's buffer.
+
+    The tile's buffer position ``q`` holds x index ``j0*s - pad_lo + q`` (``0 <= q < N``);
+    returns ``(x_slices, buf_slices)`` (None when the tile covers no x cell)."""
+    xs, bs = [], []
+    for (j0, j1), s, lo, n, e, size in zip(tile, geom.stride, geom.pad_lo, geom.x_shape, _extent(geom), sizes):
+        start = j0 * s - lo
+        stop = start + min(size, (j1 - 1 - j0) * s + e)
+        a, b = max(start, 0), min(stop, n)
+        if b <= a:
+            return None
+        xs.append(slice(a, b))
+        bs.append(slice(a - start, b - start))
+    return tuple(xs), tuple(bs)
+
+
+ALL = slice(None)
+
+
+def _chunk(geom, batch: int, itemsize: int, op: str, sizes) -> int:
+    """Samples per batch chunk: the buffers and spectra of one chunk within the scratch budget."""
+    per = _scratch_per_sample(geom, itemsize, op, sizes)
+    out = _out_bytes(geom, batch, itemsize, op)
+    budget = max(SCRATCH_FACTOR * out, SMALL_SCRATCH_BYTES)
+    return int(max(1, min(batch, budget // max(per, 1))))
+
+
+def _scratch_per_sample(geom, itemsize, op, sizes) -> int:
+    npts = math.prod(sizes)
+    cplx = npts // sizes[-1] * (sizes[-1] // 2 + 1) * 2 * itemsize
+    cin, cout = (geom.x_channels, geom.y_channels) if op != "conv_transpose" else (geom.y_channels, geom.x_channels)
+    if op == "weight_grad":
+        return (geom.x_channels + geom.y_channels) * (npts * itemsize + cplx)
+    return cin * (npts * itemsize + cplx) + cout * (cplx + npts * itemsize)
+
+
+def _out_bytes(geom, batch, itemsize, op) -> int:
+    if op == "conv":
+        return batch * geom.y_channels * math.prod(geom.y_shape) * itemsize
+    if op == "conv_transpose":
+        return batch * geom.x_channels * math.prod(geom.x_shape) * itemsize
+    return math.prod(geom.weight_shape) * itemsize
+
+
+def fft_conv(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: dict | None = None) -> np.ndarray:
+    """``conv`` by overlap-save tiles (see the module docstring)."""
+    n, nd, g = x.shape[0], geom.nd, geom.groups
+    p = fft_plan(geom, n, x.itemsize, "conv")
+    sizes, axes = p.sizes, tuple(range(2, 2 + nd))
+    kern = kernel_spectrum(w, geom, sizes, cache, conj=True)
+    out = np.empty((n, geom.y_channels, *geom.y_shape), dtype=x.dtype)
+    nb = _chunk(geom, n, x.itemsize, "conv", sizes)
+    wk = _workers(math.prod(sizes) * nb * geom.x_channels)
+    for tile in _tile_ranges(p, geom.y_shape):
+        win = _x_window(geom, tile, sizes)
+        ysl = tuple(slice(0, j1 - j0) for j0, j1 in tile)
+        osl = tuple(slice(j0, j1) for j0, j1 in tile)
+        keep = tuple(slice(0, (j1 - j0 - 1) * s + 1, s) for (j0, j1), s in zip(tile, geom.stride))
+        for b0 in range(0, n, nb):
+            b1 = min(n, b0 + nb)
+            if win is None:
+                out[(slice(b0, b1), ALL, *osl)] = 0
+                continue
+            buf = np.zeros((b1 - b0, geom.x_channels, *sizes), dtype=x.dtype)
+            buf[(ALL, ALL, *win[1])] = x[(slice(b0, b1), ALL, *win[0])]
+            spec = scipy.fft.rfftn(buf, axes=axes, workers=wk).reshape(b1 - b0, g, geom.x_channels // g, -1)
+            del buf
+            mixed = _contract(kern, spec)
+            del spec
+            fshape = (*sizes[:-1], sizes[-1] // 2 + 1)
+            mixed = mixed.reshape(b1 - b0, geom.y_channels, *fshape)
+            full = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=wk)
+            out[(slice(b0, b1), ALL, *osl)] = full[(ALL, ALL, *keep)][(ALL, ALL, *ysl)]
+    return out
+
+
+def fft_conv_transpose(y: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: dict | None = None) -> np.ndarray:
+    """``conv_transpose`` by overlap-add tiles (see the module docstring)."""
+    n, nd, g = y.shape[0], geom.nd, geom.groups
+    p = fft_plan(geom, n, y.itemsize, "conv_transpose")
+    sizes, axes = p.sizes, tuple(range(2, 2 + nd))
+    kern = kernel_spectrum(w, geom, sizes, cache)
+    kt = kern.transpose(0, 2, 1, 3)  # (g, cx/g, cy/g, F)
+    out = np.zeros((n, geom.x_channels, *geom.x_shape), dtype=y.dtype)
+    nb = _chunk(geom, n, y.itemsize, "conv_transpose", sizes)
+    wk = _workers(math.prod(sizes) * nb * geom.y_channels)
+    fshape = (*sizes[:-1], sizes[-1] // 2 + 1)
+    single = math.prod(p.tiles) == 1
+    for tile in _tile_ranges(p, geom.y_shape):
+        win = _x_window(geom, tile, sizes)
+        if win is None:
+            continue
+        ins = tuple(slice(0, (j1 - j0 - 1) * s + 1, s) for (j0, j1), s in zip(tile, geom.stride))
+        ysl = tuple(slice(j0, j1) for j0, j1 in tile)
+        for b0 in range(0, n, nb):
+            b1 = min(n, b0 + nb)
+            buf = np.zeros((b1 - b0, geom.y_channels, *sizes), dtype=y.dtype)
+            buf[(ALL, ALL, *ins)] = y[(slice(b0, b1), ALL, *ysl)]
+            spec = scipy.fft.rfftn(buf, axes=axes, workers=wk).reshape(b1 - b0, g, geom.y_channels // g, -1)
+            del buf
+            mixed = _contract(kt, spec).reshape(b1 - b0, geom.x_channels, *fshape)
+            del spec
+            full = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=wk)
+            target = (slice(b0, b1), ALL, *win[0])
+            if single:
+                out[target] = full[(ALL, ALL, *win[1])]
+            else:
+                out[target] += full[(ALL, ALL, *win[1])]
+    return out
+
+
+def fft_weight_grad(y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+    """``weight_grad``: ``conj(Y_up) X`` summed over the batch and the tiles, one inverse FFT."""
+    n, nd, g = y_side.shape[0], geom.nd, geom.groups
+    dtype = np.result_type(y_side, x_side)
+    p = fft_plan(geom, n, dtype.itemsize, "weight_grad")
+    sizes, axes = p.sizes, tuple(range(2, 2 + nd))
+    cxg, cyg = geom.x_channels // g, geom.y_channels // g
+    nb = _chunk(geom, n, dtype.itemsize, "weight_grad", sizes)
+    wk = _workers(math.prod(sizes) * nb * (geom.x_channels + geom.y_channels))
+    acc = None
+    for tile in _tile_ranges(p, geom.y_shape):
+        win = _x_window(geom, tile, sizes)
+        if win is None:
+            continue
+        ins = tuple(slice(0, (j1 - j0 - 1) * s + 1, s) for (j0, j1), s in zip(tile, geom.stride))
+        ysl = tuple(slice(j0, j1) for j0, j1 in tile)
+        for b0 in range(0, n, nb):
+            b1 = min(n, b0 + nb)
+            bx = np.zeros((b1 - b0, geom.x_channels, *sizes), dtype=dtype)
+            bx[(ALL, ALL, *win[1])] = x_side[(slice(b0, b1), ALL, *win[0])]
+            xs = scipy.fft.rfftn(bx, axes=axes, workers=wk).reshape(b1 - b0, g, cxg, -1)
+            del bx
+            by = np.zeros((b1 - b0, geom.y_channels, *sizes), dtype=dtype)
+            by[(ALL, ALL, *ins)] = y_side[(slice(b0, b1), ALL, *ysl)]
+            ys = scipy.fft.rfftn(by, axes=axes, workers=wk).reshape(b1 - b0, g, cyg, -1)
+            del by
+            part = _gram(ys, xs)
+            acc = part if acc is None else acc + part
+    if acc is None:
+        return np.zeros(geom.weight_shape, dtype=dtype)
+    fshape = (*sizes[:-1], sizes[-1] // 2 + 1)
+    full = scipy.fft.irfftn(acc.reshape(geom.y_channels, cxg, *fshape), s=sizes, axes=axes,
+                            workers=_workers(math.prod(sizes) * geom.y_channels * cxg))
+    taps = tuple(slice(0, (k - 1) * d + 1, d) for k, d in zip(geom.kernel, geom.dilation))
+    return np.ascontiguousarray(full[(ALL, ALL, *taps)], dtype=dtype)
+
+
+def _fallback(geom: ConvGeometry, dtype, op: str) -> Algorithm:
+    direct = ALGORITHMS["direct"]
+    return direct if direct.supports(geom, np.dtype(dtype), op) is None else ALGORITHMS["gemm"]
+
+
+@register
+class Fft(Algorithm):
+    name = "fft"
+    weight_cache = True  # run() takes cache= (a weight owner's dict of kernel transforms)
+
+    def supports(self, geom, dtype, op):
+        if np.dtype(dtype) not in (np.float32, np.float64):
+            return "real float32 or float64 data only"
+        return super().supports(geom, dtype, op)
+
+    def cost(self, geom, batch, itemsize, op):
+        return fft_cost(geom, batch, itemsize, op)
+
+    def scratch_bytes(self, geom, batch, itemsize, op):
+        p = fft_plan(geom, batch, itemsize, op)
+        nb = _chunk(geom, batch, itemsize, op, p.sizes)
+        npts = math.prod(p.sizes)
+        kern = geom.y_channels * (geom.x_channels // geom.groups) * npts // p.sizes[-1] * (p.sizes[-1] // 2 + 1) * 2 * itemsize
+        return nb * _scratch_per_sample(geom, itemsize, op, p.sizes) + kern
+
+    def describe(self, geom, batch, itemsize, op) -> str:
+        """The transform sizes and tiles, for ``explain``."""
+        return str(fft_plan(geom, batch, itemsize, op))
+
+    def run(self, op, a, b, geom, cache: dict | None = None):
+        """``op`` on ``(a, b)``; non-finite data runs ``direct`` instead (see the module docstring).
+        ``cache``: a dict kept by the owner of the weight ``b`` for its transforms (``ConvOperator``)."""
+        if not (all_finite(a) and all_finite(b)):
+            return _fallback(geom, a.dtype, op).run(op, a, b, geom)
+        if op == "conv":
+            return fft_conv(np.asarray(a), np.asarray(b), geom, cache)
+        if op == "conv_transpose":
+            return fft_conv_transpose(np.asarray(a), np.asarray(b), geom, cache)
+        return fft_weight_grad(a, b, geom)
+
+    def conv(self, x, w, geom):
+        return self.run("conv", x, w, geom)
+
+    def conv_transpose(self, y, w, geom):
+        return self.run("conv_transpose", y, w, geom)
+
+    def weight_grad(self, y_side, x_side, geom):
+        return self.run("weight_grad", y_side, x_side, geom)
+
