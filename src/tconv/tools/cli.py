@@ -103,7 +103,8 @@ def _cmd_translate(args) -> int:
 
     to = tuple(t for part in args.to for t in part.split(",") if t) if args.to else None
     kw = {} if to is None else {"to": to}
-    t = translate(args.layer, getattr(args, "from"), input_shape=args.input, in_channels=args.in_channels, **kw)
+    t = translate(args.layer, getattr(args, "from"), input_shape=args.input, in_channels=args.in_channels,
+                  run=args.run, **kw)
     print(t)
     return 0 if t.max_error < 1e-9 else 1
 
@@ -270,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch, onnx, keras, jax, tconv (comma separated or repeated; default all)")
     p.add_argument("--input", type=_ints, default=None, help="spatial input sizes, e.g. 16,16")
     p.add_argument("--in-channels", type=int, default=None, help="input channels (needed --from keras)")
+    p.add_argument("--run", action="store_true",
+                   help="also execute each printed snippet in its framework (PyTorch, ONNX Runtime, Keras 3, JAX: "
+                   "those installed) and print the errors")
     p.set_defaults(func=_cmd_translate)
     _picture_commands(sub)
 

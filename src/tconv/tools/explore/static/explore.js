@@ -192,7 +192,7 @@ function drawStatic() {
   drawMatrices();
   drawOverlap();
   drawShape();
-  for (const key of ["pytorch", "onnx", "tconv", "cli"]) $("call-" + key).textContent = m.calls[key];
+  for (const key of ["pytorch", "onnx", "keras", "jax", "tconv", "cli", "given"]) $("call-" + key).textContent = m.calls[key];
 }
 
 function drawMatrices() {
