@@ -212,7 +212,8 @@ def _model_json(parsed: dict) -> dict:
                           values=[float(fr.canvas[w]) for w in fr.window]))
     r, c = sm.keep
     scatter = dict(canvas_shape=list(sm.canvas_shape), keep=[r.start, r.stop, c.start, c.stop],
-                   cropped=_lists(sm.cropped), outpad=_lists(sm.output_padding), steps=steps,
+                   cropped=_lists(sm.cropped), outpad=_lists(sm.output_padding),
+                   outpad_zeros=_lists(sm.outpad_zeros), steps=steps,
                    intro=sm.frames[0].title, outro=sm.frames[-1].title)
     kf = gm.flipped
     gsteps = []
@@ -227,7 +228,7 @@ def _model_json(parsed: dict) -> dict:
     if rows * cols <= MAX_MATRIX:
         from ..viz.pictures import matrix  # the same C_K the matrix picture draws
 
-        m = matrix(k, x.shape, **geom)
+        m = matrix(x.shape, k, **geom)
         CT = m.CT
         matrix_json = dict(CT=CT.tolist(), tap=m.tap.T.tolist(), x=x.ravel().tolist(),
                            y=(CT @ x.ravel()).tolist(), shape=[cols, rows])
