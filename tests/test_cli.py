@@ -35,7 +35,7 @@ def one_line_error(proc, fragment):
     (["animate", "--input", "100000,100000"], "at most 100 cells per axis"),
     (["animate", "--stride", "1000000000"], "1000000003x1000000003 cells"),
     (["matrix", "--input", "300,300"], "C_K would be 90000x91204"),
-    (["overlap", "--input", "100000,100000"], "the overlap map would be 100002x100002 cells"),
+    (["overlap", "--input", "100000,100000"], "the overlap map would have 10000400004 cells"),
     (["shape", "--input", "7", "--stride", "1000000000", "--padding", "99999999999999999999999"], "tconv shape"),
     (["animate", "--input", "5", "--padding", "0,1"], "--padding has 2 entries but the input has 1 axis"),
     (["animate", "--padding", "1:2:3"], "is not a padding"),
@@ -92,7 +92,7 @@ def test_input_means_the_transposed_convolutions_input_everywhere(tmp_path):
     out = run("shape", "--input", "2,2", "--kernel", "3").stdout
     assert "tconv    conv_transpose(padding=0) -> (4, 4)" in out
     out = run("explain", "--input", "2,2", "--kernel", "3").stdout
-    assert "x 1x4x4  <->  y 1x2x2" in out
+    assert "operation: conv_transpose; input 1x2x2 -> output 1x4x4" in out
 
 
 def test_asymmetric_padding_is_lo_hi_everywhere(tmp_path):
@@ -110,7 +110,7 @@ def test_asymmetric_padding_is_lo_hi_everywhere(tmp_path):
     out = run("overlap", "--input", "4,4", "--padding", "0:1,1:0", "-o", str(tmp_path / "o.png")).stdout
     assert "(5x5)" in out
     proc = run("explain", "--input", "5,5", "--kernel", "3", "--padding", "0:1")
-    assert proc.returncode == 0 and "x 1x6x6" in proc.stdout, proc.stderr
+    assert proc.returncode == 0 and "input 1x5x5 -> output 1x6x6" in proc.stdout, proc.stderr
 
 
 def test_shape_with_a_default_kernel_and_the_usual_pytorch_answer():

@@ -83,18 +83,24 @@ def test_model_numbers_match_pytorch(server, q):
     assert [int(f.rsplit("= ", 1)[1]) for f in m["shape"]["formula"]] == list(want.shape)
 
 
-def test_calls_run_and_agree(server):
-    q = dict(input="3,3", kernel="3", stride="2", padding="1", output_padding="1")
+@pytest.mark.parametrize("q", [
+    dict(input="3,3", kernel="3", stride="2", padding="1", output_padding="1"),
+    dict(input="4", kernel="3", stride="2", padding="1:0", dilation="2"),  # asymmetric: not one PyTorch call
+])
+def test_calls_run_and_agree(server, q):
+    """The page's "same call elsewhere" is tconv.translate's (checked) snippets, each run verbatim in its framework."""
     m = json.loads(get(server, "/api/model?" + urlencode(q))[2])
-    x = np.array(m["x"])[None, None]
-    w = np.array(m["kernel"])[None, None]
-    y_tconv = eval(m["calls"]["tconv"], {"tconv": tconv, "x": x, "w": w})  # the copyable call, as shown
-    layer = eval(m["calls"]["pytorch"], {"torch": torch})
-    layer.weight.data = torch.from_numpy(w)
-    with torch.no_grad():
-        y_torch = layer(torch.from_numpy(x)).numpy()
-    np.testing.assert_allclose(y_tconv, y_torch, atol=1e-9)
-    assert "pads=[1, 1, 1, 1]" in m["calls"]["onnx"] and "output_padding=[1, 1]" in m["calls"]["onnx"]
+    x = np.array(m["x"], np.float32).reshape(1, 1, *np.shape(m["x"])[-len(m["params"]["input"]):])
+    w = np.array(m["kernel"], np.float32).reshape(1, 1, *m["params"]["kernel"])
+    want = np.array(m["output"]).reshape(m["params"]["output"])
+    assert "each snippet runs as printed given NumPy arrays x = input[None, None]" in m["calls"]["given"]
+    for name in ("pytorch", "onnx", "keras", "jax", "tconv"):
+        scope = {"x": x, "w": w, "b": None}
+        exec(m["calls"][name], scope)  # the copyable text, as shown
+        y = np.asarray(scope["y"])
+        y = y[0, ..., 0] if name == "keras" else y[0, 0]
+        np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-4, err_msg=name)
+    assert m["calls"]["tconv"].count("tconv.conv_transpose(") == 1
 
 
 GARBAGE = [

@@ -66,63 +66,17 @@ def _source_result(tr, x, w_src, b):
 
 
 def _run_printed(tr, name, x, w_src, b):
-    """Execute the printed translation for ``name`` in that framework; channels-first result."""
-    L, t = tr.layer, tr.targets[name]
-    src_var = {"torch": "w", "onnx": "W", "keras": "kernel", "jax": "rhs"}[L.source]
-    w = np.ascontiguousarray(eval(_rhs(t.weight), {"np": np, src_var: w_src}))
-    lines = t.code.splitlines()
-    g, cin_g, cout_g = L.groups, L.in_channels // L.groups, L.out_channels // L.groups
-    if name == "torch":
-        tb = None if b is None else torch.from_numpy(b)
-        scope = {"nn": torch.nn, "F": torch.nn.functional, "x": torch.from_numpy(x), "b": tb}
-        exec(lines[0], scope)
-        scope["module"].weight.data = torch.from_numpy(w)
-        if scope["module"].bias is not None:
-            scope["module"].bias.data = tb
-        with torch.no_grad():
-            for line in lines[1:]:
-                exec(line, scope)
-        return scope["y"].numpy()
-    if name == "onnx":
-        scope = {"helper": helper, "numpy_helper": numpy_helper, "np": np, "b": b}
-        for line in lines:
-            exec(line, scope)
-        node = scope["node"]
-        inits = [numpy_helper.from_array(w, "W")] + ([numpy_helper.from_array(b, "B")] if "B" in node.input else [])
-        nodes = [node] + [scope[k] for k in ("pad", "add") if k in scope]
-        inits += [scope[k] for k in ("pads", "Bc") if k in scope]
-        return _ort(nodes, inits, x, None)
-    if name == "tconv":
-        scope = {"tconv": tconv, "np": np, "x": x, "w": w, "b": b}
-        for line in lines:
-            exec(line, scope)
-        return scope["y"]
-    parts = []
-    for j in range(g):
-        bj = None if b is None else b[j * cout_g:(j + 1) * cout_g]
-        if name == "keras":
-            xj = np.moveaxis(x[:, j * cin_g:(j + 1) * cin_g], 1, -1)
-            kj = w[..., j * cin_g:(j + 1) * cin_g]
-            scope = {"keras": keras, "x": xj, "kernel": kj, "bias": bj}
-            exec(lines[0], scope)
-            if "layer" in scope:  # the layer form (else: the keras.ops form)
-                scope["layer"].build(xj.shape)
-                scope["layer"].set_weights([kj, bj] if scope["layer"].use_bias else [kj])
-                exec(lines[1], scope)
-            parts.append(np.asarray(scope["y"]))
-        else:
-            scope = {"jax": jax, "lhs": x[:, j * cin_g:(j + 1) * cin_g], "rhs": w[j * cin_g:(j + 1) * cin_g], "b": bj}
-            for line in lines:
-                if not line.startswith("#"):
-                    exec(line, scope)
-            parts.append(np.asarray(scope["y"]))
-    if name == "keras":
-        scope = {"keras": keras, "y": np.concatenate(parts, axis=-1), "bias": b}
-        for line in lines[1:]:
-            if line.startswith(("y = keras.layers.", "y = y + bias")):
-                exec(line, scope)
-        return np.moveaxis(np.asarray(scope["y"]), -1, 1)
-    return np.concatenate(parts, axis=1)
+    """Execute the printed snippet for ``name`` verbatim (``exec`` of exactly the text ``print(tr)`` shows) in
+    that framework; channels-first result."""
+    t = tr.targets[name]
+    printed = str(tr)
+    block = "\n".join("    " + line for line in t.code.splitlines())
+    assert block in printed  # what runs is what is printed
+    scope = {"x": x, {"torch": "w", "onnx": "W", "keras": "kernel", "jax": "rhs"}[tr.layer.source]: w_src, "b": b}
+    exec(compile(t.code, f"<printed {name} snippet>", "exec"), scope)
+    y = np.asarray(scope["y"])
+    assert y.dtype == np.float32 or name == "tconv", name
+    return np.moveaxis(y, -1, 1) if name == "keras" else y
 
 
 def _check_everywhere(tr, seed=0):
@@ -157,6 +111,18 @@ LAYERS = [
             "padding=[(0, 3), (4, -1)])", None, None),
     ("jax", "conv_transpose(lhs_shape=(1, 2, 6), rhs_shape=(3, 2, 4), strides=(3,), padding='SAME', "
             "dimension_numbers=('NCH', 'IOH', 'NCH'), transpose_kernel=True, rhs_dilation=(2,))", None, None),
+    # the grid of the issue: groups, dilation, output_padding, asymmetric padding, 1-3 D, with and without bias
+    ("torch", "ConvTranspose3d(4, 6, 3, stride=(2, 1, 2), padding=(1, 0, 2), output_padding=(1, 0, 1), groups=2, "
+              "dilation=(1, 2, 2))", (3, 2, 3), None),
+    ("torch", "ConvTranspose2d(4, 4, (3, 2), stride=(2, 3), dilation=(2, 1), output_padding=(1, 2), groups=4, "
+              "bias=False)", (4, 3), None),
+    ("torch", "ConvTranspose2d(3, 2, 4, stride=3, dilation=2, padding=1)", (3, 4), None),  # keras.ops form
+    ("onnx", "ConvTranspose(2, 3, kernel_shape=[3, 3], strides=[2, 2], pads=[0, 1, 2, 0], output_padding=[1, 1], "
+             "dilations=[1, 2])", (4, 4), None),  # asymmetric pads
+    ("onnx", "ConvTranspose(6, 3, kernel_shape=[2, 2, 2], strides=[2, 2, 1], pads=[1, 0, 0, 0, 1, 1], group=3)",
+     (2, 3, 3), None),
+    ("jax", "conv_transpose(lhs_shape=(1, 4, 4, 2), rhs_shape=(2, 3, 2, 3), strides=(2, 1), "
+            "padding=[(1, 2), (4, 4)], rhs_dilation=(1, 2))", None, None),
 ]
 
 
@@ -204,7 +170,27 @@ def test_cli_prints_every_target_and_the_check(capsys):
     for name in ("torch:", "onnx:", "keras: cannot express", "jax:", "tconv:"):
         assert name in out
     assert "transpose_kernel=True" in out and "output shape: (1, 32, 33, 33)" in out
-    assert re.search(r"checked numerically on random data .* max error 0 ", out)
+    assert re.search(r"checked numerically on random data .* own implementation of each convention, .* max error 0 ",
+                     out)
+    assert "the frameworks themselves did not run here: `tconv translate --run`" in out
+
+
+def test_cli_run_executes_the_snippets_in_the_frameworks(capsys):
+    rc = tconv.tools.cli.main(["translate", "--run", "--input", "5", "ConvTranspose1d(4, 2, 3, stride=2, groups=2)"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    line = next(ln for ln in out.splitlines() if ln.startswith("the snippets executed verbatim"))
+    for name in ("PyTorch", "ONNX Runtime", "Keras 3", "JAX", "tconv"):
+        assert name in line
+    errors = [float(v) for v in re.findall(r"(?:PyTorch|Runtime|Keras 3|JAX|tconv) ([0-9.e+-]+)", line)]
+    assert len(errors) == 5 and max(errors) < 1e-5
+
+
+def test_translation_run_records_the_frameworks_errors():
+    tr = translate("ConvTranspose2d(2, 4, 3, stride=2, padding=1, output_padding=1, groups=2)", input_shape=(4, 4),
+                   run=True)
+    assert set(tr.framework_errors) == {"torch", "onnx", "keras", "jax", "tconv"}
+    assert all(isinstance(e, float) and e < 1e-5 for e in tr.framework_errors.values())
 
 
 @pytest.mark.parametrize("argv, match", [

@@ -81,7 +81,7 @@ def test_seed_animation_file(tmp_path):
 
 
 def test_matrix_taps_and_values():
-    C, CT, tap = matrix_pictures(np.arange(1.0, 10.0).reshape(3, 3), (2, 2))  # --input: the transposed conv's
+    C, CT, tap = matrix_pictures((2, 2), np.arange(1.0, 10.0).reshape(3, 3))  # --input: the transposed conv's
     assert C.shape == (4, 16) and CT.shape == (16, 4)
     nz = tap >= 0
     np.testing.assert_array_equal(C[nz], tap[nz] + 1)  # the seed kernel holds its tap numbers
@@ -172,7 +172,7 @@ def test_picture_objects_show_in_notebooks_and_save(tmp_path):
     assert gif.n_frames == a.n_frames == (4 + 2) + (9 + 2)
     assert a._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"
     assert a.save(tmp_path / "a.gif").read_bytes() == a.gif_bytes()  # the file is the inline GIF
-    m = tconv.viz.matrix(np.ones((3,)), (4,), stride=2)
+    m = tconv.viz.matrix((4,), np.ones((3,)), stride=2)
     assert m.C.shape == (4, 9) and m._repr_png_()[:4] == b"\x89PNG"
     peer = torch.nn.functional.conv_transpose1d(torch.eye(4)[:, None], torch.ones(1, 1, 3), stride=2)[:, 0]
     np.testing.assert_array_equal(m.C, peer.numpy())  # row i of C_K: the transposed conv of the one-hot input i

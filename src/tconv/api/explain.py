@@ -13,10 +13,12 @@ import numpy as np
 
 from ..core.planner import Plan
 from ..core.planner import explain as _plan_explain
+from .names import checked_names
 
 __all__ = ["explain"]
 
 
+@checked_names
 def explain(
     x_shape,
     weight_shape,

@@ -22,6 +22,7 @@ from ..core.dispatch import Call
 from ..core.params import PadSpec
 from ..errors import TconvError
 from . import conventions
+from .names import checked_names
 
 __all__ = [
     "conv",
@@ -37,6 +38,7 @@ __all__ = [
 IntOrSeq = int | Sequence[int]
 
 
+@checked_names
 def conv_transpose(
     x: np.ndarray,
     weight: np.ndarray,
@@ -47,7 +49,7 @@ def conv_transpose(
     groups: int = 1,
     dilation: IntOrSeq = 1,
     *,
-    output_size: Sequence[int] | None = None,
+    output_size: IntOrSeq | None = None,
     padding_mode: str = "zeros",
     data_format: str = "channels_first",
     weight_format: str = "torch",
@@ -64,7 +66,8 @@ def conv_transpose(
     stride, dilation, output_padding : int or one int per axis.
     padding : int, one int per axis, one ``(lo, hi)`` pair per axis, ``"valid"`` or ``"same"``
         (output = input * stride; see :func:`tconv.conv_transpose_geometry`).
-    output_size : exact spatial output size (PyTorch's range), instead of ``output_padding``.
+    output_size : exact spatial output size (PyTorch's range), instead of ``output_padding``: one int for every
+        axis or one per axis (or the full ``(N, C, *spatial)`` shape).
     padding_mode : ``"zeros"`` (PyTorch) or ``"reflect"``/``"replicate"``/``"circular"``/``"symmetric"``: the exact adjoint
         of :func:`conv` with that ``padding_mode`` (the margins folded back; see :mod:`tconv.api.conventions.padding_mode`).
     data_format, weight_format : ``"channels_first"``/``"channels_last"`` and the kernel layout
@@ -87,6 +90,7 @@ def conv_transpose(
     return conventions.forward(call, x, weight, bias, padding_mode, data_format, weight_format, out_dtype)
 
 
+@checked_names
 def conv(
     x: np.ndarray,
     weight: np.ndarray,

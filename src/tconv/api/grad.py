@@ -22,10 +22,12 @@ import numpy as np
 
 from ..core.dispatch import Call
 from . import conventions
+from .names import checked_names
 
 __all__ = ["conv_transpose_vjp", "conv_vjp"]
 
 
+@checked_names
 def conv_transpose_vjp(
     grad_output: np.ndarray,
     x: np.ndarray,
@@ -55,6 +57,7 @@ def conv_transpose_vjp(
     return conventions.vjp(call, grad_output, x, weight, bias, padding_mode, data_format, weight_format)
 
 
+@checked_names
 def conv_vjp(
     grad_output: np.ndarray,
     x: np.ndarray,

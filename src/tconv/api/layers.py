@@ -27,8 +27,10 @@ from ..core.padding import check_mode
 from ..core.params import PadSpec, as_float_array, as_int, parse_padding, per_axis
 from ..core.planner import Plan, plan
 from ..errors import TconvError, TconvTypeError
+from .conventions import layout
 from .functional import conv, conv_transpose
 from .grad import conv_transpose_vjp, conv_vjp
+from .names import checked_names
 
 __all__ = ["ConvTranspose", "Conv", "from_torch"]
 
@@ -50,8 +52,12 @@ class _Layer:
 
     kind = ""
 
-    def __init__(self, weight, bias, stride, padding, dilation, groups, padding_mode, method) -> None:
-        self.weight = _weight(weight, self.kind)
+    def __init__(self, weight, bias, stride, padding, dilation, groups, padding_mode, method,
+                 data_format="channels_first", weight_format="torch") -> None:
+        op = "conv_transpose" if self.kind == "ConvTranspose" else "conv"
+        self.weight_format = weight_format
+        self.weight = _weight(layout.to_torch_weight(_weight(weight, self.kind), weight_format, op), self.kind)
+        self.data_format = layout.check_data_format(data_format)
         nd = self.weight.ndim - 2
         self.bias = None if bias is None else as_float_array("bias", bias)
         self.stride = per_axis("stride", stride, nd, 1)
@@ -85,29 +91,41 @@ class _Layer:
         parts.append(f"bias={self.bias is not None}")
         if self.padding_mode != "zeros":
             parts.append(f"padding_mode={self.padding_mode!r}")
+        if self.data_format != "channels_first":
+            parts.append(f"data_format={self.data_format!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
-    @staticmethod
-    def _batch_shape(input_shape: Sequence[int], channels: int, nd: int) -> tuple[int, ...]:
+    def _batch_shape(self, input_shape: Sequence[int], channels: int, nd: int) -> tuple[int, ...]:
         shape = tuple(int(v) for v in input_shape)
+        last = self.data_format == "channels_last"
         if len(shape) == nd:
             return (1, channels, *shape)
         if len(shape) == nd + 1:
-            return (1, *shape)
+            return (1, shape[-1], *shape[:-1]) if last else (1, *shape)
         if len(shape) == nd + 2:
-            return shape
-        raise TconvError(f"input_shape={shape} must be {nd} spatial sizes, (C, *spatial) or (N, C, *spatial)")
+            return (shape[0], shape[-1], *shape[1:-1]) if last else shape
+        raise TconvError(f"input_shape={shape} must be {nd} spatial sizes, (C, *spatial) or (N, C, *spatial) "
+                         "((*spatial, C) or (N, *spatial, C) with data_format='channels_last')")
+
+    def _grads(self, grads, op: str):
+        """``(grad_x, grad_weight, grad_bias)`` with ``grad_weight`` in the layer's ``weight_format``."""
+        gx, gw, gb = grads
+        return gx, layout.from_torch_weight(gw, self.weight_format, op), gb
 
 
 class ConvTranspose(_Layer):
     """``nn.ConvTranspose*d`` as a NumPy layer: ``weight`` ``(C_in, C_out // groups, *kernel)``.
 
+    ``weight_format`` reads another kernel layout at construction (``"keras"``, ``"jax"`` or a spec; the
+    layer then holds PyTorch's layout, and ``vjp`` gives ``grad_weight`` back in ``weight_format``);
+    ``data_format="channels_last"`` makes the layer take and return ``(N, *spatial, C)`` arrays.
     ``padding_mode`` other than ``"zeros"`` makes it the exact adjoint of the padded convolution
     (see :mod:`tconv.api.conventions.padding_mode`); ``output_size`` may be given at call time, as in PyTorch.
     """
 
     kind = "ConvTranspose"
 
+    @checked_names
     def __init__(
         self,
         weight: np.ndarray,
@@ -120,10 +138,12 @@ class ConvTranspose(_Layer):
         *,
         padding_mode: str = "zeros",
         method: str = "auto",
+        data_format: str = "channels_first",
+        weight_format: str = "torch",
     ) -> None:
         w = _weight(weight, self.kind)
         self.output_padding = per_axis("output_padding", output_padding, w.ndim - 2, 0)
-        super().__init__(w, bias, stride, padding, dilation, groups, padding_mode, method)
+        super().__init__(w, bias, stride, padding, dilation, groups, padding_mode, method, data_format, weight_format)
         if self.weight.shape[0] % self.groups:
             raise TconvError(f"groups={self.groups} must divide in_channels={self.weight.shape[0]} (weight.shape[0])")
 
@@ -139,7 +159,7 @@ class ConvTranspose(_Layer):
         op = (0,) * len(self.output_padding) if output_size is not None else self.output_padding
         return dict(stride=self.stride, padding=self.padding, output_padding=op, groups=self.groups,
                     dilation=self.dilation, output_size=output_size, padding_mode=self.padding_mode,
-                    method=self.method)
+                    method=self.method, data_format=self.data_format)
 
     def __call__(self, x: np.ndarray, output_size: Sequence[int] | None = None) -> np.ndarray:
         """The layer's output (``output_size``: PyTorch's call-time choice of the exact size)."""
@@ -147,7 +167,8 @@ class ConvTranspose(_Layer):
 
     def vjp(self, grad_output: np.ndarray, x: np.ndarray, output_size: Sequence[int] | None = None):
         """``(grad_x, grad_weight, grad_bias)`` at input ``x``."""
-        return conv_transpose_vjp(grad_output, x, self.weight, self.bias, **self._kw(output_size))
+        return self._grads(conv_transpose_vjp(grad_output, x, self.weight, self.bias, **self._kw(output_size)),
+                           "conv_transpose")
 
     def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
         """Spatial output shape for spatial ``input_shape``."""
@@ -171,10 +192,17 @@ class ConvTranspose(_Layer):
 
 class Conv(_Layer):
     """``nn.Conv*d`` as a NumPy layer: ``weight`` ``(C_out, C_in // groups, *kernel)``, ``padding_mode``
-    ``"zeros"``/``"reflect"``/``"replicate"``/``"circular"`` as PyTorch."""
+    ``"zeros"``/``"reflect"``/``"replicate"``/``"circular"`` as PyTorch; ``data_format`` and ``weight_format``
+    as in :class:`ConvTranspose`.
+
+    >>> layer = Conv(np.ones((3, 3, 2, 4)), weight_format="keras", data_format="channels_last", padding=1)
+    >>> layer, layer(np.ones((1, 5, 5, 2))).shape
+    (Conv(2, 4, kernel_size=(3, 3), padding=1, bias=False, data_format='channels_last'), (1, 5, 5, 4))
+    """
 
     kind = "Conv"
 
+    @checked_names
     def __init__(
         self,
         weight: np.ndarray,
@@ -186,8 +214,11 @@ class Conv(_Layer):
         *,
         padding_mode: str = "zeros",
         method: str = "auto",
+        data_format: str = "channels_first",
+        weight_format: str = "torch",
     ) -> None:
-        super().__init__(weight, bias, stride, padding, dilation, groups, padding_mode, method)
+        super().__init__(weight, bias, stride, padding, dilation, groups, padding_mode, method, data_format,
+                         weight_format)
         if self.weight.shape[0] % self.groups:
             raise TconvError(f"groups={self.groups} must divide out_channels={self.weight.shape[0]} (weight.shape[0])")
 
@@ -201,14 +232,14 @@ class Conv(_Layer):
 
     def _kw(self):
         return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
-                    padding_mode=self.padding_mode, method=self.method)
+                    padding_mode=self.padding_mode, method=self.method, data_format=self.data_format)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return conv(x, self.weight, self.bias, **self._kw())
 
     def vjp(self, grad_output: np.ndarray, x: np.ndarray):
         """``(grad_x, grad_weight, grad_bias)`` at input ``x``."""
-        return conv_vjp(grad_output, x, self.weight, self.bias, **self._kw())
+        return self._grads(conv_vjp(grad_output, x, self.weight, self.bias, **self._kw()), "conv")
 
     def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
         shape = self._batch_shape(input_shape, self.in_channels, len(self.kernel_size))

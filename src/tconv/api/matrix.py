@@ -15,14 +15,17 @@ from collections.abc import Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from ..core.geometry import conv_geometry
-from ..core.params import PadSpec, as_float_array
+from ..core.geometry import conv_geometry, conv_transpose_geometry
+from ..core.params import PadSpec, as_float_array, shown
 from ..core.sparse import matrix_from_geometry
+from ..errors import TconvError
 from .conventions import layout
+from .names import checked_names
 
 __all__ = ["conv_matrix"]
 
 
+@checked_names
 def conv_matrix(
     weight: np.ndarray,
     input_shape: Sequence[int],
@@ -38,7 +41,10 @@ def conv_matrix(
     """The sparse matrix ``C_K`` of :func:`tconv.conv` for one sample.
 
     ``weight`` has PyTorch's conv layout ``(C_out, C_in // groups, *kernel)`` and
-    ``input_shape`` is the spatial shape of conv's input. The result has shape
+    ``input_shape`` is the spatial shape of *conv's* input, which is the transposed convolution's
+    *output* (``C_K^T`` maps the transposed convolution's input ``y`` back to this shape); pictures
+    and ``tconv matrix --input`` take the transposed convolution's input instead (``tconv.viz.matrix``
+    builds this matrix from it). The result has shape
     ``(C_out * prod(out_spatial), C_in * prod(input_shape))`` so that
     ``conv(x, weight, ...) == (C @ x.ravel()).reshape(...)`` and
     ``conv_transpose(y, weight, ...) == (C.T @ y.ravel()).reshape(...)``.
@@ -55,5 +61,19 @@ def conv_matrix(
         return layout.matrix(conv_matrix, weight, input_shape, stride, padding, dilation, groups, format,
                              data_format, weight_format)
     w = as_float_array("weight", weight)
-    geom = conv_geometry(w.shape, input_shape, stride, padding, dilation, groups)
+    try:
+        geom = conv_geometry(w.shape, input_shape, stride, padding, dilation, groups)
+    except TconvError as exc:
+        raise TconvError(f"{exc} [conv_matrix's input_shape={shown(input_shape)} is conv's input, the transposed "
+                         f"convolution's output{_other(w.shape, input_shape, stride, padding, dilation, groups)}]") from None
     return matrix_from_geometry(w, geom, format)
+
+
+def _other(w_shape, input_shape, stride, padding, dilation, groups) -> str:
+    """``": for a transposed convolution's input of that shape, pass ..."`` where that can be computed."""
+    try:
+        g = conv_transpose_geometry(w_shape, input_shape, stride, padding, 0, dilation, groups)
+    except (TconvError, TypeError):
+        return ""
+    return (f"; if {tuple(input_shape)} is the transposed convolution's input, pass its output shape "
+            f"{g.x_shape} instead")

@@ -30,11 +30,12 @@ from ..core.dispatch import run
 from ..core.geometry import conv_geometry, weight_rank
 from ..core.options import check_bytes
 from ..core.padding import BOUNDARIES, Boundary
-from ..core.params import PadSpec, as_float_array
+from ..core.params import PadSpec, as_float_array, shown
 from ..core.sparse import matrix_from_geometry
 from ..errors import TconvError, TconvTypeError
 from .conventions import complexdata
 from .dask._detect import is_dask_array
+from .names import checked_names
 
 __all__ = ["ConvOperator", "BOUNDARIES"]
 
@@ -48,8 +49,9 @@ class ConvOperator(LinearOperator):
         (read as ``psf[None, None]``: one channel in, one out).
     input_shape : spatial shape of ``x`` (the vector has ``C_in * prod(input_shape)`` entries).
     stride, padding, dilation, groups : as :func:`tconv.conv` (``padding="same"`` included).
-    boundary : ``"zeros"`` | ``"reflect"`` | ``"replicate"`` | ``"circular"`` | ``"symmetric"``: what the
-        padding holds (``"symmetric"``: the edge pixel repeated, SciPy ndimage's ``reflect``; README "Boundary modes").
+    padding_mode : ``"zeros"`` | ``"reflect"`` | ``"replicate"`` | ``"circular"`` | ``"symmetric"``: what the padding
+        holds (``"symmetric"``: the edge pixel repeated, SciPy ndimage's ``reflect``; README "Boundary modes"),
+        the functions' name; ``boundary`` is the same parameter under its older name (give one of them).
     data_format : how vectors are flattened: ``"channels_first"`` ``(C, *spatial)`` or ``"channels_last"``.
     weight_format : the kernel layout (``"torch"``, ``"keras"``, ``"jax"`` or a spec; :mod:`tconv.api.conventions.layout`).
     dtype : float32, float64, complex64 or complex128 (default: the weight's dtype). Complex operators
@@ -57,6 +59,7 @@ class ConvOperator(LinearOperator):
     method : the algorithm for both directions (``"auto"`` or a name in ``tconv.ALGORITHMS``).
     """
 
+    @checked_names
     def __init__(
         self,
         weight: np.ndarray,
@@ -66,7 +69,8 @@ class ConvOperator(LinearOperator):
         dilation: int | Sequence[int] = 1,
         groups: int = 1,
         *,
-        boundary: str = "zeros",
+        boundary: str | None = None,
+        padding_mode: str | None = None,
         dtype: np.dtype | type | str | None = None,
         method: str = "auto",
         data_format: str = "channels_first",
@@ -79,8 +83,13 @@ class ConvOperator(LinearOperator):
             weight = np.asarray(weight)[None, None]  # a bare PSF of the image's rank
         w = layout.to_torch_weight(weight, weight_format, "conv")
         w = np.asarray(w) if np.iscomplexobj(w) else as_float_array("weight", w)  # complex: tconv.api.conventions.complexdata
+        if boundary is not None and padding_mode is not None and boundary != padding_mode:
+            raise TconvError(f"padding_mode={padding_mode!r} and boundary={boundary!r} were both given; they are "
+                             "the same parameter (boundary is its older name): give one")
+        name = "boundary" if boundary is not None else "padding_mode"
+        boundary = boundary if boundary is not None else padding_mode if padding_mode is not None else "zeros"
         if boundary not in BOUNDARIES:
-            raise TconvError(f"boundary={boundary!r} must be one of {', '.join(BOUNDARIES)}")
+            raise TconvError(f"{name}={boundary!r} must be one of {', '.join(BOUNDARIES)}")
         try:
             dt = np.dtype(w.dtype if dtype is None else dtype)
         except TypeError:
@@ -92,7 +101,7 @@ class ConvOperator(LinearOperator):
         nd = weight_rank(w.shape)
         if isinstance(input_shape, (int, np.integer)) or isinstance(input_shape, str):
             raise TconvTypeError(
-                f"input_shape={input_shape!r} must be a sequence of {nd} ints, one per spatial axis of the "
+                f"input_shape={shown(input_shape)} must be a sequence of {nd} ints, one per spatial axis of the "
                 f"weight {w.shape}"
             )
         self.weight = w.astype(dt)
@@ -116,6 +125,11 @@ class ConvOperator(LinearOperator):
         shape = (g.y_channels * math.prod(g.y_shape), g.x_channels * math.prod(self.input_shape))
         super().__init__(dtype=dt, shape=shape)
 
+    @property
+    def padding_mode(self) -> str:
+        """What the padding holds (the same as :attr:`boundary`)."""
+        return self.boundary
+
     # -- padding operator P and its adjoint (boundary modes other than zeros): tconv.api.conventions.padding_mode
     def _pad(self, x: np.ndarray) -> np.ndarray:
         # into a buffer kept per thread and shape: a fresh padded array each call costs its new pages
@@ -137,12 +151,24 @@ class ConvOperator(LinearOperator):
             return v.T.reshape(cols, g.x_channels, *self.input_shape)
         return v.T.reshape(cols, g.y_channels, *g.y_shape)
 
-    def _check(self, v, n: int, what: str) -> np.ndarray:
-        a = np.asarray(v) if np.iscomplexobj(v) else as_float_array(what, v)
+    def _check(self, v, n: int, what: str, via: str = "") -> np.ndarray:
+        """``v`` as an array of ``n`` rows (one vector or ``k`` columns), or an error that says which side
+        (the forward side takes ``x``-shaped vectors, the adjoint side ``y``-shaped ones) and what was
+        expected: shapes and dtypes only, never the contents."""
+        if not hasattr(v, "shape") or not hasattr(v, "dtype"):
+            v = np.asarray(v)
+        a = v if np.iscomplexobj(v) else as_float_array(what, v)
         if a.ndim == 0 or a.shape[0] != n or a.ndim > 2:
+            g = self.geometry
+            if n == self.shape[1]:
+                side = (f"the forward side (conv, A @ x) takes vectors of C_in * prod(input_shape) = "
+                        f"{g.x_channels} * {'*'.join(map(str, self.input_shape))} = {n} entries")
+            else:
+                side = (f"the adjoint side (conv_transpose, A.H @ y, A.T @ y, A.rmatvec) takes vectors of "
+                        f"C_out * prod(output_shape) = {g.y_channels} * {'*'.join(map(str, g.y_shape))} = {n} entries")
             raise TconvError(
-                f"{what} has shape {a.shape}; this operator of shape {self.shape} needs "
-                f"({n},) or ({n}, k)"
+                f"{what} has shape {a.shape} (dtype {a.dtype}){via}; {side}: give ({n},) or ({n}, k) "
+                f"(the operator has shape {self.shape})"
             )
         return a.astype(np.result_type(a, self.dtype), copy=False)
 
@@ -288,16 +314,35 @@ class _Adjoint(LinearOperator):
                              "use A.H")
         return _dask_apply(self.op, v, adjoint=adjoint)
 
+    def _checked(self, v, adjoint: bool, what: str):
+        if not is_dask_array(v):
+            n = self.op.shape[0] if adjoint else self.op.shape[1]
+            self.op._check(v, n, what, via=" given to the adjoint A.T / A.H")
+
     def matvec(self, y):
         out = self._on_backend(y, adjoint=True)
+        if out is None:
+            self._checked(y, True, "y")
         return super().matvec(y) if out is None else out
 
     def rmatvec(self, x):
         out = self._on_backend(x, adjoint=False)
+        if out is None:
+            self._checked(x, False, "x")
         return super().rmatvec(x) if out is None else out
+
+    def matmat(self, Y):
+        self._checked(Y, True, "Y")
+        return super().matmat(Y)
+
+    def rmatmat(self, X):
+        self._checked(X, False, "X")
+        return super().rmatmat(X)
 
     def dot(self, y):
         out = self._on_backend(y, adjoint=True)
+        if out is None and isinstance(y, np.ndarray) and y.ndim in (1, 2):
+            self._checked(y, True, "y")
         return super().dot(y) if out is None else out
 
     def _matvec(self, y):

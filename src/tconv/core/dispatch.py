@@ -34,7 +34,7 @@ from .geometry import ConvGeometry, conv_geometry, conv_transpose_geometry, weig
 from .params import as_float_array
 from .planner import choose
 
-__all__ = ["Call", "prepare", "check_channels", "cached_geometry", "setup", "setup_conv", "setup_conv_transpose",
+__all__ = ["Call", "prepare", "check_channels", "channel_hint", "cached_geometry", "setup", "setup_conv", "setup_conv_transpose",
            "run", "finish", "forward", "vjp", "weight_gradient"]
 
 
@@ -89,15 +89,67 @@ def prepare(x, weight, bias, op: str, rank: int | None, names=("input", "weight"
     ), batched
 
 
+def channel_hint(x_shape, w_shape, op: str, groups: int, data_format: str = "channels_first",
+                 weight_format: str = "torch") -> str:
+    """What would make the channel counts of an ``x`` of ``x_shape`` and a weight of ``w_shape`` agree,
+    as a sentence (``""`` if nothing simple does): another ``data_format``, another named
+    ``weight_format``, or the other operation's weight layout.
+
+    >>> channel_hint((1, 16, 16, 8), (8, 4, 3, 3), "conv_transpose", 1)
+    ' (did you mean data_format="channels_last"?)'
+    >>> channel_hint((1, 64, 16, 16), (4, 4, 32, 64), "conv_transpose", 1)
+    ' (did you mean weight_format="keras"?)'
+    >>> channel_hint((1, 3, 16, 16), (8, 3, 4, 4), "conv_transpose", 1)
+    ' (this looks like a conv weight (C_out, C_in/groups, *k) = (8, 3, ...); conv_transpose takes (C_in, C_out/groups, *k): np.swapaxes(weight, 0, 1) for groups=1)'
+    """
+    nd = len(w_shape) - 2
+    if nd < 1 or len(x_shape) not in (nd + 1, nd + 2) or not groups or groups < 1:
+        return ""
+    have = {"channels_first": x_shape[-nd - 1], "channels_last": x_shape[-1]}
+    if op == "conv_transpose":
+        want = {"torch": w_shape[0], "keras": w_shape[-1], "jax": w_shape[-2]}
+    else:
+        want = {"torch": w_shape[1] * groups, "keras": w_shape[-2] * groups, "jax": w_shape[-2] * groups}
+    current = (data_format, weight_format)
+    found = []
+    for df in (data_format, *(d for d in have if d != data_format)):
+        for wf in (weight_format, *(w for w in want if w != weight_format)):
+            if (df, wf) != current and wf in want and have[df] == want[wf]:
+                parts = ([f'data_format="{df}"'] if df != data_format else []) + (
+                    [f'weight_format="{wf}"'] if wf != weight_format else [])
+                if parts not in found and not any(set(f) < set(parts) for f in found):
+                    found.append(parts)
+    hints = []
+    if weight_format == "torch" and data_format in have:
+        c, sample = have[data_format], f"({w_shape[0]}, {w_shape[1]}, ...)"
+        if op == "conv_transpose" and c == w_shape[1] * groups:
+            hints.append(f"this looks like a conv weight (C_out, C_in/groups, *k) = {sample}; conv_transpose takes "
+                         "(C_in, C_out/groups, *k): np.swapaxes(weight, 0, 1) for groups=1")
+        if op == "conv" and c == w_shape[0]:
+            hints.append(f"this looks like a conv_transpose weight (C_in, C_out/groups, *k) = {sample}; conv takes "
+                         "(C_out, C_in/groups, *k): np.swapaxes(weight, 0, 1) for groups=1")
+    if found:
+        hints.append("did you mean " + " or ".join(", ".join(f) for f in found[:2]) + "?")
+    return f" ({'; or '.join(hints)})" if hints else ""
+
+
 def check_channels(xa, b, in_ch: int, out_ch: int, what_in: str, batched: bool,
-                    names=("input", "weight", "bias")):
+                   names=("input", "weight", "bias"), hint: str = ""):
+    """Raise if ``xa`` (batched view) does not have ``in_ch`` channels or ``b`` is not ``(out_ch,)``;
+    ``hint`` (from :func:`channel_hint`) ends the channel message."""
     if xa.shape[1] != in_ch:
         shape = xa.shape if batched else xa.shape[1:]
         read = "" if batched else (f" (the {xa.ndim - 1}-D {names[0]} was read as unbatched (C, *spatial); "
                                    f"give a {xa.ndim}-D (N, C, *spatial) array for a batch)")
-        raise TconvError(f"{names[0]} of shape {shape} has {xa.shape[1]} channels but {what_in}{read}")
+        raise TconvError(f"{names[0]} of shape {shape} has {xa.shape[1]} channels but {what_in}{read}{hint}")
     if b is not None and b.shape != (out_ch,):
         raise TconvError(f"{names[2]} has shape {b.shape}; it must be ({out_ch},), one per output channel")
+
+
+def _hint(xa, w, op, groups, batched) -> str:
+    if xa.shape[1] == (w.shape[0] if op == "conv_transpose" else w.shape[1] * groups):
+        return ""
+    return channel_hint(xa.shape if batched else xa.shape[1:], w.shape, op, groups)
 
 
 def run(method: str, op: str, a: np.ndarray, b: np.ndarray, geom: ConvGeometry, cache: dict | None = None) -> np.ndarray:
@@ -165,7 +217,8 @@ def setup_conv_transpose(x, weight, bias, stride, padding, output_padding, group
     geom = cached_geometry(conv_transpose_geometry,
                             w.shape, xa.shape[2:], stride, padding, output_padding, dilation, groups, output_size)
     check_channels(xa, b, geom.y_channels, geom.x_channels,
-                    f"weight.shape[0] (in_channels) is {geom.y_channels}", batched)
+                   f"weight.shape[0] (in_channels) is {geom.y_channels}", batched,
+                   hint=_hint(xa, w, "conv_transpose", geom.groups, batched))
     return xa, w, b, batched, geom
 
 
@@ -176,7 +229,7 @@ def setup_conv(x, weight, bias, stride, padding, dilation, groups, rank=None):
     check_channels(
         xa, b, geom.x_channels, geom.y_channels,
         f"weight.shape[1] * groups = {w.shape[1]} * {geom.groups} = {geom.x_channels} "
-        "(in_channels) are expected", batched,
+        "(in_channels) are expected", batched, hint=_hint(xa, w, "conv", geom.groups, batched),
     )
     return xa, w, b, batched, geom
 

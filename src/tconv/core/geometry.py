@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import TconvError, TconvTypeError
-from .params import PadSpec, as_int, parse_padding, per_axis
+from .params import PadSpec, as_int, parse_padding, per_axis, shown
 
 __all__ = [
     "ConvGeometry",
@@ -149,7 +149,7 @@ def _spatial(name: str, value: object, nd: int | None = None) -> tuple[int, ...]
             return per_axis(name, value, nd, 1)
         if hasattr(value, "shape") and getattr(value, "ndim", None) == 1:  # a 1-D array of sizes
             return per_axis(name, value, len(value) if nd is None else nd, 1)  # type: ignore[arg-type]
-        raise TconvTypeError(f"{name}={value!r} must be a sequence of ints")
+        raise TconvTypeError(f"{name}={shown(value)} must be a sequence of ints")
     if nd is None:
         nd = len(value)
     return per_axis(name, value, nd, 1)
@@ -283,7 +283,7 @@ def conv_transpose_geometry(
 
     Output size per axis: ``(y - 1) * stride - lo - hi + dilation * (k - 1) + output_padding + 1``.
     ``output_padding`` must be ``< max(stride, dilation)`` (PyTorch's rule). ``output_size``
-    (the spatial sizes, or the full ``(N, C, *spatial)`` shape) chooses the output size directly,
+    (one int for every axis, the spatial sizes, or the full ``(N, C, *spatial)`` shape) chooses the output size directly,
     within PyTorch's range ``[min, min + stride - 1]``. ``padding="same"`` gives ``y * stride``
     outputs, the total crop split smaller-half-first; when the dilated kernel is shorter than
     the stride the output is extended with zeros at the end instead. ``crop`` (for front ends
@@ -316,15 +316,16 @@ def conv_transpose_geometry(
     if output_size is not None:
         if any(op):
             raise TconvError(
-                f"output_size={output_size!r} and output_padding={op} were both given; "
+                f"output_size={shown(output_size)} and output_padding={op} were both given; "
                 "output_size chooses the output padding, so give only one"
             )
-        size = _spatial("output_size", output_size)
+        # one int: the same size on every axis (as stride takes one int for all)
+        size = _spatial("output_size", output_size, nd if hasattr(output_size, "__index__") else None)
         if len(size) == nd + 2:
             size = size[2:]
         if len(size) != nd:
             raise TconvError(
-                f"output_size={tuple(output_size)!r} must have {nd} spatial entries "
+                f"output_size={shown(tuple(output_size))} must have {nd} spatial entries "
                 f"(or {nd + 2} with batch and channels)"
             )
         for ax, (want, lo_size, s) in enumerate(zip(size, x_min, stride)):

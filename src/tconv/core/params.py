@@ -23,10 +23,29 @@ def _type_name(v: object) -> str:
     return type(v).__name__
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """``value`` as a message shows it: arrays (and tensors) by shape and dtype, never their contents;
+    anything else by its ``repr``, cut at ``limit`` characters.
+
+    >>> shown(np.zeros((512, 512))), shown((1, 2)), shown(list(range(100)))[-8:]
+    ('<array of shape (512, 512), dtype float64>', '(1, 2)', '15, ...]')
+    """
+    shape, dtype = getattr(value, "shape", None), getattr(value, "dtype", None)
+    if shape is not None and dtype is not None and not isinstance(value, np.generic):
+        if len(tuple(shape)) == 0:
+            return f"{type(value).__name__}({value.item()!r})" if hasattr(value, "item") else repr(value)
+        return f"<{type(value).__name__} of shape {tuple(shape)}, dtype {dtype}>".replace("ndarray", "array")
+    text = repr(value)
+    if len(text) > limit:
+        cut = text[:limit - 5].rsplit(",", 1)[0] if "," in text[:limit - 5] else text[:limit - 5]
+        text = cut + ", ..." + text[-1] if text[-1] in ")]}" else text[:limit - 3] + "..."
+    return text
+
+
 def as_int(name: str, value: object, minimum: int | None = None) -> int:
     """``value`` as a Python int, rejecting bools, floats and strings."""
     if not _is_int(value):
-        raise TconvTypeError(f"{name}={value!r} must be an int, got {_type_name(value)}")
+        raise TconvTypeError(f"{name}={shown(value)} must be an int, got {_type_name(value)}")
     v = int(value)  # type: ignore[arg-type]
     if minimum is not None and v < minimum:
         rule = "positive" if minimum == 1 else f">= {minimum}"
@@ -40,12 +59,15 @@ def per_axis(name: str, value: object, nd: int, minimum: int) -> tuple[int, ...]
         return (as_int(name, value, minimum),) * nd
     if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
         raise TconvTypeError(
-            f"{name}={value!r} must be an int or a sequence of {nd} ints, got {_type_name(value)}"
+            f"{name}={shown(value)} must be an int or a sequence of {nd} ints, got {_type_name(value)}"
         )
     items = [int(v) if _is_int(v) else v for v in value]
+    # a 1-D int array is parameter values; any other array is data: shape and dtype only
+    text = shown(value) if isinstance(value, np.ndarray) and (value.ndim != 1 or value.dtype.kind not in "iu") else (
+        shown(tuple(items)))
     if len(items) != nd:
         raise TconvError(
-            f"{name}={tuple(items)!r} has {len(items)} entries but there "
+            f"{name}={text} has {len(items)} entries but there "
             f"{'is 1 spatial axis' if nd == 1 else f'are {nd} spatial axes'}; "
             f"give one int or {nd} ints"
         )
@@ -53,7 +75,7 @@ def per_axis(name: str, value: object, nd: int, minimum: int) -> tuple[int, ...]
     for v in items:
         if not _is_int(v):
             raise TconvTypeError(
-                f"{name}={tuple(items)!r} must contain ints, got {v!r} ({_type_name(v)})"
+                f"{name}={text} must contain ints, got {shown(v)} ({_type_name(v)})"
             )
         out.append(int(v))
     for v in out:
@@ -69,7 +91,7 @@ def parse_padding(value: object, nd: int) -> str | tuple[tuple[int, int], ...]:
         v = value.lower()
         if v not in ("valid", "same"):
             raise TconvError(
-                f"padding={value!r} is not a known padding string; use 'valid', 'same', "
+                f"padding={shown(value)} is not a known padding string; use 'valid', 'same', "
                 "an int, one int per axis or one (lo, hi) pair per axis"
             )
         return v
@@ -78,13 +100,13 @@ def parse_padding(value: object, nd: int) -> str | tuple[tuple[int, int], ...]:
         return ((p, p),) * nd
     if not isinstance(value, (Sequence, np.ndarray)) or isinstance(value, bytes):
         raise TconvTypeError(
-            f"padding={value!r} must be an int, a sequence, 'valid' or 'same', "
+            f"padding={shown(value)} must be an int, a sequence, 'valid' or 'same', "
             f"got {_type_name(value)}"
         )
     items = list(value)
     if len(items) != nd:
         raise TconvError(
-            f"padding={value!r} has {len(items)} entries but there "
+            f"padding={shown(value)} has {len(items)} entries but there "
             f"{'is 1 spatial axis' if nd == 1 else f'are {nd} spatial axes'}; "
             "give one int or one (lo, hi) pair per axis"
         )
@@ -96,19 +118,19 @@ def parse_padding(value: object, nd: int) -> str | tuple[tuple[int, int], ...]:
             lo, hi = item
         elif is_number(item):
             raise TconvTypeError(
-                f"padding={value!r} must contain ints, got {item!r} ({_type_name(item)})"
+                f"padding={shown(value)} must contain ints, got {shown(item)} ({_type_name(item)})"
             )
         else:
             raise TconvError(
-                f"padding={value!r}: entry {item!r} must be an int or a (lo, hi) pair"
+                f"padding={shown(value)}: entry {shown(item)} must be an int or a (lo, hi) pair"
             )
         for v in (lo, hi):
             if not _is_int(v):
                 raise TconvTypeError(
-                    f"padding={value!r} must contain ints, got {v!r} ({_type_name(v)})"
+                    f"padding={shown(value)} must contain ints, got {shown(v)} ({_type_name(v)})"
                 )
             if v < 0:
-                raise TconvError(f"padding={value!r}: padding must be >= 0, got {int(v)}")
+                raise TconvError(f"padding={shown(value)}: padding must be >= 0, got {int(v)}")
         pairs.append((int(lo), int(hi)))
     return tuple(pairs)
 

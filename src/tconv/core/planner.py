@@ -82,8 +82,7 @@ class Plan:
     def __str__(self) -> str:
         g = self.geometry
         lines = [
-            f"operation: {self.op}; geometry: x {g.x_channels}x{'x'.join(map(str, g.x_shape))}  <->  "
-            f"y {g.y_channels}x{'x'.join(map(str, g.y_shape))}, kernel {g.kernel}, "
+            f"operation: {self.op}; {_direction(g, self.op)}, kernel {g.kernel}, "
             f"stride {g.stride}, dilation {g.dilation}, pads {g.pads}, groups {g.groups}, "
             f"batch {self.batch}, {self.dtype}",
             f"{'algorithm':<16}{'measured' if self.measured else 'est. time':>12}{'scratch':>12}  note",
@@ -101,6 +100,17 @@ class Plan:
         if self.note:
             lines.append(f"note: {self.note}")
         return "\n".join(lines)
+
+
+def _direction(g: ConvGeometry, op: str) -> str:
+    """The operation's input and output, in the direction it runs (C x spatial each)."""
+    x = f"{g.x_channels}x{'x'.join(map(str, g.x_shape))}"
+    y = f"{g.y_channels}x{'x'.join(map(str, g.y_shape))}"
+    if op == "conv_transpose":
+        return f"input {y} -> output {x}"
+    if op == "conv":
+        return f"input {x} -> output {y}"
+    return f"weight gradient of conv input {x} -> output {y}"
 
 
 def output_bytes(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> int:

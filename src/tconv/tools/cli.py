@@ -55,7 +55,7 @@ def _cmd_demo(args) -> int:
         out = Path(args.out)
         gif, _ = write_animation(out / "seed-scatter.gif", ex.x, ex.kernel)
         gather, _ = write_animation(out / "seed-gather.gif", ex.x, ex.kernel, view="gather")
-        mat, _ = write_matrix(out / "seed-matrix.png", ex.kernel, (2, 2))
+        mat, _ = write_matrix(out / "seed-matrix.png", (2, 2), ex.kernel)
         ovl, _ = write_overlap(out / "seed-overlap.png", (2, 2), (3, 3))
         ovl2, words = write_overlap(out / "overlap-stride2.png", (4, 4), (3, 3), stride=2)
         print("\nthe same kernel with stride 2: " + words.splitlines()[-1].split(": ", 1)[1])
@@ -103,7 +103,8 @@ def _cmd_translate(args) -> int:
 
     to = tuple(t for part in args.to for t in part.split(",") if t) if args.to else None
     kw = {} if to is None else {"to": to}
-    t = translate(args.layer, getattr(args, "from"), input_shape=args.input, in_channels=args.in_channels, **kw)
+    t = translate(args.layer, getattr(args, "from"), input_shape=args.input, in_channels=args.in_channels,
+                  run=args.run, **kw)
     print(t)
     return 0 if t.max_error < 1e-9 else 1
 
@@ -270,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch, onnx, keras, jax, tconv (comma separated or repeated; default all)")
     p.add_argument("--input", type=_ints, default=None, help="spatial input sizes, e.g. 16,16")
     p.add_argument("--in-channels", type=int, default=None, help="input channels (needed --from keras)")
+    p.add_argument("--run", action="store_true",
+                   help="also execute each printed snippet in its framework (PyTorch, ONNX Runtime, Keras 3, JAX: "
+                   "those installed) and print the errors")
     p.set_defaults(func=_cmd_translate)
     _picture_commands(sub)
 
@@ -335,15 +339,18 @@ def _geom_kwargs(args) -> dict:
 def _cmd_animate(args) -> int:
     from .seed import format_matrix
     from .viz.commands import make_values
-    from .viz.pictures import animate, frame_count
+    from .viz.pictures import animate, animation_format, frame_count
 
+    fmt = animation_format(args.output)  # an unknown suffix is refused before anything is drawn
     frame_count(args.input, args.kernel, view=args.view, **_geom_kwargs(args))  # sizes checked before values
     x = make_values(args.values, tuple(args.input), for_kernel=False)
     k = make_values(args.kernel_values, tuple(args.kernel), for_kernel=True)
     a = animate(x, k, view=args.view, duration_ms=args.duration, scale=args.scale, max_frames=args.max_frames,
                 **_geom_kwargs(args))
     path = a.save(args.output, args.frames)
-    print(f"wrote {path} ({a.n_frames} frames, {args.view} view)")
+    what = "a GIF" if fmt == "gif" else "an animated PNG"
+    print(f"wrote {path} ({what}, {a.n_frames} frames, {args.view} view)"
+          + (f"; every frame as PNG in {args.frames}" if args.frames else ""))
     print(a.painters[0].params)
     print(format_matrix(np.atleast_2d(a.output), "conv_transpose(input, kernel)"))
     return 0
@@ -354,7 +361,7 @@ def _cmd_matrix(args) -> int:
     from .viz.pictures import matrix
 
     k = make_values(args.kernel_values, tuple(args.kernel), for_kernel=True)
-    m = matrix(k, tuple(args.input), scale=args.scale, **_geom_kwargs(args))
+    m = matrix(tuple(args.input), k, scale=args.scale, **_geom_kwargs(args))
     path = m.save(args.output)  # before printing: `tconv matrix | head` still writes the picture
     print(m.text)
     print(f"wrote {path}")
@@ -365,8 +372,12 @@ def _cmd_overlap(args) -> int:
     from .viz.pictures import overlap
 
     o = overlap(tuple(args.input), tuple(args.kernel), scale=args.scale, **_geom_kwargs(args))
-    path = o.save(args.output)
-    print(o.text)
+    print(o.text)  # the words and counts exist for any size; only the picture is capped
+    try:
+        path = o.save(args.output)
+    except TconvError as exc:
+        print(f"no picture written: {exc}")
+        return 0
     print(f"wrote {path}")
     return 0
 
@@ -380,7 +391,8 @@ def _picture_commands(sub) -> None:
                        "  tconv animate --input 5 --padding 0:1 --scale 2 -o slides.gif\n"
                        "  tconv animate --values random --kernel-values ones --frames frames/ -o r.gif")
     add_geometry_args(p, input_default="2,2")
-    p.add_argument("-o", "--output", default="tconv-animation.gif", help="GIF path (default %(default)s)")
+    p.add_argument("-o", "--output", default="tconv-animation.gif",
+                   help="the file: .gif (a GIF) or .png (an animated PNG); default %(default)s")
     p.add_argument("--view", choices=["scatter", "gather", "both"], default="scatter",
                    help="scatter: the definition (default); gather: zero insertion + flipped kernel; "
                    "both: one after the other")

@@ -51,7 +51,7 @@ from ..core.params import as_int, per_axis
 from ..core.window import conv_transpose_window
 from ..errors import TconvError, TconvTypeError
 
-__all__ = ["translate", "Translation", "Layer", "Target", "SOURCES", "TARGETS"]
+__all__ = ["translate", "translate_call", "Translation", "Layer", "Target", "SOURCES", "TARGETS"]
 
 SOURCES = ("torch", "onnx", "keras", "jax")
 TARGETS = ("torch", "onnx", "keras", "jax", "tconv")
@@ -115,26 +115,53 @@ class Target:
     error: float = float("nan")
 
 
+#: the Python package each target's snippet runs in (and its name in reports)
+FRAMEWORKS = {"torch": ("torch", "PyTorch"), "onnx": ("onnxruntime", "ONNX Runtime"), "keras": ("keras", "Keras 3"),
+              "jax": ("jax", "JAX"), "tconv": ("tconv", "tconv")}
+
+
 @dataclass
 class Translation:
+    """A parsed layer and its versions in each target convention; ``print()`` it.
+
+    Every target's ``code`` is a snippet that runs as printed, given NumPy arrays ``x`` (the input,
+    ``(N, C_in, *spatial)``, channels first), the source's weight variable and ``b`` (the bias); it
+    leaves its result in ``y`` (NumPy, in the target's layout). ``error`` of a target is tconv's own
+    check (tconv's implementation of that convention with the arguments as written);
+    :meth:`execute` runs a snippet itself in its framework, and ``translate(..., run=True)``
+    does so for every target whose framework is installed (``framework_error``)."""
+
     layer: Layer
     targets: dict[str, Target]
     source_error: float
     batch: int = 2
+    framework_errors: dict[str, object] = field(default_factory=dict)
 
     @property
     def max_error(self) -> float:
         return max([self.source_error, *(t.error for t in self.targets.values())])
 
+    def execute(self, target: str, x: np.ndarray, weight: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+        """Run ``target``'s snippet verbatim (``exec``) in its framework on ``x``, the source-layout
+        ``weight`` and ``b``; the result channels first, as a NumPy array."""
+        t = self.targets[target]
+        scope = {"x": x, _WEIGHT_VAR[self.layer.source]: weight, "b": b}
+        exec(compile(t.code, f"<tconv translate: {target}>", "exec"), scope)
+        y = np.asarray(scope["y"])
+        return np.moveaxis(y, -1, 1) if target == "keras" else y
+
     def __str__(self) -> str:
         L = self.layer
+        wvar = _WEIGHT_VAR[L.source]
         lines = [
             f"{L.source}: {L.call}  on input (N, {L.in_channels}, {', '.join(map(str, L.input_shape))})"
             if L.source in ("torch", "onnx") else f"{L.source}: {L.call}",
             f"canonical: in_channels {L.in_channels}, out_channels {L.out_channels}, groups {L.groups}, "
             f"kernel {L.kernel}, stride {L.stride}, dilation {L.dilation}; uncropped output {L.full_shape} "
             f"cropped by {L.crops} (negative: zeros appended) -> {L.output_shape}",
-            f"source weight {_WEIGHT_VAR[L.source]} has shape {L.weight_shape}",
+            f"each snippet runs as printed, given NumPy arrays x (N, {L.in_channels}, "
+            f"{', '.join(map(str, L.input_shape))}) channels first, {wvar} of shape {L.weight_shape} (the source's "
+            f"weight){' and b (' + str(L.out_channels) + ',)' if L.bias else ''}; it leaves its result in y",
             "",
         ]
         for t in self.targets.values():
@@ -145,12 +172,24 @@ class Translation:
             else:
                 lines.append(head)
             lines += ["    " + c for c in t.code.splitlines()]
-            lines.append(f"    weight: {t.weight}")
             lines.append(f"    output shape: {t.output_shape}")
         errs = ", ".join([f"{L.source} (source) {self.source_error:.2g}"]
                          + [f"{n} {t.error:.2g}" for n, t in self.targets.items()])
-        lines += ["", f"checked numerically on random data (N={self.batch}) with tconv's implementation of each "
-                  f"convention, as written above: max error {self.max_error:.2g} relative to the largest output ({errs})"]
+        lines += ["", f"checked numerically on random data (N={self.batch}) with tconv's own implementation of each "
+                  f"convention, with the arguments written above: max error {self.max_error:.2g} relative to the "
+                  f"largest output ({errs})"]
+        if self.framework_errors:
+            ran = [f"{FRAMEWORKS[n][1]} {e:.2g}" for n, e in self.framework_errors.items() if isinstance(e, float)]
+            missing = [f"{FRAMEWORKS[n][1]} ({e})" for n, e in self.framework_errors.items() if not isinstance(e, float)]
+            if ran:
+                lines.append("the snippets executed verbatim in the frameworks themselves (float32), error relative "
+                             f"to the largest output: {', '.join(ran)}")
+            if missing:
+                lines.append(f"not executed: {', '.join(missing)}")
+        else:
+            lines.append("the frameworks themselves did not run here: `tconv translate --run` executes each snippet "
+                         "in the installed PyTorch, ONNX Runtime, Keras 3 and JAX (tconv's tests do, for a grid of "
+                         "layers: tests/test_translate.py)")
         return "\n".join(lines)
 
 
@@ -349,14 +388,19 @@ def _apply(a: np.ndarray, transform) -> np.ndarray:
     return np.flip(a, flips) if flips else a
 
 
-def _weight_text(src: str, dst_var: str, transform, extra: str = "") -> str:
+def _weight_expr(src: str, transform) -> str:
+    """The expression turning the source's weight variable into a target's layout."""
     perm, flips = transform
     expr = _WEIGHT_VAR[src]
     if perm != tuple(range(len(perm))):
         expr = f"{expr}.transpose{perm}"
     if flips:
         expr = f"np.flip({expr}, axis={flips})"
-    return f"{dst_var} = {expr}{extra}"
+    return expr
+
+
+def _weight_text(src: str, dst_var: str, transform, extra: str = "") -> str:
+    return f"{dst_var} = {_weight_expr(src, transform)}{extra}"
 
 
 def _crop_post(y: np.ndarray, crops, first_axis: int) -> np.ndarray:
@@ -384,6 +428,10 @@ def _fmt(v) -> str:
 
 # -- targets ----------------------------------------------------------------------------------------------
 
+def _none_index(nd: int) -> str:
+    return ", ".join(["None"] * nd)
+
+
 def _torch_target(L: Layer) -> Target:
     nd = L.nd
     exact = all(lo >= 0 and 0 <= lo - hi < max(s, d) for (lo, hi), s, d in zip(L.crops, L.stride, L.dilation))
@@ -393,21 +441,34 @@ def _torch_target(L: Layer) -> Target:
     late = _late_bias(L, post)
     kw = dict(in_channels=L.in_channels, out_channels=L.out_channels, kernel_size=L.kernel, stride=L.stride,
               padding=pad, output_padding=op, groups=L.groups, bias=L.bias and not late, dilation=L.dilation)
-    code = f"module = nn.ConvTranspose{nd}d(" + ", ".join(f"{k}={_fmt(v)}" for k, v in kw.items()) + ")"
-    code += "\ny = module(x)"
+    t = _compose(L.to_torch, _identity(nd + 2))
+    lines = ["import numpy as np", "import torch", "from torch import nn"]
+    if not exact:
+        lines.append("import torch.nn.functional as F")
+    lines += [f"module = nn.ConvTranspose{nd}d(" + ", ".join(f"{k}={_fmt(v)}" for k, v in kw.items()) + ")",
+              "with torch.no_grad():",
+              f"    module.weight.copy_(torch.from_numpy(np.ascontiguousarray({_weight_expr(L.source, t)})))"
+              "  # (C_in, C_out/groups, *k)"]
+    if L.bias and not late:
+        lines.append("    module.bias.copy_(torch.from_numpy(np.asarray(b)))")
+    lines.append("    y = module(torch.as_tensor(x, dtype=torch.float32))")
     note = ""
     if not exact:
         flat = [v for lo, hi in reversed(L.crops) for v in (-lo, -hi)]
-        code += f"\ny = F.pad(y, {flat})  # negative entries crop, positive ones append zeros"
+        lines.append(f"    y = F.pad(y, {flat})  # negative entries crop, positive ones append zeros")
         note = (f"the crops {L.crops} are not (padding, padding - output_padding) with padding >= 0 and "
                 "0 <= output_padding < max(stride, dilation)")
     if late:
-        code += f"\ny = y + b[:, {', '.join(['None'] * nd)}]  # bias last: the appended positions get it too"
-    t = _compose(L.to_torch, _identity(nd + 2))
+        lines.append(f"    y = y + torch.as_tensor(b)[:, {_none_index(nd)}]  # bias last: the appended positions get it too")
+    lines.append("y = y.numpy()  # (N, C_out, *spatial)")
     bias_text = "; b: the bias" if late else "; module.bias.data = b" if L.bias else ""
-    return Target("torch", exact, code,
+    return Target("torch", exact, "\n".join(lines),
                   _weight_text(L.source, "module.weight.data", t, "  # (C_in, C_out/groups, *k)" + bias_text),
                   (1, L.out_channels, *L.output_shape), kw, *t, post=post, late_bias=late, note=note)
+
+
+#: the opset and IR version the ONNX snippets write (ONNX Runtime 1.15 and later run them)
+ONNX_OPSET, ONNX_IR = 18, 8
 
 
 def _onnx_target(L: Layer) -> Target:
@@ -423,21 +484,34 @@ def _onnx_target(L: Layer) -> Target:
     late = _late_bias(L, post)
     attrs = dict(kernel_shape=list(L.kernel), strides=list(L.stride), pads=pads, output_padding=op,
                  dilations=list(L.dilation), group=L.groups)
+    t = _compose(L.to_torch, _identity(nd + 2))
     inputs = '["X", "W", "B"]' if L.bias and not late else '["X", "W"]'
-    code = (f'node = helper.make_node("ConvTranspose", {inputs}, ["{"Y" if exact else "Y0"}"], '
-            + ", ".join(f"{k}={v!r}" for k, v in attrs.items()) + ")")
+    lines = ["import numpy as np", "import onnxruntime as ort", "from onnx import TensorProto, helper, numpy_helper",
+             f"inits = [numpy_helper.from_array(np.ascontiguousarray({_weight_expr(L.source, t)}, np.float32), \"W\")]"
+             "  # (C, M/group, *kernel_shape)"]
+    if L.bias and not late:
+        lines.append('inits.append(numpy_helper.from_array(np.asarray(b, np.float32), "B"))')
+    lines.append(f'nodes = [helper.make_node("ConvTranspose", {inputs}, ["{"Y" if exact else "Y0"}"], '
+                 + ", ".join(f"{k}={v!r}" for k, v in attrs.items()) + ")]")
     note = ""
     if not exact:
         pad_values = [0, 0, *(-lo for lo, _ in L.crops), 0, 0, *(-hi for _, hi in L.crops)]
-        code += (f'\npad = helper.make_node("Pad", ["Y0", "pads"], ["{"Y1" if late else "Y"}"], mode="constant")'
-                 f'\npads = numpy_helper.from_array(np.array({pad_values}, np.int64), name="pads")'
-                 "  # negative entries crop")
+        lines += [f'nodes.append(helper.make_node("Pad", ["Y0", "pads"], ["{"Y1" if late else "Y"}"], mode="constant"))',
+                  f'inits.append(numpy_helper.from_array(np.array({pad_values}, np.int64), "pads"))'
+                  "  # negative entries crop"]
         note = f"the crops {L.crops} need a negative pad, or an output_padding >= stride (ONNX Runtime refuses it)"
     if late:
-        code += ('\nadd = helper.make_node("Add", ["Y1", "Bc"], ["Y"])  # bias last: appended positions get it too'
-                 f'\nBc = numpy_helper.from_array(b.reshape(-1, {", ".join(["1"] * nd)}), name="Bc")')
-    t = _compose(L.to_torch, _identity(nd + 2))
-    return Target("onnx", exact, code, _weight_text(L.source, "W", t, "  # (C, M/group, *kernel_shape); B = b"),
+        lines += ['nodes.append(helper.make_node("Add", ["Y1", "Bc"], ["Y"]))  # bias last: appended positions get it too',
+                  f'inits.append(numpy_helper.from_array(np.asarray(b, np.float32).reshape(-1, {", ".join(["1"] * nd)}), "Bc"))']
+    lines += ['graph = helper.make_graph(nodes, "layer", [helper.make_tensor_value_info("X", TensorProto.FLOAT, '
+              'list(np.shape(x)))],',
+              '                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)], inits)',
+              f'model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", {ONNX_OPSET})], '
+              f'ir_version={ONNX_IR})',
+              'session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])',
+              'y = session.run(None, {"X": np.asarray(x, np.float32)})[0]  # (N, M, *spatial)']
+    return Target("onnx", exact, "\n".join(lines),
+                  _weight_text(L.source, "W", t, "  # (C, M/group, *kernel_shape); B = b"),
                   (1, L.out_channels, *L.output_shape), attrs, *t, post=post, late_bias=late, note=note)
 
 
@@ -479,36 +553,48 @@ def _keras_target(L: Layer) -> Target:
     else:
         (pad, op), post = choice, None
     late = _late_bias(L, post)
-    cout_g, cin_g = L.out_channels // L.groups, L.in_channels // L.groups
+    g, cout_g, cin_g = L.groups, L.out_channels // L.groups, L.in_channels // L.groups
     kw = dict(filters=cout_g, kernel_size=L.kernel, strides=L.stride, padding=pad, output_padding=op,
               dilation_rate=L.dilation, use_bias=L.bias and not late, data_format="channels_last")
+    t = _compose(L.to_torch, ((*range(2, nd + 2), 1, 0), ()))
+    lines = ["import numpy as np", "import keras  # Keras 3, any backend (KERAS_BACKEND)",
+             f"kernel_t = np.asarray({_weight_expr(L.source, t)}, np.float32)  # (*kernel_size, C_out/groups, C_in)",
+             "xl = np.moveaxis(np.asarray(x, np.float32), 1, -1)  # channels_last: (N, *spatial, C_in)"]
+    j_x = f"xl[..., j * {cin_g}:(j + 1) * {cin_g}]" if g > 1 else "xl"
+    j_k = f"kernel_t[..., j * {cin_g}:(j + 1) * {cin_g}]" if g > 1 else "kernel_t"
+    j_b = f"np.asarray(b, np.float32)[j * {cout_g}:(j + 1) * {cout_g}]" if g > 1 else "np.asarray(b, np.float32)"
+    body = []
     if any(s > 1 for s in L.stride) and any(d > 1 for d in L.dilation):
         notes.append(f"Keras's Conv{nd}DTranspose refuses strides > 1 with dilation_rate > 1 (keras.ops does not)")
         ops_kw = {k: v for k, v in kw.items() if k not in ("filters", "kernel_size", "use_bias")}
-        code = "y = keras.ops.conv_transpose(x, kernel, " + ", ".join(f"{k}={_fmt(v)}" for k, v in ops_kw.items()) + ")"
-        code += "  # x: (N, *spatial, C_in) channels_last"
+        body.append(f"part = keras.ops.conv_transpose({j_x}, {j_k}, "
+                    + ", ".join(f"{k}={_fmt(v)}" for k, v in ops_kw.items()) + ")")
         late = L.bias
     else:
-        code = f"layer = keras.layers.Conv{nd}DTranspose(" + ", ".join(f"{k}={_fmt(v)}" for k, v in kw.items()) + ")"
-        code += "\ny = layer(x)  # x: (N, *spatial, C_in) channels_last; layer.set_weights([kernel, bias])"
-    if L.groups > 1:
+        body += [f"layer = keras.layers.Conv{nd}DTranspose(" + ", ".join(f"{k}={_fmt(v)}" for k, v in kw.items()) + ")",
+                 f"layer.build((None, *{j_x}.shape[1:]))",
+                 f"layer.set_weights([{j_k}" + (f", {j_b}])" if kw["use_bias"] else "])"),
+                 f"part = layer({j_x})"]
+    if g > 1:
         notes.append(f"Keras's Conv{nd}DTranspose has no groups")
-        code += (f"\n# one such call per group j < {L.groups}: x[..., j*{cin_g}:(j+1)*{cin_g}] with "
-                 f"kernel[..., j*{cin_g}:(j+1)*{cin_g}] (and bias[j*{cout_g}:(j+1)*{cout_g}]), then "
-                 "y = keras.layers.Concatenate(axis=-1)(parts)")
+        lines.append(f"parts = []\nfor j in range({g}):  # one call per group: Keras has no groups")
+        lines += ["    " + ln for ln in body] + ["    parts.append(part)", "y = keras.ops.concatenate(parts, axis=-1)"]
+    else:
+        lines += body + ["y = part"]
     if post is not None:
         zero = tuple((max(-lo, 0), max(-hi, 0)) for lo, hi in post)
         crop = tuple((max(lo, 0), max(hi, 0)) for lo, hi in post)
         if any(v for pr in zero for v in pr):
-            code += f"\ny = keras.layers.ZeroPadding{nd}D({zero if nd > 1 else zero[0]})(y)"
+            lines.append(f"y = keras.layers.ZeroPadding{nd}D({zero if nd > 1 else zero[0]})(y)")
         if any(v for pr in crop for v in pr):
-            code += f"\ny = keras.layers.Cropping{nd}D({crop if nd > 1 else crop[0]})(y)"
+            lines.append(f"y = keras.layers.Cropping{nd}D({crop if nd > 1 else crop[0]})(y)")
     if late:
-        code += "\ny = y + bias  # bias last" + (": the appended zeros get it too" if post is not None else "")
-    t = _compose(L.to_torch, ((*range(2, nd + 2), 1, 0), ()))
-    return Target("keras", not notes, code,
+        lines.append("y = y + np.asarray(b, np.float32)  # bias last"
+                     + (": the appended zeros get it too" if post is not None else ""))
+    lines.append("y = np.asarray(y)  # (N, *spatial, C_out): channels_last")
+    return Target("keras", not notes, "\n".join(lines),
                   _weight_text(L.source, "kernel", t, "  # (*kernel_size, C_out/groups, C_in); bias = b"),
-                  (1, *L.output_shape, L.out_channels), kw, *t, post=post, group_split=L.groups > 1,
+                  (1, *L.output_shape, L.out_channels), kw, *t, post=post, group_split=g > 1,
                   late_bias=late, note="; ".join(notes))
 
 
@@ -518,17 +604,26 @@ def _jax_target(L: Layer) -> Target:
     sp = _SPATIAL[nd]
     dn = ("NC" + sp, "OI" + sp, "NC" + sp)
     kw = dict(strides=L.stride, padding=pads, rhs_dilation=L.dilation, dimension_numbers=dn, transpose_kernel=True)
-    code = "y = jax.lax.conv_transpose(lhs, rhs, " + ", ".join(f"{k}={_fmt(v)}" for k, v in kw.items()) + ")"
-    if L.bias:
-        code += f"\ny = y + b[:, {', '.join(['None'] * nd)}]"
+    t = _compose(L.to_torch, _identity(nd + 2))
+    args = ", ".join(f"{k}={_fmt(v)}" for k, v in kw.items())
+    lines = ["import numpy as np", "import jax",
+             f"rhs_t = np.asarray({_weight_expr(L.source, t)}, np.float32)"
+             f"  # {dn[1]}: O = C_in, I = C_out/groups (transpose_kernel=True)",
+             "lhs = np.asarray(x, np.float32)"]
     note = ""
     if L.groups > 1:
-        cin_g, cout_g = L.in_channels // L.groups, L.out_channels // L.groups
+        cin_g = L.in_channels // L.groups
         note = "lax.conv_transpose has no groups"
-        code += (f"\n# one call per group j < {L.groups}: lhs[:, j*{cin_g}:(j+1)*{cin_g}] with "
-                 f"rhs[j*{cin_g}:(j+1)*{cin_g}] (and b[j*{cout_g}:(j+1)*{cout_g}]), then jnp.concatenate(parts, axis=1)")
-    t = _compose(L.to_torch, _identity(nd + 2))
-    return Target("jax", L.groups == 1, code,
+        lines += [f"parts = [jax.lax.conv_transpose(lhs[:, j * {cin_g}:(j + 1) * {cin_g}], "
+                  f"rhs_t[j * {cin_g}:(j + 1) * {cin_g}], {args})",
+                  f"         for j in range({L.groups})]  # one call per group: lax.conv_transpose has no groups",
+                  "y = np.concatenate([np.asarray(part) for part in parts], axis=1)"]
+    else:
+        lines += [f"y = np.asarray(jax.lax.conv_transpose(lhs, rhs_t, {args}))"]
+    if L.bias:
+        lines.append(f"y = y + np.asarray(b, np.float32)[:, {_none_index(nd)}]")
+    lines[-1] += "  # (N, C_out, *spatial)"
+    return Target("jax", L.groups == 1, "\n".join(lines),
                   _weight_text(L.source, "rhs", t, f"  # {dn[1]}: O = C_in, I = C_out/groups (transpose_kernel=True)"),
                   (1, L.out_channels, *L.output_shape), kw, *t, group_split=L.groups > 1, note=note)
 
@@ -541,16 +636,18 @@ def _tconv_target(L: Layer) -> Target:
     post = None if exact else tuple((min(lo, 0), min(hi, 0)) for lo, hi in L.crops)
     late = _late_bias(L, post)
     kw = dict(stride=L.stride, padding=pad, output_padding=op, groups=L.groups, dilation=L.dilation)
-    code = f"y = tconv.conv_transpose(x, w, {'b' if L.bias and not late else 'None'}, " + ", ".join(
-        f"{k}={_fmt(v)}" for k, v in kw.items()) + ")"
+    t = _compose(L.to_torch, _identity(nd + 2))
+    lines = ["import numpy as np", "import tconv",
+             f"y = tconv.conv_transpose(x, {_weight_expr(L.source, t)}, {'b' if L.bias and not late else 'None'}, "
+             + ", ".join(f"{k}={_fmt(v)}" for k, v in kw.items()) + ")"]
     note = ""
     if not exact:
-        code += f"\ny = np.pad(y, [(0, 0), (0, 0), *{tuple((-lo, -hi) for lo, hi in post)}])  # zeros appended"
+        lines.append(f"y = np.pad(y, [(0, 0), (0, 0), *{tuple((-lo, -hi) for lo, hi in post)}])  # zeros appended")
         note = f"the crops {L.crops} extend the output by more than output_padding allows"
     if late:
-        code += f"\ny = y + b[:, {', '.join(['None'] * nd)}]  # bias last: the appended zeros get it too"
-    t = _compose(L.to_torch, _identity(nd + 2))
-    return Target("tconv", exact, code, _weight_text(L.source, "w", t, "  # (C_in, C_out/groups, *k)"),
+        lines.append(f"y = y + b[:, {_none_index(nd)}]  # bias last: the appended zeros get it too")
+    lines[-1] += "  # (N, C_out, *spatial)"
+    return Target("tconv", exact, "\n".join(lines), _weight_text(L.source, "w", t, "  # (C_in, C_out/groups, *k)"),
                   (1, L.out_channels, *L.output_shape), kw, *t, post=post, late_bias=late, note=note)
 
 
@@ -614,6 +711,7 @@ def translate(
     input_shape: Sequence[int] | None = None,
     in_channels: int | None = None,
     check: bool = True,
+    run: bool = False,
     seed: int = 0,
 ) -> Translation:
     """Parse ``layer`` in the ``source`` convention and write it in each of ``to``; ``print()`` the result.
@@ -622,6 +720,9 @@ def translate(
     ``in_channels``: the input channels, needed from keras (a Keras layer infers them).
     ``check``: run random data through tconv's implementation of every convention and record the
     largest difference from the canonical result (``Translation.max_error``).
+    ``run``: also execute every target's snippet verbatim in its framework (those installed), on
+    float32 data, and record the error relative to the largest output (``Translation.framework_errors``;
+    for a framework that cannot be imported, the reason).
     """
     if source not in SOURCES:
         raise TconvError(f"source={source!r} must be one of {', '.join(SOURCES)}")
@@ -634,17 +735,87 @@ def translate(
     out = {t: _BUILDERS[t](L) for t in targets}
     tr = Translation(L, out, float("nan"))
     if check:
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal((tr.batch, L.in_channels, *L.input_shape))
-        w_src = rng.standard_normal(L.weight_shape)
-        b = rng.standard_normal(L.out_channels) if L.bias else None
-        w = _apply(w_src, L.to_torch)
-        ref = conv_transpose_window(x, w, L.stride, L.dilation, L.crops, b, groups=L.groups)
-        scale = max(1.0, float(np.abs(ref).max()))
-        tr.source_error = float(np.abs(_run_source(L, x, w_src, b) - ref).max()) / scale
-        for t in out.values():
-            got = _run_target(L, t, x, w_src, b)
-            if got.shape != ref.shape:
-                raise RuntimeError(f"tconv bug: the {t.name} translation gives {got.shape}, canonical {ref.shape}")
-            t.error = float(np.abs(got - ref).max()) / scale
+        _check(tr, seed)
+    if run:
+        _run_frameworks(tr, seed)
     return tr
+
+
+def _check(tr: Translation, seed: int) -> None:
+    """tconv's implementation of the source and of every target, as written, against the canonical layer."""
+    L, out = tr.layer, tr.targets
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((tr.batch, L.in_channels, *L.input_shape))
+    w_src = rng.standard_normal(L.weight_shape)
+    b = rng.standard_normal(L.out_channels) if L.bias else None
+    w = _apply(w_src, L.to_torch)
+    ref = conv_transpose_window(x, w, L.stride, L.dilation, L.crops, b, groups=L.groups)
+    scale = max(1.0, float(np.abs(ref).max()))
+    tr.source_error = float(np.abs(_run_source(L, x, w_src, b) - ref).max()) / scale
+    for t in out.values():
+        got = _run_target(L, t, x, w_src, b)
+        if got.shape != ref.shape:
+            raise RuntimeError(f"tconv bug: the {t.name} translation gives {got.shape}, canonical {ref.shape}")
+        t.error = float(np.abs(got - ref).max()) / scale
+
+
+def translate_call(
+    weight_shape: Sequence[int],
+    input_shape: Sequence[int],
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups: int = 1,
+    dilation=1,
+    *,
+    bias: bool = False,
+    to: Sequence[str] | str = TARGETS,
+    check: bool = True,
+) -> Translation:
+    """The translation of one ``tconv.conv_transpose`` call (PyTorch's weight layout ``weight_shape``,
+    spatial ``input_shape``, any tconv padding form, asymmetric pairs included): what the explorer
+    shows as "the same call elsewhere", checked as :func:`translate` checks.
+
+    >>> t = translate_call((1, 1, 3, 3), (3, 3), stride=2, padding=((1, 0), (1, 1)), output_padding=1)
+    >>> t.targets["onnx"].kwargs["pads"], t.targets["torch"].exact, t.max_error < 1e-12
+    ([1, 1, 0, 0], False, True)
+    """
+    geom = conv_transpose_geometry(tuple(weight_shape), tuple(input_shape), stride, padding, output_padding,
+                                   dilation, groups)
+    nd = geom.nd
+    kw = dict(stride=geom.stride, padding=geom.padding, output_padding=geom.output_padding, groups=geom.groups,
+              dilation=geom.dilation)
+    call = "tconv.conv_transpose(x, w, " + ", ".join(f"{k}={_fmt(v)}" for k, v in kw.items()) + ")"
+    L = Layer("torch", call, geom.y_channels, geom.x_channels, geom.groups, geom.kernel, geom.stride, geom.dilation,
+              tuple(zip(geom.pad_lo, geom.pad_hi)), geom.y_shape, bool(bias), tuple(weight_shape),
+              _identity(nd + 2), kw)
+    targets = [to] if isinstance(to, str) else list(to)
+    tr = Translation(L, {t: _BUILDERS[t](L) for t in targets}, float("nan"))
+    if check:
+        _check(tr, 0)
+    return tr
+
+
+def _run_frameworks(tr: Translation, seed: int) -> None:
+    """Execute every target's snippet in its framework (float32 data); errors in ``tr.framework_errors``."""
+    import importlib
+
+    L = tr.layer
+    rng = np.random.default_rng(seed + 1)
+    x = rng.standard_normal((tr.batch, L.in_channels, *L.input_shape)).astype(np.float32)
+    w_src = rng.standard_normal(L.weight_shape).astype(np.float32)
+    b = rng.standard_normal(L.out_channels).astype(np.float32) if L.bias else None
+    ref = conv_transpose_window(x.astype(np.float64), _apply(w_src, L.to_torch).astype(np.float64), L.stride,
+                                L.dilation, L.crops, None if b is None else b.astype(np.float64), groups=L.groups)
+    scale = max(1.0, float(np.abs(ref).max()))
+    for name in tr.targets:
+        try:
+            importlib.import_module(FRAMEWORKS[name][0])
+        except Exception as exc:  # not installed, or no backend (Keras without one): said, not hidden
+            tr.framework_errors[name] = f"{FRAMEWORKS[name][0]} could not be imported: {type(exc).__name__}"
+            continue
+        got = tr.execute(name, x, w_src, b)
+        if got.shape != ref.shape:
+            tr.framework_errors[name] = f"gave shape {got.shape}, not {ref.shape}"
+        else:
+            tr.framework_errors[name] = float(np.abs(got - ref).max()) / scale

@@ -142,16 +142,19 @@ def flat_permutation(channels: int, spatial, data_format: str) -> np.ndarray | N
     return np.moveaxis(idx, 0, -1).ravel()
 
 
-def _check_channels(x_cf: np.ndarray, w_t: np.ndarray, weight, op, nd, groups, data_format, weight_format):
+def _check_channels(x_cf: np.ndarray, w_t: np.ndarray, weight, op, nd, groups, data_format, weight_format, x=None):
     if x_cf.ndim not in (nd + 1, nd + 2):
         return
     c = x_cf.shape[x_cf.ndim - nd - 1]
     want = w_t.shape[0] if op == "conv_transpose" else w_t.shape[1] * groups
     if c != want:
+        from ...core.dispatch import channel_hint
+
         spec = weight_spec(weight_format, op, nd)
+        hint = channel_hint(np.shape(x), np.shape(weight), op, groups, data_format, weight_format)
         raise TconvError(
             f"input has {c} channels ({data_format}) but the weight of shape {np.shape(weight)} read as "
-            f"weight_format={weight_format!r} ({spec}) expects {want} input channels"
+            f"weight_format={weight_format!r} ({spec}) expects {want} input channels{hint}"
         )
 
 
@@ -161,7 +164,7 @@ def forward(call, x, weight, bias, *, next, data_format="channels_first", weight
     w = to_torch_weight(weight, weight_format, call.op)
     nd = _weight_nd(w, weight_format)
     xc = to_channels_first(x, df, nd)
-    _check_channels(xc, w, weight, call.op, nd, call.groups, df, weight_format)
+    _check_channels(xc, w, weight, call.op, nd, call.groups, df, weight_format, x)
     return from_channels_first(next(call, xc, w, bias), df, nd)
 
 
@@ -172,7 +175,7 @@ def vjp(call, grad_output, x, weight, bias, *, next, data_format="channels_first
     w = to_torch_weight(weight, weight_format, call.op)
     nd = _weight_nd(w, weight_format)
     xc = to_channels_first(x, df, nd)
-    _check_channels(xc, w, weight, call.op, nd, call.groups, df, weight_format)
+    _check_channels(xc, w, weight, call.op, nd, call.groups, df, weight_format, x)
     gx, gw, gb = next(call, to_channels_first(grad_output, df, nd), xc, w, bias)
     return from_channels_first(gx, df, nd), from_torch_weight(gw, weight_format, call.op), gb
 

@@ -35,6 +35,7 @@ import numpy as np
 from ...core.params import _is_int, as_float_array, per_axis
 from ...core.window import conv_transpose_window
 from ...errors import TconvError, TconvTypeError
+from ..names import checked_names
 
 __all__ = ["conv_transpose", "lax_padding", "dimension_permutations", "DEFAULT_DIMENSION_NUMBERS"]
 
@@ -134,6 +135,7 @@ def _crops(padding, k_eff, strides, dilated, use_consistent_padding: bool) -> li
     return [(k - 1 - int(lo), k - 1 - int(hi)) for k, (lo, hi) in zip(k_eff, padding)]
 
 
+@checked_names
 def conv_transpose(
     lhs: np.ndarray,
     rhs: np.ndarray,

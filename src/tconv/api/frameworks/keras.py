@@ -35,6 +35,7 @@ import numpy as np
 from ...core.params import as_float_array, per_axis
 from ...core.window import conv_transpose_window
 from ...errors import TconvError, TconvTypeError
+from ..names import checked_names
 
 __all__ = ["conv_transpose", "keras_padding", "output_length", "DATA_FORMATS"]
 
@@ -88,6 +89,7 @@ def torch_weight(kernel: np.ndarray) -> np.ndarray:
     return np.moveaxis(kernel, (nd + 1, nd), (0, 1))
 
 
+@checked_names
 def conv_transpose(
     inputs: np.ndarray,
     kernel: np.ndarray,

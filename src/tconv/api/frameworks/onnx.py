@@ -24,6 +24,7 @@ from ...core.dispatch import check_channels, finish, prepare, run
 from ...core.geometry import ConvGeometry, conv_transpose_geometry, split_smaller_first
 from ...core.params import per_axis
 from ...errors import TconvError, TconvTypeError
+from ..names import checked_names
 
 __all__ = ["conv_transpose", "onnx_geometry", "layers", "ConvTranspose"]  # noqa: F822 (ConvTranspose: module __getattr__)
 
@@ -39,6 +40,7 @@ def _ints(name: str, value, n: int, default: int, minimum: int) -> tuple[int, ..
     return per_axis(name, value if hasattr(value, "__index__") else list(value), n, minimum)
 
 
+@checked_names
 def onnx_geometry(
     weight_shape: Sequence[int],
     input_shape: Sequence[int],
@@ -108,6 +110,7 @@ def onnx_geometry(
                                    crop=crop)
 
 
+@checked_names
 def conv_transpose(
     X: np.ndarray,
     W: np.ndarray,
@@ -171,7 +174,8 @@ def __getattr__(name: str):
 def layers(model) -> dict:
     """The model's ``ConvTranspose`` nodes as :class:`tconv.ConvTranspose` layers, by node name
     (or output name): weights and biases from the initializers, ONNX's attributes turned into
-    explicit ``(lo, hi)`` padding and ``output_padding``. Where the pads depend on the input size
+    explicit ``(lo, hi)`` padding and ``output_padding`` (ONNX's ``output_padding`` kept as it is, so the
+    layer takes ``output_size`` as PyTorch's does). Where the pads depend on the input size
     (``auto_pad="SAME_*"``, ``output_shape``), the size comes from ONNX shape inference.
     """
     import onnx
@@ -209,7 +213,11 @@ def layers(model) -> dict:
             x_shape = (1, W.shape[0], *(max(1, 2 * k) for k in W.shape[2:]))  # any size: explicit pads
         geom = onnx_geometry(W.shape, x_shape[2:], **{k: v for k, v in attrs.items() if k != "auto_pad"},
                              auto_pad=auto_pad)
-        pairs = tuple((lo, max(hi, 0)) for lo, hi in zip(geom.pad_lo, geom.pad_hi))
-        op = tuple(max(-hi, 0) for hi in geom.pad_hi)
+        # ONNX's output_padding stays output_padding (as PyTorch's layer and from_torch have it); only
+        # zeros that output_shape appends beyond it (a negative crop) become more output_padding
+        pairs = tuple((lo, max(hi, 0)) for lo, hi in geom.padding)
+        op = tuple(a + max(-hi, 0) for a, (_, hi) in zip(geom.output_padding, geom.padding))
+        if all(lo == hi for lo, hi in pairs):  # symmetric: one int per axis, as PyTorch's modules have it
+            pairs = tuple(lo for lo, _ in pairs)
         out[name] = Layer(W, B, geom.stride, pairs, op, geom.groups, geom.dilation)
     return out

@@ -165,25 +165,27 @@ def _show(v: tuple):
 
 
 def _calls(p: dict, nd: int, pairs, q: dict, kinds) -> dict:
+    """The same call in other frameworks: :func:`tconv.tools.translate.translate_call`'s snippets (checked
+    numerically there; executed verbatim in the frameworks by tconv's tests), and the command line."""
+    from ..translate import translate_call
+
     k, s, d, op = p["kernel"], p["stride"], p["dilation"], p["output_padding"]
-    sym = all(lo == hi for lo, hi in pairs)
-    pad = p["padding"]
-    args = f"kernel_size={_show(k)}, stride={_show(s)}, padding=%s, output_padding={_show(op)}, dilation={_show(d)}"
-    if sym:
-        torch = f"torch.nn.ConvTranspose{nd}d(1, 1, {args.replace('%s', str(_show(tuple(lo for lo, _ in pairs))))}, bias=False)"
-    else:
-        crop = ", ".join(f"{lo}:{-hi if hi else ''}" for lo, hi in pairs)
-        torch = (f"torch.nn.ConvTranspose{nd}d(1, 1, {args.replace('%s', '0')}, bias=False)  # PyTorch has no asymmetric "
-                 f"padding: crop y[..., {crop}] afterwards")
-    onnx = (f"ConvTranspose(kernel_shape={list(k)}, strides={list(s)}, pads={[lo for lo, _ in pairs] + [hi for _, hi in pairs]}, "
-            f"dilations={list(d)}, output_padding={list(op)})")
-    tc = f"tconv.conv_transpose(x, w, stride={_show(s)}, padding={pad!r}, output_padding={_show(op)}, dilation={_show(d)})"
+    tr = translate_call((1, 1, *k), p["input"], s, tuple(pairs), op, 1, d)
+    calls = {name: ("" if t.exact else f"# cannot be one call: {t.note}; the closest exact alternative:\n") + t.code
+             for name, t in tr.targets.items()}
+    calls["pytorch"] = calls.pop("torch")
     one = lambda v: ",".join(map(str, v)) if len(set(v)) > 1 else str(v[0])  # noqa: E731
     cli = ["tconv", "animate", "--input", ",".join(map(str, p["input"])), "--kernel", one(k), "--stride", one(s),
            "--padding", q["padding"].strip().lower() or "0", "--output-padding", one(op), "--dilation", one(d)]
     for flag, kind in zip(("--values", "--kernel-values"), kinds):
         cli += [flag, kind if kind != "typed" else "FILE.npy"]
-    return dict(pytorch=torch, onnx=onnx, tconv=tc, cli=" ".join(shlex.quote(c) for c in cli))
+    calls["cli"] = " ".join(shlex.quote(c) for c in cli)
+    calls["given"] = (f"each snippet runs as printed given NumPy arrays x = input[None, None] (1, 1, "
+                      f"{', '.join(map(str, p['input']))}) and w = kernel[None, None] (1, 1, {', '.join(map(str, k))}); "
+                      f"checked: tconv's emulation of each framework agrees to {tr.max_error:.1g} here, and tconv's "
+                      "tests run such snippets in PyTorch, ONNX Runtime, Keras 3 and JAX (`tconv translate --run` "
+                      "does it on your machine)")
+    return calls
 
 
 def model_json(query: dict) -> dict:
@@ -210,7 +212,8 @@ def _model_json(parsed: dict) -> dict:
                           values=[float(fr.canvas[w]) for w in fr.window]))
     r, c = sm.keep
     scatter = dict(canvas_shape=list(sm.canvas_shape), keep=[r.start, r.stop, c.start, c.stop],
-                   cropped=_lists(sm.cropped), outpad=_lists(sm.output_padding), steps=steps,
+                   cropped=_lists(sm.cropped), outpad=_lists(sm.output_padding),
+                   outpad_zeros=_lists(sm.outpad_zeros), steps=steps,
                    intro=sm.frames[0].title, outro=sm.frames[-1].title)
     kf = gm.flipped
     gsteps = []
@@ -225,7 +228,7 @@ def _model_json(parsed: dict) -> dict:
     if rows * cols <= MAX_MATRIX:
         from ..viz.pictures import matrix  # the same C_K the matrix picture draws
 
-        m = matrix(k, x.shape, **geom)
+        m = matrix(x.shape, k, **geom)
         CT = m.CT
         matrix_json = dict(CT=CT.tolist(), tap=m.tap.T.tolist(), x=x.ravel().tolist(),
                            y=(CT @ x.ravel()).tolist(), shape=[cols, rows])

@@ -8,7 +8,15 @@ import numpy as np
 
 from ...errors import TconvError
 from ..seed import SEED_KERNEL
-from .pictures import DEFAULT_MAX_FRAMES, MAX_CELLS_PER_AXIS, Animation, animate, matrix, overlap
+from .pictures import (
+    DEFAULT_MAX_FRAMES,
+    MAX_CELLS_PER_AXIS,
+    Animation,
+    animate,
+    animation_format,
+    matrix,
+    overlap,
+)
 
 VALUE_KINDS = ("seed", "ones", "arange", "random")
 
@@ -74,20 +82,21 @@ def animation(x, kernel, *, view: str = "scatter", stride=1, padding=0, output_p
 
 def write_animation(path, x, kernel, *, view="scatter", frames_dir=None, duration_ms=900, progress=None,
                     scale: float = 1.0, max_frames: int = DEFAULT_MAX_FRAMES, **geom) -> tuple[Path, Animation]:
+    animation_format(path)  # an unknown suffix is refused before anything is drawn
     a = animate(x, kernel, view=view, duration_ms=duration_ms, scale=scale, max_frames=max_frames, **geom)
     return a.save(path, frames_dir, progress), a
 
 
-def matrix_pictures(kernel: np.ndarray, input_shape, stride=1, padding=0, output_padding=0, dilation=1):
+def matrix_pictures(input_shape, kernel: np.ndarray, stride=1, padding=0, output_padding=0, dilation=1):
     """``(C, CT, tap)``: dense ``C_K``, its transpose, and the kernel tap of every non-zero, for a
     transposed convolution of an input of ``input_shape``."""
-    m = matrix(kernel, input_shape, stride=stride, padding=padding, output_padding=output_padding,
+    m = matrix(input_shape, kernel, stride=stride, padding=padding, output_padding=output_padding,
                dilation=dilation)
     return m.C, m.CT, m.tap
 
 
-def write_matrix(path, kernel, input_shape, scale: float = 1.0, **geom) -> tuple[Path, str]:
-    m = matrix(kernel, input_shape, scale=scale, **geom)
+def write_matrix(path, input_shape, kernel, scale: float = 1.0, **geom) -> tuple[Path, str]:
+    m = matrix(input_shape, kernel, scale=scale, **geom)
     return m.save(path), m.text
 
 

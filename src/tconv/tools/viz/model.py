@@ -47,11 +47,19 @@ class ScatterModel:
     canvas_shape: tuple[int, int]
     keep: tuple[slice, slice]  # the region of the canvas that is the output
     cropped: np.ndarray  # bool canvas: removed by padding
-    output_padding: np.ndarray  # bool canvas: added by output_padding (beyond the scatter's reach)
+    output_padding: np.ndarray  # bool canvas: the last output_padding rows/columns of the output
     output: np.ndarray  # == tconv.conv_transpose(x, kernel, ...)
     frames: list[Frame] = field(default_factory=list)
     one_d: bool = False
     params: dict = field(default_factory=dict)  # stride, padding (lo, hi), dilation, output_padding per axis
+    #: bool canvas: output_padding cells beyond the scatter's reach (zeros appended); the other
+    #: output_padding cells hold real sums that padding would have cropped and output_padding keeps
+    outpad_zeros: np.ndarray | None = None
+
+    @property
+    def outpad_kept(self) -> np.ndarray:
+        """output_padding cells inside the uncropped canvas: real values kept from the crop."""
+        return self.output_padding & ~self.outpad_zeros
 
 
 def _lift(v, neutral):
@@ -120,16 +128,24 @@ def scatter_model(x, kernel, stride=1, padding=0, output_padding=0, dilation=1) 
             tuple((int(r), int(c)) for r in rows for c in cols), float(x[i, j])))
     output = conv_transpose(x[None, None], w, stride=stride, padding=padding,
                             output_padding=output_padding, dilation=dilation)[0, 0]
+    beyond = np.zeros(canvas_shape, bool)  # canvas cells the scatter never reaches
+    for ax, f in enumerate(full):
+        idx = [slice(None), slice(None)]
+        idx[ax] = slice(f, None)
+        beyond[tuple(idx)] = True
+    zeros = outpad & beyond
     note = []
     if cropped.any():
         note.append("grey cells are cropped by padding")
-    if outpad.any():
-        note.append("purple cells are added by output_padding")
+    if (outpad & ~zeros).any():
+        note.append("light purple cells are sums that padding would crop, kept by output_padding")
+    if zeros.any():
+        note.append("dark purple cells are zeros appended by output_padding, beyond the scatter's reach")
     frames.append(Frame("outro", "result: the output of conv_transpose, framed in blue" +
                         ("; " + "; ".join(note) if note else ""),
                         canvas.copy(), touched.copy()))
     return ScatterModel(x, kernel, geom, canvas_shape, keep, cropped, outpad, output, frames, one_d,
-                        _params(geom, output_padding, padding, one_d))
+                        _params(geom, output_padding, padding, one_d), zeros)
 
 
 @dataclass
@@ -141,7 +157,7 @@ class GatherModel:
     flipped: np.ndarray
     geometry: ConvGeometry
     grid: np.ndarray  # the padded, zero-inserted input the flipped kernel slides over
-    origin: np.ndarray  # int grid: 0 padding, 1 inserted zero, 2 an input value
+    origin: np.ndarray  # int grid: 0 padding, 1 inserted zero, 2 an input value, 3 a zero added by output_padding
     output: np.ndarray
     frames: list[Frame] = field(default_factory=list)
     one_d: bool = False
@@ -169,25 +185,44 @@ def gather_model(x, kernel, stride=1, padding=0, output_padding=0, dilation=1) -
     dst = tuple(slice(max(0, f), max(0, f) + (sl.stop - sl.start)) for f, sl in zip(front, src))
     grid[dst] = u[src]
     origin[dst] = kind[src]
+    # the last output_padding rows/columns of the grid exist only for the output_padding cells
+    base = conv_transpose_geometry(w.shape, x.shape, stride, padding, 0, dilation).x_shape
+    for ax, a in enumerate(ni - bi for ni, bi in zip(n, base)):
+        if a > 0:
+            idx = [slice(None), slice(None)]
+            idx[ax] = slice(size[ax] - a, None)
+            sub = origin[tuple(idx)]
+            sub[sub == 0] = 3
     flipped = kernel[::-1, ::-1]
     out = np.zeros(n)
     touched = np.zeros(n, bool)
-    frames = [Frame("intro", f"the same result as a convolution: insert {s[1] - 1 if one_d else tuple(si - 1 for si in s)} "
-                    "zero(s) between inputs, pad, and slide the flipped kernel", out.copy(), touched.copy())]
+    op = tuple(ni - bi for ni, bi in zip(n, base))
+    before = tuple(di * (ki - 1) - lo for di, ki, lo in zip(d, k, geom.pad_lo))
+    after = tuple(si - f - u_ for si, f, u_ in zip(size, front, up))
+    pick = (lambda v: v[1]) if one_d else (lambda v: v)  # noqa: E731
+    zeros = pick(tuple(si - 1 for si in s))
+    pad = (f"pad d(k-1) - lo = {pick(before)} before and d(k-1) - hi + output_padding = {pick(after)} after"
+           + (f" (output_padding {pick(op)} of it)" if any(op) else "") + ("; negative: that many cropped"
+                                                                            if min(before + after) < 0 else ""))
+    frames = [Frame("intro", f"the same result as a convolution: insert {zeros} zero(s) between inputs, {pad}, "
+                    "and slide the flipped kernel", out.copy(), touched.copy())]
     total = out.size
     for step, (p, q) in enumerate(np.ndindex(*n), start=1):
         rows = p + d[0] * np.arange(k[0])
         cols = q + d[1] * np.arange(k[1])
-        val = float(np.sum(grid[np.ix_(rows, cols)] * flipped))
+        window = grid[np.ix_(rows, cols)]
+        val = float(np.sum(window * flipped))
         out[p, q] = val
         touched[p, q] = True
         where = f"output[{q}]" if one_d else f"output[{p},{q}]"
-        frames.append(Frame("step", f"step {step}/{total}: {where} = sum(window * flipped kernel) = {_fmt(val)}",
+        frames.append(Frame("step", f"step {step}/{total}: {where} = {_terms(window, flipped)} = {_fmt(val)}",
                             out.copy(), touched.copy(), (p, q),
                             tuple((int(r), int(c)) for r in rows for c in cols), value=val))
     output = conv_transpose(x[None, None], w, stride=stride, padding=padding,
                             output_padding=output_padding, dilation=dilation)[0, 0]
-    frames.append(Frame("outro", "result: identical to the scatter view", out.copy(), touched.copy()))
+    frames.append(Frame("outro", "result: the output of conv_transpose, each cell the sum of one window of the "
+                        "zero-inserted, padded input times the flipped kernel (the scatter view adds up the same "
+                        "products)", out.copy(), touched.copy()))
     return GatherModel(x, kernel, flipped, geom, grid, origin, output, frames, one_d,
                        _params(geom, output_padding, padding, one_d))
 
@@ -284,6 +319,26 @@ def describe_overlap(kernel_size, stride, dilation=1, nd: int | None = None, inp
             pattern = ", ".join(map(str, sorted(counts)))
             lines.append(f"{kd} with stride {s}: overlap alternates {pattern}: uneven (checkerboard artifacts)")
     return lines
+
+
+#: kernels with at most this many taps have the terms of each gather sum written out
+MAX_TERMS = 9
+
+
+def _terms(window: np.ndarray, flipped: np.ndarray) -> str:
+    """The gather sum as its terms (cell value * kernel weight, zero cells left out) for small kernels.
+
+    >>> _terms(np.array([[0.0, 2.0], [3.0, 0.0]]), np.array([[4.0, 3.0], [2.0, 1.0]]))
+    '2*3 + 3*2 (zero cells left out)'
+    >>> _terms(np.zeros((1, 2)), np.ones((1, 2)))
+    '0 (only zeros under the kernel)'
+    """
+    if flipped.size > MAX_TERMS:
+        return "sum(window * flipped kernel)"
+    terms = [f"{_fmt(a)}*{_fmt(b)}" for a, b in zip(window.ravel(), flipped.ravel()) if a != 0]
+    if not terms:
+        return "0 (only zeros under the kernel)"
+    return " + ".join(terms) + (" (zero cells left out)" if len(terms) < window.size else "")
 
 
 def _fmt(v: float) -> str:

@@ -1,14 +1,20 @@
 """Pictures as objects: they show inline in Jupyter and ``.save(path)`` to files.
 
 ``animate`` (scatter / gather GIF), ``matrix`` (``C_K`` and ``C_K^T``) and ``overlap`` (the
-checkerboard map) check the picture's size from the geometry alone before drawing anything, and
-animations are drawn and written one frame at a time, so memory does not grow with the frame count.
-The command line and the explorer's ``/gif`` call these same functions.
+checkerboard map) take their arguments in one order: the transposed convolution's *input* first
+(an array, or for ``matrix`` and ``overlap`` just its shape), then the *kernel* (an array, or for
+``overlap`` just its size), then the geometry as keywords. They check the picture's size from the
+geometry alone before drawing anything, and animations are drawn and written one frame at a time,
+so memory does not grow with the frame count. The command line and the explorer's ``/gif`` call
+these same functions. Every picture states its parameters and has a colour key; saved PNGs carry
+both in their text chunks (``tconv:parameters``, ``tconv:legend``).
 
 >>> a = animate(stride=2, padding=1, output_padding=1)
 >>> a.n_frames, a.output.shape
 (6, (4, 4))
->>> m = matrix(np.ones((3, 3)), (2, 2))
+>>> a
+Animation(view='scatter', input 2x2, kernel 3x3, stride 2, padding 1, dilation 1, output_padding 1 -> output 4x4, 6 frames)
+>>> m = matrix((2, 2), np.ones((3, 3)))
 >>> m.C.shape, m.CT.shape
 ((4, 16), (16, 4))
 >>> overlap((4,), 3, stride=2).counts.astype(int).tolist()
@@ -27,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from ...api.functional import conv_transpose
 from ...core.geometry import conv_transpose_geometry
@@ -34,7 +41,15 @@ from ...errors import TconvError
 from ..seed import SEED_INPUT, SEED_KERNEL, format_matrix
 from .gif import GifStream
 from .model import describe_overlap, gather_model, overlap_map, params_line, scatter_model
-from .render import GatherPainter, ScatterPainter, render_matrix, render_overlap, side_by_side
+from .render import (
+    GatherPainter,
+    ScatterPainter,
+    fmt,
+    render_matrix,
+    render_overlap,
+    side_by_side,
+    with_header,
+)
 
 __all__ = ["Animation", "MatrixPicture", "OverlapPicture", "animate", "matrix", "overlap",
            "DEFAULT_MAX_FRAMES", "MAX_CELLS_PER_AXIS", "MAX_MATRIX_ENTRIES"]
@@ -117,6 +132,9 @@ class Animation:
         self.size = (max(p.width for p in self.painters), max(p.height for p in self.painters))
         self.n_frames = sum(len(m.frames) for m in self.models)
 
+    def __repr__(self) -> str:
+        return f"Animation(view={self.view!r}, {params_line(self.model.params)}, {self.n_frames} frames)"
+
     @property
     def model(self):
         """The last view's drawing model (its ``output`` is ``conv_transpose``'s)."""
@@ -155,12 +173,33 @@ class Animation:
                     _progress(n + 1, self.n_frames)
 
     def save(self, path, frames_dir=None, progress: bool | None = None) -> Path:
-        """Write the GIF to ``path`` (a progress bar on stderr for long ones); returns the path."""
+        """Write the animation to ``path``: ``.gif`` a GIF, ``.png`` an animated PNG (every frame; viewers
+        without APNG show the first); any other suffix is refused (:data:`ANIMATION_FORMATS`). ``frames_dir``:
+        every frame as its own PNG too. A progress bar on stderr for long ones; returns the path."""
         path = Path(path)
+        fmt = animation_format(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb") as fp:
-            self.write(fp, frames_dir, self.n_frames > 40 if progress is None else progress)
+        show = self.n_frames > 40 if progress is None else progress
+        if fmt == "gif":
+            with open(path, "wb") as fp:
+                self.write(fp, frames_dir, show)
+            return path
+        frames = []
+        if frames_dir is not None:
+            Path(frames_dir).mkdir(parents=True, exist_ok=True)
+        for n, img in enumerate(self.frames()):
+            frames.append(img)
+            if frames_dir is not None:
+                img.save(Path(frames_dir) / f"frame_{n:03d}.png")
+            if show:
+                _progress(n + 1, self.n_frames)
+        frames[0].save(path, format="PNG", save_all=True, append_images=frames[1:], duration=self.durations(),
+                       loop=0, pnginfo=_pnginfo(params_line(self.model.params), self.legend()))
         return path
+
+    def legend(self) -> list[str]:
+        """The colour key of every view, as words."""
+        return [text for p in self.painters for _, text in p.legend_items]
 
     def gif_bytes(self) -> bytes:
         buf = io.BytesIO()
@@ -176,6 +215,32 @@ class Animation:
         return _png(last)
 
 
+#: what :meth:`Animation.save` and ``tconv animate -o`` write, by file suffix
+ANIMATION_FORMATS = {".gif": "gif", ".png": "png"}
+
+
+def animation_format(path) -> str:
+    """``"gif"`` or ``"png"`` from ``path``'s suffix; any other suffix is refused, naming the formats.
+
+    >>> animation_format("out.GIF"), animation_format("frames.png")
+    ('gif', 'png')
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in ANIMATION_FORMATS:
+        raise TconvError(f"output={str(path)!r}: an animation is written as .gif (a GIF) or .png (an animated PNG, "
+                         f"every frame); {suffix or 'no suffix'!r} is neither (frames_dir / --frames DIR writes one PNG "
+                         "per frame)")
+    return ANIMATION_FORMATS[suffix]
+
+
+def _pnginfo(params: str, legend) -> PngInfo:
+    """The PNG text chunks every saved picture carries: its parameters and its colour key."""
+    info = PngInfo()
+    info.add_text("tconv:parameters", params)
+    info.add_text("tconv:legend", "; ".join(legend))
+    return info
+
+
 def _png(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
@@ -185,11 +250,17 @@ def _png(img: Image.Image) -> bytes:
 class _Still:
     image: Image.Image
     text: str
+    params: str
+    legend: list[str]
 
     def save(self, path) -> Path:
+        """Write the picture (PNG for ``.png``, with its parameters and colour key in text chunks)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.image.save(path)
+        if path.suffix.lower() == ".png":
+            self.image.save(path, pnginfo=_pnginfo(self.params, self.legend))
+        else:
+            self.image.save(path)
         return path
 
     def _repr_png_(self) -> bytes:
@@ -200,29 +271,54 @@ class _Still:
 
 
 class MatrixPicture(_Still):
-    """``C_K`` and ``C_K^T`` side by side, every non-zero coloured by its kernel tap."""
+    """``C_K`` and ``C_K^T`` side by side, every non-zero coloured by its kernel tap, under the parameter
+    line; the key (the kernel drawn in its taps' colours) beside them."""
 
-    def __init__(self, C: np.ndarray, tap: np.ndarray, params: str, scale: float = 1.0):
-        self.C, self.CT, self.tap = C, C.T, tap
+    def __init__(self, C: np.ndarray, tap: np.ndarray, params: str, scale: float = 1.0, kernel=None):
+        self.C, self.CT, self.tap, self.params = C, C.T, tap, params
+        self.kernel = None if kernel is None else np.asarray(kernel)
         a = render_matrix(C, tap, f"({C.shape[0]}x{C.shape[1]}): the convolution as a matrix", scale=scale,
                           row_label="the input cells of the transposed convolution (row-major index)",
                           col_label="its output cells (row-major index)")
         b = render_matrix(self.CT, tap.T, f"({C.shape[1]}x{C.shape[0]}): the transposed convolution",
                           transposed=True, scale=scale, row_label="the output cells (row-major index)",
                           col_label="the input cells x of the transposed convolution")
-        self.image = side_by_side(a, b)
+        k = self.kernel if self.kernel is not None else np.arange(1.0, tap.max() + 2)
+        self.legend = [f"tap {i} (kernel[{','.join(map(str, idx))}] = {fmt(v)})"
+                       for i, (idx, v) in enumerate(np.ndenumerate(k))] + ["white: zero (no tap)"]
+        self.image = with_header(side_by_side(a, b), params, k, scale)
         self.text = (params + "\n\n" + format_matrix(C, "C_K") + "\n\n" + format_matrix(self.CT, "C_K^T")
-                     + "\n\n(colours in the picture: each non-zero is the kernel tap it comes from)")
+                     + "\n\n(colours in the picture: each non-zero is the kernel tap it comes from: "
+                     + "; ".join(self.legend) + ")")
 
 
 class OverlapPicture(_Still):
-    """How many kernel taps land on each output cell, with the words for its pattern."""
+    """How many kernel taps land on each output cell, with the words for its pattern. The counts and
+    words exist for any size; only the picture is capped (:data:`MAX_CELLS_PER_AXIS` cells per axis),
+    drawn when first asked for."""
 
     def __init__(self, counts: np.ndarray, words: list[str], params: str, scale: float = 1.0):
-        self.counts, self.words = counts, words
-        self.image = render_overlap(counts, words, params, scale)
-        self.text = (format_matrix(np.atleast_2d(counts), "taps landing on each output cell") + "\n"
-                     + "\n".join(words))
+        self.counts, self.words, self.params, self.scale = counts, words, params, scale
+        self.legend = ["darker blue: more kernel taps land on the cell"]
+        self._image = None
+        self.text = (self.summary() + "\n" + "\n".join(words))
+
+    def summary(self) -> str:
+        """The counts: the whole grid when small, else how many cells get each count."""
+        c = np.atleast_2d(self.counts).astype(int)
+        if c.size <= 400:
+            return format_matrix(c, "taps landing on each output cell")
+        values, n = np.unique(c, return_counts=True)
+        parts = ", ".join(f"{v} taps: {k} cells" for v, k in zip(values.tolist(), n.tolist()))
+        return (f"taps landing on each output cell ({'x'.join(map(str, self.counts.shape))} cells, too many to "
+                f"list): {parts}")
+
+    @property
+    def image(self) -> Image.Image:
+        if self._image is None:
+            _check_axes("the overlap map", self.counts.shape)
+            self._image = render_overlap(self.counts, self.words, self.params, self.scale)
+        return self._image
 
 
 def _params_text(x_shape, k_shape, **geom) -> str:
@@ -247,12 +343,36 @@ def animate(x=None, kernel=None, *, view: str = "scatter", stride=1, padding=0, 
                      dilation=dilation, duration_ms=duration_ms, scale=scale, max_frames=max_frames)
 
 
-def matrix(kernel=None, input_shape=(2, 2), *, stride=1, padding=0, output_padding=0, dilation=1,
+def _input_shape(fn: str, value) -> tuple[int, ...]:
+    """The transposed convolution's input, given as its shape (an int or ints) or as an array (its shape)."""
+    if isinstance(value, (int, np.integer)):
+        return (int(value),)
+    arr = np.asarray(value)
+    if isinstance(value, np.ndarray) or arr.dtype.kind not in "iu" or arr.ndim != 1:
+        if arr.ndim not in (1, 2):
+            raise TconvError(f"{fn}(input, kernel): input must be the transposed convolution's input (a 1-D or 2-D "
+                             f"array) or its shape; got an array of shape {arr.shape}")
+        return tuple(arr.shape)
+    return tuple(int(v) for v in arr)
+
+
+def matrix(input=(2, 2), kernel=None, *, stride=1, padding=0, output_padding=0, dilation=1,
            scale: float = 1.0) -> MatrixPicture:
-    """``C_K`` and ``C_K^T`` for a transposed convolution of an input of ``input_shape`` (the transposed
-    convolution's input) with ``kernel`` (the seed's by default)."""
+    """``C_K`` and ``C_K^T`` for the transposed convolution of ``input`` (the transposed convolution's
+    input: its shape, or an array whose shape is used) with ``kernel`` (the seed's by default); the
+    arguments in the order of :func:`animate` and :func:`overlap`.
+
+    >>> matrix((4,), np.ones(3), stride=2).C.shape
+    (4, 9)
+    """
     k = np.asarray(SEED_KERNEL if kernel is None else kernel, dtype=np.float64)
-    x_shape = tuple(int(v) for v in np.atleast_1d(input_shape))
+    x_shape = _input_shape("matrix", input)
+    if len(x_shape) != k.ndim:
+        old = " (matrix takes the input first, then the kernel, as animate and overlap do)" if (
+            np.ndim(input) > 1 or (kernel is not None and np.ndim(kernel) == 1 and np.asarray(kernel).dtype.kind in "iu")
+        ) else ""
+        raise TconvError(f"matrix(input, kernel): the input has {len(x_shape)} axes ({x_shape}) but the kernel "
+                         f"{k.shape} has {k.ndim}{old}")
     g = _geometry(x_shape, k.shape, stride, padding, output_padding, dilation)
     rows, cols = math.prod(g.y_shape), math.prod(g.x_shape)
     if rows * cols > MAX_MATRIX_ENTRIES:
@@ -265,18 +385,24 @@ def matrix(kernel=None, input_shape=(2, 2), *, stride=1, padding=0, output_paddi
     taps = np.arange(1.0, k.size + 1).reshape(k.shape)[None, None]
     tap = np.rint(conv_transpose(eye, taps, **geom).reshape(rows, cols)).astype(int) - 1
     return MatrixPicture(C, tap, _params_text(x_shape, k.shape, stride=stride, padding=padding,
-                                              output_padding=output_padding, dilation=dilation), scale)
+                                              output_padding=output_padding, dilation=dilation), scale, kernel=k)
 
 
-def overlap(input_shape=(2, 2), kernel_size=3, *, stride=1, padding=0, output_padding=0, dilation=1,
+def overlap(input=(2, 2), kernel=3, *, stride=1, padding=0, output_padding=0, dilation=1,
             scale: float = 1.0) -> OverlapPicture:
-    """How many kernel taps land on each output cell of a transposed convolution of ``input_shape``."""
-    x_shape = tuple(int(v) for v in np.atleast_1d(input_shape))
-    k_shape = (tuple(int(v) for v in kernel_size) if isinstance(kernel_size, (tuple, list))
-               else (int(kernel_size),) * len(x_shape))
+    """How many kernel taps land on each output cell of the transposed convolution of ``input`` (its
+    shape, or an array) with ``kernel`` (its size: one int or one per axis, or an array)."""
+    x_shape = _input_shape("overlap", input)
+    if isinstance(kernel, np.ndarray) and kernel.dtype.kind not in "iu" or np.ndim(kernel) > 1:
+        k_shape = tuple(np.shape(kernel))
+    elif isinstance(kernel, (tuple, list, np.ndarray)):
+        k_shape = tuple(int(v) for v in kernel)
+    else:
+        k_shape = (int(kernel),) * len(x_shape)
     geom = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation)
     g = _geometry(x_shape, k_shape, **geom)
-    _check_axes("the overlap map", g.x_shape)
+    if math.prod(g.x_shape) > MAX_MODEL_CELLS:
+        raise TconvError(f"the overlap map would have {math.prod(g.x_shape)} cells, more than {MAX_MODEL_CELLS}")
     counts = overlap_map(x_shape, k_shape, **geom)
     words = describe_overlap(k_shape, g.stride, g.dilation, nd=g.nd, input_shape=x_shape)
     if counts.ndim > 1:

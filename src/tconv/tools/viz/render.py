@@ -21,7 +21,8 @@ KERNEL = (199, 233, 192)
 WINDOW = (253, 208, 162)
 TOUCHED = (255, 247, 188)
 CROPPED = (217, 217, 217)
-OUTPAD = (218, 204, 235)
+OUTPAD = (196, 170, 228)  # zeros appended (added) by output_padding
+OUTPAD_KEPT = (226, 214, 240)  # sums kept by output_padding from the crop
 PAD_ZERO, INSERTED_ZERO = (246, 246, 246), (250, 218, 221)
 GAP = (255, 255, 254)  # drawn hatched
 RED, BLUE = (200, 60, 0), (0, 90, 200)
@@ -181,8 +182,10 @@ class ScatterPainter(_Painter):
         items = [(INPUT_HI, "current input cell"), (WINDOW, "its output window"), (TOUCHED, "written so far")]
         if model.cropped.any():
             items.append((CROPPED, "cropped by padding"))
-        if model.output_padding.any():
-            items.append((OUTPAD, "output_padding"))
+        if model.outpad_kept.any():
+            items.append((OUTPAD_KEPT, "kept by output_padding (padding would crop it)"))
+        if model.outpad_zeros.any():
+            items.append((OUTPAD, "zero appended by output_padding"))
         super().__init__(model, sum(self.widths) + 2 * self.gap + st.px(20), max(heights), items, st)
 
     def draw(self, frame: Frame) -> Image.Image:
@@ -212,8 +215,10 @@ class ScatterPainter(_Painter):
         def cfill(i, j):
             if (i, j) in win:
                 return WINDOW
-            if model.output_padding[i, j]:
+            if model.outpad_zeros[i, j]:
                 return OUTPAD
+            if model.output_padding[i, j]:
+                return OUTPAD_KEPT
             if model.cropped[i, j]:
                 return CROPPED
             return TOUCHED if frame.touched[i, j] else WHITE
@@ -251,8 +256,10 @@ class GatherPainter(_Painter):
         shapes = (g.shape, self.dil_shape, model.output.shape)
         self.widths = [max(s[1] * self.cell, st.fb.getbbox(lab)[2]) for s, lab in zip(shapes, self.labels)]
         heights = [_line_h(st.fb) + s[0] * self.cell for s in shapes]
-        items = [(INPUT, "input value"), (INSERTED_ZERO, "inserted zero"), (PAD_ZERO, "padding zero"),
-                 (INPUT_HI, "current output")]
+        items = [(INPUT, "input value"), (INSERTED_ZERO, "inserted zero"), (PAD_ZERO, "padding zero")]
+        if (model.origin == 3).any():
+            items.append((OUTPAD, "zero added by output_padding"))
+        items.append((INPUT_HI, "current output"))
         if dilated:
             items.append((GAP, "gap between dilated taps"))
         super().__init__(model, sum(self.widths) + 2 * self.gap, max(heights), items, st)
@@ -266,11 +273,11 @@ class GatherPainter(_Painter):
         top = self.top
         win = list(frame.window)
         weight = {rc: kf[n // kf.shape[1], n % kf.shape[1]] for n, rc in enumerate(win)}
-        colours = {0: PAD_ZERO, 1: INSERTED_ZERO, 2: INPUT}
+        colours = {0: PAD_ZERO, 1: INSERTED_ZERO, 2: INPUT, 3: OUTPAD}
         x0 = st.px(20)
         draw_grid(d, x0, top, g.shape, cell, lambda i, j: fmt(g[i, j]),
                   lambda i, j: colours[int(model.origin[i, j])], f, self.labels[0], fb,
-                  lambda i, j: BLACK if model.origin[i, j] == 2 else GREY_TEXT, thick=set(win),
+                  lambda i, j: BLACK if model.origin[i, j] in (2, 3) else GREY_TEXT, thick=set(win),
                   corner=lambda i, j: f"x{fmt(weight[(i, j)])}" if (i, j) in weight else "", corner_font=st.ft)
         x0 += self.widths[0] + self.gap
 
@@ -302,6 +309,27 @@ class GatherPainter(_Painter):
 
 def painter(model, scale: float = 1.0):
     return ScatterPainter(model, scale) if isinstance(model, ScatterModel) else GatherPainter(model, scale)
+
+
+def with_header(img: Image.Image, params: str, kernel: np.ndarray, scale: float = 1.0) -> Image.Image:
+    """``img`` under a header: the parameter line, and the colour key (the kernel drawn with each tap in
+    its colour, as the matrices colour their entries)."""
+    st = _Style(scale)
+    k2 = kernel if kernel.ndim == 2 else kernel.reshape(1, -1)
+    cell = max(st.px(26), max(st.f.getbbox(fmt(v))[2] for v in k2.ravel()) + st.px(10))
+    key_label = "key: each non-zero of C_K is the kernel tap it comes from"
+    head_h = st.px(12) + _line_h(st.fs) + st.px(6) + _line_h(st.fs) + k2.shape[0] * cell + st.px(12)
+    width = max(img.width, st.px(40) + max(st.fs.getbbox(params)[2], st.fs.getbbox(key_label)[2],
+                                            k2.shape[1] * cell))
+    out = Image.new("RGB", (width, head_h + img.height), WHITE)
+    d = ImageDraw.Draw(out)
+    d.text((st.px(20), st.px(12)), params, fill=PARAMS_TEXT, font=st.fs)
+    y = st.px(12) + _line_h(st.fs) + st.px(6)
+    d.text((st.px(20), y), key_label, fill=BLACK, font=st.fs)
+    draw_grid(d, st.px(20), y + _line_h(st.fs), k2.shape, cell, lambda i, j: fmt(k2[i, j]),
+              lambda i, j: TAP_COLOURS[(i * k2.shape[1] + j) % len(TAP_COLOURS)], st.f)
+    out.paste(img, (0, head_h))
+    return out
 
 
 def side_by_side(a: Image.Image, b: Image.Image) -> Image.Image:

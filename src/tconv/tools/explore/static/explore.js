@@ -174,7 +174,7 @@ function drawStatic() {
   const klen = (n, di) => (n - 1) * di + 1;
   S.grid = grid($("gather-grid"), g.grid.length, g.grid[0].length, (c, i, j) => {
     const o = g.origin[i][j];
-    c.classList.add(o === 2 ? "in" : o === 1 ? "ins" : "pad");
+    c.classList.add(o === 2 ? "in" : o === 1 ? "ins" : o === 3 ? "opz" : "pad");
     c.textContent = fmt(g.grid[i][j]);
   }, 420);
   S.gk = grid($("gather-kernel"), klen(gk.length, d[0]), klen(gk[0].length, d[1]), (c, i, j) => {
@@ -192,7 +192,7 @@ function drawStatic() {
   drawMatrices();
   drawOverlap();
   drawShape();
-  for (const key of ["pytorch", "onnx", "tconv", "cli"]) $("call-" + key).textContent = m.calls[key];
+  for (const key of ["pytorch", "onnx", "keras", "jax", "tconv", "cli", "given"]) $("call-" + key).textContent = m.calls[key];
 }
 
 function drawMatrices() {
@@ -273,12 +273,13 @@ function drawFrame() {
   const outro = f > n;
   canvas.forEach((row, i) => row.forEach((c, j) => {
     const key = i + "," + j;
-    c.classList.remove("win", "touch", "crop", "outpad");
+    c.classList.remove("win", "touch", "crop", "outpad", "outkept");
     const inside = i >= r0 && i < r1 && j >= c0 && j < c1;
     let text = "";
     if (written.has(key)) text = fmt(written.get(key));
     if (win.has(key)) c.classList.add("win");
-    else if (sc.outpad[i][j]) c.classList.add("outpad");
+    else if (sc.outpad_zeros[i][j]) c.classList.add("outpad");
+    else if (sc.outpad[i][j]) c.classList.add("outkept");
     else if (sc.cropped[i][j]) c.classList.add("crop");
     else if (written.has(key)) c.classList.add("touch");
     if (outro && inside) text = fmt(m.output[i - r0][j - c0]);
