@@ -38,7 +38,9 @@ def test_onnx_node_case(case, method):
     inputs, outputs = case.data_sets[0]
     attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in _attrs(node).items()}
     got = tconv.onnx.conv_transpose(*inputs, **attrs, method=method)
-    np.testing.assert_allclose(got, outputs[0], rtol=1e-5, atol=1e-6)
+    # float32 cases: 1e-6 of the output's scale (an FFT's rounding error spreads over the whole output,
+    # so exact zeros come back as ~1e-7 of the largest value)
+    np.testing.assert_allclose(got, outputs[0], rtol=1e-5, atol=1e-6 * max(1.0, float(np.abs(outputs[0]).max())))
     assert got.dtype == outputs[0].dtype
 
 
