@@ -35,6 +35,7 @@ import numpy as np
 from ...core.params import as_float_array, per_axis
 from ...core.window import conv_transpose_window
 from ...errors import TconvError, TconvTypeError
+from ..conventions.layout import to_torch_weight
 from ..names import checked_names
 
 __all__ = ["conv_transpose", "keras_padding", "output_length", "DATA_FORMATS"]
@@ -84,9 +85,9 @@ def _data_format(data_format: object) -> str:
 
 
 def torch_weight(kernel: np.ndarray) -> np.ndarray:
-    """Keras ``(*kernel, C_out, C_in)`` -> PyTorch transposed ``(C_in, C_out, *kernel)`` (a view)."""
-    nd = kernel.ndim - 2
-    return np.moveaxis(kernel, (nd + 1, nd), (0, 1))
+    """Keras ``(*kernel, C_out, C_in)`` -> PyTorch transposed ``(C_in, C_out, *kernel)`` (a view; the
+    ``weight_format="keras"`` layout of :mod:`tconv.api.conventions.layout`)."""
+    return to_torch_weight(kernel, "keras", "conv_transpose")
 
 
 @checked_names
