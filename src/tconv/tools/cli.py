@@ -58,7 +58,7 @@ def _cmd_demo(args) -> int:
         mat, _ = write_matrix(out / "seed-matrix.png", (2, 2), ex.kernel)
         ovl, _ = write_overlap(out / "seed-overlap.png", (2, 2), (3, 3))
         ovl2, words = write_overlap(out / "overlap-stride2.png", (4, 4), (3, 3), stride=2)
-        print("\nthe same kernel with stride 2: " + words.splitlines()[-1].split(": ", 1)[1])
+        print(f"\nthe same kernel with stride 2 ({ovl2.name}): " + words.splitlines()[-1].split("stride 2: ", 1)[1])
         print("\npictures:")
         for p in (gif, gather, mat, ovl, ovl2):
             print(f"  {p}")
