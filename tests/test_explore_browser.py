@@ -210,3 +210,21 @@ def test_screenshots(page, tmp_path, name):
     if os.environ.get("TCONV_SHOTS_DIR"):
         Path(os.environ["TCONV_SHOTS_DIR"]).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(os.environ["TCONV_SHOTS_DIR"]) / path.name)
+
+
+def test_same_call_elsewhere_is_translates_snippets_and_output_padding_is_keyed(page):
+    """The page shows tconv.translate's checked snippets (one per framework, lines unwrapped) and keys
+    output_padding's cells in both views."""
+    from tconv.tools.translate import translate_call
+
+    open_page(page, "?input=3,3&kernel=3&stride=2&padding=1&output_padding=1")
+    want = translate_call((1, 1, 3, 3), (3, 3), (2, 2), ((1, 1), (1, 1)), (1, 1), 1, (1, 1))
+    for box, name in (("pytorch", "torch"), ("onnx", "onnx"), ("keras", "keras"), ("jax", "jax"), ("tconv", "tconv")):
+        text = page.text_content(f"#call-{box}")
+        assert want.targets[name].code in text, box
+        assert page.eval_on_selector(f"#call-{box}", "e => getComputedStyle(e).whiteSpace") == "pre"
+    assert "each snippet runs as printed given NumPy arrays x = input[None, None]" in page.text_content("#call-given")
+    assert page.locator("#gather-grid .cell.opz").count() == 8 + 8 - 1  # the 8x8 grid's last row and column
+    assert "zero added by output_padding" in page.text_content("#gather .legend")
+    assert "kept by output_padding (padding would crop it)" in page.text_content("#scatter .legend")
+    assert page.locator("#scatter-output .cell.outkept").count() == 6 + 6 - 1  # the 6x6 output's last row, column

@@ -222,3 +222,30 @@ def test_layers_take_data_and_weight_format(cls, op):
     np.testing.assert_array_equal(gw, rw)
     assert gw.shape == k.shape
     assert layer.output_shape((2, 6, 6, 4)) == want.shape[1:3]
+
+
+@pytest.mark.parametrize("call, fragment", [
+    (lambda: tconv.viz.animate(strides=2), "tconv.animate() got an unknown argument strides=2; did you mean stride=?"),
+    (lambda: tconv.viz.overlap((4,), 3, dilations=2), "did you mean dilation=?"),
+    (lambda: tconv.viz.matrix((2, 2), kernel_size=3), "did you mean kernel=?"),
+])
+def test_pictures_name_the_closest_argument(call, fragment):
+    with pytest.raises(tconv.TconvTypeError) as info:
+        call()
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("call", [
+    lambda a: tconv.keras.conv_transpose(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1)), padding=a),
+    lambda a: tconv.keras.conv_transpose(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1)), data_format=a),
+    lambda a: tconv.jax.conv_transpose(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1)), strides=(1, 1), padding=a),
+    lambda a: tconv.onnx.conv_transpose(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), kernel_shape=a),
+    lambda a: CT(np.ones((1, 4, 4, 1)), np.ones((3, 3, 1, 1)), data_format=a),
+    lambda a: CT(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), padding_mode=a),
+    lambda a: CT(np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3)), out_dtype=a),
+])
+def test_front_ends_never_print_array_contents(call):
+    img = np.full((64, 64), 0.123456)
+    with pytest.raises((tconv.TconvError, TypeError)) as info:
+        call(img)
+    assert "0.123" not in str(info.value) and "(64, 64)" in str(info.value), str(info.value)

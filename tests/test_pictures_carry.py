@@ -159,3 +159,33 @@ def test_cli_overlap_prints_words_for_any_size(tmp_path):
     assert "kernel 3 with stride 2: overlap alternates 1, 2: uneven (checkerboard artifacts)" in out
     assert "no picture written: the overlap map would be 401 cells; pictures draw at most 100" in out
     assert not (tmp_path / "o.png").exists()
+
+
+# -- 14. the command line's words -------------------------------------------------------------------------
+
+def test_shape_want_answers_once_each_in_the_generic_vocabulary():
+    out = cli("shape", "--input", "8", "--kernel", "3", "--stride", "2", "--want", "16").stdout
+    answers = out.split("to get output (16,):\n", 1)[1].splitlines()
+    assert answers == [
+        "  PyTorch, as usually written: ConvTranspose1d(kernel_size=3, stride=2, padding=1, output_padding=1)",
+        "  with padding=0 (as given): output_padding alone cannot (axis 0 would need -1; it can be 0..1, giving "
+        "sizes 17..18)",
+        "  padding=((0, 1),) (lo, hi per axis: tconv's padding, ONNX's pads) with output_padding=0",
+    ]
+    assert out.count("padding=1, output_padding=1") == 1
+
+
+def test_shape_want_unreachable_is_an_answer_not_an_onnx_error():
+    proc = cli("shape", "--input", "8", "--kernel", "3", "--stride", "2", "--want", "40")
+    assert proc.returncode == 0, proc.stderr
+    assert "to get output (40,):\n  not reachable: the largest output of this input, kernel, stride and dilation is " \
+           "(18,)" in proc.stdout
+    assert "ONNX     output_shape=[40]: not accepted" in proc.stdout  # ONNX's own rule, on ONNX's line only
+    assert "ONNX Runtime" not in proc.stdout.split("to get output", 1)[1]
+
+
+def test_demo_says_stride_2_once(tmp_path):
+    out = cli("demo", "--out", str(tmp_path)).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("the same kernel with stride 2"))
+    assert line == ("the same kernel with stride 2 (overlap-stride2.png): overlap alternates 1, 2: uneven "
+                    "(checkerboard artifacts)")

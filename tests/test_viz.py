@@ -110,7 +110,7 @@ def test_cli_commands(tmp_path, capsys):
     assert main(["shape", "--input", "8", "--kernel", "4", "--stride", "2", "--padding", "1", "--want", "17"]) == 0
     out = capsys.readouterr().out
     assert "PyTorch  ConvTranspose1d(kernel_size=4, stride=2, padding=1, output_padding=0) -> (16,)" in out
-    assert "output_padding=(1,) with padding=1" in out
+    assert "with padding=1 (as given): output_padding=1" in out
     assert "TF/Keras Conv1DTranspose(padding='valid') -> (18,)" in out
     assert "ONNX     output_shape=[17] -> generated pads=[1, 0]" in out
     assert main(["explain", "--batch", "2", "--channels", "4,4", "--input", "6,6", "--kernel", "3"]) == 0

@@ -57,7 +57,8 @@ def conv_matrix(
         re = conv_matrix(np.real(weight), input_shape, stride, padding, dilation, groups, **kw)
         im = conv_matrix(np.imag(weight), input_shape, stride, padding, dilation, groups, **kw)
         return sp.csr_array((re.data + 1j * im.data, re.indices, re.indptr), shape=re.shape).asformat(format)
-    if data_format != "channels_first" or weight_format != "torch":
+    if not (isinstance(data_format, str) and data_format == "channels_first"
+            and isinstance(weight_format, str) and weight_format == "torch"):
         return layout.matrix(conv_matrix, weight, input_shape, stride, padding, dilation, groups, format,
                              data_format, weight_format)
     w = as_float_array("weight", weight)

@@ -93,7 +93,7 @@ class ConvOperator(LinearOperator):
         try:
             dt = np.dtype(w.dtype if dtype is None else dtype)
         except TypeError:
-            raise TconvTypeError(f"dtype={dtype!r} is not a NumPy dtype; use float32 or float64") from None
+            raise TconvTypeError(f"dtype={shown(dtype)} is not a NumPy dtype; use float32 or float64") from None
         if dt not in (np.float32, np.float64, np.complex64, np.complex128) or (
                 np.iscomplexobj(w) and dt.kind != "c"):
             raise TconvError(f"dtype={dt} must be float32 or float64 (or complex64/complex128; complex for a "

@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..errors import TconvError, TconvTypeError
+from .params import shown
 
 __all__ = ["BOUNDARIES", "Boundary", "check_mode", "source_index", "NUMPY_PAD_MODES"]
 
@@ -41,9 +42,9 @@ NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge
 def check_mode(value: object, name: str = "padding_mode") -> str:
     """``value`` if it is a known boundary mode, else a TconvError naming the choices."""
     if not isinstance(value, str):
-        raise TconvTypeError(f"{name}={value!r} must be a string, one of {', '.join(BOUNDARIES)}")
+        raise TconvTypeError(f"{name}={shown(value)} must be a string, one of {', '.join(BOUNDARIES)}")
     if value not in BOUNDARIES:
-        raise TconvError(f"{name}={value!r} must be one of {', '.join(BOUNDARIES)}")
+        raise TconvError(f"{name}={shown(value)} must be one of {', '.join(BOUNDARIES)}")
     return value
 
 

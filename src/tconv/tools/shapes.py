@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from ..api.frameworks.onnx import onnx_geometry
 from ..core.geometry import (
-    conv_transpose_output_padding,
     conv_transpose_output_shape,
     conv_transpose_padding,
 )
@@ -59,6 +58,42 @@ def usual_pytorch(i: int, want: int, k: int, s: int, d: int = 1) -> tuple[int, i
     return None
 
 
+def _want_lines(i, want, k, s, d, op, pairs, sym, torch_call) -> list[str]:
+    """The answers to "which parameters give output ``want``?", each phrased as an answer (what works,
+    or why that route cannot), in the generic vocabulary (padding, output_padding)."""
+    nd = len(i)
+    lines = [f"to get output {want}:"]
+    largest = tuple(conv_transpose_output_shape(i, k, s, 0, 0, d)[ax] + max(s[ax], d[ax]) - 1 for ax in range(nd))
+    if any(a > b for a, b in zip(want, largest)):
+        lines.append(f"  not reachable: the largest output of this input, kernel, stride and dilation is {largest} "
+                     f"(padding 0 and the largest output_padding, max(stride, dilation) - 1); a larger stride, kernel "
+                     "or dilation reaches further")
+        return lines
+    usual = [usual_pytorch(a, b, c, e, f) for a, b, c, e, f in zip(i, want, k, s, d)]
+    if all(u is not None for u in usual):
+        p_u, a_u = _show(tuple(u[0] for u in usual)), _show(tuple(u[1] for u in usual))
+        call = torch_call.replace("output_padding=" + str(_show(op)), "output_padding=" + str(a_u)).replace(
+            "%s", str(p_u))
+        lines.append(f"  PyTorch, as usually written: {call}")
+    else:
+        lines.append("  PyTorch: no symmetric padding with a legal output_padding gives it (the (lo, hi) padding "
+                     "below does)")
+    given = tuple(lo for lo, _ in pairs) if sym else (0,) * nd
+    base = conv_transpose_output_shape(i, k, s, given, 0, d)
+    need = tuple(b - a for a, b in zip(base, want))
+    where = f"padding={_show(given)}" + (" (as given)" if sym else "")
+    if all(0 <= a < max(ss, dd) for a, ss, dd in zip(need, s, d)):
+        lines.append(f"  with {where}: output_padding={_show(need)}")
+    else:
+        ax = next(n for n, (a, ss, dd) in enumerate(zip(need, s, d)) if not 0 <= a < max(ss, dd))
+        top = max(s[ax], d[ax]) - 1
+        lines.append(f"  with {where}: output_padding alone cannot (axis {ax} would need {need[ax]}; it can be "
+                     f"0..{top}, giving sizes {base[ax]}..{base[ax] + top})")
+    pw = conv_transpose_padding(i, want, k, s, d)
+    lines.append(f"  padding={pw} (lo, hi per axis: tconv's padding, ONNX's pads) with output_padding=0")
+    return lines
+
+
 def shape_report(args) -> str:
     """The report of ``tconv shape`` for parsed arguments (``input``, ``kernel``, ``stride``, ``padding``,
     ``output_padding``, ``dilation``, ``want``)."""
@@ -93,37 +128,25 @@ def shape_report(args) -> str:
         extra = f", pads={p_lo + p_hi}" if mode == "NOTSET" else ""
         g = onnx_geometry(w, i, auto_pad=mode, pads=p_lo + p_hi, **attrs)
         lines.append(f"  ONNX     auto_pad={mode}{extra} -> {g.x_shape}")
+    want = None
     if args.want is not None:
-        g = onnx_geometry(w, i, output_shape=list(_axes(args.want, nd)), **attrs)
-        begins, ends = list(g.pad_lo), [h + a for h, a in zip(g.pad_hi, op)]  # pad_hi excludes output_padding
-        lines.append(f"  ONNX     output_shape={list(g.x_shape)} -> generated pads={begins + ends}")
+        want = _axes(args.want, nd)
+        if len(want) != nd:
+            raise TconvError(f"--want {','.join(map(str, want))} has {len(want)} values for a {nd}-axis input")
+        try:
+            g = onnx_geometry(w, i, output_shape=list(want), **attrs)
+        except TconvError:
+            natural = onnx_geometry(w, i, **attrs).x_shape
+            lines.append(f"  ONNX     output_shape={list(want)}: not accepted (at most stride - 1 beyond the natural "
+                         f"{natural}, ONNX Runtime's rule)")
+        else:
+            begins, ends = list(g.pad_lo), [h + a for h, a in zip(g.pad_hi, op)]  # pad_hi excludes output_padding
+            lines.append(f"  ONNX     output_shape={list(g.x_shape)} -> generated pads={begins + ends}")
     else:
         lines.append("  ONNX     output_shape=[...] -> exactly that shape (pads generated; add --want to see them)")
     for mode in ("valid", "same"):
         kl = tuple(keras_conv_transpose_length(a, b, c, mode, e) for a, b, c, e in zip(i, k, s, d))
         lines.append(f"  TF/Keras Conv{nd}DTranspose(padding='{mode}') -> {kl}")
-    if args.want is not None:
-        want = _axes(args.want, nd)
-        if len(want) != nd:
-            raise TconvError(f"--want {','.join(map(str, want))} has {len(want)} values for a {nd}-axis input")
-        lines.append("")
-        lines.append(f"to get output {want}:")
-        usual = [usual_pytorch(a, b, c, e, f) for a, b, c, e, f in zip(i, want, k, s, d)]
-        if all(u is not None for u in usual):
-            p_u, a_u = _show(tuple(u[0] for u in usual)), _show(tuple(u[1] for u in usual))
-            lines.append(f"  PyTorch, as usually written: {torch_call.replace('output_padding=' + str(_show(op)), 'output_padding=' + str(a_u)).replace('%s', str(p_u))}"
-                         f"  (padding={p_u}, output_padding={a_u})")
-        else:
-            lines.append("  PyTorch: no symmetric padding with a legal output_padding gives it")
-        torch_pad = tuple(lo for lo, _ in pairs) if sym else 0
-        try:
-            opw = conv_transpose_output_padding(i, want, k, s, torch_pad, d)
-            lines.append(f"  output_padding={opw} with padding={_show(torch_pad) if sym else 0}")
-        except TconvError as exc:
-            lines.append(f"  no output_padding with padding={_show(torch_pad) if sym else 0} works: {exc}")
-        try:
-            pw = conv_transpose_padding(i, want, k, s, d)
-            lines.append(f"  padding={pw} (lo, hi per axis) with output_padding=0")
-        except TconvError as exc:
-            lines.append(f"  no padding works: {exc}")
+    if want is not None:
+        lines += [""] + _want_lines(i, want, k, s, d, op, pairs, sym, torch_call)
     return "\n".join(lines)

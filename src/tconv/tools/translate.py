@@ -143,7 +143,12 @@ class Translation:
 
     def execute(self, target: str, x: np.ndarray, weight: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
         """Run ``target``'s snippet verbatim (``exec``) in its framework on ``x``, the source-layout
-        ``weight`` and ``b``; the result channels first, as a NumPy array."""
+        ``weight`` and ``b``; the result channels first, as a NumPy array.
+
+        >>> t = translate("ConvTranspose1d(1, 1, 2, stride=2, bias=False)", input_shape=(2,))
+        >>> t.execute("tconv", np.array([[[1.0, 2.0]]]), np.array([[[1.0, 10.0]]])).tolist()
+        [[[1.0, 10.0, 2.0, 20.0]]]
+        """
         t = self.targets[target]
         scope = {"x": x, _WEIGHT_VAR[self.layer.source]: weight, "b": b}
         exec(compile(t.code, f"<tconv translate: {target}>", "exec"), scope)

@@ -81,7 +81,8 @@ def _chain(what: str, arrays, padding_mode, data_format, weight_format, out_dtyp
         stage = partial(getattr(padding_stage, what), next=stage, mode=mode)
     if anycomplex:
         stage = partial(getattr(complexdata, what), next=stage)
-    if data_format != "channels_first" or weight_format != "torch":
+    if not (isinstance(data_format, str) and data_format == "channels_first"
+            and isinstance(weight_format, str) and weight_format == "torch"):
         stage = partial(getattr(layout, what), next=stage, data_format=data_format, weight_format=weight_format)
     if anyhalf or out_dtype is not None:
         kw = {"out_dtype": out_dtype} if what == "forward" else {}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.params import shown
 from ...errors import TconvError, TconvTypeError
 
 __all__ = ["HALF", "is_half", "result_dtype", "out_dtype_of", "forward", "vjp"]
@@ -59,9 +60,9 @@ def out_dtype_of(value, default: np.dtype) -> np.dtype:
     try:
         dt = np.dtype(value)
     except TypeError:
-        raise TconvTypeError(f"out_dtype={value!r} is not a NumPy dtype") from None
+        raise TconvTypeError(f"out_dtype={shown(value)} is not a NumPy dtype") from None
     if dt.kind not in "fc" and dt.name not in HALF:
-        raise TconvError(f"out_dtype={value!r} must be a floating or complex dtype (float16, bfloat16, float32, ...)")
+        raise TconvError(f"out_dtype={shown(value)} must be a floating or complex dtype (float16, bfloat16, float32, ...)")
     return dt
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.params import shown
 from ...errors import TconvError, TconvTypeError
 
 __all__ = ["DATA_FORMATS", "WEIGHT_FORMATS", "weight_spec", "to_torch_weight", "from_torch_weight",
@@ -42,7 +43,7 @@ WEIGHT_FORMATS = ("torch", "keras", "jax")
 
 def check_data_format(value: object) -> str:
     if not isinstance(value, str) or value not in DATA_FORMATS:
-        raise TconvError(f"data_format={value!r} must be one of {', '.join(DATA_FORMATS)}")
+        raise TconvError(f"data_format={shown(value)} must be one of {', '.join(DATA_FORMATS)}")
     return value
 
 
@@ -63,7 +64,7 @@ def weight_spec(weight_format: object, op: str, nd: int) -> str:
         "jax": {"conv": sp + "IO", "conv_transpose": sp + "IO"},
     }
     if not isinstance(weight_format, str):
-        raise TconvTypeError(f"weight_format={weight_format!r} must be a string: one of {', '.join(WEIGHT_FORMATS)} "
+        raise TconvTypeError(f"weight_format={shown(weight_format)} must be a string: one of {', '.join(WEIGHT_FORMATS)} "
                              "or a spec such as 'HWIO'")
     if weight_format in named:
         return named[weight_format][op]
@@ -71,7 +72,7 @@ def weight_spec(weight_format: object, op: str, nd: int) -> str:
     if (len(spec) != nd + 2 or spec.count("O") != 1 or spec.count("I") != 1 or len(set(spec)) != len(spec)
             or not spec.isalpha()):
         raise TconvError(
-            f"weight_format={weight_format!r} must be one of {', '.join(WEIGHT_FORMATS)} or a spec of {nd + 2} "
+            f"weight_format={shown(weight_format)} must be one of {', '.join(WEIGHT_FORMATS)} or a spec of {nd + 2} "
             f"distinct letters with 'O' and 'I' once and one letter per spatial axis (e.g. {named['jax'][op]!r})"
         )
     return spec
@@ -85,7 +86,7 @@ def _perm(spec: str, op: str) -> tuple[int, ...]:
 
 def _weight_nd(w: np.ndarray, weight_format: object) -> int:
     if w.ndim < 3:
-        raise TconvError(f"weight has shape {w.shape}; with weight_format={weight_format!r} it needs two channel "
+        raise TconvError(f"weight has shape {w.shape}; with weight_format={shown(weight_format)} it needs two channel "
                          "axes and at least one kernel axis")
     return w.ndim - 2
 
@@ -154,7 +155,7 @@ def _check_channels(x_cf: np.ndarray, w_t: np.ndarray, weight, op, nd, groups, d
         hint = channel_hint(np.shape(x), np.shape(weight), op, groups, data_format, weight_format)
         raise TconvError(
             f"input has {c} channels ({data_format}) but the weight of shape {np.shape(weight)} read as "
-            f"weight_format={weight_format!r} ({spec}) expects {want} input channels{hint}"
+            f"weight_format={shown(weight_format)} ({spec}) expects {want} input channels{hint}"
         )
 
 

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ...core.params import _is_int, as_float_array, per_axis
+from ...core.params import _is_int, as_float_array, per_axis, shown
 from ...core.window import conv_transpose_window
 from ...errors import TconvError, TconvTypeError
 from ..names import checked_names
@@ -79,7 +79,7 @@ def dimension_permutations(dimension_numbers, ndim: int) -> tuple[tuple[int, ...
     specs = tuple(dimension_numbers) if isinstance(dimension_numbers, (list, tuple)) else None
     if specs is None or len(specs) != 3:
         raise TconvTypeError(
-            f"dimension_numbers={dimension_numbers!r} must be three layout strings such as "
+            f"dimension_numbers={shown(dimension_numbers)} must be three layout strings such as "
             "('NHWC', 'HWIO', 'NHWC') or three axis permutations"
         )
     if all(isinstance(sp, str) for sp in specs):
@@ -87,12 +87,12 @@ def dimension_permutations(dimension_numbers, ndim: int) -> tuple[tuple[int, ...
         for sp, (a, b) in zip(specs, (("N", "C"), ("O", "I"), ("N", "C"))):
             if len(sp) != ndim or sp.count(a) != 1 or sp.count(b) != 1 or len(set(sp)) != len(sp):
                 raise TconvError(
-                    f"dimension_numbers={dimension_numbers!r}: {sp!r} must have {ndim} distinct letters "
+                    f"dimension_numbers={shown(dimension_numbers)}: {sp!r} must have {ndim} distinct letters "
                     f"including {a!r} and {b!r} exactly once"
                 )
         spatial = [c for c in rhs if c not in "OI"]
         if {c for c in lhs if c not in "NC"} != set(spatial) or {c for c in out if c not in "NC"} != set(spatial):
-            raise TconvError(f"dimension_numbers={dimension_numbers!r} must use the same spatial letters in all three")
+            raise TconvError(f"dimension_numbers={shown(dimension_numbers)} must use the same spatial letters in all three")
         return (
             (lhs.index("N"), lhs.index("C"), *(lhs.index(c) for c in spatial)),
             (rhs.index("O"), rhs.index("I"), *(rhs.index(c) for c in spatial)),
@@ -102,7 +102,7 @@ def dimension_permutations(dimension_numbers, ndim: int) -> tuple[tuple[int, ...
     for sp in specs:
         if not isinstance(sp, (list, tuple)) or sorted(sp) != list(range(ndim)):
             raise TconvError(
-                f"dimension_numbers={dimension_numbers!r}: each permutation must order the axes 0..{ndim - 1}"
+                f"dimension_numbers={shown(dimension_numbers)}: each permutation must order the axes 0..{ndim - 1}"
             )
         perms.append(tuple(int(v) for v in sp))
     return tuple(perms)
@@ -113,7 +113,7 @@ def _crops(padding, k_eff, strides, dilated, use_consistent_padding: bool) -> li
     if isinstance(padding, str):
         if padding not in ("SAME", "VALID"):
             raise TconvError(
-                f"padding={padding!r}: lax.conv_transpose accepts 'SAME' or 'VALID' (upper case) "
+                f"padding={shown(padding)}: lax.conv_transpose accepts 'SAME' or 'VALID' (upper case) "
                 "or one (lo, hi) pair per spatial axis"
             )
         pads = [lax_padding(k, s, padding) for k, s in zip(k_eff, strides)]
@@ -122,14 +122,14 @@ def _crops(padding, k_eff, strides, dilated, use_consistent_padding: bool) -> li
         isinstance(p, (list, tuple)) and len(p) == 2 and all(_is_int(v) for v in p) for p in padding
     ):
         raise TconvError(
-            f"padding={padding!r} must be 'SAME', 'VALID' or {nd} (lo, hi) pairs of ints, one per spatial axis"
+            f"padding={shown(padding)} must be 'SAME', 'VALID' or {nd} (lo, hi) pairs of ints, one per spatial axis"
         )
     if use_consistent_padding:  # PyTorch's meaning: crops of the uncropped output
         return [(int(lo), int(hi)) for lo, hi in padding]
     for ax, (n, pair) in enumerate(zip(dilated, padding)):
         if n + pair[0] + pair[1] < 0:  # JAX's own rule
             raise TconvError(
-                f"padding={padding!r}: the negative padding {tuple(pair)} on spatial axis {ax} removes more "
+                f"padding={shown(padding)}: the negative padding {tuple(pair)} on spatial axis {ax} removes more "
                 f"than the stride-dilated input's {n} positions"
             )
     return [(k - 1 - int(lo), k - 1 - int(hi)) for k, (lo, hi) in zip(k_eff, padding)]

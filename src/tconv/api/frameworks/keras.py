@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ...core.params import as_float_array, per_axis
+from ...core.params import as_float_array, per_axis, shown
 from ...core.window import conv_transpose_window
 from ...errors import TconvError, TconvTypeError
 from ..conventions.layout import to_torch_weight
@@ -70,17 +70,17 @@ def output_length(i: int, k: int, s: int, d: int, padding: str, output_padding: 
 
 def _padding(padding: object) -> str:
     if not isinstance(padding, str):
-        raise TconvTypeError(f"padding={padding!r} must be the string 'valid' or 'same' (Keras)")
+        raise TconvTypeError(f"padding={shown(padding)} must be the string 'valid' or 'same' (Keras)")
     p = padding.lower()
     if p not in ("valid", "same"):
-        raise TconvError(f"padding={padding!r} must be 'valid' or 'same' (Keras has no explicit padding)")
+        raise TconvError(f"padding={shown(padding)} must be 'valid' or 'same' (Keras has no explicit padding)")
     return p
 
 
 def _data_format(data_format: object) -> str:
     df = "channels_last" if data_format is None else data_format
-    if df not in DATA_FORMATS:
-        raise TconvError(f"data_format={data_format!r} must be one of {', '.join(DATA_FORMATS)}")
+    if not isinstance(df, str) or df not in DATA_FORMATS:
+        raise TconvError(f"data_format={shown(data_format)} must be one of {', '.join(DATA_FORMATS)}")
     return df  # type: ignore[return-value]
 
 

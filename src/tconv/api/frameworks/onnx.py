@@ -22,7 +22,7 @@ import numpy as np
 
 from ...core.dispatch import check_channels, finish, prepare, run
 from ...core.geometry import ConvGeometry, conv_transpose_geometry, split_smaller_first
-from ...core.params import per_axis
+from ...core.params import per_axis, shown
 from ...errors import TconvError, TconvTypeError
 from ..names import checked_names
 
@@ -36,7 +36,7 @@ def _ints(name: str, value, n: int, default: int, minimum: int) -> tuple[int, ..
     if value is None:
         return (default,) * n
     if isinstance(value, (str, bytes)):
-        raise TconvTypeError(f"{name}={value!r} must be a list of {n} ints")
+        raise TconvTypeError(f"{name}={shown(value)} must be a list of {n} ints")
     return per_axis(name, value if hasattr(value, "__index__") else list(value), n, minimum)
 
 
@@ -67,7 +67,7 @@ def onnx_geometry(
     if isinstance(auto_pad, bytes):
         auto_pad = auto_pad.decode()
     if auto_pad not in _AUTO_PAD:
-        raise TconvError(f"auto_pad={auto_pad!r} must be one of {', '.join(_AUTO_PAD)}")
+        raise TconvError(f"auto_pad={shown(auto_pad)} must be one of {', '.join(_AUTO_PAD)}")
     strides_t = _ints("strides", strides, nd, 1, 1)
     dil_t = _ints("dilations", dilations, nd, 1, 1)
     op = _ints("output_padding", output_padding, nd, 0, 0)
@@ -136,7 +136,7 @@ def conv_transpose(
     if not batched:
         raise TconvError(f"X has shape {Xa.shape[1:]}; W of shape {Wa.shape} needs a {nd + 2}-D X (N, C, *spatial)")
     if kernel_shape is not None and _ints("kernel_shape", kernel_shape, nd, 1, 1) != Wa.shape[2:]:
-        raise TconvError(f"kernel_shape={kernel_shape!r} does not match W.shape[2:]={Wa.shape[2:]}")
+        raise TconvError(f"kernel_shape={shown(kernel_shape)} does not match W.shape[2:]={Wa.shape[2:]}")
     geom = onnx_geometry(Wa.shape, Xa.shape[2:], auto_pad=auto_pad, dilations=dilations, group=group,
                          output_padding=output_padding, output_shape=output_shape, pads=pads, strides=strides)
     check_channels(Xa, Ba, geom.y_channels, geom.x_channels, f"W.shape[0] is {geom.y_channels}", True, names)
@@ -208,7 +208,7 @@ def layers(model) -> dict:
         x_shape = shapes.get(node.input[0])
         if x_shape is None or len(x_shape) != nd + 2 or None in x_shape[2:]:
             if auto_pad in ("SAME_UPPER", "SAME_LOWER") or "output_shape" in attrs:
-                raise TconvError(f"node {name!r}: auto_pad={auto_pad!r}/output_shape make the pads depend on the "
+                raise TconvError(f"node {name!r}: auto_pad={shown(auto_pad)}/output_shape make the pads depend on the "
                                  "input size, which shape inference could not find")
             x_shape = (1, W.shape[0], *(max(1, 2 * k) for k in W.shape[2:]))  # any size: explicit pads
         geom = onnx_geometry(W.shape, x_shape[2:], **{k: v for k, v in attrs.items() if k != "auto_pad"},

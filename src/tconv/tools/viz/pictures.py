@@ -36,6 +36,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from ...api.functional import conv_transpose
+from ...api.names import checked_names
 from ...core.geometry import conv_transpose_geometry
 from ...errors import TconvError
 from ..seed import SEED_INPUT, SEED_KERNEL, format_matrix
@@ -332,6 +333,7 @@ def _params_text(x_shape, k_shape, **geom) -> str:
                             input=g.y_shape, kernel=g.kernel, output=g.x_shape))
 
 
+@checked_names
 def animate(x=None, kernel=None, *, view: str = "scatter", stride=1, padding=0, output_padding=0, dilation=1,
             duration_ms: int = 900, scale: float = 1.0, max_frames: int = DEFAULT_MAX_FRAMES) -> Animation:
     """The transposed convolution of ``x`` (the seed's 2x2 input by default) with ``kernel`` (the seed's
@@ -356,6 +358,7 @@ def _input_shape(fn: str, value) -> tuple[int, ...]:
     return tuple(int(v) for v in arr)
 
 
+@checked_names
 def matrix(input=(2, 2), kernel=None, *, stride=1, padding=0, output_padding=0, dilation=1,
            scale: float = 1.0) -> MatrixPicture:
     """``C_K`` and ``C_K^T`` for the transposed convolution of ``input`` (the transposed convolution's
@@ -388,6 +391,7 @@ def matrix(input=(2, 2), kernel=None, *, stride=1, padding=0, output_padding=0, 
                                               output_padding=output_padding, dilation=dilation), scale, kernel=k)
 
 
+@checked_names
 def overlap(input=(2, 2), kernel=3, *, stride=1, padding=0, output_padding=0, dilation=1,
             scale: float = 1.0) -> OverlapPicture:
     """How many kernel taps land on each output cell of the transposed convolution of ``input`` (its

@@ -313,7 +313,12 @@ def painter(model, scale: float = 1.0):
 
 def with_header(img: Image.Image, params: str, kernel: np.ndarray, scale: float = 1.0) -> Image.Image:
     """``img`` under a header: the parameter line, and the colour key (the kernel drawn with each tap in
-    its colour, as the matrices colour their entries)."""
+    its colour, as the matrices colour their entries).
+
+    >>> out = with_header(Image.new("RGB", (500, 40), WHITE), "input 2, kernel 2", np.array([1.0, 2.0]))
+    >>> out.width, out.height > 40, out.getpixel((25, out.height - 60)) == TAP_COLOURS[0]
+    (500, True, True)
+    """
     st = _Style(scale)
     k2 = kernel if kernel.ndim == 2 else kernel.reshape(1, -1)
     cell = max(st.px(26), max(st.f.getbbox(fmt(v))[2] for v in k2.ravel()) + st.px(10))
