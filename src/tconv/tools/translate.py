@@ -326,8 +326,7 @@ def _from_keras(name, args, kwargs, input_shape, in_channels, call) -> Layer:
                 raise TconvError(f"output_padding={op} must be smaller than strides={s} on every axis (Keras's rule)")
     crops = []
     for ax in range(nd):
-        lo, hi = tkeras.keras_padding(k[ax], s[ax], d[ax], pad, None if op is None else op[ax])
-        crops.append((d[ax] * (k[ax] - 1) - lo, d[ax] * (k[ax] - 1) - hi))  # k_eff - 1 - pad
+        crops.append(tkeras.keras_crop(k[ax], s[ax], d[ax], pad, None if op is None else op[ax]))
     layer = Layer("keras", call, cin, cout, 1, k, s, d, tuple(crops), _spatial_input(input_shape, nd),
                   bool(p.get("use_bias", True)), (*k, cout, cin), ((nd + 1, nd, *range(nd)), ()),
                   dict(strides=s, padding=pad, output_padding=op, data_format=df, dilation_rate=d))
@@ -525,8 +524,8 @@ def _keras_choice(L: Layer):
     def crops(pad, op):
         out = []
         for ax in range(L.nd):
-            lo, hi = tkeras.keras_padding(L.kernel[ax], L.stride[ax], L.dilation[ax], pad, None if op is None else op[ax])
-            out.append((L.k_eff[ax] - 1 - lo, L.k_eff[ax] - 1 - hi))
+            out.append(tkeras.keras_crop(L.kernel[ax], L.stride[ax], L.dilation[ax], pad,
+                                         None if op is None else op[ax]))
         return tuple(out)
 
     for pad in ("same", "valid"):
@@ -535,9 +534,8 @@ def _keras_choice(L: Layer):
     for pad in ("same", "valid"):
         op = []
         for ax in range(L.nd):
-            found = [a for a in range(L.stride[ax]) if tkeras.keras_padding(
-                L.kernel[ax], L.stride[ax], L.dilation[ax], pad, a) == (L.k_eff[ax] - 1 - L.crops[ax][0],
-                                                                       L.k_eff[ax] - 1 - L.crops[ax][1])]
+            found = [a for a in range(L.stride[ax])
+                     if tkeras.keras_crop(L.kernel[ax], L.stride[ax], L.dilation[ax], pad, a) == L.crops[ax]]
             if not found:
                 break
             op.append(found[0])

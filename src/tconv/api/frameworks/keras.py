@@ -38,7 +38,7 @@ from ...errors import TconvError, TconvTypeError
 from ..conventions.layout import to_torch_weight
 from ..names import checked_names
 
-__all__ = ["conv_transpose", "keras_padding", "output_length", "DATA_FORMATS"]
+__all__ = ["conv_transpose", "keras_padding", "keras_crop", "output_length", "DATA_FORMATS"]
 
 DATA_FORMATS = ("channels_last", "channels_first")
 
@@ -56,6 +56,17 @@ def keras_padding(k: int, s: int, d: int, padding: str, output_padding: int | No
     pad_len = s + k_eff - 2 if output_padding is None else k_eff + k_eff % 2 - 2 + output_padding
     lo = min(pad_len // 2 + pad_len % 2, k_eff - 1)
     return lo, pad_len - lo
+
+
+def keras_crop(k: int, s: int, d: int, padding: str, output_padding: int | None) -> tuple[int, int]:
+    """The ``(lo, hi)`` crop of the uncropped transposed convolution that Keras's padding means on one axis
+    (``d * (k - 1) - pad``: a negative value extends with zeros).
+
+    >>> keras_crop(3, 2, 1, "same", None), keras_crop(2, 3, 1, "valid", None)
+    ((0, 1), (0, -1))
+    """
+    lo, hi = keras_padding(k, s, d, padding, output_padding)
+    return d * (k - 1) - lo, d * (k - 1) - hi
 
 
 def output_length(i: int, k: int, s: int, d: int, padding: str, output_padding: int | None) -> int:
@@ -141,9 +152,7 @@ def conv_transpose(
     op = None if output_padding is None else per_axis("output_padding", output_padding, nd, 0)
     crops = []
     for ax in range(nd):
-        lo, hi = keras_padding(k.shape[ax], s[ax], d[ax], pad, None if op is None else op[ax])
-        k_eff = d[ax] * (k.shape[ax] - 1) + 1
-        crops.append((k_eff - 1 - lo, k_eff - 1 - hi))
+        crops.append(keras_crop(k.shape[ax], s[ax], d[ax], pad, None if op is None else op[ax]))
     b = None if bias is None else as_float_array("bias", bias)
     if b is not None and b.shape != (k.shape[-2],):
         raise TconvError(f"bias has shape {b.shape}; it must be ({k.shape[-2]},), one per output channel")
