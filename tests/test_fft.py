@@ -156,3 +156,23 @@ def test_complex_is_not_supported_in_the_core():
     got = tconv.conv(x[None], w[None, None], method="fft")
     want = np.array([np.dot(w, x[j:j + 3]) for j in range(6)])
     np.testing.assert_allclose(got[0], want, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape,k,c,n", [((256, 256), 31, 1, 1), ((96, 96), 9, 8, 2), ((40, 40, 40), 9, 1, 1)])
+def test_scratch_bytes_is_the_measured_peak(shape, k, c, n):
+    """``scratch_bytes`` (the planner's memory guard) against NumPy's traced peak beyond the output."""
+    import tracemalloc
+
+    from tconv.core.planner import output_bytes
+
+    g = tconv.conv_geometry((c, c, *(k,) * len(shape)), shape, 1, "same")
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((n, c, *shape)), rng.standard_normal(g.weight_shape)
+    y = rng.standard_normal((n, c, *g.y_shape))
+    for op, a, b in (("conv", x, w), ("conv_transpose", y, w), ("weight_grad", y, x)):
+        tracemalloc.start()
+        FFT.run(op, a, b, g)
+        peak = tracemalloc.get_traced_memory()[1] - output_bytes(g, n, 8, op)
+        tracemalloc.stop()
+        model = FFT.scratch_bytes(g, n, 8, op)
+        assert 0.6 * peak <= model <= 2.0 * peak, (op, peak, model)

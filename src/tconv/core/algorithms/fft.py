@@ -279,9 +279,12 @@ def _scratch_per_sample(geom, itemsize, op, sizes) -> int:
     npts = math.prod(sizes)
     cplx = npts // sizes[-1] * (sizes[-1] // 2 + 1) * 2 * itemsize
     cin, cout = (geom.x_channels, geom.y_channels) if op != "conv_transpose" else (geom.y_channels, geom.x_channels)
+    # the frequency-major copies of the matmul path (more than 16 channel pairs per group)
+    major = (geom.x_channels + geom.y_channels) * cplx if (geom.x_channels // geom.groups) * (
+        geom.y_channels // geom.groups) > 16 else 0
     if op == "weight_grad":
-        return (geom.x_channels + geom.y_channels) * (npts * itemsize + cplx)
-    return cin * (npts * itemsize + cplx) + cout * (cplx + npts * itemsize)
+        return (geom.x_channels + geom.y_channels) * (npts * itemsize + cplx) + major
+    return cin * (npts * itemsize + cplx) + cout * (cplx + npts * itemsize) + major
 
 
 def _out_bytes(geom, batch, itemsize, op) -> int:
