@@ -44,10 +44,13 @@ CASES = [  # (x spatial, kernel, stride, dilation, pads (lo, hi), groups, channe
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("tiled", [False, True])
-def test_three_operations_against_torch(case, tiled, monkeypatch):
+@pytest.mark.parametrize("phases", [False, True])
+def test_three_operations_against_torch(case, tiled, phases, monkeypatch):
+    """Every path: one transform or tiles, the full correlation or the polyphase split (forced)."""
     shape, k, s, d, pads, g, cin, cout = case
     if tiled:
         monkeypatch.setattr(fftmod, "fft_plan", _small_tiles)
+    monkeypatch.setattr(fftmod, "use_polyphase", lambda geom, *a: phases and fftmod.polyphase(geom) is not None)
     geom = tconv.conv_geometry((cout, cin // g, *k), shape, s, pads, d, g)
     if tiled:
         assert np.prod(_small_tiles(geom, 2, 8, "conv").tiles) > 1
@@ -69,7 +72,9 @@ def test_three_operations_against_torch(case, tiled, monkeypatch):
     np.testing.assert_allclose(FFT.run("weight_grad", y, x, geom), want_w, rtol=0, atol=1e-10 * np.abs(want_w).max())
 
 
-def test_transpose_crop_and_output_padding_against_torch():
+@pytest.mark.parametrize("phases", [False, True])
+def test_transpose_crop_and_output_padding_against_torch(phases, monkeypatch):
+    monkeypatch.setattr(fftmod, "use_polyphase", lambda geom, *a: phases and fftmod.polyphase(geom) is not None)
     rng = np.random.default_rng(5)
     y = rng.standard_normal((1, 2, 13, 11))
     w = rng.standard_normal((2, 3, 5, 4))
@@ -139,6 +144,13 @@ def test_planner_chooses_fft_for_large_kernels_only():
     assert tconv.explain((1, 1, 512, 512), (1, 1, 31, 31), op="conv_transpose").choice == "fft"
     assert tconv.explain((1, 1, 1024, 1024), (1, 1, 3, 3), op="conv").choice == "direct"
     assert tconv.explain((16, 512, 8, 8), (512, 256, 4, 4), stride=2, padding=1).choice == "gemm"
+
+
+def test_polyphase_is_chosen_by_the_cost_model_and_explained():
+    g = tconv.conv_geometry((1, 1, 5, 5, 5), (64, 64, 64), 2, "same")
+    assert fftmod.use_polyphase(g, 1, 4, "conv")
+    assert "polyphase, 8 phases" in FFT.describe(g, 1, 4, "conv")
+    assert not fftmod.use_polyphase(tconv.conv_geometry((1, 1, 5), (64,), 1), 1, 4, "conv")  # stride 1
 
 
 def test_explain_shows_the_transform_sizes():
