@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 RUNTIME_STAMP := $(VENV)/.tconv-runtime
 TEST_STAMP    := $(VENV)/.tconv-test
 
-.PHONY: demo test bench bench-dask lint clean chromium
+.PHONY: demo test bench bench-inverse bench-dask lint clean chromium
 
 $(RUNTIME_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ chromium:
 
 bench: $(TEST_STAMP)
 	$(PY) benchmarks/run.py
+
+# issue 20's inverse-problem rows against SciPy, PyTorch and PyLops (ratios with their spread)
+bench-inverse: $(TEST_STAMP)
+	$(PY) benchmarks/inverse.py --markdown benchmarks/results-inverse.md
 
 # 1x1x512^3 float32 -> 4 GiB output through Dask into a Zarr store under /tmp (deleted afterwards)
 bench-dask: $(STAMP)
