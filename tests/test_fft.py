@@ -85,15 +85,28 @@ def test_transpose_crop_and_output_padding_against_torch(phases, monkeypatch):
 
 
 @pytest.mark.parametrize("shape,k", [((1024,), 65), ((256, 256), 31), ((48, 48, 48), 9)])
-def test_float32_within_torch_float32_error(shape, k):
+@pytest.mark.parametrize("op", ["conv", "conv_transpose"])
+def test_float32_within_torch_float32_error(shape, k, op):
     """float32 fft against float64, no worse than PyTorch's own float32 against float64 (x2)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 1, *shape))
     w = rng.standard_normal((1, 1, *(k,) * len(shape))) / k ** (len(shape) / 2)
-    exact = torch_conv(x, w, None, 1, "same", 1, 1)
+    if op == "conv":
+        def peer(a, b):
+            return torch_conv(a, b, None, 1, "same", 1, 1)
+
+        def ours_fn(a, b):
+            return tconv.conv(a, b, padding="same", method="fft")
+    else:
+        def peer(a, b):
+            return torch_conv_transpose(a, b, None, 1, k // 2, 0, 1, 1)
+
+        def ours_fn(a, b):
+            return tconv.conv_transpose(a, b, padding=k // 2, method="fft")
+    exact = peer(x, w)
     scale = np.abs(exact).max()
-    ours = tconv.conv(x.astype(np.float32), w.astype(np.float32), padding="same", method="fft")
-    theirs = torch_conv(x.astype(np.float32), w.astype(np.float32), None, 1, "same", 1, 1)
+    ours = ours_fn(x.astype(np.float32), w.astype(np.float32))
+    theirs = peer(x.astype(np.float32), w.astype(np.float32))
     assert ours.dtype == np.float32
     e_ours = np.abs(ours - exact).max() / scale
     e_torch = np.abs(theirs - exact).max() / scale
