@@ -329,7 +329,7 @@ def fft_conv(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: dict | Non
             del spec
             fshape = (*sizes[:-1], sizes[-1] // 2 + 1)
             mixed = mixed.reshape(b1 - b0, geom.y_channels, *fshape)
-            full = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=wk)
+            full = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=wk, overwrite_x=True)
             out[(slice(b0, b1), ALL, *osl)] = full[(ALL, ALL, *keep)][(ALL, ALL, *ysl)]
     return out
 
@@ -360,7 +360,7 @@ def fft_conv_transpose(y: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: 
             del buf
             mixed = _contract(kt, spec).reshape(b1 - b0, geom.x_channels, *fshape)
             del spec
-            full = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=wk)
+            full = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=wk, overwrite_x=True)
             target = (slice(b0, b1), ALL, *win[0])
             if single:
                 out[target] = full[(ALL, ALL, *win[1])]
