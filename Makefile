@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 RUNTIME_STAMP := $(VENV)/.tconv-runtime
 TEST_STAMP    := $(VENV)/.tconv-test
 
-.PHONY: demo test bench bench-dask bench-kernel sanitize lint clean chromium
+.PHONY: demo test bench bench-inverse bench-dask bench-kernel sanitize lint clean chromium
 
 NATIVE_SOURCES := setup.py $(wildcard src/tconv/core/_native/src/*)
 
@@ -39,6 +39,10 @@ chromium:
 
 bench: $(TEST_STAMP)
 	$(PY) benchmarks/run.py
+
+# issue 20's inverse-problem rows against SciPy, PyTorch and PyLops (ratios with their spread)
+bench-inverse: $(TEST_STAMP)
+	$(PY) benchmarks/inverse.py --markdown benchmarks/results-inverse.md
 
 # 1x1x512^3 float32 -> 4 GiB output through Dask into a Zarr store under /tmp (deleted afterwards)
 bench-dask: $(TEST_STAMP)

@@ -44,10 +44,13 @@ CASES = [  # (x spatial, kernel, stride, dilation, pads (lo, hi), groups, channe
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("tiled", [False, True])
-def test_three_operations_against_torch(case, tiled, monkeypatch):
+@pytest.mark.parametrize("phases", [False, True])
+def test_three_operations_against_torch(case, tiled, phases, monkeypatch):
+    """Every path: one transform or tiles, the full correlation or the polyphase split (forced)."""
     shape, k, s, d, pads, g, cin, cout = case
     if tiled:
         monkeypatch.setattr(fftmod, "fft_plan", _small_tiles)
+    monkeypatch.setattr(fftmod, "use_polyphase", lambda geom, *a: phases and fftmod.polyphase(geom) is not None)
     geom = tconv.conv_geometry((cout, cin // g, *k), shape, s, pads, d, g)
     if tiled:
         assert np.prod(_small_tiles(geom, 2, 8, "conv").tiles) > 1
@@ -69,7 +72,9 @@ def test_three_operations_against_torch(case, tiled, monkeypatch):
     np.testing.assert_allclose(FFT.run("weight_grad", y, x, geom), want_w, rtol=0, atol=1e-10 * np.abs(want_w).max())
 
 
-def test_transpose_crop_and_output_padding_against_torch():
+@pytest.mark.parametrize("phases", [False, True])
+def test_transpose_crop_and_output_padding_against_torch(phases, monkeypatch):
+    monkeypatch.setattr(fftmod, "use_polyphase", lambda geom, *a: phases and fftmod.polyphase(geom) is not None)
     rng = np.random.default_rng(5)
     y = rng.standard_normal((1, 2, 13, 11))
     w = rng.standard_normal((2, 3, 5, 4))
@@ -80,15 +85,28 @@ def test_transpose_crop_and_output_padding_against_torch():
 
 
 @pytest.mark.parametrize("shape,k", [((1024,), 65), ((256, 256), 31), ((48, 48, 48), 9)])
-def test_float32_within_torch_float32_error(shape, k):
+@pytest.mark.parametrize("op", ["conv", "conv_transpose"])
+def test_float32_within_torch_float32_error(shape, k, op):
     """float32 fft against float64, no worse than PyTorch's own float32 against float64 (x2)."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 1, *shape))
     w = rng.standard_normal((1, 1, *(k,) * len(shape))) / k ** (len(shape) / 2)
-    exact = torch_conv(x, w, None, 1, "same", 1, 1)
+    if op == "conv":
+        def peer(a, b):
+            return torch_conv(a, b, None, 1, "same", 1, 1)
+
+        def ours_fn(a, b):
+            return tconv.conv(a, b, padding="same", method="fft")
+    else:
+        def peer(a, b):
+            return torch_conv_transpose(a, b, None, 1, k // 2, 0, 1, 1)
+
+        def ours_fn(a, b):
+            return tconv.conv_transpose(a, b, padding=k // 2, method="fft")
+    exact = peer(x, w)
     scale = np.abs(exact).max()
-    ours = tconv.conv(x.astype(np.float32), w.astype(np.float32), padding="same", method="fft")
-    theirs = torch_conv(x.astype(np.float32), w.astype(np.float32), None, 1, "same", 1, 1)
+    ours = ours_fn(x.astype(np.float32), w.astype(np.float32))
+    theirs = peer(x.astype(np.float32), w.astype(np.float32))
     assert ours.dtype == np.float32
     e_ours = np.abs(ours - exact).max() / scale
     e_torch = np.abs(theirs - exact).max() / scale
@@ -141,6 +159,13 @@ def test_planner_chooses_fft_for_large_kernels_only():
     assert tconv.explain((16, 512, 8, 8), (512, 256, 4, 4), stride=2, padding=1).choice == "gemm"
 
 
+def test_polyphase_is_chosen_by_the_cost_model_and_explained():
+    g = tconv.conv_geometry((1, 1, 5, 5, 5), (64, 64, 64), 2, "same")
+    assert fftmod.use_polyphase(g, 1, 4, "conv")
+    assert "polyphase, 8 phases" in FFT.describe(g, 1, 4, "conv")
+    assert not fftmod.use_polyphase(tconv.conv_geometry((1, 1, 5), (64,), 1), 1, 4, "conv")  # stride 1
+
+
 def test_explain_shows_the_transform_sizes():
     text = str(tconv.explain((1, 1, 2048, 2048), (1, 1, 15, 15), op="conv", padding="same"))
     line = next(ln for ln in text.splitlines() if ln.startswith("fft"))
@@ -156,3 +181,23 @@ def test_complex_is_not_supported_in_the_core():
     got = tconv.conv(x[None], w[None, None], method="fft")
     want = np.array([np.dot(w, x[j:j + 3]) for j in range(6)])
     np.testing.assert_allclose(got[0], want, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape,k,c,n", [((256, 256), 31, 1, 1), ((96, 96), 9, 8, 2), ((40, 40, 40), 9, 1, 1)])
+def test_scratch_bytes_is_the_measured_peak(shape, k, c, n):
+    """``scratch_bytes`` (the planner's memory guard) against NumPy's traced peak beyond the output."""
+    import tracemalloc
+
+    from tconv.core.planner import output_bytes
+
+    g = tconv.conv_geometry((c, c, *(k,) * len(shape)), shape, 1, "same")
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((n, c, *shape)), rng.standard_normal(g.weight_shape)
+    y = rng.standard_normal((n, c, *g.y_shape))
+    for op, a, b in (("conv", x, w), ("conv_transpose", y, w), ("weight_grad", y, x)):
+        tracemalloc.start()
+        FFT.run(op, a, b, g)
+        peak = tracemalloc.get_traced_memory()[1] - output_bytes(g, n, 8, op)
+        tracemalloc.stop()
+        model = FFT.scratch_bytes(g, n, 8, op)
+        assert 0.6 * peak <= model <= 2.0 * peak, (op, peak, model)

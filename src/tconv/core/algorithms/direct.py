@@ -33,7 +33,7 @@ _CALL_S = 2e-5
 #: gather-style conv and weight_grad loops (float64 accumulators for long float32 sums, strided
 #: loads) and strided or long-kernel conv_transpose never run faster than these multiply-adds/s
 _FLOOR_MACS_PER_S = {"conv": 3e9, "conv_transpose": 1e10, "weight_grad": 2.5e9}
-_FLOOR_STRIDED_T_MACS_PER_S = 2.5e9
+_FLOOR_STRIDED_T_MACS_PER_S = 5e9
 
 
 def direct_cost(geom, batch: int, itemsize: int, op: str = "conv_transpose") -> float:

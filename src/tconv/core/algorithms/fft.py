@@ -6,8 +6,9 @@ zero-extended at the end):
 
 * ``conv``: ``y[j] = z[j*s]`` with ``z[u] = sum_t wd[t] xp[u + t]`` the full correlation, computed
   as ``irfft(conj(W) X)``: the strided ``conv`` is the full correlation sampled every ``s``
-  (the cost model counts the ``s``-fold waste, so ``auto`` leaves strided small kernels to
-  ``direct``/``gemm``);
+  (the cost model counts the ``s``-fold waste), or, where the model finds it cheaper, the
+  polyphase split (:class:`Polyphase`: the ``prod(s)`` phases of input and kernel as channels of a
+  stride-1 problem, summed in the frequency domain, whose transforms are ``s`` times shorter);
 * ``conv_transpose``: ``y`` with ``s - 1`` zeros inserted, convolved with ``wd`` (``irfft(W Y)``),
   cropped by ``pad_lo`` (the positions past the uncropped extent are zeros);
 * ``weight_grad``: ``dW[t] = c[t*d]`` with ``c[v] = sum_u y_up[u] xp[u + v]``, summed over the batch
@@ -68,6 +69,12 @@ CACHE_BYTES = 2 << 20
 OUT_OF_CACHE = 1.8
 CALL_S = 3e-5
 TILE_CALL_S = 2e-5
+#: the polyphase split's strided transposes (zero-fill, the phase split, the merge) cost about this per
+#: element (measured: 1024^2 float32 15x15 stride 2, 2-3 ms more than the plain copies); it is used
+#: only when estimated below POLYPHASE_MARGIN of the full correlation (measured gains 10-60%, losses
+#: up to 1.5x near the break-even point on a loaded 2-core machine)
+PHASE_SPLIT_S = 2e-9
+POLYPHASE_MARGIN = 0.8
 #: candidate tile transform lengths per axis (besides one transform of the whole axis)
 TILE_SIZES = (64, 128, 256, 512, 1024, 2048)
 
@@ -183,7 +190,7 @@ def kernel_spectrum(w: np.ndarray, geom: ConvGeometry, sizes: tuple[int, ...], c
     >>> kernel_spectrum(np.ones((1, 1, 2)), conv_geometry((1, 1, 2), (3,)), (4,)).round(12).tolist()
     [[[[(2+0j), (1-1j), 0j]]]]
     """
-    key = (sizes, w.dtype.str, conj, geom.dilation, geom.groups)
+    key = (sizes, w.shape, w.dtype.str, conj, geom.dilation, geom.groups)
     if cache is not None and key in cache:
         return cache[key]
     if conj:
@@ -279,9 +286,12 @@ def _scratch_per_sample(geom, itemsize, op, sizes) -> int:
     npts = math.prod(sizes)
     cplx = npts // sizes[-1] * (sizes[-1] // 2 + 1) * 2 * itemsize
     cin, cout = (geom.x_channels, geom.y_channels) if op != "conv_transpose" else (geom.y_channels, geom.x_channels)
+    # the frequency-major copies of the matmul path (more than 16 channel pairs per group)
+    major = (geom.x_channels + geom.y_channels) * cplx if (geom.x_channels // geom.groups) * (
+        geom.y_channels // geom.groups) > 16 else 0
     if op == "weight_grad":
-        return (geom.x_channels + geom.y_channels) * (npts * itemsize + cplx)
-    return cin * (npts * itemsize + cplx) + cout * (cplx + npts * itemsize)
+        return (geom.x_channels + geom.y_channels) * (npts * itemsize + cplx) + major
+    return cin * (npts * itemsize + cplx) + cout * (cplx + npts * itemsize) + major
 
 
 def _out_bytes(geom, batch, itemsize, op) -> int:
@@ -319,7 +329,7 @@ def fft_conv(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: dict | Non
             del spec
             fshape = (*sizes[:-1], sizes[-1] // 2 + 1)
             mixed = mixed.reshape(b1 - b0, geom.y_channels, *fshape)
-            full = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=wk)
+            full = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=wk, overwrite_x=True)
             out[(slice(b0, b1), ALL, *osl)] = full[(ALL, ALL, *keep)][(ALL, ALL, *ysl)]
     return out
 
@@ -350,7 +360,7 @@ def fft_conv_transpose(y: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: 
             del buf
             mixed = _contract(kt, spec).reshape(b1 - b0, geom.x_channels, *fshape)
             del spec
-            full = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=wk)
+            full = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=wk, overwrite_x=True)
             target = (slice(b0, b1), ALL, *win[0])
             if single:
                 out[target] = full[(ALL, ALL, *win[1])]
@@ -396,6 +406,129 @@ def fft_weight_grad(y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry) 
     return np.ascontiguousarray(full[(ALL, ALL, *taps)], dtype=dtype)
 
 
+@dataclass(frozen=True)
+class Polyphase:
+    """A strided geometry as a stride-1 one on its phases: per axis ``x_r[u] = xp[u*s + r]`` and
+    ``w_r[a] = wd[a*s + r]`` (``s`` phases), so that ``y = sum_r corr(w_r, x_r)``: ``prod(s)`` times the
+    input channels, each phase a transform ``s`` times shorter, and one inverse transform per output
+    channel at the short length (the full correlation's would be ``s`` times longer per axis)."""
+
+    inner: ConvGeometry  #: the stride-1 conv on the phase channels (channel ``c * prod(s) + phase``)
+    lq: tuple[int, ...]  #: phase-grid length per axis (``ceil(full / s)``)
+    dq: tuple[int, ...]  #: phase kernel length per axis (``ceil(D / s)``)
+
+
+@lru_cache(maxsize=256)
+def polyphase(geom: ConvGeometry) -> Polyphase | None:
+    """The polyphase form of ``geom`` (None for stride 1 everywhere)."""
+    if all(s == 1 for s in geom.stride):
+        return None
+    from ..geometry import conv_geometry
+
+    ext = _extent(geom)
+    lq = tuple(-(-f // s) for f, s in zip(geom.full_shape, geom.stride))
+    dq = tuple(-(-e // s) for e, s in zip(ext, geom.stride))
+    phases = math.prod(geom.stride)
+    inner = conv_geometry((geom.y_channels, geom.x_channels // geom.groups * phases, *dq), lq, 1, 0, 1,
+                          geom.groups)
+    return Polyphase(inner, lq, dq)
+
+
+def _phase_split(a: np.ndarray, stride, lq) -> np.ndarray:
+    """``(n, c, *(lq*s))`` -> ``(n, c*prod(s), *lq)``: the phases as channels."""
+    nd = len(stride)
+    a = a.reshape(*a.shape[:2], *(v for q, s in zip(lq, stride) for v in (q, s)))
+    order = (0, 1, *(3 + 2 * i for i in range(nd)), *(2 + 2 * i for i in range(nd)))
+    return a.transpose(order).reshape(a.shape[0], a.shape[1] * math.prod(stride), *lq)
+
+
+def _phase_merge(a: np.ndarray, c: int, stride, lq) -> np.ndarray:
+    """The inverse of :func:`_phase_split`: ``(n, c*prod(s), *lq)`` -> ``(n, c, *(lq*s))``."""
+    nd = len(stride)
+    a = a.reshape(a.shape[0], c, *stride, *lq)
+    order = (0, 1, *(v for i in range(nd) for v in (2 + nd + i, 2 + i)))
+    return a.transpose(order).reshape(a.shape[0], c, *(q * s for q, s in zip(lq, stride)))
+
+
+def _phase_weight(w: np.ndarray, geom: ConvGeometry, pp: Polyphase) -> np.ndarray:
+    """The dilated weight zero-padded to ``dq*s`` per axis, split into phase channels."""
+    wd = np.zeros((*w.shape[:2], *(q * s for q, s in zip(pp.dq, geom.stride))), dtype=w.dtype)
+    wd[(ALL, ALL, *(slice(0, (k - 1) * d + 1, d) for k, d in zip(geom.kernel, geom.dilation)))] = w
+    return np.ascontiguousarray(_phase_split(wd, geom.stride, pp.dq))
+
+
+def _x_slices(geom: ConvGeometry, length):
+    """x cells ``i`` with ``0 <= i + pad_lo < length`` and their padded positions ``i + pad_lo``."""
+    xs, us = [], []
+    for n, lo, ln in zip(geom.x_shape, geom.pad_lo, length):
+        a, b = max(0, -lo), min(n, ln - lo)
+        if b <= a:
+            return None
+        xs.append(slice(a, b))
+        us.append(slice(a + lo, b + lo))
+    return tuple(xs), tuple(us)
+
+
+def polyphase_conv(x, w, geom, cache=None):
+    pp = polyphase(geom)
+    length = tuple(q * s for q, s in zip(pp.lq, geom.stride))
+    xp = np.zeros((x.shape[0], geom.x_channels, *length), dtype=x.dtype)
+    sl = _x_slices(geom, length)
+    if sl is not None:
+        xp[(ALL, ALL, *sl[1])] = x[(ALL, ALL, *sl[0])]
+    inner = fft_conv(np.ascontiguousarray(_phase_split(xp, geom.stride, pp.lq)), _phase_weight(w, geom, pp),
+                     pp.inner, cache)
+    return np.ascontiguousarray(inner[(ALL, ALL, *(slice(0, m) for m in geom.y_shape))])
+
+
+def _y_padded(y, geom, pp):
+    yp = np.zeros((y.shape[0], geom.y_channels, *pp.inner.y_shape), dtype=y.dtype)
+    yp[(ALL, ALL, *(slice(0, m) for m in geom.y_shape))] = y
+    return yp
+
+
+def polyphase_conv_transpose(y, w, geom, cache=None):
+    pp = polyphase(geom)
+    inner = fft_conv_transpose(_y_padded(y, geom, pp), _phase_weight(w, geom, pp), pp.inner, cache)
+    xp = _phase_merge(inner, geom.x_channels, geom.stride, pp.lq)
+    out = np.zeros((y.shape[0], geom.x_channels, *geom.x_shape), dtype=y.dtype)
+    sl = _x_slices(geom, xp.shape[2:])
+    if sl is not None:
+        out[(ALL, ALL, *sl[0])] = xp[(ALL, ALL, *sl[1])]
+    return out
+
+
+def polyphase_weight_grad(y_side, x_side, geom):
+    pp = polyphase(geom)
+    dtype = np.result_type(y_side, x_side)
+    length = tuple(q * s for q, s in zip(pp.lq, geom.stride))
+    xp = np.zeros((x_side.shape[0], geom.x_channels, *length), dtype=dtype)
+    sl = _x_slices(geom, length)
+    if sl is not None:
+        xp[(ALL, ALL, *sl[1])] = x_side[(ALL, ALL, *sl[0])]
+    gw = fft_weight_grad(_y_padded(y_side.astype(dtype, copy=False), geom, pp),
+                         np.ascontiguousarray(_phase_split(xp, geom.stride, pp.lq)), pp.inner)
+    full = _phase_merge(gw, geom.x_channels // geom.groups, geom.stride, pp.dq)
+    taps = tuple(slice(0, (k - 1) * d + 1, d) for k, d in zip(geom.kernel, geom.dilation))
+    return np.ascontiguousarray(full[(ALL, ALL, *taps)])
+
+
+def _polyphase_cost(geom, batch, itemsize, op) -> float | None:
+    pp = polyphase(geom)
+    if pp is None:
+        return None
+    grid = math.prod(q * s for q, s in zip(pp.lq, geom.stride))
+    elements = batch * (2 * geom.x_channels * grid + geom.y_channels * math.prod(pp.inner.y_shape))
+    return fft_cost(pp.inner, batch, itemsize, op) + elements * PHASE_SPLIT_S
+
+
+@lru_cache(maxsize=512)
+def use_polyphase(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> bool:
+    """Whether the polyphase form is estimated cheaper than the full correlation for ``op``."""
+    t = _polyphase_cost(geom, batch, itemsize, op)
+    return t is not None and t < POLYPHASE_MARGIN * fft_cost(geom, batch, itemsize, op)
+
+
 def _fallback(geom: ConvGeometry, dtype, op: str) -> Algorithm:
     direct = ALGORITHMS["direct"]
     return direct if direct.supports(geom, np.dtype(dtype), op) is None else ALGORITHMS["gemm"]
@@ -412,9 +545,16 @@ class Fft(Algorithm):
         return super().supports(geom, dtype, op)
 
     def cost(self, geom, batch, itemsize, op):
+        if use_polyphase(geom, batch, itemsize, op):
+            return _polyphase_cost(geom, batch, itemsize, op)
         return fft_cost(geom, batch, itemsize, op)
 
     def scratch_bytes(self, geom, batch, itemsize, op):
+        if use_polyphase(geom, batch, itemsize, op):
+            pp = polyphase(geom)
+            grid = math.prod(q * s for q, s in zip(pp.lq, geom.stride))
+            copies = batch * (2 * geom.x_channels * grid + geom.y_channels * math.prod(pp.inner.y_shape)) * itemsize
+            return self.scratch_bytes(pp.inner, batch, itemsize, op) + copies
         p = fft_plan(geom, batch, itemsize, op)
         nb = _chunk(geom, batch, itemsize, op, p.sizes)
         npts = math.prod(p.sizes)
@@ -423,6 +563,9 @@ class Fft(Algorithm):
 
     def describe(self, geom, batch, itemsize, op) -> str:
         """The transform sizes and tiles, for ``explain``."""
+        if use_polyphase(geom, batch, itemsize, op):
+            pp = polyphase(geom)
+            return f"polyphase, {math.prod(geom.stride)} phases: {fft_plan(pp.inner, batch, itemsize, op)}"
         return str(fft_plan(geom, batch, itemsize, op))
 
     def run(self, op, a, b, geom, cache: dict | None = None):
@@ -430,10 +573,17 @@ class Fft(Algorithm):
         ``cache``: a dict kept by the owner of the weight ``b`` for its transforms (``ConvOperator``)."""
         if not (all_finite(a) and all_finite(b)):
             return _fallback(geom, a.dtype, op).run(op, a, b, geom)
+        a, b = np.asarray(a), np.asarray(b)
+        if use_polyphase(geom, a.shape[0], np.result_type(a, b).itemsize, op):
+            if op == "conv":
+                return polyphase_conv(a, b, geom, cache)
+            if op == "conv_transpose":
+                return polyphase_conv_transpose(a, b, geom, cache)
+            return polyphase_weight_grad(a, b, geom)
         if op == "conv":
-            return fft_conv(np.asarray(a), np.asarray(b), geom, cache)
+            return fft_conv(a, b, geom, cache)
         if op == "conv_transpose":
-            return fft_conv_transpose(np.asarray(a), np.asarray(b), geom, cache)
+            return fft_conv_transpose(a, b, geom, cache)
         return fft_weight_grad(a, b, geom)
 
     def conv(self, x, w, geom):

@@ -26,6 +26,9 @@ from ._kernels import as3, col2im3, im2col3, pad3, params3, workspace
 # the numba col2im moves about this many bytes per second, single-threaded
 COL2IM_BYTES_PER_S = 1.2e10
 GEMM_CALL_S = 1e-5
+#: the fixed cost of one call (workspace, numba dispatch, BLAS set-up): 40-50 us measured for tiny
+#: single-channel layers (benchmarks/planner_fft.py, 2048 taps k3), where direct takes 20-30 us
+GEMM_FIXED_S = 3e-5
 
 
 ALL = slice(None)
@@ -208,7 +211,7 @@ def gemm_cost(geom, batch: int, itemsize: int, op: str) -> float:
     efficiency = min(1.0, max(0.05, small / 64))
     calls = batch * geom.groups
     return (flops / (blas_rates()[itemsize] * efficiency) + (cols + side) / COL2IM_BYTES_PER_S
-            + calls * GEMM_CALL_S)
+            + calls * GEMM_CALL_S + GEMM_FIXED_S)
 
 
 @register
