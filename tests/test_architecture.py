@@ -19,7 +19,7 @@ SRC = Path(tconv.__file__).resolve().parent
 
 # lower layers first; a module may import only from its own layer or below
 LAYERS = [
-    {"tconv.errors", "tconv._params", "tconv.backends", "tconv.frontend_check"},
+    {"tconv.errors", "tconv._params", "tconv.backends", "tconv.frontend_check", "tconv.core"},
     {"tconv.options", "tconv.geometry", "tconv.complexconv", "tconv.halfprec"},
     {"tconv.taps", "tconv.blas", "tconv.layout"},
     {"tconv.machine"},

@@ -23,7 +23,8 @@
 #include "gemm.h"
 #include "pool.h"
 
-#define TC_SMALL_FLOPS 2.0e6 /* below this a GEMM runs on the caller alone */
+#define TC_SMALL_FLOPS 2.0e6 /* below this a GEMM runs on the caller alone, */
+#define TC_STEP_FLOPS 4.0e6  /* as does one whose (jc, pc) steps are this small (2 barriers each) */
 
 /* ---- per-thread scratch (a pthread key frees it when the thread ends) ---- */
 
@@ -113,6 +114,40 @@ static void pack_b_task(void *ctx, int task, int thread)
 
 /* loops 2 and 1 over one packed A block (mc rows from i0) and columns [j0, j0 + n) of the B panel.
  * The A micro-panel (MR x KC) stays in L1 while the B micro-panels of the panel (L2) stream past. */
+/* One micro-tile of C at rows [i, i + m), columns [j, j + n) when C's columns come from a table:
+ * contiguous columns go straight to the kernel; others through a register-tile buffer. */
+static void table_tile(const gemm_call *g, const char *ap, const char *bp, ptrdiff_t i, ptrdiff_t j,
+                       ptrdiff_t m, ptrdiff_t n)
+{
+    const tc_gemm_kernel *kr = g->kr;
+    const tc_gemm_problem *pb = g->pb;
+    const int64_t *co = pb->c_coloff + j;
+    ptrdiff_t es = (ptrdiff_t)g->es;
+    if (co[n - 1] - co[0] == n - 1) {
+        char *c = pb->c + (i * pb->rs_c + co[0]) * es;
+        TC_CHECK(c >= pb->c_lo && c < pb->c_hi);
+        kr->kernel(g->kc, ap, bp, c, pb->rs_c, 1, m, n, pb->alpha, g->beta);
+        return;
+    }
+    _Alignas(TC_ALIGN) double tile[16 * 64];
+    kr->kernel(g->kc, ap, bp, tile, kr->nr, 1, m, n, 1.0, 0.0);
+    for (ptrdiff_t ii = 0; ii < m; ++ii) {
+        for (ptrdiff_t jj = 0; jj < n; ++jj) {
+            char *c = pb->c + ((i + ii) * pb->rs_c + co[jj]) * es;
+            TC_CHECK(c >= pb->c_lo && c < pb->c_hi);
+            if (g->es == sizeof(float)) {
+                float r = (float)pb->alpha * ((float *)tile)[ii * kr->nr + jj];
+                *(float *)c = g->beta == 0.0 ? r : r + *(float *)c;
+            } else {
+                double r = pb->alpha * tile[ii * kr->nr + jj];
+                *(double *)c = g->beta == 0.0 ? r : r + *(double *)c;
+            }
+        }
+    }
+}
+
+/* loops 2 and 1 over one packed A block (mc rows from i0) and columns [j0, j0 + n) of the B panel.
+ * The A micro-panel (MR x KC) stays in L1 while the B micro-panels of the panel (L2) stream past. */
 static void macro_kernel(const gemm_call *g, const char *abuf, ptrdiff_t i0, ptrdiff_t mc, ptrdiff_t j0,
                          ptrdiff_t n)
 {
@@ -123,10 +158,14 @@ static void macro_kernel(const gemm_call *g, const char *abuf, ptrdiff_t i0, ptr
         ptrdiff_t mr = min_pd(kr->mr, mc - ir);
         for (ptrdiff_t jr = j0; jr < j0 + n; jr += kr->nr) {          /* loop 1 */
             const char *bp = g->bbuf + (size_t)(jr * g->kc) * g->es;
-            ptrdiff_t i = i0 + ir, j = g->jc + jr;
+            ptrdiff_t i = i0 + ir, j = g->jc + jr, nr = min_pd(kr->nr, j0 + n - jr);
+            if (pb->c_coloff) {
+                table_tile(g, ap, bp, i, j, mr, nr);
+                continue;
+            }
             char *c = pb->c + (i * pb->rs_c + j * pb->cs_c) * (ptrdiff_t)g->es;
             TC_CHECK(c >= pb->c_lo && c < pb->c_hi);
-            kr->kernel(g->kc, ap, bp, c, pb->rs_c, pb->cs_c, mr, min_pd(kr->nr, j0 + n - jr), pb->alpha, g->beta);
+            kr->kernel(g->kc, ap, bp, c, pb->rs_c, pb->cs_c, mr, nr, pb->alpha, g->beta);
         }
     }
 }
@@ -160,7 +199,7 @@ static void scale_c(const tc_gemm_problem *pb, size_t es)
         return;
     for (ptrdiff_t i = 0; i < pb->m; ++i)
         for (ptrdiff_t j = 0; j < pb->n; ++j)
-            memset(pb->c + (i * pb->rs_c + j * pb->cs_c) * (ptrdiff_t)es, 0, es);
+            memset(pb->c + (i * pb->rs_c + (pb->c_coloff ? pb->c_coloff[j] : j * pb->cs_c)) * (ptrdiff_t)es, 0, es);
 }
 
 /* Splits the tiles of one (jc, pc) step: rows first (each row chunk packs A once), then columns
@@ -183,7 +222,7 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
     tc_gemm_problem pb = *pb_in;
     if (pb.m <= 0 || pb.n <= 0)
         return 0;
-    if (pb.cs_c != 1 && pb.rs_c == 1) { /* C column-major: compute C^T = B^T A^T instead */
+    if (!pb.c_coloff && pb.cs_c != 1 && pb.rs_c == 1) { /* C column-major: compute C^T = B^T A^T instead */
         tc_packer t = pb.a;
         pb.a = pb.b;
         pb.b = t;
@@ -207,7 +246,8 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
         return -1;
     double flops = 2.0 * (double)pb.m * (double)pb.n * (double)pb.k;
     tc_team team;
-    tc_team_begin(&team, flops < TC_SMALL_FLOPS ? 1 : threads);
+    double step = 2.0 * (double)pb.m * (double)min_pd(pb.n, kr->nc) * (double)kc_max;
+    tc_team_begin(&team, flops < TC_SMALL_FLOPS || step < TC_STEP_FLOPS ? 1 : threads);
     for (g.jc = 0; g.jc < pb.n; g.jc += kr->nc) {                     /* loop 5 */
         g.nc = min_pd(kr->nc, pb.n - g.jc);
         plan_tiles(&g, team.threads);

@@ -24,8 +24,9 @@ typedef struct {
     double alpha, beta;  /* beta 0 (C not read) or 1 */
     tc_packer a;         /* m x k */
     tc_packer b;         /* n x k: B seen transposed */
-    char *c;             /* C(i, j) at c + (i*rs_c + j*cs_c) elements */
-    ptrdiff_t rs_c, cs_c;
+    char *c;             /* C(i, j) at c + (i*rs_c + j*cs_c) elements, or, when c_coloff is set, */
+    ptrdiff_t rs_c, cs_c; /* at c + (i*rs_c + c_coloff[j]) (an output phase, a batch of images) */
+    const int64_t *c_coloff;
     const char *c_lo, *c_hi; /* debug bounds of C */
 } tc_gemm_problem;
 
