@@ -37,6 +37,8 @@ from ._base import Algorithm, register
 CALL_S = 2e-5
 #: the packers gather with index tables: slower than plain packing; the rate is scaled by this
 GATHER_FACTOR = 1.3
+#: elements per second one thread gathers into a packed panel (measured: ~0.5-1 ns per element)
+PACK_RATE = 1.0e9
 
 
 def _threads() -> int:
@@ -82,9 +84,32 @@ def _columns(n: int, grid: np.ndarray, batch_stride: int, strides: np.ndarray, s
     return (np.arange(n, dtype=np.int64)[:, None] * batch_stride + per[None, :]).ravel()
 
 
-@lru_cache(maxsize=64)
+#: the index tables of recent calls are kept (layers call with one geometry again and again), up to
+#: this many bytes in all; larger tables are rebuilt per call
+PLAN_CACHE_BYTES = 64 << 20
+_PLANS: dict[tuple, list] = {}
+
+
+def _table_bytes(calls: list) -> int:
+    return sum(a.nbytes for grp, cols in calls for a in (*grp.values(), *cols.values()) if isinstance(a, np.ndarray))
+
+
+def _cached(kind: str, build, geom: ConvGeometry, n: int) -> list:
+    """``build(geom, n)``, from the cache when there (the cache holds at most PLAN_CACHE_BYTES)."""
+    key = (kind, geom, n)
+    calls = _PLANS.get(key)
+    if calls is None:
+        calls = build(geom, n)
+        size = _table_bytes(calls)
+        if size <= PLAN_CACHE_BYTES // 4:
+            while _PLANS and sum(_table_bytes(c) for c in _PLANS.values()) + size > PLAN_CACHE_BYTES:
+                _PLANS.pop(next(iter(_PLANS)))
+            _PLANS[key] = calls
+    return calls
+
+
 def _conv_plan(geom: ConvGeometry, n: int):
-    """Tables of ``conv`` for a batch of ``n``: (per-group depth tables, the shared column tables)."""
+    """Tables of ``conv`` for a batch of ``n``: one GEMM per group (the column tables shared)."""
     nd, g = geom.nd, geom.groups
     cxg, cyg, K = geom.x_channels // g, geom.y_channels // g, math.prod(geom.kernel)
     xprod, yprod = math.prod(geom.x_shape), math.prod(geom.y_shape)
@@ -99,14 +124,12 @@ def _conv_plan(geom: ConvGeometry, n: int):
     colbase = _columns(n, ygrid, geom.x_channels * xprod, xs, s, np.zeros(nd, np.int64))
     coloff = (np.arange(n, dtype=np.int64)[:, None] * geom.y_channels * yprod
               + np.arange(yprod, dtype=np.int64)[None, :]).ravel()
-    groups = [dict(m=cyg, a_qoff=np.arange(cxg * K, dtype=np.int64), a_rs=cxg * K, w_base=gi * cyg * cxg * K,
-                   qbase=qlocal + gi * cxg * xprod, qcoord=qcoord, c_base=gi * cyg * yprod, c_rs=yprod)
-              for gi in range(g)]
     cols = dict(colbase=colbase, colcoord=colcoord, bounds=np.array(geom.x_shape, np.int64), c_coloff=coloff)
-    return groups, [cols]
+    return [(dict(m=cyg, a_qoff=np.arange(cxg * K, dtype=np.int64), a_rs=cxg * K, w_base=gi * cyg * cxg * K,
+                  qbase=qlocal + gi * cxg * xprod, qcoord=qcoord, c_base=gi * cyg * yprod, c_rs=yprod), cols)
+            for gi in range(g)]
 
 
-@lru_cache(maxsize=64)
 def _wgrad_plan(geom: ConvGeometry, n: int):
     """Tables of ``weight_grad`` for a batch of ``n``: one GEMM per group."""
     nd, g = geom.nd, geom.groups
@@ -132,6 +155,12 @@ def _wgrad_plan(geom: ConvGeometry, n: int):
     return calls
 
 
+def _phases(geom: ConvGeometry) -> tuple[int, ...]:
+    """Phases per axis that have output cells: ``min(stride, x_shape)`` (a stride beyond the output
+    leaves the other phases empty)."""
+    return tuple(min(s, x) for s, x in zip(geom.stride, geom.x_shape))
+
+
 def _phase_taps(k: int, s: int, d: int, lo: int, r: int) -> tuple[np.ndarray, np.ndarray]:
     """Taps ``t`` of phase ``r`` on one axis and their input shifts ``(r + lo - t*d) // s``."""
     t = np.arange(k, dtype=np.int64)
@@ -139,7 +168,6 @@ def _phase_taps(k: int, s: int, d: int, lo: int, r: int) -> tuple[np.ndarray, np
     return t[keep], (r + lo - t[keep] * d) // s
 
 
-@lru_cache(maxsize=64)
 def _transpose_plan(geom: ConvGeometry, n: int):
     """Tables of ``conv_transpose`` for a batch of ``n``: one GEMM per (group, phase)."""
     nd, g = geom.nd, geom.groups
@@ -147,10 +175,8 @@ def _transpose_plan(geom: ConvGeometry, n: int):
     xprod, yprod = math.prod(geom.x_shape), math.prod(geom.y_shape)
     xs, ys, ks = _strides(geom.x_shape), _strides(geom.y_shape), _strides(geom.kernel)
     calls = []
-    for r in np.ndindex(*geom.stride):
+    for r in np.ndindex(*_phases(geom)):
         counts = [-(-(x - ra) // s) for x, ra, s in zip(geom.x_shape, r, geom.stride)]
-        if min(counts) <= 0:
-            continue  # the output has no cell of this phase
         per_axis = [_phase_taps(k, s, d, lo, ra) for k, s, d, lo, ra in
                     zip(geom.kernel, geom.stride, geom.dilation, geom.pad_lo, r)]
         sizes = tuple(len(t) for t, _ in per_axis)
@@ -204,8 +230,7 @@ class Native(Algorithm):
         out = np.empty((x.shape[0], geom.y_channels, *geom.y_shape), x.dtype)
         if out.size == 0:
             return out
-        groups, (cols,) = _conv_plan(geom, x.shape[0])
-        for grp in groups:
+        for grp, cols in _cached("conv", _conv_plan, geom, x.shape[0]):
             _run(w, x, out, grp, cols)
         return out
 
@@ -215,7 +240,7 @@ class Native(Algorithm):
         out = np.empty((y.shape[0], geom.x_channels, *geom.x_shape), y.dtype)
         if out.size == 0:
             return out
-        for grp, cols in _transpose_plan(geom, y.shape[0]):
+        for grp, cols in _cached("conv_transpose", _transpose_plan, geom, y.shape[0]):
             _run(w, y, out, grp, cols)
         return out
 
@@ -227,33 +252,46 @@ class Native(Algorithm):
         if y.shape[0] == 0 or math.prod(geom.y_shape) == 0:
             gw[...] = 0
             return gw
-        for grp, cols in _wgrad_plan(geom, y.shape[0]):
+        for grp, cols in _cached("weight_grad", _wgrad_plan, geom, y.shape[0]):
             _run(y, x, gw, grp, cols)
         return gw
 
     def _calls(self, geom: ConvGeometry, op: str) -> int:
-        return geom.groups * (math.prod(geom.stride) if op == "conv_transpose" else 1)
+        return geom.groups * (math.prod(_phases(geom)) if op == "conv_transpose" else 1)
+
+    def _shape(self, geom: ConvGeometry, batch: int, op: str) -> tuple[int, int, int]:
+        """(rows, columns, depth) of all the op's GEMMs together (phases and groups summed)."""
+        g, k = geom.groups, math.prod(geom.kernel)
+        if op == "conv":
+            return geom.y_channels, batch * math.prod(geom.y_shape), geom.x_channels // g * k
+        if op == "conv_transpose":  # each phase: its cells as columns, its taps as depth
+            return geom.x_channels, batch * math.prod(geom.x_shape), geom.y_channels // g * max(1, k // math.prod(geom.stride))
+        return geom.y_channels, geom.x_channels // g * k, batch * math.prod(geom.y_shape)
 
     def cost(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> float:
-        """Flops over the measured GEMM rate (per ISA and thread count), scaled for the gathering
-        packers and for register tiles the channel counts leave partly empty, plus a per-call cost."""
+        """Flops over the measured GEMM rate (per ISA and thread count, register tiles the channel
+        counts leave partly empty counted as empty), the packing (every B element gathered once per
+        GEMM, A once per column panel), and a per-call cost."""
         kern = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"]
-        rows = geom.x_channels // geom.groups if op == "conv_transpose" else geom.y_channels // geom.groups
-        fill = rows / (math.ceil(rows / kern["mr"]) * kern["mr"])
-        rate = _rate(_native.get_isa(), _threads(), itemsize)
+        threads = _threads()
+        rows, cols, depth = self._shape(geom, max(batch, 1), op)
+        rows_g = rows // geom.groups
+        fill = rows_g / (math.ceil(rows_g / kern["mr"]) * kern["mr"])
+        rate = _rate(_native.get_isa(), threads, itemsize)
         flops = 2.0 * geom.macs(max(batch, 1))
-        return flops / rate * GATHER_FACTOR / fill + CALL_S * self._calls(geom, op)
+        packed = geom.groups * depth * cols + rows * depth * math.ceil(cols / kern["nc"])
+        pack_rate = PACK_RATE * min(threads, 2) / (3 if op == "weight_grad" else 1)
+        return flops / rate * GATHER_FACTOR / fill + packed / pack_rate + CALL_S * self._calls(geom, op)
 
     def scratch_bytes(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> int:
-        """The index tables (int64: per column 2 + nd entries, per depth index 2 + nd) and the packed
-        panels (B: KC x NC, A: MC x KC per thread)."""
-        nd, k = geom.nd, math.prod(geom.kernel)
-        if op == "weight_grad":
-            cols, depth = geom.x_channels // geom.groups * k, batch * math.prod(geom.y_shape)
-        else:
-            cols = batch * (math.prod(geom.y_shape) if op == "conv" else math.prod(geom.x_shape))
-            depth = (geom.x_channels if op == "conv" else geom.y_channels) // geom.groups * k
+        """The index tables (int64: per column 2 + nd entries, per depth index 2 + nd, for every
+        GEMM) and the packed panels (B: KC x NC, A: MC x KC per thread)."""
+        nd = geom.nd
+        rows, cols, depth = self._shape(geom, batch, op)
+        if op == "conv_transpose":  # the phases' taps together: every tap once
+            depth = geom.y_channels // geom.groups * math.prod(geom.kernel)
+        tables = 8 * (2 + nd) * (cols + depth * geom.groups)
         kern = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"] if _native.available() else \
             {"mc": 512, "kc": 256, "nc": 1024}
         panels = (kern["kc"] * kern["nc"] + _threads() * kern["mc"] * kern["kc"]) * itemsize
-        return int(8 * ((2 + nd) * cols + (2 + nd) * depth * self._calls(geom, op)) + panels)
+        return int(tables + panels)

@@ -18,82 +18,102 @@ static int gather_valid(const tc_gather *g, ptrdiff_t j, ptrdiff_t q, int64_t id
     return idx >= 0 && idx < g->src_len;
 }
 
-/* Are the panel's columns [r0, r0 + rows) one run along the last axis: the same leading
- * coordinates, the last one and the base offset stepping by the same *step?  (The common case:
- * consecutive positions of one row of one image.)  Then each depth step is one strided copy. */
-static int gather_run(const tc_gather *g, ptrdiff_t r0, ptrdiff_t rows, int64_t *step)
+/* The run starting at column r (at most `rows` long): consecutive columns with the same leading
+ * coordinates whose last coordinate and base offset step together by *step (consecutive
+ * positions of one row of one image, or every s-th for a strided conv).  Returns its length. */
+static ptrdiff_t gather_run(const tc_gather *g, ptrdiff_t r, ptrdiff_t rows, int64_t *step)
 {
     const int nd = g->nd, last = nd - 1;
-    const int64_t *c0 = g->colcoord + r0 * nd;
-    *step = rows > 1 ? g->colcoord[(r0 + 1) * nd + last] - c0[last] : 1;
-    if (*step < 1)
-        return 0;
-    for (ptrdiff_t i = 1; i < rows; ++i) {
+    const int64_t *c0 = g->colcoord + r * nd;
+    *step = rows > 1 ? g->colcoord[(r + 1) * nd + last] - c0[last] : 1;
+    if (*step < 1 || (rows > 1 && g->colbase[r + 1] - g->colbase[r] != *step))
+        return 1;
+    ptrdiff_t i = 1;
+    for (; i < rows; ++i) {
         const int64_t *ci = c0 + i * nd;
-        if (ci[last] != c0[last] + i * *step || g->colbase[r0 + i] != g->colbase[r0] + i * *step)
-            return 0;
+        if (ci[last] != c0[last] + i * *step || g->colbase[r + i] != g->colbase[r] + i * *step)
+            break;
+        int same = 1;
         for (int a = 0; a < last; ++a)
-            if (ci[a] != c0[a])
-                return 0;
+            same &= ci[a] == c0[a];
+        if (!same)
+            break;
     }
-    return 1;
+    return i;
 }
 
 static int64_t ceil_div64(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
+/* The columns i of a run with 0 <= v + i*step < bound on the last axis and inside the source
+ * buffer; [lo, hi), empty when a leading axis is out of range. */
+static void run_range(const tc_gather *g, const int64_t *c0, const int64_t *qc, int64_t base, int64_t step,
+                      ptrdiff_t len, int64_t *lo, int64_t *hi)
+{
+    const int last = g->nd - 1;
+    *lo = *hi = 0;
+    for (int a = 0; a < last; ++a)
+        if (c0[a] + qc[a] < 0 || c0[a] + qc[a] >= g->bound[a])
+            return;
+    int64_t v = c0[last] + qc[last];
+    int64_t l = ceil_div64(-v, step), h = ceil_div64(g->bound[last] - v, step);
+    int64_t bl = ceil_div64(-base, step), bh = ceil_div64(g->src_len - base, step);
+    l = l < bl ? bl : l;
+    h = h > bh ? bh : h;
+    *lo = l < 0 ? 0 : l > len ? len : l;
+    *hi = h < *lo ? *lo : h > len ? len : h;
+}
+
 #define PACK_GATHER(T)                                                                           \
-    static void pack_run_##T(const tc_gather *g, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0,     \
-                             ptrdiff_t depth, int width, int64_t step, T *dst)                  \
+    /* one run of `len` columns from r, into d[p * width + i] for i < len */                    \
+    static void pack_run_##T(const tc_gather *g, ptrdiff_t r, ptrdiff_t len, int64_t step,       \
+                             ptrdiff_t p0, ptrdiff_t depth, int width, T *d)                    \
     {                                                                                            \
         const T *src = (const T *)g->src;                                                        \
-        const int nd = g->nd, last = nd - 1;                                                     \
-        const int64_t *c0 = g->colcoord + r0 * nd;                                               \
-        for (ptrdiff_t p = 0; p < depth; ++p) {                                                  \
-            const int64_t *qc = g->qcoord + (p0 + p) * nd;                                       \
-            T *d = dst + p * width;                                                              \
-            int inside = 1;                                                                      \
-            for (int a = 0; a < last; ++a)                                                       \
-                inside &= c0[a] + qc[a] >= 0 && c0[a] + qc[a] < g->bound[a];                     \
-            int64_t v = c0[last] + qc[last], lo = 0, hi = 0;                                     \
-            if (inside) { /* columns i with 0 <= v + i*step < bound, and inside the buffer */    \
-                int64_t base = g->colbase[r0] + g->qbase[p0 + p];                                \
-                lo = ceil_div64(-v, step);                                                       \
-                hi = ceil_div64(g->bound[last] - v, step);                                       \
-                int64_t blo = ceil_div64(-base, step), bhi = ceil_div64(g->src_len - base, step); \
-                lo = lo < blo ? blo : lo;                                                        \
-                hi = hi > bhi ? bhi : hi;                                                        \
-                lo = lo < 0 ? 0 : lo > rows ? rows : lo;                                         \
-                hi = hi < lo ? lo : hi > rows ? rows : hi;                                       \
-                const T *s = src + base;                                                         \
-                for (int64_t i = lo; i < hi; ++i)                                                \
-                    d[i] = s[i * step];                                                          \
-            }                                                                                    \
+        const int64_t *c0 = g->colcoord + r * g->nd;                                             \
+        for (ptrdiff_t p = 0; p < depth; ++p, d += width) {                                      \
+            int64_t base = g->colbase[r] + g->qbase[p0 + p], lo, hi;                             \
+            run_range(g, c0, g->qcoord + (p0 + p) * g->nd, base, step, len, &lo, &hi);           \
             for (int64_t i = 0; i < lo; ++i)                                                     \
                 d[i] = 0;                                                                        \
-            for (int64_t i = hi; i < width; ++i)                                                 \
+            const T *s = src + base;                                                             \
+            if (step == 1)                                                                       \
+                for (int64_t i = lo; i < hi; ++i)                                                \
+                    d[i] = s[i];                                                                 \
+            else                                                                                 \
+                for (int64_t i = lo; i < hi; ++i)                                                \
+                    d[i] = s[i * step];                                                          \
+            for (int64_t i = hi; i < len; ++i)                                                   \
                 d[i] = 0;                                                                        \
+        }                                                                                        \
+    }                                                                                            \
+                                                                                                 \
+    /* one column, every check per element */                                                    \
+    static void pack_one_##T(const tc_gather *g, ptrdiff_t r, ptrdiff_t p0, ptrdiff_t depth,     \
+                             int width, T *d)                                                   \
+    {                                                                                            \
+        const T *src = (const T *)g->src;                                                        \
+        for (ptrdiff_t p = 0; p < depth; ++p, d += width) {                                      \
+            int64_t idx = g->colbase[r] + g->qbase[p0 + p];                                      \
+            *d = gather_valid(g, r, p0 + p, idx) ? src[idx] : (T)0;                              \
         }                                                                                        \
     }                                                                                            \
                                                                                                  \
     static void pack_gather_##T(const tc_gather *g, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0,  \
                                 ptrdiff_t depth, int width, T *dst)                             \
     {                                                                                            \
-        int64_t step;                                                                            \
-        if (gather_run(g, r0, rows, &step)) {                                                    \
-            pack_run_##T(g, r0, rows, p0, depth, width, step, dst);                              \
-            return;                                                                              \
+        for (ptrdiff_t i = 0; i < rows;) { /* the panel as runs along the last axis */           \
+            int64_t step;                                                                        \
+            ptrdiff_t len = gather_run(g, r0 + i, rows - i, &step);                              \
+            if (len >= 4)                                                                        \
+                pack_run_##T(g, r0 + i, len, step, p0, depth, width, dst + i);                   \
+            else                                                                                 \
+                for (ptrdiff_t j = 0; j < len; ++j)                                              \
+                    pack_one_##T(g, r0 + i + j, p0, depth, width, dst + i + j);                  \
+            i += len;                                                                            \
         }                                                                                        \
-        const T *src = (const T *)g->src;                                                        \
-        for (ptrdiff_t p = 0; p < depth; ++p) {                                                  \
-            int64_t qb = g->qbase[p0 + p];                                                       \
-            T *d = dst + p * width;                                                              \
-            for (ptrdiff_t i = 0; i < rows; ++i) {                                               \
-                int64_t idx = g->colbase[r0 + i] + qb;                                           \
-                d[i] = gather_valid(g, r0 + i, p0 + p, idx) ? src[idx] : (T)0;                   \
-            }                                                                                    \
+        for (ptrdiff_t p = 0; p < depth; ++p)                                                    \
             for (ptrdiff_t i = rows; i < width; ++i)                                             \
-                d[i] = 0;                                                                        \
-        }                                                                                        \
+                dst[p * width + i] = 0;                                                          \
     }
 
 PACK_GATHER(float)

@@ -112,8 +112,30 @@ static void pack_b_task(void *ctx, int task, int thread)
     g->pb->b.pack(&g->pb->b, g->jc + j0, n, g->pc, g->kc, g->kr->nr, g->bbuf + (size_t)(j0 * g->kc) * g->es);
 }
 
-/* loops 2 and 1 over one packed A block (mc rows from i0) and columns [j0, j0 + n) of the B panel.
- * The A micro-panel (MR x KC) stays in L1 while the B micro-panels of the panel (L2) stream past. */
+/* C row update through a column table: c[co[j]] = alpha * t[j] (+ c[co[j]] when beta is 1);
+ * st > 0: the columns are st apart (co[j] = co[0] + j*st), a tighter loop. */
+#define UPDATE_ROW(T, NAME)                                                                        \
+    static void NAME(char *row, const int64_t *co, ptrdiff_t st, const T *t, ptrdiff_t n, double alpha, \
+                     double beta)                                                                  \
+    {                                                                                              \
+        T *c = (T *)row, a = (T)alpha;                                                             \
+        if (st > 0) {                                                                              \
+            T *cs = c + co[0];                                                                     \
+            if (beta == 0.0)                                                                       \
+                for (ptrdiff_t j = 0; j < n; ++j)                                                  \
+                    cs[j * st] = a * t[j];                                                         \
+            else                                                                                   \
+                for (ptrdiff_t j = 0; j < n; ++j)                                                  \
+                    cs[j * st] += a * t[j];                                                        \
+            return;                                                                                \
+        }                                                                                          \
+        for (ptrdiff_t j = 0; j < n; ++j)                                                          \
+            c[co[j]] = beta == 0.0 ? a * t[j] : a * t[j] + c[co[j]];                               \
+    }
+
+UPDATE_ROW(float, update_row_f32)
+UPDATE_ROW(double, update_row_f64)
+
 /* One micro-tile of C at rows [i, i + m), columns [j, j + n) when C's columns come from a table:
  * contiguous columns go straight to the kernel; others through a register-tile buffer. */
 static void table_tile(const gemm_call *g, const char *ap, const char *bp, ptrdiff_t i, ptrdiff_t j,
@@ -131,18 +153,15 @@ static void table_tile(const gemm_call *g, const char *ap, const char *bp, ptrdi
     }
     _Alignas(TC_ALIGN) double tile[16 * 64];
     kr->kernel(g->kc, ap, bp, tile, kr->nr, 1, m, n, 1.0, 0.0);
+    ptrdiff_t st = n > 1 ? co[1] - co[0] : 1;
+    int uniform = st > 0 && co[n - 1] - co[0] == (n - 1) * st; /* a constant stride (a phase row) */
     for (ptrdiff_t ii = 0; ii < m; ++ii) {
-        for (ptrdiff_t jj = 0; jj < n; ++jj) {
-            char *c = pb->c + ((i + ii) * pb->rs_c + co[jj]) * es;
-            TC_CHECK(c >= pb->c_lo && c < pb->c_hi);
-            if (g->es == sizeof(float)) {
-                float r = (float)pb->alpha * ((float *)tile)[ii * kr->nr + jj];
-                *(float *)c = g->beta == 0.0 ? r : r + *(float *)c;
-            } else {
-                double r = pb->alpha * tile[ii * kr->nr + jj];
-                *(double *)c = g->beta == 0.0 ? r : r + *(double *)c;
-            }
-        }
+        char *row = pb->c + (i + ii) * pb->rs_c * es;
+        TC_CHECK(row + co[0] * es >= pb->c_lo && row + co[n - 1] * es < pb->c_hi);
+        if (g->es == sizeof(float))
+            update_row_f32(row, co, uniform ? st : 0, (const float *)tile + ii * kr->nr, n, pb->alpha, g->beta);
+        else
+            update_row_f64(row, co, uniform ? st : 0, tile + ii * kr->nr, n, pb->alpha, g->beta);
     }
 }
 
