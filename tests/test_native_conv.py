@@ -108,6 +108,8 @@ def test_the_extension_checks_the_tables():
     with pytest.raises(tconv.TconvError, match="share memory"):
         _native._ext.conv_gemm(w, src, w, 2, i64(0, 1), 2, 0, i64(0, 1), i64(0, 1), i64(0, 2), i64(0, 2), i64(8),
                                i64(0, 1), 2, 0, 0.0, 1)
-    # a gather table pointing outside src reads zeros instead (the packer's last guard)
-    call(qbase=i64(0, 100))
-    np.testing.assert_array_equal(dst[:4], [1, 1, 1, 1])
+    # a gather table pointing outside src reads zeros instead (the packer's last guard); a debug
+    # build (make sanitize) aborts there on purpose, TC_CHECK
+    if not _native.info()["debug_build"]:
+        call(qbase=i64(0, 100))
+        np.testing.assert_array_equal(dst[:4], [1, 1, 1, 1])
