@@ -11,7 +11,8 @@ with ``(r + lo - t*d) % s == 0``, from input cell ``j = m + (r + lo - t*d) // s`
 phase's cells of the output. No zero insertion, no col2im: every output element is written
 once (a phase without taps is written with zeros). Groups are separate GEMMs.
 
-The index tables (per column: base offset and coordinates; per depth index: offset and tap
+The weights of each GEMM are copied once per call into a depth-major matrix (O(weights)), so that
+packing A is a contiguous copy. The index tables (per column: base offset and coordinates; per depth index: offset and tap
 shift) are computed here from the geometry and cached; the C side checks them against the
 buffers.
 
@@ -125,7 +126,7 @@ def _conv_plan(geom: ConvGeometry, n: int):
     coloff = (np.arange(n, dtype=np.int64)[:, None] * geom.y_channels * yprod
               + np.arange(yprod, dtype=np.int64)[None, :]).ravel()
     cols = dict(colbase=colbase, colcoord=colcoord, bounds=np.array(geom.x_shape, np.int64), c_coloff=coloff)
-    return [(dict(m=cyg, a_qoff=np.arange(cxg * K, dtype=np.int64), a_rs=cxg * K, w_base=gi * cyg * cxg * K,
+    return [(dict(m=cyg, a_qoff=np.arange(cxg * K, dtype=np.int64) * cyg, a_rs=1, w_base=0, take=(gi, None),
                   qbase=qlocal + gi * cxg * xprod, qcoord=qcoord, c_base=gi * cyg * yprod, c_rs=yprod), cols)
             for gi in range(g)]
 
@@ -171,7 +172,7 @@ def _phase_taps(k: int, s: int, d: int, lo: int, r: int) -> tuple[np.ndarray, np
 def _transpose_plan(geom: ConvGeometry, n: int):
     """Tables of ``conv_transpose`` for a batch of ``n``: one GEMM per (group, phase)."""
     nd, g = geom.nd, geom.groups
-    cxg, cyg, K = geom.x_channels // g, geom.y_channels // g, math.prod(geom.kernel)
+    cxg, cyg = geom.x_channels // g, geom.y_channels // g
     xprod, yprod = math.prod(geom.x_shape), math.prod(geom.y_shape)
     xs, ys, ks = _strides(geom.x_shape), _strides(geom.y_shape), _strides(geom.kernel)
     calls = []
@@ -187,16 +188,31 @@ def _transpose_plan(geom: ConvGeometry, n: int):
         tflat = (tap * ks).sum(axis=1)
         qcoord = np.tile(off, (cyg, 1))                          # q = (cy, tap), cy outer
         qlocal = np.repeat(np.arange(cyg, dtype=np.int64), kr) * yprod + np.tile((off * ys).sum(axis=1), cyg)
-        a_qoff = np.repeat(np.arange(cyg, dtype=np.int64), kr) * cxg * K + np.tile(tflat, cyg)
+        a_qoff = np.arange(cyg * kr, dtype=np.int64) * cxg       # the phase's weight matrix, (cy, tap) x cx
         mgrid = _grid(tuple(counts))
         cols = dict(colbase=_columns(n, mgrid, geom.y_channels * yprod, ys, np.ones(nd, np.int64), np.zeros(nd, np.int64)),
                     colcoord=np.tile(mgrid, (n, 1)), bounds=np.array(geom.y_shape, np.int64),
                     c_coloff=_columns(n, mgrid, geom.x_channels * xprod, xs, np.array(geom.stride, np.int64),
                                       np.array(r, np.int64)))
         for gi in range(g):
-            calls.append((dict(m=cxg, a_qoff=a_qoff, a_rs=K, w_base=gi * cyg * cxg * K, qbase=qlocal + gi * cyg * yprod,
+            calls.append((dict(m=cxg, a_qoff=a_qoff, a_rs=1, w_base=0, take=(gi, tflat), qbase=qlocal + gi * cyg * yprod,
                                qcoord=qcoord, c_base=gi * cxg * xprod, c_rs=xprod), cols))
     return calls
+
+
+def _weight_matrix(w: np.ndarray, geom: ConvGeometry, take: tuple | None) -> np.ndarray:
+    """A's source for one GEMM, laid out depth-major so that packing A is a contiguous copy:
+    ``conv``: group ``gi``'s weights as ``(cx, t) x cy``; ``conv_transpose``: the taps ``tflat`` of
+    one phase as ``(cy, tap) x cx``. O(weights) per call, every weight copied once overall."""
+    if take is None:
+        return w
+    gi, tflat = take
+    g = geom.groups
+    cyg, cxg, K = geom.y_channels // g, geom.x_channels // g, math.prod(geom.kernel)
+    w3 = w.reshape(geom.y_channels, cxg, K)[gi * cyg:(gi + 1) * cyg]
+    if tflat is None:
+        return np.ascontiguousarray(w3.reshape(cyg, cxg * K).T)
+    return np.ascontiguousarray(w3[:, :, tflat].transpose(0, 2, 1)).reshape(-1, cxg)
 
 
 def _run(w: np.ndarray, src: np.ndarray, out: np.ndarray, grp: dict, cols: dict) -> None:
@@ -231,7 +247,7 @@ class Native(Algorithm):
         if out.size == 0:
             return out
         for grp, cols in _cached("conv", _conv_plan, geom, x.shape[0]):
-            _run(w, x, out, grp, cols)
+            _run(_weight_matrix(w, geom, grp["take"]), x, out, grp, cols)
         return out
 
     def conv_transpose(self, y: np.ndarray, w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
@@ -241,7 +257,7 @@ class Native(Algorithm):
         if out.size == 0:
             return out
         for grp, cols in _cached("conv_transpose", _transpose_plan, geom, y.shape[0]):
-            _run(w, y, out, grp, cols)
+            _run(_weight_matrix(w, geom, grp["take"]), y, out, grp, cols)
         return out
 
     def weight_grad(self, y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry) -> np.ndarray:

@@ -4,6 +4,8 @@
  * the weights of one group (and, for conv_transpose, the taps of one phase) through a table. */
 #include "conv.h"
 
+#include <string.h>
+
 /* Is column j's patch element q inside the source?  (Every axis in range, and the index itself,
  * as a last guard against a wrong table: never read outside the buffer.) */
 static int gather_valid(const tc_gather *g, ptrdiff_t j, ptrdiff_t q, int64_t idx)
@@ -54,9 +56,13 @@ static void run_range(const tc_gather *g, const int64_t *c0, const int64_t *qc, 
     for (int a = 0; a < last; ++a)
         if (c0[a] + qc[a] < 0 || c0[a] + qc[a] >= g->bound[a])
             return;
-    int64_t v = c0[last] + qc[last];
-    int64_t l = ceil_div64(-v, step), h = ceil_div64(g->bound[last] - v, step);
-    int64_t bl = ceil_div64(-base, step), bh = ceil_div64(g->src_len - base, step);
+    int64_t v = c0[last] + qc[last], l, h, bl, bh;
+    if (step == 1) { /* consecutive positions: no division */
+        l = -v, h = g->bound[last] - v, bl = -base, bh = g->src_len - base;
+    } else {
+        l = ceil_div64(-v, step), h = ceil_div64(g->bound[last] - v, step);
+        bl = ceil_div64(-base, step), bh = ceil_div64(g->src_len - base, step);
+    }
     l = l < bl ? bl : l;
     h = h > bh ? bh : h;
     *lo = l < 0 ? 0 : l > len ? len : l;
@@ -140,8 +146,11 @@ void tc_pack_gather(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff
         for (ptrdiff_t p = 0; p < depth; ++p) {                                                  \
             const T *wq = w + t->qoff[p0 + p] + r0 * t->rs;                                      \
             T *d = dst + p * width;                                                              \
-            for (ptrdiff_t i = 0; i < rows; ++i)                                                 \
-                d[i] = wq[i * t->rs];                                                            \
+            if (t->rs == 1) /* a depth-major weight matrix: one copy */                          \
+                memcpy(d, wq, (size_t)rows * sizeof(T));                                         \
+            else                                                                                 \
+                for (ptrdiff_t i = 0; i < rows; ++i)                                             \
+                    d[i] = wq[i * t->rs];                                                        \
             for (ptrdiff_t i = rows; i < width; ++i)                                             \
                 d[i] = 0;                                                                        \
         }                                                                                        \

@@ -211,6 +211,39 @@ static void tile_task(void *ctx, int task, int thread)
     }
 }
 
+/* Column-split mode, for a short A (few rows): each task owns a range of columns and runs all five
+ * loops on it with its own B panel, so a call is one parallel loop without barriers; A, small,
+ * is packed again by each task. */
+static void column_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const gemm_call *g = (const gemm_call *)ctx;
+    const tc_gemm_kernel *kr = g->kr;
+    const tc_gemm_problem *pb = g->pb;
+    gemm_call lg = *g;
+    ptrdiff_t c0 = task * g->nchunk, c1 = min_pd(c0 + g->nchunk, pb->n);
+    ptrdiff_t kc_max = min_pd(kr->kc, pb->k), nc_max = round_up(min_pd(kr->nc, c1 - c0), kr->nr);
+    lg.bbuf = (char *)thread_scratch(SCRATCH_B, (size_t)(nc_max * kc_max) * g->es);
+    char *abuf = (char *)thread_scratch(SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * kc_max) * g->es);
+    if (!lg.bbuf || !abuf) {
+        atomic_store(&((gemm_call *)ctx)->failed, 1);
+        return;
+    }
+    for (lg.jc = c0; lg.jc < c1; lg.jc += kr->nc) {                   /* loop 5 */
+        lg.nc = min_pd(kr->nc, c1 - lg.jc);
+        for (lg.pc = 0; lg.pc < pb->k; lg.pc += kr->kc) {             /* loop 4 */
+            lg.kc = min_pd(kr->kc, pb->k - lg.pc);
+            lg.beta = lg.pc == 0 ? pb->beta : 1.0;
+            pb->b.pack(&pb->b, lg.jc, lg.nc, lg.pc, lg.kc, kr->nr, lg.bbuf);
+            for (ptrdiff_t ic = 0; ic < pb->m; ic += kr->mc) {         /* loop 3 */
+                ptrdiff_t mc = min_pd(kr->mc, pb->m - ic);
+                pb->a.pack(&pb->a, ic, mc, lg.pc, lg.kc, kr->mr, abuf);
+                macro_kernel(&lg, abuf, ic, mc, 0, lg.nc);
+            }
+        }
+    }
+}
+
 /* C = beta * C for k == 0 (beta 0 writes zeros, never reading C) */
 static void scale_c(const tc_gemm_problem *pb, size_t es)
 {
@@ -266,7 +299,16 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
     double flops = 2.0 * (double)pb.m * (double)pb.n * (double)pb.k;
     tc_team team;
     double step = 2.0 * (double)pb.m * (double)min_pd(pb.n, kr->nc) * (double)kc_max;
-    tc_team_begin(&team, flops < TC_SMALL_FLOPS || step < TC_STEP_FLOPS ? 1 : threads);
+    int want = flops < TC_SMALL_FLOPS ? 1 : threads;
+    int columns = want > 1 && pb.m * 3 * want * 4 <= pb.n; /* short A: split the columns, no barriers */
+    tc_team_begin(&team, columns || step >= TC_STEP_FLOPS ? want : 1);
+    ptrdiff_t col_tasks = min_pd(3 * team.threads, ceil_div(pb.n, kr->nr));
+    if (columns && team.threads > 1) {
+        g.nchunk = round_up(ceil_div(pb.n, col_tasks), kr->nr);
+        tc_team_run(&team, (int)ceil_div(pb.n, g.nchunk), column_task, &g);
+        tc_team_end(&team);
+        return atomic_load(&g.failed) ? -1 : 0;
+    }
     for (g.jc = 0; g.jc < pb.n; g.jc += kr->nc) {                     /* loop 5 */
         g.nc = min_pd(kr->nc, pb.n - g.jc);
         plan_tiles(&g, team.threads);
