@@ -24,6 +24,7 @@ gathered patches are B's depth); the reduction order does not depend on the thre
 from __future__ import annotations
 
 import math
+import threading
 import time
 from functools import lru_cache
 
@@ -89,6 +90,7 @@ def _columns(n: int, grid: np.ndarray, batch_stride: int, strides: np.ndarray, s
 #: this many bytes in all; larger tables are rebuilt per call
 PLAN_CACHE_BYTES = 64 << 20
 _PLANS: dict[tuple, list] = {}
+_PLANS_LOCK = threading.Lock()
 
 
 def _table_bytes(calls: list) -> int:
@@ -98,14 +100,16 @@ def _table_bytes(calls: list) -> int:
 def _cached(kind: str, build, geom: ConvGeometry, n: int) -> list:
     """``build(geom, n)``, from the cache when there (the cache holds at most PLAN_CACHE_BYTES)."""
     key = (kind, geom, n)
-    calls = _PLANS.get(key)
+    with _PLANS_LOCK:
+        calls = _PLANS.get(key)
     if calls is None:
         calls = build(geom, n)
         size = _table_bytes(calls)
         if size <= PLAN_CACHE_BYTES // 4:
-            while _PLANS and sum(_table_bytes(c) for c in _PLANS.values()) + size > PLAN_CACHE_BYTES:
-                _PLANS.pop(next(iter(_PLANS)))
-            _PLANS[key] = calls
+            with _PLANS_LOCK:  # concurrent callers: one at a time evicts (oldest first) and inserts
+                while _PLANS and sum(_table_bytes(c) for c in _PLANS.values()) + size > PLAN_CACHE_BYTES:
+                    _PLANS.pop(next(iter(_PLANS)))
+                _PLANS[key] = calls
     return calls
 
 
