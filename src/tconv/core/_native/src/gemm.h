@@ -34,6 +34,7 @@ typedef struct {
 typedef struct {
     tc_mat mat;
     tc_dtype dtype;
+    tc_pack_rm pack_rm; /* the ISA's transposing pack for float32 (NULL: the portable loop) */
 } tc_strided;
 void tc_pack_strided(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0, ptrdiff_t depth,
                      int width, void *dst);

@@ -149,15 +149,15 @@ static PyObject *py_gemm(PyObject *self, PyObject *args)
     } else if ((cm.rows > 1 && cm.rs == 0) || (cm.cols > 1 && cm.cs == 0)) {
         PyErr_SetString(err_value, "c: the output must not have a zero stride (a broadcast view)");
     } else {
-        tc_strided sa = {am, a.dtype}, sb = {bt, a.dtype};
+        tc_pack_rm rm = a.dtype == TC_F32 ? isa_current->gemm[TC_F32].pack_rm : NULL;
+        tc_strided sa = {am, a.dtype, rm}, sb = {bt, a.dtype, rm};
         tc_gemm_problem pb = {.dtype = a.dtype, .m = cm.rows, .n = cm.cols, .k = am.cols,
                               .alpha = alpha, .beta = beta,
                               .a = {tc_pack_strided, &sa}, .b = {tc_pack_strided, &sb},
                               .c = cm.base, .rs_c = cm.rs, .cs_c = cm.cs, .c_lo = cm.lo, .c_hi = cm.hi};
-        const tc_isa_table *isa = isa_current;
         int rc;
         Py_BEGIN_ALLOW_THREADS
-        rc = tc_gemm(isa, &pb, threads < 1 ? tc_pool_threads() : threads);
+        rc = tc_gemm(isa_current, &pb, threads < 1 ? tc_pool_threads() : threads);
         Py_END_ALLOW_THREADS
         if (rc != 0)
             PyErr_NoMemory();
