@@ -121,13 +121,14 @@ def test_nan_and_inf_propagate_like_numpy(isa, dtype):
 def test_thread_counts_give_identical_results(isa, dtype):
     """The reduction order of every element is independent of the thread count: bit-identical."""
     rng = np.random.default_rng(11)
-    a = rng.standard_normal((301, 517)).astype(dtype)
-    b = rng.standard_normal((517, 263)).astype(dtype)
-    results = [_native.gemm(a, b, threads=t) for t in (1, 2, 3)]
-    np.testing.assert_array_less(np.abs(results[0] - reference(a, b, None, 1.0, 0)),
-                                 bound(a, b, None, 1.0, 0, dtype))
-    for r in results[1:]:
-        np.testing.assert_array_equal(r, results[0])
+    for m, n, k in [(301, 263, 517), (20, 5003, 300)]:  # row and column splits (a short A: columns)
+        a = rng.standard_normal((m, k)).astype(dtype)
+        b = rng.standard_normal((k, n)).astype(dtype)
+        results = [_native.gemm(a, b, threads=t) for t in (1, 2, 3)]
+        np.testing.assert_array_less(np.abs(results[0] - reference(a, b, None, 1.0, 0)),
+                                     bound(a, b, None, 1.0, 0, dtype))
+        for r in results[1:]:
+            np.testing.assert_array_equal(r, results[0])
 
 
 def test_set_num_threads_sizes_the_pool(isa):

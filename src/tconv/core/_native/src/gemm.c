@@ -23,7 +23,8 @@
 #include "gemm.h"
 #include "pool.h"
 
-#define TC_SMALL_FLOPS 2.0e6 /* below this a GEMM runs on the caller alone */
+#define TC_SMALL_FLOPS 2.0e6 /* below this a GEMM runs on the caller alone, */
+#define TC_STEP_FLOPS 4.0e6  /* as does one whose (jc, pc) steps are this small (2 barriers each) */
 
 /* ---- per-thread scratch (a pthread key frees it when the thread ends) ---- */
 
@@ -111,6 +112,59 @@ static void pack_b_task(void *ctx, int task, int thread)
     g->pb->b.pack(&g->pb->b, g->jc + j0, n, g->pc, g->kc, g->kr->nr, g->bbuf + (size_t)(j0 * g->kc) * g->es);
 }
 
+/* C row update through a column table: c[co[j]] = alpha * t[j] (+ c[co[j]] when beta is 1);
+ * st > 0: the columns are st apart (co[j] = co[0] + j*st), a tighter loop. */
+#define UPDATE_ROW(T, NAME)                                                                        \
+    static void NAME(char *row, const int64_t *co, ptrdiff_t st, const T *t, ptrdiff_t n, double alpha, \
+                     double beta)                                                                  \
+    {                                                                                              \
+        T *c = (T *)row, a = (T)alpha;                                                             \
+        if (st > 0) {                                                                              \
+            T *cs = c + co[0];                                                                     \
+            if (beta == 0.0)                                                                       \
+                for (ptrdiff_t j = 0; j < n; ++j)                                                  \
+                    cs[j * st] = a * t[j];                                                         \
+            else                                                                                   \
+                for (ptrdiff_t j = 0; j < n; ++j)                                                  \
+                    cs[j * st] += a * t[j];                                                        \
+            return;                                                                                \
+        }                                                                                          \
+        for (ptrdiff_t j = 0; j < n; ++j)                                                          \
+            c[co[j]] = beta == 0.0 ? a * t[j] : a * t[j] + c[co[j]];                               \
+    }
+
+UPDATE_ROW(float, update_row_f32)
+UPDATE_ROW(double, update_row_f64)
+
+/* One micro-tile of C at rows [i, i + m), columns [j, j + n) when C's columns come from a table:
+ * contiguous columns go straight to the kernel; others through a register-tile buffer. */
+static void table_tile(const gemm_call *g, const char *ap, const char *bp, ptrdiff_t i, ptrdiff_t j,
+                       ptrdiff_t m, ptrdiff_t n)
+{
+    const tc_gemm_kernel *kr = g->kr;
+    const tc_gemm_problem *pb = g->pb;
+    const int64_t *co = pb->c_coloff + j;
+    ptrdiff_t es = (ptrdiff_t)g->es;
+    if (co[n - 1] - co[0] == n - 1) {
+        char *c = pb->c + (i * pb->rs_c + co[0]) * es;
+        TC_CHECK(c >= pb->c_lo && c < pb->c_hi);
+        kr->kernel(g->kc, ap, bp, c, pb->rs_c, 1, m, n, pb->alpha, g->beta);
+        return;
+    }
+    _Alignas(TC_ALIGN) double tile[16 * 64];
+    kr->kernel(g->kc, ap, bp, tile, kr->nr, 1, m, n, 1.0, 0.0);
+    ptrdiff_t st = n > 1 ? co[1] - co[0] : 1;
+    int uniform = st > 0 && co[n - 1] - co[0] == (n - 1) * st; /* a constant stride (a phase row) */
+    for (ptrdiff_t ii = 0; ii < m; ++ii) {
+        char *row = pb->c + (i + ii) * pb->rs_c * es;
+        TC_CHECK(row + co[0] * es >= pb->c_lo && row + co[n - 1] * es < pb->c_hi);
+        if (g->es == sizeof(float))
+            update_row_f32(row, co, uniform ? st : 0, (const float *)tile + ii * kr->nr, n, pb->alpha, g->beta);
+        else
+            update_row_f64(row, co, uniform ? st : 0, tile + ii * kr->nr, n, pb->alpha, g->beta);
+    }
+}
+
 /* loops 2 and 1 over one packed A block (mc rows from i0) and columns [j0, j0 + n) of the B panel.
  * The A micro-panel (MR x KC) stays in L1 while the B micro-panels of the panel (L2) stream past. */
 static void macro_kernel(const gemm_call *g, const char *abuf, ptrdiff_t i0, ptrdiff_t mc, ptrdiff_t j0,
@@ -123,10 +177,14 @@ static void macro_kernel(const gemm_call *g, const char *abuf, ptrdiff_t i0, ptr
         ptrdiff_t mr = min_pd(kr->mr, mc - ir);
         for (ptrdiff_t jr = j0; jr < j0 + n; jr += kr->nr) {          /* loop 1 */
             const char *bp = g->bbuf + (size_t)(jr * g->kc) * g->es;
-            ptrdiff_t i = i0 + ir, j = g->jc + jr;
+            ptrdiff_t i = i0 + ir, j = g->jc + jr, nr = min_pd(kr->nr, j0 + n - jr);
+            if (pb->c_coloff) {
+                table_tile(g, ap, bp, i, j, mr, nr);
+                continue;
+            }
             char *c = pb->c + (i * pb->rs_c + j * pb->cs_c) * (ptrdiff_t)g->es;
             TC_CHECK(c >= pb->c_lo && c < pb->c_hi);
-            kr->kernel(g->kc, ap, bp, c, pb->rs_c, pb->cs_c, mr, min_pd(kr->nr, j0 + n - jr), pb->alpha, g->beta);
+            kr->kernel(g->kc, ap, bp, c, pb->rs_c, pb->cs_c, mr, nr, pb->alpha, g->beta);
         }
     }
 }
@@ -153,6 +211,39 @@ static void tile_task(void *ctx, int task, int thread)
     }
 }
 
+/* Column-split mode, for a short A (few rows): each task owns a range of columns and runs all five
+ * loops on it with its own B panel, so a call is one parallel loop without barriers; A, small,
+ * is packed again by each task. */
+static void column_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const gemm_call *g = (const gemm_call *)ctx;
+    const tc_gemm_kernel *kr = g->kr;
+    const tc_gemm_problem *pb = g->pb;
+    gemm_call lg = *g;
+    ptrdiff_t c0 = task * g->nchunk, c1 = min_pd(c0 + g->nchunk, pb->n);
+    ptrdiff_t kc_max = min_pd(kr->kc, pb->k), nc_max = round_up(min_pd(kr->nc, c1 - c0), kr->nr);
+    lg.bbuf = (char *)thread_scratch(SCRATCH_B, (size_t)(nc_max * kc_max) * g->es);
+    char *abuf = (char *)thread_scratch(SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * kc_max) * g->es);
+    if (!lg.bbuf || !abuf) {
+        atomic_store(&((gemm_call *)ctx)->failed, 1);
+        return;
+    }
+    for (lg.jc = c0; lg.jc < c1; lg.jc += kr->nc) {                   /* loop 5 */
+        lg.nc = min_pd(kr->nc, c1 - lg.jc);
+        for (lg.pc = 0; lg.pc < pb->k; lg.pc += kr->kc) {             /* loop 4 */
+            lg.kc = min_pd(kr->kc, pb->k - lg.pc);
+            lg.beta = lg.pc == 0 ? pb->beta : 1.0;
+            pb->b.pack(&pb->b, lg.jc, lg.nc, lg.pc, lg.kc, kr->nr, lg.bbuf);
+            for (ptrdiff_t ic = 0; ic < pb->m; ic += kr->mc) {         /* loop 3 */
+                ptrdiff_t mc = min_pd(kr->mc, pb->m - ic);
+                pb->a.pack(&pb->a, ic, mc, lg.pc, lg.kc, kr->mr, abuf);
+                macro_kernel(&lg, abuf, ic, mc, 0, lg.nc);
+            }
+        }
+    }
+}
+
 /* C = beta * C for k == 0 (beta 0 writes zeros, never reading C) */
 static void scale_c(const tc_gemm_problem *pb, size_t es)
 {
@@ -160,7 +251,7 @@ static void scale_c(const tc_gemm_problem *pb, size_t es)
         return;
     for (ptrdiff_t i = 0; i < pb->m; ++i)
         for (ptrdiff_t j = 0; j < pb->n; ++j)
-            memset(pb->c + (i * pb->rs_c + j * pb->cs_c) * (ptrdiff_t)es, 0, es);
+            memset(pb->c + (i * pb->rs_c + (pb->c_coloff ? pb->c_coloff[j] : j * pb->cs_c)) * (ptrdiff_t)es, 0, es);
 }
 
 /* Splits the tiles of one (jc, pc) step: rows first (each row chunk packs A once), then columns
@@ -183,7 +274,7 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
     tc_gemm_problem pb = *pb_in;
     if (pb.m <= 0 || pb.n <= 0)
         return 0;
-    if (pb.cs_c != 1 && pb.rs_c == 1) { /* C column-major: compute C^T = B^T A^T instead */
+    if (!pb.c_coloff && pb.cs_c != 1 && pb.rs_c == 1) { /* C column-major: compute C^T = B^T A^T instead */
         tc_packer t = pb.a;
         pb.a = pb.b;
         pb.b = t;
@@ -207,7 +298,17 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
         return -1;
     double flops = 2.0 * (double)pb.m * (double)pb.n * (double)pb.k;
     tc_team team;
-    tc_team_begin(&team, flops < TC_SMALL_FLOPS ? 1 : threads);
+    double step = 2.0 * (double)pb.m * (double)min_pd(pb.n, kr->nc) * (double)kc_max;
+    int want = flops < TC_SMALL_FLOPS ? 1 : threads;
+    int columns = want > 1 && pb.m * 3 * want * 4 <= pb.n; /* short A: split the columns, no barriers */
+    tc_team_begin(&team, columns || step >= TC_STEP_FLOPS ? want : 1);
+    ptrdiff_t col_tasks = min_pd(3 * team.threads, ceil_div(pb.n, kr->nr));
+    if (columns && team.threads > 1) {
+        g.nchunk = round_up(ceil_div(pb.n, col_tasks), kr->nr);
+        tc_team_run(&team, (int)ceil_div(pb.n, g.nchunk), column_task, &g);
+        tc_team_end(&team);
+        return atomic_load(&g.failed) ? -1 : 0;
+    }
     for (g.jc = 0; g.jc < pb.n; g.jc += kr->nc) {                     /* loop 5 */
         g.nc = min_pd(kr->nc, pb.n - g.jc);
         plan_tiles(&g, team.threads);

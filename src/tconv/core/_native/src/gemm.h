@@ -24,8 +24,9 @@ typedef struct {
     double alpha, beta;  /* beta 0 (C not read) or 1 */
     tc_packer a;         /* m x k */
     tc_packer b;         /* n x k: B seen transposed */
-    char *c;             /* C(i, j) at c + (i*rs_c + j*cs_c) elements */
-    ptrdiff_t rs_c, cs_c;
+    char *c;             /* C(i, j) at c + (i*rs_c + j*cs_c) elements, or, when c_coloff is set, */
+    ptrdiff_t rs_c, cs_c; /* at c + (i*rs_c + c_coloff[j]) (an output phase, a batch of images) */
+    const int64_t *c_coloff;
     const char *c_lo, *c_hi; /* debug bounds of C */
 } tc_gemm_problem;
 
@@ -33,6 +34,7 @@ typedef struct {
 typedef struct {
     tc_mat mat;
     tc_dtype dtype;
+    tc_pack_rm pack_rm; /* the ISA's transposing pack for float32 (NULL: the portable loop) */
 } tc_strided;
 void tc_pack_strided(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0, ptrdiff_t depth,
                      int width, void *dst);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv.h"
 #include "cpu.h"
 #include "gemm.h"
 #include "pool.h"
@@ -148,11 +149,137 @@ static PyObject *py_gemm(PyObject *self, PyObject *args)
     } else if ((cm.rows > 1 && cm.rs == 0) || (cm.cols > 1 && cm.cs == 0)) {
         PyErr_SetString(err_value, "c: the output must not have a zero stride (a broadcast view)");
     } else {
-        tc_strided sa = {am, a.dtype}, sb = {bt, a.dtype};
+        tc_pack_rm rm = a.dtype == TC_F32 ? isa_current->gemm[TC_F32].pack_rm : NULL;
+        tc_strided sa = {am, a.dtype, rm}, sb = {bt, a.dtype, rm};
         tc_gemm_problem pb = {.dtype = a.dtype, .m = cm.rows, .n = cm.cols, .k = am.cols,
                               .alpha = alpha, .beta = beta,
                               .a = {tc_pack_strided, &sa}, .b = {tc_pack_strided, &sb},
                               .c = cm.base, .rs_c = cm.rs, .cs_c = cm.cs, .c_lo = cm.lo, .c_hi = cm.hi};
+        int rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = tc_gemm(isa_current, &pb, threads < 1 ? tc_pool_threads() : threads);
+        Py_END_ALLOW_THREADS
+        if (rc != 0)
+            PyErr_NoMemory();
+        else
+            result = Py_NewRef(Py_None);
+    }
+    release(&a);
+    release(&b);
+    release(&c);
+    return result;
+}
+
+/* ---- conv_gemm: one implicit GEMM of a convolution (see conv.h) ---- */
+
+/* A contiguous buffer: float32/float64 data (want_dtype < 0) or int64 tables. */
+static int get_flat(PyObject *obj, const char *name, int writable, int table, operand *o, Py_ssize_t *len)
+{
+    o->held = 0;
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, &o->view, flags) != 0) {
+        PyErr_Clear();
+        PyErr_Format(err_type, "%s: expected a C-contiguous %sbuffer", name, writable ? "writable " : "");
+        return -1;
+    }
+    o->held = 1;
+    const char *f = o->view.format ? o->view.format : "B";
+    if (*f == '@' || *f == '=' || *f == '<')
+        ++f;
+    int ok = table ? (o->view.itemsize == 8 && (strcmp(f, "q") == 0 || strcmp(f, "l") == 0))
+                   : parse_format(o->view.format, &o->dtype) == 0 &&
+                         o->view.itemsize == (Py_ssize_t)tc_dtype_size(o->dtype);
+    if (!ok) {
+        PyErr_Format(err_type, "%s: format %s; expected %s", name, f, table ? "int64" : "float32 or float64");
+        release(o);
+        return -1;
+    }
+    *len = o->view.len / o->view.itemsize;
+    return 0;
+}
+
+static void minmax(const int64_t *v, Py_ssize_t n, int64_t *lo, int64_t *hi)
+{
+    *lo = INT64_MAX;
+    *hi = INT64_MIN;
+    for (Py_ssize_t i = 0; i < n; ++i) {
+        *lo = v[i] < *lo ? v[i] : *lo;
+        *hi = v[i] > *hi ? v[i] : *hi;
+    }
+}
+
+/* Do rows [0, m) of base + r * rs + table[] all land in [0, len)? */
+static int rows_in_range(int64_t base, int64_t m, int64_t rs, const int64_t *table, Py_ssize_t n, Py_ssize_t len)
+{
+    if (m <= 0 || n <= 0)
+        return 1;
+    int64_t lo, hi, r0 = 0, r1 = (m - 1) * rs;
+    minmax(table, n, &lo, &hi);
+    int64_t a = base + lo + (r0 < r1 ? r0 : r1), b = base + hi + (r0 < r1 ? r1 : r0);
+    return a >= 0 && b < len;
+}
+
+static int ranges_overlap(const Py_buffer *x, const Py_buffer *y)
+{
+    const char *a = (const char *)x->buf, *b = (const char *)y->buf;
+    return x->len > 0 && y->len > 0 && a < b + y->len && b < a + x->len;
+}
+
+enum { CG_W, CG_SRC, CG_DST, CG_AQ, CG_QB, CG_QC, CG_CB, CG_CC, CG_BD, CG_CO, CG_N };
+
+static PyObject *py_conv_gemm(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *obj[CG_N];
+    long long m, a_rs, w_base, c_rs, c_base;
+    double beta;
+    int threads;
+    if (!PyArg_ParseTuple(args, "OOOLOLLOOOOOOLLdi", &obj[CG_W], &obj[CG_SRC], &obj[CG_DST], &m, &obj[CG_AQ],
+                          &a_rs, &w_base, &obj[CG_QB], &obj[CG_QC], &obj[CG_CB], &obj[CG_CC], &obj[CG_BD],
+                          &obj[CG_CO], &c_rs, &c_base, &beta, &threads))
+        return NULL;
+    static const char *names[CG_N] = {"w", "src", "dst", "a_qoff", "qbase", "qcoord", "colbase", "colcoord",
+                                      "bounds", "c_coloff"};
+    operand op[CG_N];
+    Py_ssize_t len[CG_N];
+    PyObject *result = NULL;
+    int got = 0;
+    for (; got < CG_N; ++got)
+        if (get_flat(obj[got], names[got], got == CG_DST, got >= CG_AQ, &op[got], &len[got]) != 0)
+            break;
+    if (got < CG_N)
+        goto done;
+    Py_ssize_t k = len[CG_AQ], n = len[CG_CB], nd = len[CG_BD];
+    const int64_t *t[CG_N];
+    for (int i = CG_AQ; i < CG_N; ++i)
+        t[i] = (const int64_t *)op[i].view.buf;
+    if (op[CG_W].dtype != op[CG_SRC].dtype || op[CG_W].dtype != op[CG_DST].dtype) {
+        PyErr_SetString(err_type, "w, src, dst: dtypes differ");
+    } else if (nd < 1 || nd > TC_MAX_ND || len[CG_QB] != k || len[CG_QC] != k * nd || len[CG_CC] != n * nd ||
+               len[CG_CO] != n || m < 0) {
+        PyErr_Format(err_value, "tables do not agree: k=%zd, n=%zd, nd=%zd, qbase %zd, qcoord %zd, colcoord %zd, "
+                     "c_coloff %zd, m=%lld", k, n, nd, len[CG_QB], len[CG_QC], len[CG_CC], len[CG_CO], m);
+    } else if (beta != 0.0 && beta != 1.0) {
+        PyErr_Format(err_value, "beta=%g: only 0 and 1 are supported", beta);
+    } else if (!rows_in_range(w_base, m, a_rs, t[CG_AQ], k, len[CG_W])) {
+        PyErr_SetString(err_value, "w: the weight table reaches outside the weight buffer");
+    } else if (!rows_in_range(c_base, m, c_rs, t[CG_CO], n, len[CG_DST])) {
+        PyErr_SetString(err_value, "dst: the output table reaches outside the output buffer");
+    } else if (ranges_overlap(&op[CG_DST].view, &op[CG_W].view) || ranges_overlap(&op[CG_DST].view, &op[CG_SRC].view)) {
+        PyErr_SetString(err_value, "dst: the output must not share memory with w or src");
+    } else {
+        tc_dtype dt = op[CG_W].dtype;
+        size_t es = tc_dtype_size(dt);
+        tc_wtable wt = {dt, (const char *)op[CG_W].view.buf + w_base * (long long)es, t[CG_AQ], a_rs};
+        tc_gather ga = {dt, (const char *)op[CG_SRC].view.buf, len[CG_SRC], t[CG_CB], t[CG_CC], t[CG_QB], t[CG_QC],
+                        {0}, (int)nd};
+        for (int a = 0; a < nd; ++a)
+            ga.bound[a] = t[CG_BD][a];
+        char *dst = (char *)op[CG_DST].view.buf;
+        tc_gemm_problem pb = {.dtype = dt, .m = m, .n = n, .k = k, .alpha = 1.0, .beta = beta,
+                              .a = {tc_pack_wtable, &wt}, .b = {tc_pack_gather, &ga},
+                              .c = dst + c_base * (long long)es, .rs_c = c_rs, .cs_c = 1, .c_coloff = t[CG_CO],
+                              .c_lo = dst, .c_hi = dst + op[CG_DST].view.len};
         const tc_isa_table *isa = isa_current;
         int rc;
         Py_BEGIN_ALLOW_THREADS
@@ -163,9 +290,9 @@ static PyObject *py_gemm(PyObject *self, PyObject *args)
         else
             result = Py_NewRef(Py_None);
     }
-    release(&a);
-    release(&b);
-    release(&c);
+done:
+    for (int i = 0; i < got; ++i)
+        release(&op[i]);
     return result;
 }
 
@@ -303,6 +430,7 @@ static PyObject *py_get_num_threads(PyObject *self, PyObject *noargs)
 
 static PyMethodDef methods[] = {
     {"gemm", py_gemm, METH_VARARGS, "gemm(a, b, c, alpha, beta, threads): c = alpha*a@b + beta*c"},
+    {"conv_gemm", py_conv_gemm, METH_VARARGS, "one implicit GEMM of a convolution (tables from Python)"},
     {"fma_chain", py_fma_chain, METH_VARARGS, "fma_chain(dtype, iters, threads) -> (flops, threads used)"},
     {"isas", py_isas, METH_NOARGS, "the instruction sets this CPU runs, best first"},
     {"get_isa", py_get_isa, METH_NOARGS, "the instruction set in use"},

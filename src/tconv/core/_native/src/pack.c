@@ -9,13 +9,17 @@ size_t tc_dtype_size(tc_dtype dt) { return dt == TC_F32 ? sizeof(float) : sizeof
 
 #define PACK_PANEL(T)                                                                          \
     static void pack_panel_##T(const tc_mat *a, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0,   \
-                               ptrdiff_t depth, int width, T *dst)                             \
+                               ptrdiff_t depth, int width, T *dst, tc_pack_rm fast)            \
     {                                                                                          \
         const T *src = (const T *)a->base + r0 * a->rs + p0 * a->cs;                           \
         TC_CHECK(r0 >= 0 && r0 + rows <= a->rows && p0 >= 0 && p0 + depth <= a->cols);         \
         if (a->rs == 1 && rows == width) { /* rows contiguous: one copy per depth step */      \
             for (ptrdiff_t p = 0; p < depth; ++p)                                              \
                 memcpy(dst + p * width, src + p * a->cs, (size_t)width * sizeof(T));           \
+            return;                                                                            \
+        }                                                                                      \
+        if (a->cs == 1 && rows == width && width <= 16 && fast) { /* the ISA's transpose */ \
+            fast(src, a->rs, depth, width, dst);                                               \
             return;                                                                            \
         }                                                                                      \
         if (a->cs == 1 && rows == width) { /* depth contiguous: a transpose, 8 depth steps at a time */ \
@@ -50,8 +54,8 @@ void tc_pack_strided(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdif
     for (ptrdiff_t r = 0; r < rows; r += width) {
         ptrdiff_t h = rows - r < width ? rows - r : width;
         if (ctx->dtype == TC_F32)
-            pack_panel_float(&ctx->mat, r0 + r, h, p0, depth, width, (float *)dst + r * depth);
+            pack_panel_float(&ctx->mat, r0 + r, h, p0, depth, width, (float *)dst + r * depth, ctx->pack_rm);
         else
-            pack_panel_double(&ctx->mat, r0 + r, h, p0, depth, width, (double *)dst + r * depth);
+            pack_panel_double(&ctx->mat, r0 + r, h, p0, depth, width, (double *)dst + r * depth, NULL);
     }
 }

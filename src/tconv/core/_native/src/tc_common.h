@@ -40,11 +40,16 @@ typedef void (*tc_ukernel)(ptrdiff_t k, const void *ap, const void *bp, void *c,
 /* FMA-chain probe: runs `iters` rounds of independent FMA chains, returns the flops done. */
 typedef double (*tc_fma_chain)(int64_t iters);
 
+/* Packs `width` (<= 16) rows of a row-major matrix (row stride rs elements, depth contiguous) into
+ * dst[p * width + i]: the transposing pack of A, vectorised where an ISA provides one. */
+typedef void (*tc_pack_rm)(const void *src, ptrdiff_t rs, ptrdiff_t depth, int width, void *dst);
+
 typedef struct {
     int mr, nr;          /* register tile */
-    int mc, kc, nc;      /* cache blocks: A block MC x KC in L2, B panel KC x NC in L3 */
+    int mc, kc, nc;      /* cache blocks (see gemm_kernel.inc) */
     tc_ukernel kernel;
     tc_fma_chain fma_chain;
+    tc_pack_rm pack_rm;  /* NULL: the portable loop */
 } tc_gemm_kernel;
 
 /* The function table of one instruction set. */

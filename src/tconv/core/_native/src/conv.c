@@ -1,0 +1,173 @@
+/* conv.c: the implicit-GEMM packers (see conv.h).  The B packer gathers the patches of a
+ * convolution straight into the packed panel: no im2col buffer, no zero-inserted copy; taps that
+ * fall outside the source (padding, crop, the edges of a phase) read as zero.  The A packer reads
+ * the weights of one group (and, for conv_transpose, the taps of one phase) through a table. */
+#include "conv.h"
+
+#include <string.h>
+
+/* Is column j's patch element q inside the source?  (Every axis in range, and the index itself,
+ * as a last guard against a wrong table: never read outside the buffer.) */
+static int gather_valid(const tc_gather *g, ptrdiff_t j, ptrdiff_t q, int64_t idx)
+{
+    const int64_t *cc = g->colcoord + j * g->nd, *qc = g->qcoord + q * g->nd;
+    for (int a = 0; a < g->nd; ++a) {
+        int64_t v = cc[a] + qc[a];
+        if (v < 0 || v >= g->bound[a])
+            return 0;
+    }
+    TC_CHECK(idx >= 0 && idx < g->src_len);
+    return idx >= 0 && idx < g->src_len;
+}
+
+/* The run starting at column r (at most `rows` long): consecutive columns with the same leading
+ * coordinates whose last coordinate and base offset step together by *step (consecutive
+ * positions of one row of one image, or every s-th for a strided conv).  Returns its length. */
+static ptrdiff_t gather_run(const tc_gather *g, ptrdiff_t r, ptrdiff_t rows, int64_t *step)
+{
+    const int nd = g->nd, last = nd - 1;
+    const int64_t *c0 = g->colcoord + r * nd;
+    *step = rows > 1 ? g->colcoord[(r + 1) * nd + last] - c0[last] : 1;
+    if (*step < 1 || (rows > 1 && g->colbase[r + 1] - g->colbase[r] != *step))
+        return 1;
+    ptrdiff_t i = 1;
+    for (; i < rows; ++i) {
+        const int64_t *ci = c0 + i * nd;
+        if (ci[last] != c0[last] + i * *step || g->colbase[r + i] != g->colbase[r] + i * *step)
+            break;
+        int same = 1;
+        for (int a = 0; a < last; ++a)
+            same &= ci[a] == c0[a];
+        if (!same)
+            break;
+    }
+    return i;
+}
+
+static int64_t ceil_div64(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+/* The columns i of a run with 0 <= v + i*step < bound on the last axis and inside the source
+ * buffer; [lo, hi), empty when a leading axis is out of range. */
+static void run_range(const tc_gather *g, const int64_t *c0, const int64_t *qc, int64_t base, int64_t step,
+                      ptrdiff_t len, int64_t *lo, int64_t *hi)
+{
+    const int last = g->nd - 1;
+    *lo = *hi = 0;
+    for (int a = 0; a < last; ++a)
+        if (c0[a] + qc[a] < 0 || c0[a] + qc[a] >= g->bound[a])
+            return;
+    int64_t v = c0[last] + qc[last], l, h, bl, bh;
+    if (step == 1) { /* consecutive positions: no division */
+        l = -v, h = g->bound[last] - v, bl = -base, bh = g->src_len - base;
+    } else {
+        l = ceil_div64(-v, step), h = ceil_div64(g->bound[last] - v, step);
+        bl = ceil_div64(-base, step), bh = ceil_div64(g->src_len - base, step);
+    }
+    l = l < bl ? bl : l;
+    h = h > bh ? bh : h;
+    *lo = l < 0 ? 0 : l > len ? len : l;
+    *hi = h < *lo ? *lo : h > len ? len : h;
+}
+
+#define PACK_GATHER(T)                                                                           \
+    /* one run of `len` columns from r, into d[p * width + i] for i < len */                    \
+    static void pack_run_##T(const tc_gather *g, ptrdiff_t r, ptrdiff_t len, int64_t step,       \
+                             ptrdiff_t p0, ptrdiff_t depth, int width, T *d)                    \
+    {                                                                                            \
+        const T *src = (const T *)g->src;                                                        \
+        const int64_t *c0 = g->colcoord + r * g->nd;                                             \
+        for (ptrdiff_t p = 0; p < depth; ++p, d += width) {                                      \
+            int64_t base = g->colbase[r] + g->qbase[p0 + p], lo, hi;                             \
+            run_range(g, c0, g->qcoord + (p0 + p) * g->nd, base, step, len, &lo, &hi);           \
+            for (int64_t i = 0; i < lo; ++i)                                                     \
+                d[i] = 0;                                                                        \
+            const T *s = src + base;                                                             \
+            if (step == 1)                                                                       \
+                for (int64_t i = lo; i < hi; ++i)                                                \
+                    d[i] = s[i];                                                                 \
+            else                                                                                 \
+                for (int64_t i = lo; i < hi; ++i)                                                \
+                    d[i] = s[i * step];                                                          \
+            for (int64_t i = hi; i < len; ++i)                                                   \
+                d[i] = 0;                                                                        \
+        }                                                                                        \
+    }                                                                                            \
+                                                                                                 \
+    /* one column, every check per element */                                                    \
+    static void pack_one_##T(const tc_gather *g, ptrdiff_t r, ptrdiff_t p0, ptrdiff_t depth,     \
+                             int width, T *d)                                                   \
+    {                                                                                            \
+        const T *src = (const T *)g->src;                                                        \
+        for (ptrdiff_t p = 0; p < depth; ++p, d += width) {                                      \
+            int64_t idx = g->colbase[r] + g->qbase[p0 + p];                                      \
+            *d = gather_valid(g, r, p0 + p, idx) ? src[idx] : (T)0;                              \
+        }                                                                                        \
+    }                                                                                            \
+                                                                                                 \
+    static void pack_gather_##T(const tc_gather *g, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0,  \
+                                ptrdiff_t depth, int width, T *dst)                             \
+    {                                                                                            \
+        for (ptrdiff_t i = 0; i < rows;) { /* the panel as runs along the last axis */           \
+            int64_t step;                                                                        \
+            ptrdiff_t len = gather_run(g, r0 + i, rows - i, &step);                              \
+            if (len >= 4)                                                                        \
+                pack_run_##T(g, r0 + i, len, step, p0, depth, width, dst + i);                   \
+            else                                                                                 \
+                for (ptrdiff_t j = 0; j < len; ++j)                                              \
+                    pack_one_##T(g, r0 + i + j, p0, depth, width, dst + i + j);                  \
+            i += len;                                                                            \
+        }                                                                                        \
+        for (ptrdiff_t p = 0; p < depth; ++p)                                                    \
+            for (ptrdiff_t i = rows; i < width; ++i)                                             \
+                dst[p * width + i] = 0;                                                          \
+    }
+
+PACK_GATHER(float)
+PACK_GATHER(double)
+
+void tc_pack_gather(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0, ptrdiff_t depth,
+                    int width, void *dst)
+{
+    const tc_gather *g = (const tc_gather *)self->ctx;
+    for (ptrdiff_t r = 0; r < rows; r += width) {
+        ptrdiff_t h = rows - r < width ? rows - r : width;
+        if (g->dtype == TC_F32)
+            pack_gather_float(g, r0 + r, h, p0, depth, width, (float *)dst + r * depth);
+        else
+            pack_gather_double(g, r0 + r, h, p0, depth, width, (double *)dst + r * depth);
+    }
+}
+
+#define PACK_WTABLE(T)                                                                           \
+    static void pack_wtable_##T(const tc_wtable *t, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0,  \
+                                ptrdiff_t depth, int width, T *dst)                             \
+    {                                                                                            \
+        const T *w = (const T *)t->w;                                                            \
+        for (ptrdiff_t p = 0; p < depth; ++p) {                                                  \
+            const T *wq = w + t->qoff[p0 + p] + r0 * t->rs;                                      \
+            T *d = dst + p * width;                                                              \
+            if (t->rs == 1) /* a depth-major weight matrix: one copy */                          \
+                memcpy(d, wq, (size_t)rows * sizeof(T));                                         \
+            else                                                                                 \
+                for (ptrdiff_t i = 0; i < rows; ++i)                                             \
+                    d[i] = wq[i * t->rs];                                                        \
+            for (ptrdiff_t i = rows; i < width; ++i)                                             \
+                d[i] = 0;                                                                        \
+        }                                                                                        \
+    }
+
+PACK_WTABLE(float)
+PACK_WTABLE(double)
+
+void tc_pack_wtable(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0, ptrdiff_t depth,
+                    int width, void *dst)
+{
+    const tc_wtable *t = (const tc_wtable *)self->ctx;
+    for (ptrdiff_t r = 0; r < rows; r += width) {
+        ptrdiff_t h = rows - r < width ? rows - r : width;
+        if (t->dtype == TC_F32)
+            pack_wtable_float(t, r0 + r, h, p0, depth, width, (float *)dst + r * depth);
+        else
+            pack_wtable_double(t, r0 + r, h, p0, depth, width, (double *)dst + r * depth);
+    }
+}

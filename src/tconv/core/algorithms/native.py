@@ -1,0 +1,317 @@
+"""``native``: the compiled core's implicit GEMMs (``tconv.core._native``).
+
+``conv``: per group one GEMM ``y[cy, (n, j)] = sum_{cx, t} W[cy, cx, t] x[n, cx, j*s + t*d - lo]``,
+the patches of ``x`` gathered while packing B (no im2col buffer).
+
+``conv_transpose`` with stride ``s``: ``prod(s)`` phase sub-convolutions (XNNPACK's
+deconvolution). Output cell ``o = r + s*m`` (phase ``r``, per axis) receives exactly the taps
+with ``(r + lo - t*d) % s == 0``, from input cell ``j = m + (r + lo - t*d) // s``; so phase
+``r`` is one GEMM ``x[cx, (n, m)] = sum_{cy, taps of r} W[cy, cx, t] y[n, cy, j(m, t)]`` with the
+``y`` gather in the B packer (cells outside ``y`` read as zero) and C written straight into the
+phase's cells of the output. No zero insertion, no col2im: every output element is written
+once (a phase without taps is written with zeros). Groups are separate GEMMs.
+
+The weights of each GEMM are copied once per call into a depth-major matrix (O(weights)), so that
+packing A is a contiguous copy. The index tables (per column: base offset and coordinates; per depth index: offset and tap
+shift) are computed here from the geometry and cached; the C side checks them against the
+buffers.
+
+``weight_grad``: ``dW[cy, (cx, t)] = sum_{(n, j)} Y[n, cy, j] X[n, cx, j*s + t*d - lo]``, the same
+two packers with the roles swapped (the reduction runs over samples and positions, the
+gathered patches are B's depth); the reduction order does not depend on the thread count.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from functools import lru_cache
+
+import numpy as np
+
+from .. import _native
+from ..geometry import ConvGeometry
+from ..options import thread_cap
+from ._base import Algorithm, register
+
+#: seconds per GEMM call beyond its flops (tables, packing set-up, the pool)
+CALL_S = 2e-5
+#: the packers gather with index tables: slower than plain packing; the rate is scaled by this
+GATHER_FACTOR = 1.3
+#: elements per second one thread gathers into a packed panel (measured: ~0.5-1 ns per element)
+PACK_RATE = 1.0e9
+
+
+def _threads() -> int:
+    return thread_cap() or _native.get_num_threads()
+
+
+@lru_cache(maxsize=16)
+def _rate(isa: str, threads: int, itemsize: int) -> float:
+    """Measured GEMM FLOP/s of the compiled core for this ISA, thread count and dtype (best of 3
+    on a 256 x 1024 x 256 product; measured once per process)."""
+    dtype = np.float32 if itemsize == 4 else np.float64
+    rng = np.random.default_rng(0)
+    a, b = rng.random((256, 256)).astype(dtype), rng.random((256, 1024)).astype(dtype)
+    c = np.empty((256, 1024), dtype)
+    _native.gemm(a, b, c, threads=threads)
+    best = math.inf
+    for _ in range(3):
+        t0 = time.perf_counter()
+        _native.gemm(a, b, c, threads=threads)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * 256 * 256 * 1024 / best
+
+
+def _strides(shape: tuple[int, ...]) -> np.ndarray:
+    """Row-major element strides of ``shape``."""
+    out = np.ones(len(shape), np.int64)
+    for a in range(len(shape) - 2, -1, -1):
+        out[a] = out[a + 1] * shape[a + 1]
+    return out
+
+
+def _grid(shape: tuple[int, ...]) -> np.ndarray:
+    """All multi-indices of ``shape`` in row-major order, as an ``(prod(shape), nd)`` int64 array."""
+    if math.prod(shape) == 0:
+        return np.zeros((0, len(shape)), np.int64)
+    return np.indices(shape, dtype=np.int64).reshape(len(shape), -1).T.copy()
+
+
+def _columns(n: int, grid: np.ndarray, batch_stride: int, strides: np.ndarray, scale: np.ndarray,
+             shift: np.ndarray) -> np.ndarray:
+    """Per column ``(sample, position)``: ``sample * batch_stride + sum_a (shift_a + scale_a * p_a) * strides_a``."""
+    per = ((shift + scale * grid) * strides).sum(axis=1) if len(grid) else np.zeros(0, np.int64)
+    return (np.arange(n, dtype=np.int64)[:, None] * batch_stride + per[None, :]).ravel()
+
+
+#: the index tables of recent calls are kept (layers call with one geometry again and again), up to
+#: this many bytes in all; larger tables are rebuilt per call
+PLAN_CACHE_BYTES = 64 << 20
+_PLANS: dict[tuple, list] = {}
+_PLANS_LOCK = threading.Lock()
+
+
+def _table_bytes(calls: list) -> int:
+    return sum(a.nbytes for grp, cols in calls for a in (*grp.values(), *cols.values()) if isinstance(a, np.ndarray))
+
+
+def _cached(kind: str, build, geom: ConvGeometry, n: int) -> list:
+    """``build(geom, n)``, from the cache when there (the cache holds at most PLAN_CACHE_BYTES)."""
+    key = (kind, geom, n)
+    with _PLANS_LOCK:
+        calls = _PLANS.get(key)
+    if calls is None:
+        calls = build(geom, n)
+        size = _table_bytes(calls)
+        if size <= PLAN_CACHE_BYTES // 4:
+            with _PLANS_LOCK:  # concurrent callers: one at a time evicts (oldest first) and inserts
+                while _PLANS and sum(_table_bytes(c) for c in _PLANS.values()) + size > PLAN_CACHE_BYTES:
+                    _PLANS.pop(next(iter(_PLANS)))
+                _PLANS[key] = calls
+    return calls
+
+
+def _conv_plan(geom: ConvGeometry, n: int):
+    """Tables of ``conv`` for a batch of ``n``: one GEMM per group (the column tables shared)."""
+    nd, g = geom.nd, geom.groups
+    cxg, cyg, K = geom.x_channels // g, geom.y_channels // g, math.prod(geom.kernel)
+    xprod, yprod = math.prod(geom.x_shape), math.prod(geom.y_shape)
+    xs = _strides(geom.x_shape)
+    s, d, lo = (np.array(v, np.int64) for v in (geom.stride, geom.dilation, geom.pad_lo))
+    taps = _grid(geom.kernel)                                   # (K, nd)
+    shift = taps * d - lo                                       # x offset of each tap, per axis
+    qcoord = np.tile(shift, (cxg, 1))                           # q = (cx, t), cx outer
+    qlocal = (np.repeat(np.arange(cxg, dtype=np.int64), K) * xprod + np.tile((shift * xs).sum(axis=1), cxg))
+    ygrid = _grid(geom.y_shape)
+    colcoord = np.tile(ygrid * s, (n, 1))
+    colbase = _columns(n, ygrid, geom.x_channels * xprod, xs, s, np.zeros(nd, np.int64))
+    coloff = (np.arange(n, dtype=np.int64)[:, None] * geom.y_channels * yprod
+              + np.arange(yprod, dtype=np.int64)[None, :]).ravel()
+    cols = dict(colbase=colbase, colcoord=colcoord, bounds=np.array(geom.x_shape, np.int64), c_coloff=coloff)
+    return [(dict(m=cyg, a_qoff=np.arange(cxg * K, dtype=np.int64) * cyg, a_rs=1, w_base=0, take=(gi, None),
+                  qbase=qlocal + gi * cxg * xprod, qcoord=qcoord, c_base=gi * cyg * yprod, c_rs=yprod), cols)
+            for gi in range(g)]
+
+
+def _wgrad_plan(geom: ConvGeometry, n: int):
+    """Tables of ``weight_grad`` for a batch of ``n``: one GEMM per group."""
+    nd, g = geom.nd, geom.groups
+    cxg, cyg, K = geom.x_channels // g, geom.y_channels // g, math.prod(geom.kernel)
+    xprod, yprod = math.prod(geom.x_shape), math.prod(geom.y_shape)
+    xs = _strides(geom.x_shape)
+    s, d, lo = (np.array(v, np.int64) for v in (geom.stride, geom.dilation, geom.pad_lo))
+    shift = _grid(geom.kernel) * d - lo                         # per tap, per axis
+    ygrid = _grid(geom.y_shape)
+    # depth q = (n, j): A reads Y[n, cy, j], B's rows read X[n, cx, j*s + shift]
+    a_qoff = (np.arange(n, dtype=np.int64)[:, None] * geom.y_channels * yprod
+              + np.arange(yprod, dtype=np.int64)[None, :]).ravel()
+    qbase = _columns(n, ygrid, geom.x_channels * xprod, xs, s, np.zeros(nd, np.int64))
+    qcoord = np.tile(ygrid * s, (n, 1))
+    colcoord = np.tile(shift, (cxg, 1))                         # column = (cx, t), cx outer
+    calls = []
+    for gi in range(g):
+        colbase = (np.repeat(np.arange(cxg, dtype=np.int64), K) + gi * cxg) * xprod + np.tile((shift * xs).sum(axis=1), cxg)
+        calls.append((dict(m=cyg, a_qoff=a_qoff, a_rs=yprod, w_base=gi * cyg * yprod, qbase=qbase, qcoord=qcoord,
+                           c_base=gi * cyg * cxg * K, c_rs=cxg * K),
+                      dict(colbase=colbase, colcoord=colcoord, bounds=np.array(geom.x_shape, np.int64),
+                           c_coloff=np.arange(cxg * K, dtype=np.int64))))
+    return calls
+
+
+def _phases(geom: ConvGeometry) -> tuple[int, ...]:
+    """Phases per axis that have output cells: ``min(stride, x_shape)`` (a stride beyond the output
+    leaves the other phases empty)."""
+    return tuple(min(s, x) for s, x in zip(geom.stride, geom.x_shape))
+
+
+def _phase_taps(k: int, s: int, d: int, lo: int, r: int) -> tuple[np.ndarray, np.ndarray]:
+    """Taps ``t`` of phase ``r`` on one axis and their input shifts ``(r + lo - t*d) // s``."""
+    t = np.arange(k, dtype=np.int64)
+    keep = (r + lo - t * d) % s == 0
+    return t[keep], (r + lo - t[keep] * d) // s
+
+
+def _transpose_plan(geom: ConvGeometry, n: int):
+    """Tables of ``conv_transpose`` for a batch of ``n``: one GEMM per (group, phase)."""
+    nd, g = geom.nd, geom.groups
+    cxg, cyg = geom.x_channels // g, geom.y_channels // g
+    xprod, yprod = math.prod(geom.x_shape), math.prod(geom.y_shape)
+    xs, ys, ks = _strides(geom.x_shape), _strides(geom.y_shape), _strides(geom.kernel)
+    calls = []
+    for r in np.ndindex(*_phases(geom)):
+        counts = [-(-(x - ra) // s) for x, ra, s in zip(geom.x_shape, r, geom.stride)]
+        per_axis = [_phase_taps(k, s, d, lo, ra) for k, s, d, lo, ra in
+                    zip(geom.kernel, geom.stride, geom.dilation, geom.pad_lo, r)]
+        sizes = tuple(len(t) for t, _ in per_axis)
+        tg = _grid(sizes)                                        # the phase's taps as indices per axis
+        tap = np.stack([per_axis[a][0][tg[:, a]] for a in range(nd)], axis=1) if len(tg) else np.zeros((0, nd), np.int64)
+        off = np.stack([per_axis[a][1][tg[:, a]] for a in range(nd)], axis=1) if len(tg) else np.zeros((0, nd), np.int64)
+        kr = len(tap)
+        tflat = (tap * ks).sum(axis=1)
+        qcoord = np.tile(off, (cyg, 1))                          # q = (cy, tap), cy outer
+        qlocal = np.repeat(np.arange(cyg, dtype=np.int64), kr) * yprod + np.tile((off * ys).sum(axis=1), cyg)
+        a_qoff = np.arange(cyg * kr, dtype=np.int64) * cxg       # the phase's weight matrix, (cy, tap) x cx
+        mgrid = _grid(tuple(counts))
+        cols = dict(colbase=_columns(n, mgrid, geom.y_channels * yprod, ys, np.ones(nd, np.int64), np.zeros(nd, np.int64)),
+                    colcoord=np.tile(mgrid, (n, 1)), bounds=np.array(geom.y_shape, np.int64),
+                    c_coloff=_columns(n, mgrid, geom.x_channels * xprod, xs, np.array(geom.stride, np.int64),
+                                      np.array(r, np.int64)))
+        for gi in range(g):
+            calls.append((dict(m=cxg, a_qoff=a_qoff, a_rs=1, w_base=0, take=(gi, tflat), qbase=qlocal + gi * cyg * yprod,
+                               qcoord=qcoord, c_base=gi * cxg * xprod, c_rs=xprod), cols))
+    return calls
+
+
+def _weight_matrix(w: np.ndarray, geom: ConvGeometry, take: tuple | None) -> np.ndarray:
+    """A's source for one GEMM, laid out depth-major so that packing A is a contiguous copy:
+    ``conv``: group ``gi``'s weights as ``(cx, t) x cy``; ``conv_transpose``: the taps ``tflat`` of
+    one phase as ``(cy, tap) x cx``. O(weights) per call, every weight copied once overall."""
+    if take is None:
+        return w
+    gi, tflat = take
+    g = geom.groups
+    cyg, cxg, K = geom.y_channels // g, geom.x_channels // g, math.prod(geom.kernel)
+    w3 = w.reshape(geom.y_channels, cxg, K)[gi * cyg:(gi + 1) * cyg]
+    if tflat is None:
+        return np.ascontiguousarray(w3.reshape(cyg, cxg * K).T)
+    return np.ascontiguousarray(w3[:, :, tflat].transpose(0, 2, 1)).reshape(-1, cxg)
+
+
+def _run(w: np.ndarray, src: np.ndarray, out: np.ndarray, grp: dict, cols: dict) -> None:
+    """One implicit GEMM: A from ``w`` through ``grp``'s table, B gathered from ``src``, C into ``out``."""
+    _native._ext.conv_gemm(w, src, out, grp["m"], grp["a_qoff"], grp["a_rs"], grp["w_base"], grp["qbase"],
+                           grp["qcoord"], cols["colbase"], cols["colcoord"], cols["bounds"], cols["c_coloff"],
+                           grp["c_rs"], grp["c_base"], 0.0, _threads())
+
+
+@register
+class Native(Algorithm):
+    """Implicit GEMMs on the compiled core: conv, and conv_transpose phase by phase."""
+
+    name = "native"
+
+    def supports(self, geom: ConvGeometry, dtype: np.dtype, op: str) -> str | None:
+        why = super().supports(geom, dtype, op)
+        if why:
+            return why
+        if not _native.available():
+            return f"the compiled core is unavailable ({_native.info()['reason']})"
+        if np.dtype(dtype) not in (np.float32, np.float64):
+            return "float32 and float64 only"
+        if geom.nd > 8:
+            return "at most 8 spatial axes"
+        return None
+
+    def conv(self, x: np.ndarray, w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+        x = np.ascontiguousarray(x)
+        w = np.ascontiguousarray(w, dtype=x.dtype)
+        out = np.empty((x.shape[0], geom.y_channels, *geom.y_shape), x.dtype)
+        if out.size == 0:
+            return out
+        for grp, cols in _cached("conv", _conv_plan, geom, x.shape[0]):
+            _run(_weight_matrix(w, geom, grp["take"]), x, out, grp, cols)
+        return out
+
+    def conv_transpose(self, y: np.ndarray, w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+        y = np.ascontiguousarray(y)
+        w = np.ascontiguousarray(w, dtype=y.dtype)
+        out = np.empty((y.shape[0], geom.x_channels, *geom.x_shape), y.dtype)
+        if out.size == 0:
+            return out
+        for grp, cols in _cached("conv_transpose", _transpose_plan, geom, y.shape[0]):
+            _run(_weight_matrix(w, geom, grp["take"]), y, out, grp, cols)
+        return out
+
+    def weight_grad(self, y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+        dtype = np.result_type(y_side, x_side)
+        y = np.ascontiguousarray(y_side, dtype=dtype)
+        x = np.ascontiguousarray(x_side, dtype=dtype)
+        gw = np.empty(geom.weight_shape, dtype)
+        if y.shape[0] == 0 or math.prod(geom.y_shape) == 0:
+            gw[...] = 0
+            return gw
+        for grp, cols in _cached("weight_grad", _wgrad_plan, geom, y.shape[0]):
+            _run(y, x, gw, grp, cols)
+        return gw
+
+    def _calls(self, geom: ConvGeometry, op: str) -> int:
+        return geom.groups * (math.prod(_phases(geom)) if op == "conv_transpose" else 1)
+
+    def _shape(self, geom: ConvGeometry, batch: int, op: str) -> tuple[int, int, int]:
+        """(rows, columns, depth) of all the op's GEMMs together (phases and groups summed)."""
+        g, k = geom.groups, math.prod(geom.kernel)
+        if op == "conv":
+            return geom.y_channels, batch * math.prod(geom.y_shape), geom.x_channels // g * k
+        if op == "conv_transpose":  # each phase: its cells as columns, its taps as depth
+            return geom.x_channels, batch * math.prod(geom.x_shape), geom.y_channels // g * max(1, k // math.prod(geom.stride))
+        return geom.y_channels, geom.x_channels // g * k, batch * math.prod(geom.y_shape)
+
+    def cost(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> float:
+        """Flops over the measured GEMM rate (per ISA and thread count, register tiles the channel
+        counts leave partly empty counted as empty), the packing (every B element gathered once per
+        GEMM, A once per column panel), and a per-call cost."""
+        kern = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"]
+        threads = _threads()
+        rows, cols, depth = self._shape(geom, max(batch, 1), op)
+        rows_g = rows // geom.groups
+        fill = rows_g / (math.ceil(rows_g / kern["mr"]) * kern["mr"])
+        rate = _rate(_native.get_isa(), threads, itemsize)
+        flops = 2.0 * geom.macs(max(batch, 1))
+        packed = geom.groups * depth * cols + rows * depth * math.ceil(cols / kern["nc"])
+        pack_rate = PACK_RATE * min(threads, 2) / (3 if op == "weight_grad" else 1)
+        return flops / rate * GATHER_FACTOR / fill + packed / pack_rate + CALL_S * self._calls(geom, op)
+
+    def scratch_bytes(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> int:
+        """The index tables (int64: per column 2 + nd entries, per depth index 2 + nd, for every
+        GEMM) and the packed panels (B: KC x NC, A: MC x KC per thread)."""
+        nd = geom.nd
+        rows, cols, depth = self._shape(geom, batch, op)
+        if op == "conv_transpose":  # the phases' taps together: every tap once
+            depth = geom.y_channels // geom.groups * math.prod(geom.kernel)
+        tables = 8 * (2 + nd) * (cols + depth * geom.groups)
+        kern = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"] if _native.available() else \
+            {"mc": 512, "kc": 256, "nc": 1024}
+        panels = (kern["kc"] * kern["nc"] + _threads() * kern["mc"] * kern["kc"]) * itemsize
+        return int(tables + panels)
