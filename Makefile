@@ -37,8 +37,10 @@ chromium:
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
 	fi
 
+# the layer suite (benchmarks/results.md), then the inverse-problem rows (benchmarks/results-inverse.md)
 bench: $(TEST_STAMP)
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/inverse.py --markdown benchmarks/results-inverse.md
 
 # issue 20's inverse-problem rows against SciPy, PyTorch and PyLops (ratios with their spread)
 bench-inverse: $(TEST_STAMP)

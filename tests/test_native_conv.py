@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from native_support import ISA_PARAMS, native_required  # noqa: F401  (autouse fixture)
-from tconv.algorithms import ALGORITHMS
 
 import tconv
 from tconv.core import _native
+from tconv.core.algorithms import ALGORITHMS
 
 CASES = [  # (weight shape, input shape of conv_transpose, keyword arguments)
     ((6, 5, 4, 4), (9, 37), dict(stride=2, padding=1)),

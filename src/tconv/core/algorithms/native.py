@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
-from functools import lru_cache
 
 import numpy as np
 
@@ -47,21 +45,19 @@ def _threads() -> int:
     return thread_cap() or _native.get_num_threads()
 
 
-@lru_cache(maxsize=16)
+#: the compiled core's GEMM FLOP/s on one thread per ISA and itemsize, best of 15 on a 256 x 256 x 1024
+#: product (2-core Xeon with AVX-512, 2026-12-01, each ISA forced with ``_native.use_isa``). A table,
+#: not a timing, so ``auto`` chooses the same in every process on one machine (tests/test_reliability.py)
+_PER_THREAD = {("avx512", 4): 185e9, ("avx512", 8): 85e9, ("avx2", 4): 105e9, ("avx2", 8): 50e9,
+               ("generic", 4): 32e9, ("generic", 8): 15e9}
+#: a second thread's share (the pool's split and the shared L3)
+_THREAD_EFFICIENCY = 0.85
+
+
 def _rate(isa: str, threads: int, itemsize: int) -> float:
-    """Measured GEMM FLOP/s of the compiled core for this ISA, thread count and dtype (best of 3
-    on a 256 x 1024 x 256 product; measured once per process)."""
-    dtype = np.float32 if itemsize == 4 else np.float64
-    rng = np.random.default_rng(0)
-    a, b = rng.random((256, 256)).astype(dtype), rng.random((256, 1024)).astype(dtype)
-    c = np.empty((256, 1024), dtype)
-    _native.gemm(a, b, c, threads=threads)
-    best = math.inf
-    for _ in range(3):
-        t0 = time.perf_counter()
-        _native.gemm(a, b, c, threads=threads)
-        best = min(best, time.perf_counter() - t0)
-    return 2 * 256 * 256 * 1024 / best
+    """GEMM FLOP/s of the compiled core for this ISA, thread count and dtype (:data:`_PER_THREAD`)."""
+    per = _PER_THREAD.get((isa, itemsize), _PER_THREAD[("generic", itemsize)])
+    return per * (1 + _THREAD_EFFICIENCY * (max(threads, 1) - 1))
 
 
 def _strides(shape: tuple[int, ...]) -> np.ndarray:
