@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", default="", help="comma-separated layer ids (default: all)")
     p.add_argument("--out", default="results.md")
     p.add_argument("--quick", action="store_true",
-                   help="one BLAS configuration and no numba compile-time measurement (a smoke run)")
+                   help="one BLAS configuration and no first-call measurement (a smoke run)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_bench)
     parser.commands = dict(sub.choices)  # type: ignore[attr-defined]

@@ -242,7 +242,7 @@ def main(argv=None) -> int:
     ap.add_argument("--layers", default="")
     ap.add_argument("--out", default="results.md")
     ap.add_argument("--quick", action="store_true",
-                    help="one BLAS configuration and no numba compile-time measurement (a smoke run)")
+                    help="one BLAS configuration and no first-call measurement (a smoke run)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     ids = [s for s in a.layers.split(",") if s]
@@ -258,7 +258,7 @@ def main(argv=None) -> int:
     elif cpu_has_avx512():
         configs.append(("OPENBLAS_CORETYPE=SkylakeX (AVX-512 kernels)", "SkylakeX"))
     sections = []
-    first = {"warm": float("nan"), "cold": float("nan")} if a.quick else _numba_first_call()
+    first = {"import": float("nan"), "first": float("nan")} if a.quick else _first_call()
     for title, extra in configs:
         print(f"\n== {title} ==", flush=True)
         env = dict(os.environ)
@@ -284,8 +284,8 @@ def main(argv=None) -> int:
         f"- CPU: {res0['cpu']} ({os.cpu_count()} cores), Python {platform.python_version()}",
         f"- NumPy {res0['numpy']}; BLAS: {res0['blas']}; PyTorch {res0['torch']} (2 threads); "
         f"ONNX Runtime {res0['ort']} (intra_op_num_threads=2)",
-        f"- numba first call (kernels cached on disk): {first['warm']:.2f} s; with an empty cache (compile): "
-        f"{first['cold']:.2f} s",
+        f"- in a new process: `import tconv` {first['import']:.2f} s; import + first calls through every "
+        f"compiled kernel {first['first']:.2f} s (no JIT: nothing is compiled at first use)",
         "- medians of interleaved blocks (`python benchmarks/run.py`); ratios > 1 mean tconv is faster; these VMs "
         "swing by 30-50% between runs on single layers, so compare ratios within one run",
         *([f"- the shell that ran this exported OPENBLAS_CORETYPE={given}; it is read when NumPy loads OpenBLAS, "
@@ -300,26 +300,19 @@ def main(argv=None) -> int:
     return 0
 
 
-def _numba_first_call() -> dict:
-    """Seconds for import + first conv_transpose through every numba kernel, warm and cold cache."""
-    import tempfile
-
-    code = ("import time; t=time.perf_counter(); import numpy as np, tconv; "
+def _first_call() -> dict:
+    """Seconds, in a new process, for ``import tconv`` and for import + first conv_transpose, conv
+    and VJP through the direct and gemm kernels."""
+    code = ("import time; t=time.perf_counter(); import numpy as np, tconv; i=time.perf_counter()-t; "
             "x=np.ones((2,3,5,5),np.float32); w=np.ones((3,2,3,3),np.float32); "
             "y=[tconv.conv_transpose(x,w,stride=2,method=m) for m in ('direct','gemm')][0]; "
             "[tconv.conv(y,w,stride=2,method=m) for m in ('direct','gemm')]; "
-            "tconv.conv_transpose_vjp(y,x,w,stride=2); print(time.perf_counter()-t)")
-    def run(env=None) -> float:
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-        if proc.returncode:
-            raise RuntimeError(f"first-call measurement failed: {proc.stderr.strip()[-500:]}")
-        return float(proc.stdout)
-
-    warm = run()
-    with tempfile.TemporaryDirectory() as d:
-        env = os.environ | {"NUMBA_CACHE_DIR": d}
-        cold = run(env)
-    return {"warm": warm, "cold": cold}
+            "tconv.conv_transpose_vjp(y,x,w,stride=2); print(i, time.perf_counter()-t)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"first-call measurement failed: {proc.stderr.strip()[-500:]}")
+    imp, first = (float(v) for v in proc.stdout.split())
+    return {"import": imp, "first": first}
 
 
 if __name__ == "__main__":

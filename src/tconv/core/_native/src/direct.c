@@ -1,0 +1,556 @@
+/* direct.c: the direct convolutions' drivers (see direct.h for the layouts).
+ *
+ * conv_transpose, one output row (n, cx, p0, p1) and one phase ph of its last axis at a time
+ * (the cells p2 = ph + s2*q): each term of the sum is a weight times a contiguous run of an input
+ * row, y[n, cy, j0, j1, q + jb], so every multiply-add is contiguous.  The terms are the taps that
+ * land on the row and phase (t0, t1 with p = j*s + t*d - lo; t2 with ph + lo2 - t2*d2 = jb*s2)
+ * times the group's input channels.  Work per row is bounded by the phases present in the output,
+ * min(s2, n2), never by the stride.  This is also col2im (each term a slab of the column buffer,
+ * weight one) and the inverse-STFT overlap-add (one row, s2 phases, Cy*k2/s2 terms each).
+ * conv, one output row (n, cy, j0, j1): each term reads x[n, cx, p0, p1, j*s2 + off]; with
+ * s2 > 1 the strided run is first gathered into a contiguous slot (one per pending term).
+ * The weight gradient: per tile of y-side rows a partial sum of every weight entry (dot products
+ * of a y row with a strided x row), the tiles' partials added in tile order at the end.
+ *
+ * The output axis is cut into blocks of QB cells: the accumulator block stays in L1 while the
+ * terms stream past, GROUP at a time (one pass over the block per group, tc_direct_loops.axpy).
+ * Scratch: the block and the gather slots, on each thread's stack; the weight gradient's partials
+ * (tiles x weight entries, float64).  Rows split into TILES_PER_THREAD tiles per thread. */
+#include "direct.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+
+#define QB 256               /* accumulator cells per block (2 KiB of doubles) */
+#define GROUP 8              /* terms per pass over the block */
+#define TILES_PER_THREAD 4
+
+/* TC_IN(ptr, bytes, lo, hi): the byte range [ptr, ptr + bytes) lies in [lo, hi) (debug builds) */
+#define TC_IN(ptr, bytes, lo, hi) TC_CHECK((const char *)(ptr) >= (lo) && (const char *)(ptr) + (bytes) <= (hi))
+
+static ptrdiff_t min_pd(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
+static ptrdiff_t max_pd(ptrdiff_t a, ptrdiff_t b) { return a > b ? a : b; }
+static size_t dt_size(tc_dtype dt) { return dt == TC_F32 ? sizeof(float) : sizeof(double); }
+
+/* conv_transpose on one axis: the input index j with p = j*s + t*d - lo, or -1 if none */
+static ptrdiff_t tap_source(ptrdiff_t p, ptrdiff_t lo, ptrdiff_t t, ptrdiff_t d, ptrdiff_t s, ptrdiff_t m)
+{
+    ptrdiff_t q = p + lo - t * d;
+    if (q < 0 || q % s != 0 || q / s >= m)
+        return -1;
+    return q / s;
+}
+
+/* conv on one axis: the first and one past the last j in [0, m) with 0 <= j*s + off < n */
+static void tap_span(ptrdiff_t off, ptrdiff_t s, ptrdiff_t m, ptrdiff_t n, ptrdiff_t *a, ptrdiff_t *e)
+{
+    *a = off < 0 ? (-off + s - 1) / s : 0;
+    *e = n - 1 - off < 0 ? 0 : min_pd(m, (n - 1 - off) / s + 1);
+    if (*e < *a)
+        *e = *a;
+}
+
+/* dst[i] = src[i * stride], i < n */
+static void gather(char *dst, const char *src, ptrdiff_t stride, ptrdiff_t n, tc_dtype dt)
+{
+    if (dt == TC_F32) {
+        float *o = (float *)dst;
+        const float *s = (const float *)src;
+        for (ptrdiff_t i = 0; i < n; ++i)
+            o[i] = s[i * stride];
+    } else {
+        double *o = (double *)dst;
+        const double *s = (const double *)src;
+        for (ptrdiff_t i = 0; i < n; ++i)
+            o[i] = s[i * stride];
+    }
+}
+
+static double load(const char *base, ptrdiff_t i, tc_dtype dt)
+{
+    return dt == TC_F32 ? (double)((const float *)base)[i] : ((const double *)base)[i];
+}
+
+/* ---- one block of the accumulator and the terms pending on it ---- */
+
+typedef struct {
+    const tc_direct_loops *k;
+    tc_acc acc;
+    tc_dtype dt;
+    size_t es, acc_es;
+    char *cells;                 /* QB accumulator cells */
+    int nt;                      /* pending terms */
+    const char *p[GROUP];        /* term k's data for cell ia[k] */
+    double w[GROUP];
+    ptrdiff_t ia[GROUP], ie[GROUP]; /* the cells [ia, ie) term k adds to */
+} block;
+
+static void block_init(block *b, const tc_direct_loops *k, tc_acc acc, tc_dtype dt, char *cells)
+{
+    b->k = k;
+    b->acc = acc;
+    b->dt = dt;
+    b->es = dt_size(dt);
+    b->acc_es = acc == TC_ACC_F32 ? sizeof(float) : sizeof(double);
+    b->cells = cells;
+    b->nt = 0;
+}
+
+static void axpy1(const block *b, ptrdiff_t from, ptrdiff_t to, const char *p, const double *w)
+{
+    if (to > from)
+        b->k->axpy[b->acc](b->cells + from * b->acc_es, to - from, (const void *const *)&p, w, 1);
+}
+
+/* Adds the pending terms: all of them over the cells they share, then each one's own edges. */
+static void flush(block *b)
+{
+    if (b->nt == 0)
+        return;
+    ptrdiff_t lo = b->ia[0], hi = b->ie[0];
+    for (int k = 1; k < b->nt; ++k) {
+        lo = max_pd(lo, b->ia[k]);
+        hi = min_pd(hi, b->ie[k]);
+    }
+    if (b->nt == 1 || hi <= lo) {
+        for (int k = 0; k < b->nt; ++k)
+            axpy1(b, b->ia[k], b->ie[k], b->p[k], &b->w[k]);
+        b->nt = 0;
+        return;
+    }
+    const void *src[GROUP];
+    for (int k = 0; k < b->nt; ++k)
+        src[k] = b->p[k] + (lo - b->ia[k]) * (ptrdiff_t)b->es;
+    b->k->axpy[b->acc](b->cells + lo * (ptrdiff_t)b->acc_es, hi - lo, src, b->w, b->nt);
+    for (int k = 0; k < b->nt; ++k) {
+        axpy1(b, b->ia[k], lo, b->p[k], &b->w[k]);
+        axpy1(b, hi, b->ie[k], b->p[k] + (hi - b->ia[k]) * (ptrdiff_t)b->es, &b->w[k]);
+    }
+    b->nt = 0;
+}
+
+static void add_term(block *b, const char *p, double w, ptrdiff_t ia, ptrdiff_t ie)
+{
+    b->p[b->nt] = p;
+    b->w[b->nt] = w;
+    b->ia[b->nt] = ia;
+    b->ie[b->nt] = ie;
+    if (++b->nt == GROUP)
+        flush(b);
+}
+
+/* out[i * stride] = cells[i], i < n, converted to the data type */
+static void store(const block *b, char *out, ptrdiff_t stride, ptrdiff_t n)
+{
+    if (b->acc == TC_ACC_F32) {
+        const float *c = (const float *)b->cells;
+        for (ptrdiff_t i = 0; i < n; ++i)
+            ((float *)out)[i * stride] = c[i];
+    } else if (b->acc == TC_ACC_F32_WIDE) {
+        const double *c = (const double *)b->cells;
+        for (ptrdiff_t i = 0; i < n; ++i)
+            ((float *)out)[i * stride] = (float)c[i];
+    } else {
+        const double *c = (const double *)b->cells;
+        for (ptrdiff_t i = 0; i < n; ++i)
+            ((double *)out)[i * stride] = c[i];
+    }
+}
+
+/* ---- work split: units [0, units) in `tiles` contiguous tiles ---- */
+
+typedef struct {
+    const tc_direct_loops *k;
+    const tc_direct_problem *p;
+    ptrdiff_t units, tiles, nph;
+    ptrdiff_t n_first, nb;   /* col2im / im2col: the samples; nb == 0 for conv_transpose */
+    double *partials;        /* weight gradient */
+    const char *wt, *wt_hi;  /* conv_transpose: the weight as (Cx, k, Cy/groups), and its end */
+} call;
+
+static void tile_range(const call *c, int task, ptrdiff_t *u0, ptrdiff_t *u1)
+{
+    ptrdiff_t per = c->units / c->tiles, extra = c->units % c->tiles;
+    *u0 = task * per + min_pd(task, extra);
+    *u1 = *u0 + per + (task < extra);
+}
+
+static ptrdiff_t tiles_for(ptrdiff_t units, int threads)
+{
+    return threads <= 1 ? min_pd(units, 1) : min_pd(units, (ptrdiff_t)threads * TILES_PER_THREAD);
+}
+
+static void run_tiles(call *c, int threads, tc_task_fn fn)
+{
+    tc_team team;
+    tc_team_begin(&team, threads);
+    tc_team_run(&team, (int)c->tiles, fn, c);
+    tc_team_end(&team);
+}
+
+/* ---- conv_transpose and col2im: one output row and phase ---- */
+
+/* The terms of block [b0, b0 + len) of phase ph of output row (n, cx, p0, p1).  conv_transpose:
+ * y[n, cy, j0, j1, q + jb] times w[cy, cl, t], for the group's cy.  col2im (c->nb > 0): the
+ * slab cols[cx, t, n, j0, j1, q + jb], weight one. */
+static void transpose_terms(const call *c, block *b, ptrdiff_t n, ptrdiff_t cx, ptrdiff_t p0, ptrdiff_t p1,
+                            ptrdiff_t ph, ptrdiff_t b0, ptrdiff_t len)
+{
+    const tc_direct_problem *p = c->p;
+    const ptrdiff_t es = (ptrdiff_t)b->es, cxg = p->cx / p->groups, cyg = p->cy / p->groups;
+    const ptrdiff_t mrow = p->m[0] * p->m[1] * p->m[2];
+    const int cols = c->nb > 0;
+    for (ptrdiff_t t0 = 0; t0 < p->k[0]; ++t0) {
+        ptrdiff_t j0 = tap_source(p0, p->lo[0], t0, p->d[0], p->s[0], p->m[0]);
+        if (j0 < 0)
+            continue;
+        for (ptrdiff_t t1 = 0; t1 < p->k[1]; ++t1) {
+            ptrdiff_t j1 = tap_source(p1, p->lo[1], t1, p->d[1], p->s[1], p->m[1]);
+            if (j1 < 0)
+                continue;
+            for (ptrdiff_t t2 = 0; t2 < p->k[2]; ++t2) {
+                ptrdiff_t base = ph + p->lo[2] - t2 * p->d[2];
+                if (base % p->s[2] != 0)
+                    continue;
+                ptrdiff_t jb = base / p->s[2];
+                ptrdiff_t qa = max_pd(b0, -jb), qe = min_pd(b0 + len, p->m[2] - jb);
+                if (qe <= qa)
+                    continue;
+                ptrdiff_t tap = (t0 * p->k[1] + t1) * p->k[2] + t2, at = (j0 * p->m[1] + j1) * p->m[2] + qa + jb;
+                if (cols) { /* cols (C, k, nb, m): the slab of tap `tap`, sample n */
+                    const char *src = p->y + (((cx * p->k[0] * p->k[1] * p->k[2] + tap) * c->nb + n) * mrow + at) * es;
+                    TC_IN(src, (qe - qa) * es, p->lo_y, p->hi_y);
+                    add_term(b, src, 1.0, qa - b0, qe - b0);
+                    continue;
+                }
+                ptrdiff_t gi = cx / cxg, kk = p->k[0] * p->k[1] * p->k[2];
+                const char *wrow = c->wt + ((cx * kk + tap) * cyg) * es; /* the group's cy, contiguous */
+                for (ptrdiff_t cyl = 0; cyl < cyg; ++cyl) {
+                    const char *src = p->y + ((n * p->cy + gi * cyg + cyl) * mrow + at) * es;
+                    TC_IN(src, (qe - qa) * es, p->lo_y, p->hi_y);
+                    TC_IN(wrow + cyl * es, es, c->wt, c->wt_hi);
+                    add_term(b, src, load(wrow, cyl, p->dtype), qa - b0, qe - b0);
+                }
+            }
+        }
+    }
+}
+
+/* unit u = (output row r, phase ph): r = ((n * C + cx) * x0 + p0) * x1 + p1 */
+static void transpose_unit(const call *c, block *b, ptrdiff_t u)
+{
+    const tc_direct_problem *p = c->p;
+    const ptrdiff_t es = (ptrdiff_t)b->es, n2 = p->x[2], s2 = p->s[2];
+    ptrdiff_t r = u / c->nph, ph = u % c->nph;
+    ptrdiff_t p1 = r % p->x[1], p0 = (r / p->x[1]) % p->x[0], rest = r / (p->x[1] * p->x[0]);
+    ptrdiff_t cx = rest % p->cx, n = rest / p->cx;
+    ptrdiff_t nout = n + c->n_first; /* col2im writes planes from n_first */
+    char *orow = p->out + (((nout * p->cx + cx) * p->x[0] + p0) * p->x[1] + p1) * n2 * es;
+    ptrdiff_t nq = (n2 - ph + s2 - 1) / s2;
+    for (ptrdiff_t b0 = 0; b0 < nq; b0 += QB) {
+        ptrdiff_t len = min_pd(QB, nq - b0);
+        memset(b->cells, 0, (size_t)len * b->acc_es);
+        transpose_terms(c, b, n, cx, p0, p1, ph, b0, len);
+        flush(b);
+        TC_IN(orow + (ph + b0 * s2) * es, ((len - 1) * s2 + 1) * es, p->lo_o, p->hi_o);
+        store(b, orow + (ph + b0 * s2) * es, s2, len);
+    }
+}
+
+static void transpose_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const call *c = (const call *)ctx;
+    _Alignas(64) double cells[QB];
+    block b;
+    block_init(&b, c->k, c->nb > 0 ? (c->p->dtype == TC_F32 ? TC_ACC_F32 : TC_ACC_F64) : c->p->acc,
+               c->p->dtype, (char *)cells);
+    ptrdiff_t u0, u1;
+    tile_range(c, task, &u0, &u1);
+    for (ptrdiff_t u = u0; u < u1; ++u)
+        transpose_unit(c, &b, u);
+}
+
+/* The weight (Cy, Cx/g, k) as (Cx, k, Cy/g): a term's weights over the group's input channels
+ * side by side (the weight is read once per call, O(weights), instead of once per term with a
+ * stride of Cx/g * prod(k)). */
+static char *weight_by_tap(const tc_direct_problem *p)
+{
+    const ptrdiff_t es = (ptrdiff_t)dt_size(p->dtype), cxg = p->cx / p->groups, cyg = p->cy / p->groups;
+    const ptrdiff_t kk = p->k[0] * p->k[1] * p->k[2];
+    char *wt = (char *)malloc((size_t)(p->cy * cxg * kk * es) + 1);
+    if (!wt)
+        return NULL;
+    for (ptrdiff_t cy = 0; cy < p->cy; ++cy) {
+        ptrdiff_t gi = cy / cyg, cyl = cy % cyg;
+        for (ptrdiff_t cl = 0; cl < cxg; ++cl) {
+            const char *src = p->w + (cy * cxg + cl) * kk * es;
+            char *dst = wt + (((gi * cxg + cl) * kk) * cyg + cyl) * es;
+            for (ptrdiff_t t = 0; t < kk; ++t)
+                memcpy(dst + t * cyg * es, src + t * es, (size_t)es);
+        }
+    }
+    return wt;
+}
+
+int tc_direct_conv_transpose(const tc_direct_loops *k, const tc_direct_problem *p, int threads)
+{
+    ptrdiff_t rows = p->n * p->cx * p->x[0] * p->x[1];
+    call c = {.k = k, .p = p, .nph = min_pd(p->s[2], p->x[2])};
+    c.units = p->x[2] > 0 ? rows * c.nph : 0;
+    c.tiles = tiles_for(c.units, threads);
+    if (c.units == 0)
+        return 0;
+    char *wt = p->cy == p->groups ? NULL : weight_by_tap(p); /* one input channel per group: w is that already */
+    if (!wt && p->cy != p->groups)
+        return -1;
+    c.wt = wt ? wt : p->w;
+    c.wt_hi = c.wt + p->cy * (p->cx / p->groups) * p->k[0] * p->k[1] * p->k[2] * (ptrdiff_t)dt_size(p->dtype);
+    run_tiles(&c, threads, transpose_task);
+    free(wt);
+    return 0;
+}
+
+int tc_col2im(const tc_direct_loops *k, const tc_direct_problem *p, ptrdiff_t n_first, ptrdiff_t nb, int threads)
+{
+    ptrdiff_t rows = nb * p->cx * p->x[0] * p->x[1];
+    call c = {.k = k, .p = p, .nph = min_pd(p->s[2], p->x[2]), .n_first = n_first, .nb = nb};
+    c.units = p->x[2] > 0 ? rows * c.nph : 0;
+    c.tiles = tiles_for(c.units, threads);
+    run_tiles(&c, threads, transpose_task);
+    return 0;
+}
+
+/* ---- conv: one output row ---- */
+
+/* The terms of block [b0, b0 + len) of output row (n, cy, j0, j1): x[n, cx, p0, p1, j*s2 + off]
+ * times w[cy, cl, t]; with s2 > 1 each strided run is gathered into the slot of its term. */
+static void conv_terms(const call *c, block *b, char *slots, ptrdiff_t n, ptrdiff_t cy, ptrdiff_t j0,
+                       ptrdiff_t j1, ptrdiff_t b0, ptrdiff_t len)
+{
+    const tc_direct_problem *p = c->p;
+    const ptrdiff_t es = (ptrdiff_t)b->es, cxg = p->cx / p->groups, cyg = p->cy / p->groups;
+    const ptrdiff_t s2 = p->s[2], kk = p->k[0] * p->k[1] * p->k[2], gi = cy / cyg;
+    for (ptrdiff_t t0 = 0; t0 < p->k[0]; ++t0) {
+        ptrdiff_t q0 = j0 * p->s[0] + t0 * p->d[0] - p->lo[0];
+        if (q0 < 0 || q0 >= p->x[0])
+            continue;
+        for (ptrdiff_t t1 = 0; t1 < p->k[1]; ++t1) {
+            ptrdiff_t q1 = j1 * p->s[1] + t1 * p->d[1] - p->lo[1];
+            if (q1 < 0 || q1 >= p->x[1])
+                continue;
+            for (ptrdiff_t cl = 0; cl < cxg; ++cl) {
+                const char *xrow = p->xs + (((n * p->cx + gi * cxg + cl) * p->x[0] + q0) * p->x[1] + q1) * p->x[2] * es;
+                for (ptrdiff_t t2 = 0; t2 < p->k[2]; ++t2) {
+                    ptrdiff_t off = t2 * p->d[2] - p->lo[2], a, e;
+                    tap_span(off, s2, p->m[2], p->x[2], &a, &e);
+                    ptrdiff_t qa = max_pd(a, b0), qe = min_pd(e, b0 + len);
+                    if (qe <= qa)
+                        continue;
+                    const char *src = xrow + (qa * s2 + off) * es;
+                    TC_IN(src, ((qe - qa - 1) * s2 + 1) * es, p->lo_x, p->hi_x);
+                    if (s2 != 1) {
+                        char *slot = slots + (ptrdiff_t)b->nt * QB * es;
+                        gather(slot, src, s2, qe - qa, p->dtype);
+                        src = slot;
+                    }
+                    ptrdiff_t wi = (cy * cxg + cl) * kk + (t0 * p->k[1] + t1) * p->k[2] + t2;
+                    TC_IN(p->w + wi * es, es, p->lo_w, p->hi_w);
+                    add_term(b, src, load(p->w, wi, p->dtype), qa - b0, qe - b0);
+                }
+            }
+        }
+    }
+}
+
+static void conv_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const call *c = (const call *)ctx;
+    const tc_direct_problem *p = c->p;
+    _Alignas(64) double cells[QB];
+    _Alignas(64) double slots[GROUP * QB];
+    block b;
+    block_init(&b, c->k, p->acc, p->dtype, (char *)cells);
+    const ptrdiff_t es = (ptrdiff_t)b.es, m2 = p->m[2];
+    ptrdiff_t u0, u1;
+    tile_range(c, task, &u0, &u1);
+    for (ptrdiff_t r = u0; r < u1; ++r) { /* r = ((n * Cy + cy) * m0 + j0) * m1 + j1 */
+        ptrdiff_t j1 = r % p->m[1], j0 = (r / p->m[1]) % p->m[0], rest = r / (p->m[1] * p->m[0]);
+        ptrdiff_t cy = rest % p->cy, n = rest / p->cy;
+        char *orow = p->out + r * m2 * es;
+        for (ptrdiff_t b0 = 0; b0 < m2; b0 += QB) {
+            ptrdiff_t len = min_pd(QB, m2 - b0);
+            memset(b.cells, 0, (size_t)len * b.acc_es);
+            conv_terms(c, &b, (char *)slots, n, cy, j0, j1, b0, len);
+            flush(&b);
+            TC_IN(orow + b0 * es, len * es, p->lo_o, p->hi_o);
+            store(&b, orow + b0 * es, 1, len);
+        }
+    }
+}
+
+int tc_direct_conv(const tc_direct_loops *k, const tc_direct_problem *p, int threads)
+{
+    call c = {.k = k, .p = p};
+    c.units = p->m[2] > 0 ? p->n * p->cy * p->m[0] * p->m[1] : 0;
+    c.tiles = tiles_for(c.units, threads);
+    run_tiles(&c, threads, conv_task);
+    return 0;
+}
+
+/* ---- the weight gradient: per-tile partials of every weight entry ---- */
+
+/* sum_j y[j] * x[j*s2 + off] over j in [a, e) of one y row and one x row, in double */
+static double row_dot(const call *c, const char *yrow, const char *xrow, ptrdiff_t a, ptrdiff_t e,
+                      ptrdiff_t off, char *tmp)
+{
+    const tc_direct_problem *p = c->p;
+    const ptrdiff_t es = (ptrdiff_t)dt_size(p->dtype), s2 = p->s[2];
+    if (s2 == 1)
+        return c->k->dot[p->dtype](yrow + a * es, xrow + (a + off) * es, e - a);
+    double v = 0.0;
+    for (ptrdiff_t j = a; j < e; j += QB) {
+        ptrdiff_t len = min_pd(QB, e - j);
+        gather(tmp, xrow + (j * s2 + off) * es, s2, len, p->dtype);
+        v += c->k->dot[p->dtype](yrow + j * es, tmp, len);
+    }
+    return v;
+}
+
+static void wgrad_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const call *c = (const call *)ctx;
+    const tc_direct_problem *p = c->p;
+    const ptrdiff_t es = (ptrdiff_t)dt_size(p->dtype), cxg = p->cx / p->groups, cyg = p->cy / p->groups;
+    const ptrdiff_t kk = p->k[0] * p->k[1] * p->k[2], nw = p->cy * cxg * kk, m2 = p->m[2];
+    _Alignas(64) double tmp[QB];
+    double *part = c->partials + task * nw;
+    memset(part, 0, (size_t)nw * sizeof(double));
+    ptrdiff_t u0, u1;
+    tile_range(c, task, &u0, &u1);
+    for (ptrdiff_t r = u0; r < u1; ++r) { /* r = (n * m0 + j0) * m1 + j1 */
+        ptrdiff_t j1 = r % p->m[1], j0 = (r / p->m[1]) % p->m[0], n = r / (p->m[1] * p->m[0]);
+        for (ptrdiff_t cy = 0; cy < p->cy; ++cy) {
+            const char *yrow = p->y + (((n * p->cy + cy) * p->m[0] + j0) * p->m[1] + j1) * m2 * es;
+            TC_IN(yrow, m2 * es, p->lo_y, p->hi_y);
+            for (ptrdiff_t t0 = 0; t0 < p->k[0]; ++t0) {
+                ptrdiff_t q0 = j0 * p->s[0] + t0 * p->d[0] - p->lo[0];
+                if (q0 < 0 || q0 >= p->x[0])
+                    continue;
+                for (ptrdiff_t t1 = 0; t1 < p->k[1]; ++t1) {
+                    ptrdiff_t q1 = j1 * p->s[1] + t1 * p->d[1] - p->lo[1];
+                    if (q1 < 0 || q1 >= p->x[1])
+                        continue;
+                    for (ptrdiff_t cl = 0; cl < cxg; ++cl) {
+                        ptrdiff_t cx = cy / cyg * cxg + cl;
+                        const char *xrow = p->xs + (((n * p->cx + cx) * p->x[0] + q0) * p->x[1] + q1) * p->x[2] * es;
+                        double *gw = part + (cy * cxg + cl) * kk + (t0 * p->k[1] + t1) * p->k[2];
+                        for (ptrdiff_t t2 = 0; t2 < p->k[2]; ++t2) {
+                            ptrdiff_t off = t2 * p->d[2] - p->lo[2], a, e;
+                            tap_span(off, p->s[2], m2, p->x[2], &a, &e);
+                            if (e <= a)
+                                continue;
+                            TC_IN(xrow + (a * p->s[2] + off) * es, ((e - a - 1) * p->s[2] + 1) * es, p->lo_x, p->hi_x);
+                            gw[t2] += row_dot(c, yrow, xrow, a, e, off, (char *)tmp);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+int tc_direct_weight_grad(const tc_direct_loops *k, const tc_direct_problem *p, int threads)
+{
+    const ptrdiff_t nw = p->cy * (p->cx / p->groups) * p->k[0] * p->k[1] * p->k[2];
+    call c = {.k = k, .p = p};
+    c.units = p->m[2] > 0 ? p->n * p->m[0] * p->m[1] : 0;
+    c.tiles = tiles_for(c.units, threads);
+    if (c.tiles > 0 && nw > 0) {
+        c.partials = (double *)malloc((size_t)(c.tiles * nw) * sizeof(double));
+        if (!c.partials)
+            return -1;
+        run_tiles(&c, threads, wgrad_task);
+    } else {
+        c.tiles = 0;
+    }
+    for (ptrdiff_t i = 0; i < nw; ++i) { /* tile order: the same sums for the same thread count */
+        double v = 0.0;
+        for (ptrdiff_t t = 0; t < c.tiles; ++t)
+            v += c.partials[t * nw + i];
+        TC_IN(p->out + i * (ptrdiff_t)dt_size(p->dtype), dt_size(p->dtype), p->lo_o, p->hi_o);
+        if (p->dtype == TC_F32)
+            ((float *)p->out)[i] = (float)v;
+        else
+            ((double *)p->out)[i] = v;
+    }
+    free(c.partials);
+    return 0;
+}
+
+/* ---- im2col: one (channel, sample) plane of the column buffer per unit ---- */
+
+static void im2col_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const call *c = (const call *)ctx;
+    const tc_direct_problem *p = c->p;
+    const ptrdiff_t es = (ptrdiff_t)dt_size(p->dtype), mrow = p->m[0] * p->m[1] * p->m[2], m2 = p->m[2];
+    const ptrdiff_t kk = p->k[0] * p->k[1] * p->k[2];
+    ptrdiff_t u0, u1;
+    tile_range(c, task, &u0, &u1);
+    for (ptrdiff_t u = u0; u < u1; ++u) { /* u = cx * nb + b */
+        ptrdiff_t cx = u / c->nb, b = u % c->nb;
+        const char *plane = p->xs + ((c->n_first + b) * p->cx + cx) * p->x[0] * p->x[1] * p->x[2] * es;
+        for (ptrdiff_t t = 0; t < kk; ++t) {
+            ptrdiff_t t2 = t % p->k[2], t1 = (t / p->k[2]) % p->k[1], t0 = t / (p->k[2] * p->k[1]);
+            ptrdiff_t off0 = t0 * p->d[0] - p->lo[0], off1 = t1 * p->d[1] - p->lo[1], off2 = t2 * p->d[2] - p->lo[2];
+            ptrdiff_t a0, e0, a1, e1, a2, e2;
+            tap_span(off0, p->s[0], p->m[0], p->x[0], &a0, &e0);
+            tap_span(off1, p->s[1], p->m[1], p->x[1], &a1, &e1);
+            tap_span(off2, p->s[2], m2, p->x[2], &a2, &e2);
+            char *blk = p->out + ((cx * kk + t) * c->nb + b) * mrow * es;
+            TC_IN(blk, mrow * es, p->lo_o, p->hi_o);
+            for (ptrdiff_t j0 = 0; j0 < p->m[0]; ++j0) {
+                for (ptrdiff_t j1 = 0; j1 < p->m[1]; ++j1) {
+                    char *dst = blk + (j0 * p->m[1] + j1) * m2 * es;
+                    if (j0 < a0 || j0 >= e0 || j1 < a1 || j1 >= e1 || e2 <= a2) {
+                        memset(dst, 0, (size_t)(m2 * es));
+                        continue;
+                    }
+                    const char *src = plane + (((j0 * p->s[0] + off0) * p->x[1] + j1 * p->s[1] + off1) * p->x[2]
+                                               + a2 * p->s[2] + off2) * es;
+                    TC_IN(src, ((e2 - a2 - 1) * p->s[2] + 1) * es, p->lo_x, p->hi_x);
+                    memset(dst, 0, (size_t)(a2 * es));
+                    gather(dst + a2 * es, src, p->s[2], e2 - a2, p->dtype);
+                    memset(dst + e2 * es, 0, (size_t)((m2 - e2) * es));
+                }
+            }
+        }
+    }
+}
+
+int tc_im2col(const tc_direct_problem *p, ptrdiff_t n_first, ptrdiff_t nb, int threads)
+{
+    call c = {.p = p, .n_first = n_first, .nb = nb};
+    c.units = p->cx * nb;
+    c.tiles = tiles_for(c.units, threads);
+    run_tiles(&c, threads, im2col_task);
+    return 0;
+}
+
+const tc_direct_loops *tc_direct_for(const char *isa)
+{
+#if defined(__x86_64__) /* the AVX builds exist only there (setup.py) */
+    if (strcmp(isa, "avx512") == 0)
+        return &tc_direct_avx512;
+    if (strcmp(isa, "avx2") == 0)
+        return &tc_direct_avx2;
+#endif
+    (void)isa;
+    return &tc_direct_generic;
+}
