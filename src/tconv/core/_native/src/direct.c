@@ -26,6 +26,7 @@
 #define QB 256               /* accumulator cells per block (2 KiB of doubles) */
 #define GROUP 8              /* terms per pass over the block */
 #define TILES_PER_THREAD 4
+#define TC_MAX_WEAVE 8       /* strides up to this accumulate a row's phases side by side */
 
 /* TC_IN(ptr, bytes, lo, hi): the byte range [ptr, ptr + bytes) lies in [lo, hi) (debug builds) */
 #define TC_IN(ptr, bytes, lo, hi) TC_CHECK((const char *)(ptr) >= (lo) && (const char *)(ptr) + (bytes) <= (hi))
@@ -144,6 +145,10 @@ static void add_term(block *b, const char *p, double w, ptrdiff_t ia, ptrdiff_t 
 /* out[i * stride] = cells[i], i < n, converted to the data type */
 static void store(const block *b, char *out, ptrdiff_t stride, ptrdiff_t n)
 {
+    if (stride == 1 && b->acc != TC_ACC_F32_WIDE) { /* same type, contiguous */
+        memcpy(out, b->cells, (size_t)n * b->es);
+        return;
+    }
     if (b->acc == TC_ACC_F32) {
         const float *c = (const float *)b->cells;
         for (ptrdiff_t i = 0; i < n; ++i)
@@ -168,6 +173,11 @@ typedef struct {
     ptrdiff_t n_first, nb;   /* col2im / im2col: the samples; nb == 0 for conv_transpose */
     double *partials;        /* weight gradient */
     const char *wt, *wt_hi;  /* conv_transpose: the weight as (Cx, k, Cy/groups), and its end */
+    /* conv_transpose / col2im: the taps landing on each output position of axes 0 and 1 and on each
+     * phase of axis 2, as (tap, input index) pairs: hits[ax][start[ax][i] .. start[ax][i + 1]) */
+    ptrdiff_t *start[3];
+    ptrdiff_t (*hits[3])[2];
+    int all_phases;          /* 1: a unit is a whole row, its s2 phases interleaved on the way out */
 } call;
 
 static void tile_range(const call *c, int task, ptrdiff_t *u0, ptrdiff_t *u1)
@@ -192,6 +202,78 @@ static void run_tiles(call *c, int threads, tc_task_fn fn)
 
 /* ---- conv_transpose and col2im: one output row and phase ---- */
 
+/* The (tap, input index) pairs landing on each position i of output axis ax (0 or 1):
+ * hits[start[i] .. start[i + 1]); returns their number (with start == NULL: only counts). */
+static ptrdiff_t axis_hits(const tc_direct_problem *p, int ax, ptrdiff_t *start, ptrdiff_t (*hits)[2])
+{
+    ptrdiff_t count = 0;
+    for (ptrdiff_t i = 0; i < p->x[ax]; ++i) {
+        if (start)
+            start[i] = count;
+        for (ptrdiff_t t = 0; t < p->k[ax]; ++t) {
+            ptrdiff_t j = tap_source(i, p->lo[ax], t, p->d[ax], p->s[ax], p->m[ax]);
+            if (j >= 0 && start) {
+                hits[count][0] = t;
+                hits[count][1] = j;
+            }
+            count += j >= 0;
+        }
+    }
+    if (start)
+        start[p->x[ax]] = count;
+    return count;
+}
+
+/* The taps of each phase r < nph of axis 2 (tap t lands on phase (t*d - lo) mod s, at input index
+ * jb = (r + lo - t*d) / s for the phase's cell 0), in increasing t: a counting sort, start[r + 1]
+ * counting phase r, the prefix sum making start[r] its first slot, the fill advancing it, a shift
+ * by one restoring it.  At most k2 hits in all. */
+static ptrdiff_t phase_hits(const tc_direct_problem *p, ptrdiff_t nph, ptrdiff_t *start, ptrdiff_t (*hits)[2])
+{
+    const ptrdiff_t s = p->s[2];
+    memset(start, 0, (size_t)(nph + 1) * sizeof(ptrdiff_t));
+    for (ptrdiff_t t = 0; t < p->k[2]; ++t) {
+        ptrdiff_t r = ((t * p->d[2] - p->lo[2]) % s + s) % s;
+        if (r < nph)
+            ++start[r + 1];
+    }
+    for (ptrdiff_t i = 0; i < nph; ++i)
+        start[i + 1] += start[i];
+    for (ptrdiff_t t = 0; t < p->k[2]; ++t) {
+        ptrdiff_t r = ((t * p->d[2] - p->lo[2]) % s + s) % s;
+        if (r < nph) {
+            ptrdiff_t h = start[r]++;
+            hits[h][0] = t;
+            hits[h][1] = (r + p->lo[2] - t * p->d[2]) / s;
+        }
+    }
+    for (ptrdiff_t i = nph; i > 0; --i)
+        start[i] = start[i - 1];
+    start[0] = 0;
+    return start[nph];
+}
+
+/* Builds the three tables in one allocation (*mem, freed by the caller); -1 when memory ran out. */
+static int build_hits(call *c, void **mem)
+{
+    const tc_direct_problem *p = c->p;
+    ptrdiff_t n0 = axis_hits(p, 0, NULL, NULL), n1 = axis_hits(p, 1, NULL, NULL);
+    ptrdiff_t nstart = p->x[0] + p->x[1] + c->nph + 3, nhits = n0 + n1 + p->k[2];
+    char *m = (char *)malloc((size_t)(nstart + 2 * nhits) * sizeof(ptrdiff_t));
+    if (!m)
+        return -1;
+    *mem = m;
+    ptrdiff_t *st = (ptrdiff_t *)m;
+    ptrdiff_t (*h)[2] = (ptrdiff_t (*)[2])(st + nstart);
+    c->start[0] = st, c->hits[0] = h;
+    c->start[1] = st + p->x[0] + 1, c->hits[1] = h + n0;
+    c->start[2] = c->start[1] + p->x[1] + 1, c->hits[2] = h + n0 + n1;
+    axis_hits(p, 0, c->start[0], c->hits[0]);
+    axis_hits(p, 1, c->start[1], c->hits[1]);
+    phase_hits(p, c->nph, c->start[2], c->hits[2]);
+    return 0;
+}
+
 /* The terms of block [b0, b0 + len) of phase ph of output row (n, cx, p0, p1).  conv_transpose:
  * y[n, cy, j0, j1, q + jb] times w[cy, cl, t], for the group's cy.  col2im (c->nb > 0): the
  * slab cols[cx, t, n, j0, j1, q + jb], weight one. */
@@ -200,32 +282,23 @@ static void transpose_terms(const call *c, block *b, ptrdiff_t n, ptrdiff_t cx, 
 {
     const tc_direct_problem *p = c->p;
     const ptrdiff_t es = (ptrdiff_t)b->es, cxg = p->cx / p->groups, cyg = p->cy / p->groups;
-    const ptrdiff_t mrow = p->m[0] * p->m[1] * p->m[2];
-    const int cols = c->nb > 0;
-    for (ptrdiff_t t0 = 0; t0 < p->k[0]; ++t0) {
-        ptrdiff_t j0 = tap_source(p0, p->lo[0], t0, p->d[0], p->s[0], p->m[0]);
-        if (j0 < 0)
-            continue;
-        for (ptrdiff_t t1 = 0; t1 < p->k[1]; ++t1) {
-            ptrdiff_t j1 = tap_source(p1, p->lo[1], t1, p->d[1], p->s[1], p->m[1]);
-            if (j1 < 0)
-                continue;
-            for (ptrdiff_t t2 = 0; t2 < p->k[2]; ++t2) {
-                ptrdiff_t base = ph + p->lo[2] - t2 * p->d[2];
-                if (base % p->s[2] != 0)
-                    continue;
-                ptrdiff_t jb = base / p->s[2];
+    const ptrdiff_t mrow = p->m[0] * p->m[1] * p->m[2], kk = p->k[0] * p->k[1] * p->k[2], gi = cx / cxg;
+    for (ptrdiff_t h0 = c->start[0][p0]; h0 < c->start[0][p0 + 1]; ++h0) {     /* taps on axis 0 */
+        ptrdiff_t t0 = c->hits[0][h0][0], j0 = c->hits[0][h0][1];
+        for (ptrdiff_t h1 = c->start[1][p1]; h1 < c->start[1][p1 + 1]; ++h1) { /* axis 1 */
+            ptrdiff_t t1 = c->hits[1][h1][0], j1 = c->hits[1][h1][1];
+            for (ptrdiff_t h2 = c->start[2][ph]; h2 < c->start[2][ph + 1]; ++h2) { /* this phase's taps */
+                ptrdiff_t t2 = c->hits[2][h2][0], jb = c->hits[2][h2][1];
                 ptrdiff_t qa = max_pd(b0, -jb), qe = min_pd(b0 + len, p->m[2] - jb);
                 if (qe <= qa)
                     continue;
                 ptrdiff_t tap = (t0 * p->k[1] + t1) * p->k[2] + t2, at = (j0 * p->m[1] + j1) * p->m[2] + qa + jb;
-                if (cols) { /* cols (C, k, nb, m): the slab of tap `tap`, sample n */
-                    const char *src = p->y + (((cx * p->k[0] * p->k[1] * p->k[2] + tap) * c->nb + n) * mrow + at) * es;
+                if (c->nb > 0) { /* col2im, cols (C, k, nb, m): the slab of tap `tap`, sample n */
+                    const char *src = p->y + (((cx * kk + tap) * c->nb + n) * mrow + at) * es;
                     TC_IN(src, (qe - qa) * es, p->lo_y, p->hi_y);
                     add_term(b, src, 1.0, qa - b0, qe - b0);
                     continue;
                 }
-                ptrdiff_t gi = cx / cxg, kk = p->k[0] * p->k[1] * p->k[2];
                 const char *wrow = c->wt + ((cx * kk + tap) * cyg) * es; /* the group's cy, contiguous */
                 for (ptrdiff_t cyl = 0; cyl < cyg; ++cyl) {
                     const char *src = p->y + ((n * p->cy + gi * cyg + cyl) * mrow + at) * es;
@@ -238,24 +311,46 @@ static void transpose_terms(const call *c, block *b, ptrdiff_t n, ptrdiff_t cx, 
     }
 }
 
-/* unit u = (output row r, phase ph): r = ((n * C + cx) * x0 + p0) * x1 + p1 */
-static void transpose_unit(const call *c, block *b, ptrdiff_t u)
+/* unit u: output row r = ((n * C + cx) * x0 + p0) * x1 + p1, with all its phases (c->all_phases,
+ * u = r), else one phase ph (u = r * nph + ph).  Block by block of QB cells per phase: the terms,
+ * then the phases interleaved into the row (all_phases) or the one phase stored with stride s2. */
+static void transpose_unit(const call *c, block *b, char *cells, ptrdiff_t u)
 {
     const tc_direct_problem *p = c->p;
     const ptrdiff_t es = (ptrdiff_t)b->es, n2 = p->x[2], s2 = p->s[2];
-    ptrdiff_t r = u / c->nph, ph = u % c->nph;
+    const ptrdiff_t nph = c->all_phases ? s2 : 1, ae = (ptrdiff_t)b->acc_es;
+    ptrdiff_t r = c->all_phases ? u : u / c->nph, ph0 = c->all_phases ? 0 : u % c->nph;
     ptrdiff_t p1 = r % p->x[1], p0 = (r / p->x[1]) % p->x[0], rest = r / (p->x[1] * p->x[0]);
     ptrdiff_t cx = rest % p->cx, n = rest / p->cx;
     ptrdiff_t nout = n + c->n_first; /* col2im writes planes from n_first */
     char *orow = p->out + (((nout * p->cx + cx) * p->x[0] + p0) * p->x[1] + p1) * n2 * es;
-    ptrdiff_t nq = (n2 - ph + s2 - 1) / s2;
-    for (ptrdiff_t b0 = 0; b0 < nq; b0 += QB) {
-        ptrdiff_t len = min_pd(QB, nq - b0);
-        memset(b->cells, 0, (size_t)len * b->acc_es);
-        transpose_terms(c, b, n, cx, p0, p1, ph, b0, len);
-        flush(b);
-        TC_IN(orow + (ph + b0 * s2) * es, ((len - 1) * s2 + 1) * es, p->lo_o, p->hi_o);
-        store(b, orow + (ph + b0 * s2) * es, s2, len);
+    ptrdiff_t lens[TC_MAX_WEAVE];
+    for (ptrdiff_t b0 = 0; b0 * s2 + ph0 < n2; b0 += QB) {
+        ptrdiff_t full = QB;
+        for (ptrdiff_t k = 0; k < nph; ++k) { /* phase ph0 + k: cells [b0, b0 + len) of it */
+            ptrdiff_t len = min_pd(QB, (n2 - ph0 - k + s2 - 1) / s2 - b0);
+            lens[k] = len > 0 ? len : 0;
+            full = min_pd(full, lens[k]);
+            if (len <= 0)
+                continue;
+            b->cells = cells + k * QB * ae;
+            memset(b->cells, 0, (size_t)(len * ae));
+            transpose_terms(c, b, n, cx, p0, p1, ph0 + k, b0, len);
+            flush(b);
+        }
+        char *o = orow + (b0 * s2 + ph0) * es;
+        if (!c->all_phases) {
+            TC_IN(o, ((lens[0] - 1) * s2 + 1) * es, p->lo_o, p->hi_o);
+            store(b, o, s2, lens[0]);
+            continue;
+        }
+        TC_IN(o, full * s2 * es, p->lo_o, p->hi_o);
+        c->k->weave[b->acc](o, cells, QB, (int)s2, full);
+        for (ptrdiff_t k = 0; k < nph; ++k) { /* the last block: phases one cell longer than others */
+            b->cells = cells + (k * QB + full) * ae;
+            TC_IN(o + (full * s2 + k) * es, ((lens[k] - full - 1) * s2 + 1) * es, p->lo_o, p->hi_o);
+            store(b, o + (full * s2 + k) * es, s2, lens[k] - full);
+        }
     }
 }
 
@@ -263,14 +358,34 @@ static void transpose_task(void *ctx, int task, int thread)
 {
     (void)thread;
     const call *c = (const call *)ctx;
-    _Alignas(64) double cells[QB];
+    _Alignas(64) double cells[TC_MAX_WEAVE * QB];
     block b;
     block_init(&b, c->k, c->nb > 0 ? (c->p->dtype == TC_F32 ? TC_ACC_F32 : TC_ACC_F64) : c->p->acc,
                c->p->dtype, (char *)cells);
     ptrdiff_t u0, u1;
     tile_range(c, task, &u0, &u1);
     for (ptrdiff_t u = u0; u < u1; ++u)
-        transpose_unit(c, &b, u);
+        transpose_unit(c, &b, (char *)cells, u);
+}
+
+/* conv_transpose and col2im: the tap tables, the units (rows with their phases interleaved when
+ * the stride is small, else one unit per row and phase), the tiles on the pool. */
+static int run_transpose(call *c, int threads)
+{
+    const tc_direct_problem *p = c->p;
+    ptrdiff_t rows = (c->nb > 0 ? c->nb : p->n) * p->cx * p->x[0] * p->x[1];
+    c->nph = min_pd(p->s[2], p->x[2]);
+    c->all_phases = p->s[2] > 1 && p->s[2] <= TC_MAX_WEAVE && c->nph == p->s[2];
+    c->units = p->x[2] <= 0 ? 0 : c->all_phases ? rows : rows * c->nph;
+    c->tiles = tiles_for(c->units, threads);
+    if (c->units == 0)
+        return 0;
+    void *mem = NULL;
+    if (build_hits(c, &mem) != 0)
+        return -1;
+    run_tiles(c, threads, transpose_task);
+    free(mem);
+    return 0;
 }
 
 /* The weight (Cy, Cx/g, k) as (Cx, k, Cy/g): a term's weights over the group's input channels
@@ -297,30 +412,25 @@ static char *weight_by_tap(const tc_direct_problem *p)
 
 int tc_direct_conv_transpose(const tc_direct_loops *k, const tc_direct_problem *p, int threads)
 {
-    ptrdiff_t rows = p->n * p->cx * p->x[0] * p->x[1];
-    call c = {.k = k, .p = p, .nph = min_pd(p->s[2], p->x[2])};
-    c.units = p->x[2] > 0 ? rows * c.nph : 0;
-    c.tiles = tiles_for(c.units, threads);
-    if (c.units == 0)
+    call c = {.k = k, .p = p};
+    if (p->n * p->cx * p->x[0] * p->x[1] * p->x[2] == 0)
         return 0;
     char *wt = p->cy == p->groups ? NULL : weight_by_tap(p); /* one input channel per group: w is that already */
     if (!wt && p->cy != p->groups)
         return -1;
     c.wt = wt ? wt : p->w;
     c.wt_hi = c.wt + p->cy * (p->cx / p->groups) * p->k[0] * p->k[1] * p->k[2] * (ptrdiff_t)dt_size(p->dtype);
-    run_tiles(&c, threads, transpose_task);
+    int rc = run_transpose(&c, threads);
     free(wt);
-    return 0;
+    return rc;
 }
 
 int tc_col2im(const tc_direct_loops *k, const tc_direct_problem *p, ptrdiff_t n_first, ptrdiff_t nb, int threads)
 {
-    ptrdiff_t rows = nb * p->cx * p->x[0] * p->x[1];
-    call c = {.k = k, .p = p, .nph = min_pd(p->s[2], p->x[2]), .n_first = n_first, .nb = nb};
-    c.units = p->x[2] > 0 ? rows * c.nph : 0;
-    c.tiles = tiles_for(c.units, threads);
-    run_tiles(&c, threads, transpose_task);
-    return 0;
+    call c = {.k = k, .p = p, .n_first = n_first, .nb = nb};
+    if (nb == 0)
+        return 0;
+    return run_transpose(&c, threads);
 }
 
 /* ---- conv: one output row ---- */

@@ -21,11 +21,13 @@ typedef enum { TC_ACC_F32 = 0, TC_ACC_F32_WIDE = 1, TC_ACC_F64 = 2 } tc_acc;
 /* The ISA-specific loops.
  * axpy: acc[i] += sum_{k < nt} w[k] * src[k][i] for 0 <= i < n (nt >= 1, any count);
  *       acc is float for TC_ACC_F32 and double otherwise; src is float or double like the data.
- * gather: dst[i] = src[i * stride] for 0 <= i < n (es-byte elements).
+ * weave: out[q*s + ph] = cells[ph*ld + q] for q < n, ph < s: the s phases of a row, accumulated
+ *       side by side (cells as the accumulator type), interleaved into the row (the data type).
  * dot:  sum_i a[i] * b[i] in double (float or double data). */
 typedef struct {
     const char *name;
     void (*axpy[3])(void *acc, ptrdiff_t n, const void *const *src, const double *w, int nt);
+    void (*weave[3])(void *out, const void *cells, ptrdiff_t ld, int s, ptrdiff_t n);
     double (*dot[2])(const void *a, const void *b, ptrdiff_t n); /* indexed by tc_dtype */
 } tc_direct_loops;
 
