@@ -76,33 +76,60 @@ static double load(const char *base, ptrdiff_t i, tc_dtype dt)
 
 /* ---- one block of the accumulator and the terms pending on it ---- */
 
+/* Long float32 sums (TC_ACC_F32_WIDE) add their terms to float32 cells, GROUP at a time, and fold
+ * the cells into float64 totals every FOLD_GROUPS groups: float32 rounding over at most
+ * GROUP * FOLD_GROUPS terms, float64 across them, at the float32 loops' speed. */
+#define FOLD_GROUPS 16
+
 typedef struct {
     const tc_direct_loops *k;
-    tc_acc acc;
+    tc_acc acc;                  /* the sums' kind */
+    tc_acc add;                  /* the loops' kind: float32 cells for float32 data */
     tc_dtype dt;
-    size_t es, acc_es;
-    char *cells;                 /* QB accumulator cells */
+    size_t es, acc_es;           /* data element, cell */
+    char *cells;                 /* up to QB cells the terms add to */
+    double *total;               /* TC_ACC_F32_WIDE: the float64 sums, else NULL */
+    ptrdiff_t len;               /* cells in use */
+    int groups;                  /* groups added since the last fold */
     int nt;                      /* pending terms */
     const char *p[GROUP];        /* term k's data for cell ia[k] */
     double w[GROUP];
     ptrdiff_t ia[GROUP], ie[GROUP]; /* the cells [ia, ie) term k adds to */
 } block;
 
-static void block_init(block *b, const tc_direct_loops *k, tc_acc acc, tc_dtype dt, char *cells)
+static void block_init(block *b, const tc_direct_loops *k, tc_acc acc, tc_dtype dt)
 {
     b->k = k;
     b->acc = acc;
+    b->add = acc == TC_ACC_F32_WIDE ? TC_ACC_F32 : acc;
     b->dt = dt;
     b->es = dt_size(dt);
-    b->acc_es = acc == TC_ACC_F32 ? sizeof(float) : sizeof(double);
-    b->cells = cells;
+    b->acc_es = b->add == TC_ACC_F32 ? sizeof(float) : sizeof(double);
     b->nt = 0;
+}
+
+/* Starts a block of len cells: `cells` (the loops' type) and, for long float32 sums, `total`. */
+static void block_begin(block *b, char *cells, double *total, ptrdiff_t len)
+{
+    b->cells = cells;
+    b->total = b->acc == TC_ACC_F32_WIDE ? total : NULL;
+    b->len = len;
+    b->groups = 0;
+    memset(cells, 0, (size_t)len * b->acc_es);
+    if (b->total)
+        memset(b->total, 0, (size_t)len * sizeof(double));
+}
+
+static void fold(block *b)
+{
+    b->k->fold(b->total, (float *)b->cells, b->len);
+    b->groups = 0;
 }
 
 static void axpy1(const block *b, ptrdiff_t from, ptrdiff_t to, const char *p, const double *w)
 {
     if (to > from)
-        b->k->axpy[b->acc](b->cells + from * b->acc_es, to - from, (const void *const *)&p, w, 1);
+        b->k->axpy[b->add](b->cells + from * b->acc_es, to - from, (const void *const *)&p, w, 1);
 }
 
 /* Adds the pending terms: all of them over the cells they share, then each one's own edges. */
@@ -111,25 +138,28 @@ static void flush(block *b)
     if (b->nt == 0)
         return;
     ptrdiff_t lo = b->ia[0], hi = b->ie[0];
+    int same = 1; /* every term on the same cells: no edges (the common case) */
     for (int k = 1; k < b->nt; ++k) {
+        same &= b->ia[k] == lo && b->ie[k] == hi;
         lo = max_pd(lo, b->ia[k]);
         hi = min_pd(hi, b->ie[k]);
     }
     if (b->nt == 1 || hi <= lo) {
         for (int k = 0; k < b->nt; ++k)
             axpy1(b, b->ia[k], b->ie[k], b->p[k], &b->w[k]);
-        b->nt = 0;
-        return;
-    }
-    const void *src[GROUP];
-    for (int k = 0; k < b->nt; ++k)
-        src[k] = b->p[k] + (lo - b->ia[k]) * (ptrdiff_t)b->es;
-    b->k->axpy[b->acc](b->cells + lo * (ptrdiff_t)b->acc_es, hi - lo, src, b->w, b->nt);
-    for (int k = 0; k < b->nt; ++k) {
-        axpy1(b, b->ia[k], lo, b->p[k], &b->w[k]);
-        axpy1(b, hi, b->ie[k], b->p[k] + (hi - b->ia[k]) * (ptrdiff_t)b->es, &b->w[k]);
+    } else {
+        const void *src[GROUP];
+        for (int k = 0; k < b->nt; ++k)
+            src[k] = b->p[k] + (lo - b->ia[k]) * (ptrdiff_t)b->es;
+        b->k->axpy[b->add](b->cells + lo * (ptrdiff_t)b->acc_es, hi - lo, src, b->w, b->nt);
+        for (int k = 0; !same && k < b->nt; ++k) {
+            axpy1(b, b->ia[k], lo, b->p[k], &b->w[k]);
+            axpy1(b, hi, b->ie[k], b->p[k] + (hi - b->ia[k]) * (ptrdiff_t)b->es, &b->w[k]);
+        }
     }
     b->nt = 0;
+    if (b->total && ++b->groups == FOLD_GROUPS)
+        fold(b);
 }
 
 static void add_term(block *b, const char *p, double w, ptrdiff_t ia, ptrdiff_t ie)
@@ -142,10 +172,18 @@ static void add_term(block *b, const char *p, double w, ptrdiff_t ia, ptrdiff_t 
         flush(b);
 }
 
-/* out[i * stride] = cells[i], i < n, converted to the data type */
+/* The block's sums are final: the last terms added, float32 cells folded into the totals. */
+static void block_end(block *b)
+{
+    flush(b);
+    if (b->total && b->groups > 0)
+        fold(b);
+}
+
+/* out[i * stride] = the sums [i], i < n, converted to the data type */
 static void store(const block *b, char *out, ptrdiff_t stride, ptrdiff_t n)
 {
-    if (stride == 1 && b->acc != TC_ACC_F32_WIDE) { /* same type, contiguous */
+    if (stride == 1 && !b->total) { /* same type, contiguous */
         memcpy(out, b->cells, (size_t)n * b->es);
         return;
     }
@@ -154,7 +192,7 @@ static void store(const block *b, char *out, ptrdiff_t stride, ptrdiff_t n)
         for (ptrdiff_t i = 0; i < n; ++i)
             ((float *)out)[i * stride] = c[i];
     } else if (b->acc == TC_ACC_F32_WIDE) {
-        const double *c = (const double *)b->cells;
+        const double *c = b->total;
         for (ptrdiff_t i = 0; i < n; ++i)
             ((float *)out)[i * stride] = (float)c[i];
     } else {
@@ -300,8 +338,8 @@ static void transpose_terms(const call *c, block *b, ptrdiff_t n, ptrdiff_t cx, 
                     continue;
                 }
                 const char *wrow = c->wt + ((cx * kk + tap) * cyg) * es; /* the group's cy, contiguous */
-                for (ptrdiff_t cyl = 0; cyl < cyg; ++cyl) {
-                    const char *src = p->y + ((n * p->cy + gi * cyg + cyl) * mrow + at) * es;
+                const char *src = p->y + ((n * p->cy + gi * cyg) * mrow + at) * es;
+                for (ptrdiff_t cyl = 0; cyl < cyg; ++cyl, src += mrow * es) {
                     TC_IN(src, (qe - qa) * es, p->lo_y, p->hi_y);
                     TC_IN(wrow + cyl * es, es, c->wt, c->wt_hi);
                     add_term(b, src, load(wrow, cyl, p->dtype), qa - b0, qe - b0);
@@ -314,7 +352,7 @@ static void transpose_terms(const call *c, block *b, ptrdiff_t n, ptrdiff_t cx, 
 /* unit u: output row r = ((n * C + cx) * x0 + p0) * x1 + p1, with all its phases (c->all_phases,
  * u = r), else one phase ph (u = r * nph + ph).  Block by block of QB cells per phase: the terms,
  * then the phases interleaved into the row (all_phases) or the one phase stored with stride s2. */
-static void transpose_unit(const call *c, block *b, char *cells, ptrdiff_t u)
+static void transpose_unit(const call *c, block *b, char *cells, double *totals, ptrdiff_t u)
 {
     const tc_direct_problem *p = c->p;
     const ptrdiff_t es = (ptrdiff_t)b->es, n2 = p->x[2], s2 = p->s[2];
@@ -333,10 +371,9 @@ static void transpose_unit(const call *c, block *b, char *cells, ptrdiff_t u)
             full = min_pd(full, lens[k]);
             if (len <= 0)
                 continue;
-            b->cells = cells + k * QB * ae;
-            memset(b->cells, 0, (size_t)(len * ae));
+            block_begin(b, cells + k * QB * ae, totals + k * QB, len);
             transpose_terms(c, b, n, cx, p0, p1, ph0 + k, b0, len);
-            flush(b);
+            block_end(b);
         }
         char *o = orow + (b0 * s2 + ph0) * es;
         if (!c->all_phases) {
@@ -345,9 +382,10 @@ static void transpose_unit(const call *c, block *b, char *cells, ptrdiff_t u)
             continue;
         }
         TC_IN(o, full * s2 * es, p->lo_o, p->hi_o);
-        c->k->weave[b->acc](o, cells, QB, (int)s2, full);
+        c->k->weave[b->acc](o, b->total ? (const char *)totals : cells, QB, (int)s2, full);
         for (ptrdiff_t k = 0; k < nph; ++k) { /* the last block: phases one cell longer than others */
             b->cells = cells + (k * QB + full) * ae;
+            b->total = b->total ? totals + k * QB + full : NULL;
             TC_IN(o + (full * s2 + k) * es, ((lens[k] - full - 1) * s2 + 1) * es, p->lo_o, p->hi_o);
             store(b, o + (full * s2 + k) * es, s2, lens[k] - full);
         }
@@ -359,13 +397,13 @@ static void transpose_task(void *ctx, int task, int thread)
     (void)thread;
     const call *c = (const call *)ctx;
     _Alignas(64) double cells[TC_MAX_WEAVE * QB];
+    _Alignas(64) double totals[TC_MAX_WEAVE * QB];
     block b;
-    block_init(&b, c->k, c->nb > 0 ? (c->p->dtype == TC_F32 ? TC_ACC_F32 : TC_ACC_F64) : c->p->acc,
-               c->p->dtype, (char *)cells);
+    block_init(&b, c->k, c->nb > 0 ? (c->p->dtype == TC_F32 ? TC_ACC_F32 : TC_ACC_F64) : c->p->acc, c->p->dtype);
     ptrdiff_t u0, u1;
     tile_range(c, task, &u0, &u1);
     for (ptrdiff_t u = u0; u < u1; ++u)
-        transpose_unit(c, &b, (char *)cells, u);
+        transpose_unit(c, &b, (char *)cells, totals, u);
 }
 
 /* conv_transpose and col2im: the tap tables, the units (rows with their phases interleaved when
@@ -401,10 +439,14 @@ static char *weight_by_tap(const tc_direct_problem *p)
     for (ptrdiff_t cy = 0; cy < p->cy; ++cy) {
         ptrdiff_t gi = cy / cyg, cyl = cy % cyg;
         for (ptrdiff_t cl = 0; cl < cxg; ++cl) {
-            const char *src = p->w + (cy * cxg + cl) * kk * es;
-            char *dst = wt + (((gi * cxg + cl) * kk) * cyg + cyl) * es;
-            for (ptrdiff_t t = 0; t < kk; ++t)
-                memcpy(dst + t * cyg * es, src + t * es, (size_t)es);
+            ptrdiff_t from = (cy * cxg + cl) * kk, to = ((gi * cxg + cl) * kk) * cyg + cyl;
+            if (p->dtype == TC_F32) {
+                for (ptrdiff_t t = 0; t < kk; ++t)
+                    ((float *)wt)[to + t * cyg] = ((const float *)p->w)[from + t];
+            } else {
+                for (ptrdiff_t t = 0; t < kk; ++t)
+                    ((double *)wt)[to + t * cyg] = ((const double *)p->w)[from + t];
+            }
         }
     }
     return wt;
@@ -480,10 +522,10 @@ static void conv_task(void *ctx, int task, int thread)
     (void)thread;
     const call *c = (const call *)ctx;
     const tc_direct_problem *p = c->p;
-    _Alignas(64) double cells[QB];
+    _Alignas(64) double cells[QB], totals[QB];
     _Alignas(64) double slots[GROUP * QB];
     block b;
-    block_init(&b, c->k, p->acc, p->dtype, (char *)cells);
+    block_init(&b, c->k, p->acc, p->dtype);
     const ptrdiff_t es = (ptrdiff_t)b.es, m2 = p->m[2];
     ptrdiff_t u0, u1;
     tile_range(c, task, &u0, &u1);
@@ -493,9 +535,9 @@ static void conv_task(void *ctx, int task, int thread)
         char *orow = p->out + r * m2 * es;
         for (ptrdiff_t b0 = 0; b0 < m2; b0 += QB) {
             ptrdiff_t len = min_pd(QB, m2 - b0);
-            memset(b.cells, 0, (size_t)len * b.acc_es);
+            block_begin(&b, (char *)cells, totals, len);
             conv_terms(c, &b, (char *)slots, n, cy, j0, j1, b0, len);
-            flush(&b);
+            block_end(&b);
             TC_IN(orow + b0 * es, len * es, p->lo_o, p->hi_o);
             store(&b, orow + b0 * es, 1, len);
         }

@@ -29,6 +29,7 @@ typedef struct {
     void (*axpy[3])(void *acc, ptrdiff_t n, const void *const *src, const double *w, int nt);
     void (*weave[3])(void *out, const void *cells, ptrdiff_t ld, int s, ptrdiff_t n);
     double (*dot[2])(const void *a, const void *b, ptrdiff_t n); /* indexed by tc_dtype */
+    void (*fold)(double *total, float *cells, ptrdiff_t n);      /* total[i] += cells[i]; cells[i] = 0 */
 } tc_direct_loops;
 
 extern const tc_direct_loops tc_direct_avx512, tc_direct_avx2, tc_direct_generic;
