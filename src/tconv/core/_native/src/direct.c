@@ -53,22 +53,6 @@ static void tap_span(ptrdiff_t off, ptrdiff_t s, ptrdiff_t m, ptrdiff_t n, ptrdi
         *e = *a;
 }
 
-/* dst[i] = src[i * stride], i < n */
-static void gather(char *dst, const char *src, ptrdiff_t stride, ptrdiff_t n, tc_dtype dt)
-{
-    if (dt == TC_F32) {
-        float *o = (float *)dst;
-        const float *s = (const float *)src;
-        for (ptrdiff_t i = 0; i < n; ++i)
-            o[i] = s[i * stride];
-    } else {
-        double *o = (double *)dst;
-        const double *s = (const double *)src;
-        for (ptrdiff_t i = 0; i < n; ++i)
-            o[i] = s[i * stride];
-    }
-}
-
 static double load(const char *base, ptrdiff_t i, tc_dtype dt)
 {
     return dt == TC_F32 ? (double)((const float *)base)[i] : ((const double *)base)[i];
@@ -216,7 +200,20 @@ typedef struct {
     ptrdiff_t *start[3];
     ptrdiff_t (*hits[3])[2];
     int all_phases;          /* 1: a unit is a whole row, its s2 phases interleaved on the way out */
+    ptrdiff_t (*span2)[2];   /* conv, weight gradient: the y-side cells [a, e) tap t2 reads in range */
 } call;
+
+/* c->span2 for every tap of axis 2 (freed by the caller); -1 when memory ran out */
+static int build_spans(call *c)
+{
+    const tc_direct_problem *p = c->p;
+    c->span2 = (ptrdiff_t (*)[2])malloc((size_t)(p->k[2] * 2 + 1) * sizeof(ptrdiff_t));
+    if (!c->span2)
+        return -1;
+    for (ptrdiff_t t2 = 0; t2 < p->k[2]; ++t2)
+        tap_span(t2 * p->d[2] - p->lo[2], p->s[2], p->m[2], p->x[2], &c->span2[t2][0], &c->span2[t2][1]);
+    return 0;
+}
 
 static void tile_range(const call *c, int task, ptrdiff_t *u0, ptrdiff_t *u1)
 {
@@ -496,16 +493,15 @@ static void conv_terms(const call *c, block *b, char *slots, ptrdiff_t n, ptrdif
             for (ptrdiff_t cl = 0; cl < cxg; ++cl) {
                 const char *xrow = p->xs + (((n * p->cx + gi * cxg + cl) * p->x[0] + q0) * p->x[1] + q1) * p->x[2] * es;
                 for (ptrdiff_t t2 = 0; t2 < p->k[2]; ++t2) {
-                    ptrdiff_t off = t2 * p->d[2] - p->lo[2], a, e;
-                    tap_span(off, s2, p->m[2], p->x[2], &a, &e);
-                    ptrdiff_t qa = max_pd(a, b0), qe = min_pd(e, b0 + len);
+                    ptrdiff_t off = t2 * p->d[2] - p->lo[2];
+                    ptrdiff_t qa = max_pd(c->span2[t2][0], b0), qe = min_pd(c->span2[t2][1], b0 + len);
                     if (qe <= qa)
                         continue;
                     const char *src = xrow + (qa * s2 + off) * es;
                     TC_IN(src, ((qe - qa - 1) * s2 + 1) * es, p->lo_x, p->hi_x);
                     if (s2 != 1) {
                         char *slot = slots + (ptrdiff_t)b->nt * QB * es;
-                        gather(slot, src, s2, qe - qa, p->dtype);
+                        c->k->gather[p->dtype](slot, src, s2, qe - qa);
                         src = slot;
                     }
                     ptrdiff_t wi = (cy * cxg + cl) * kk + (t0 * p->k[1] + t1) * p->k[2] + t2;
@@ -549,7 +545,12 @@ int tc_direct_conv(const tc_direct_loops *k, const tc_direct_problem *p, int thr
     call c = {.k = k, .p = p};
     c.units = p->m[2] > 0 ? p->n * p->cy * p->m[0] * p->m[1] : 0;
     c.tiles = tiles_for(c.units, threads);
+    if (c.units == 0)
+        return 0;
+    if (build_spans(&c) != 0)
+        return -1;
     run_tiles(&c, threads, conv_task);
+    free(c.span2);
     return 0;
 }
 
@@ -566,7 +567,7 @@ static double row_dot(const call *c, const char *yrow, const char *xrow, ptrdiff
     double v = 0.0;
     for (ptrdiff_t j = a; j < e; j += QB) {
         ptrdiff_t len = min_pd(QB, e - j);
-        gather(tmp, xrow + (j * s2 + off) * es, s2, len, p->dtype);
+        c->k->gather[p->dtype](tmp, xrow + (j * s2 + off) * es, s2, len);
         v += c->k->dot[p->dtype](yrow + j * es, tmp, len);
     }
     return v;
@@ -602,8 +603,7 @@ static void wgrad_task(void *ctx, int task, int thread)
                         const char *xrow = p->xs + (((n * p->cx + cx) * p->x[0] + q0) * p->x[1] + q1) * p->x[2] * es;
                         double *gw = part + (cy * cxg + cl) * kk + (t0 * p->k[1] + t1) * p->k[2];
                         for (ptrdiff_t t2 = 0; t2 < p->k[2]; ++t2) {
-                            ptrdiff_t off = t2 * p->d[2] - p->lo[2], a, e;
-                            tap_span(off, p->s[2], m2, p->x[2], &a, &e);
+                            ptrdiff_t off = t2 * p->d[2] - p->lo[2], a = c->span2[t2][0], e = c->span2[t2][1];
                             if (e <= a)
                                 continue;
                             TC_IN(xrow + (a * p->s[2] + off) * es, ((e - a - 1) * p->s[2] + 1) * es, p->lo_x, p->hi_x);
@@ -624,9 +624,12 @@ int tc_direct_weight_grad(const tc_direct_loops *k, const tc_direct_problem *p, 
     c.tiles = tiles_for(c.units, threads);
     if (c.tiles > 0 && nw > 0) {
         c.partials = (double *)malloc((size_t)(c.tiles * nw) * sizeof(double));
-        if (!c.partials)
+        if (!c.partials || build_spans(&c) != 0) {
+            free(c.partials);
             return -1;
+        }
         run_tiles(&c, threads, wgrad_task);
+        free(c.span2);
     } else {
         c.tiles = 0;
     }
@@ -678,7 +681,7 @@ static void im2col_task(void *ctx, int task, int thread)
                                                + a2 * p->s[2] + off2) * es;
                     TC_IN(src, ((e2 - a2 - 1) * p->s[2] + 1) * es, p->lo_x, p->hi_x);
                     memset(dst, 0, (size_t)(a2 * es));
-                    gather(dst + a2 * es, src, p->s[2], e2 - a2, p->dtype);
+                    c->k->gather[p->dtype](dst + a2 * es, src, p->s[2], e2 - a2);
                     memset(dst + e2 * es, 0, (size_t)((m2 - e2) * es));
                 }
             }
@@ -686,9 +689,9 @@ static void im2col_task(void *ctx, int task, int thread)
     }
 }
 
-int tc_im2col(const tc_direct_problem *p, ptrdiff_t n_first, ptrdiff_t nb, int threads)
+int tc_im2col(const tc_direct_loops *k, const tc_direct_problem *p, ptrdiff_t n_first, ptrdiff_t nb, int threads)
 {
-    call c = {.p = p, .n_first = n_first, .nb = nb};
+    call c = {.k = k, .p = p, .n_first = n_first, .nb = nb};
     c.units = p->cx * nb;
     c.tiles = tiles_for(c.units, threads);
     run_tiles(&c, threads, im2col_task);

@@ -30,6 +30,7 @@ typedef struct {
     void (*weave[3])(void *out, const void *cells, ptrdiff_t ld, int s, ptrdiff_t n);
     double (*dot[2])(const void *a, const void *b, ptrdiff_t n); /* indexed by tc_dtype */
     void (*fold)(double *total, float *cells, ptrdiff_t n);      /* total[i] += cells[i]; cells[i] = 0 */
+    void (*gather[2])(void *dst, const void *src, ptrdiff_t s, ptrdiff_t n); /* dst[i] = src[i*s] */
 } tc_direct_loops;
 
 extern const tc_direct_loops tc_direct_avx512, tc_direct_avx2, tc_direct_generic;
@@ -57,7 +58,7 @@ int tc_direct_weight_grad(const tc_direct_loops *k, const tc_direct_problem *p, 
  *   cols (Cx, k0, k1, k2, nb, m0, m1, m2), cols[c, t, b, j] = x[n_first + b, c, j*s + t*d - lo]
  * im2col fills cols (zeros out of range) from p->xs; col2im overwrites the planes
  * [n_first, n_first + nb) of p->out with the sums of cols (p->y holds cols). */
-int tc_im2col(const tc_direct_problem *p, ptrdiff_t n_first, ptrdiff_t nb, int threads);
+int tc_im2col(const tc_direct_loops *k, const tc_direct_problem *p, ptrdiff_t n_first, ptrdiff_t nb, int threads);
 int tc_col2im(const tc_direct_loops *k, const tc_direct_problem *p, ptrdiff_t n_first, ptrdiff_t nb,
               int threads);
 

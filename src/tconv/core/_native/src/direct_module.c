@@ -244,14 +244,14 @@ static PyObject *cols_call(PyObject *args, int to_cols)
         p.out = (char *)(to_cols ? cols.view.buf : x.view.buf);
         p.lo_o = to_cols ? lo_of(&cols) : lo_of(&x), p.hi_o = to_cols ? hi_of(&cols) : hi_of(&x);
         const tc_direct_loops *k = tc_direct_for(tc_isa_name());
-        int n = threads < 1 ? tc_pool_threads() : threads;
+        int n = threads < 1 ? tc_pool_threads() : threads, rc;
         Py_BEGIN_ALLOW_THREADS
-        if (to_cols)
-            tc_im2col(&p, n_first, nb, n);
-        else
-            tc_col2im(k, &p, n_first, nb, n);
+        rc = to_cols ? tc_im2col(k, &p, n_first, nb, n) : tc_col2im(k, &p, n_first, nb, n);
         Py_END_ALLOW_THREADS
-        result = Py_NewRef(Py_None);
+        if (rc != 0)
+            PyErr_NoMemory();
+        else
+            result = Py_NewRef(Py_None);
     }
     release(&x);
     release(&cols);
