@@ -128,6 +128,27 @@ def test_long_float32_sums_are_accurate(isa):
     np.testing.assert_array_less(np.abs(got - want), 16 * np.finfo(np.float32).eps * mag + 1e-30)
 
 
+@pytest.mark.parametrize("shape", [(1026, 1024, 256, 30, 0), (33, 64, 16, 40, 5), (5, 100, 30, 17, 3),
+                                   (1, 48, 12, 50, 0), (7, 37, 9, 70, 11)], ids=str)
+def test_long_strides_in_register_tiles(isa, shape):
+    """conv_transpose with a stride above 8 runs blocks of phases as register tiles, their edges
+    cell by cell: against the float64 formulation, a non-finite weight included."""
+    cin, k, s, t, pad = shape
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((2, cin, t)).astype(np.float32)
+    w = rng.standard_normal((cin, 2, k)).astype(np.float32)
+    w[0, 1, k // 2] = np.inf
+    geom = tconv.conv_transpose_geometry(w.shape, (t,), s, pad)
+    with np.errstate(invalid="ignore"):
+        want = D.numpy_conv_transpose(x.astype(np.float64), w.astype(np.float64), geom)
+        mag = D.numpy_conv_transpose(np.abs(x).astype(np.float64), np.abs(w).astype(np.float64), geom)
+    got = tconv.ALGORITHMS["direct"].conv_transpose(x, w, geom)
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(got), test(want))
+    fin = np.isfinite(want)
+    np.testing.assert_array_less(np.abs(got[fin] - want[fin]), 16 * np.finfo(np.float32).eps * mag[fin] + 1e-30)
+
+
 def test_huge_strides_return_at_once(isa):
     x = np.ones((1, 1, 2), np.float32)
     for method in ("direct", "gemm"):

@@ -27,6 +27,7 @@
 #define GROUP 8              /* terms per pass over the block */
 #define TILES_PER_THREAD 4
 #define TC_MAX_WEAVE 8       /* strides up to this accumulate a row's phases side by side */
+#define TC_MAX_TILE_P 16     /* the most phases of a register tile */
 
 /* TC_IN(ptr, bytes, lo, hi): the byte range [ptr, ptr + bytes) lies in [lo, hi) (debug builds) */
 #define TC_IN(ptr, bytes, lo, hi) TC_CHECK((const char *)(ptr) >= (lo) && (const char *)(ptr) + (bytes) <= (hi))
@@ -200,6 +201,8 @@ typedef struct {
     ptrdiff_t *start[3];
     ptrdiff_t (*hits[3])[2];
     int all_phases;          /* 1: a unit is a whole row, its s2 phases interleaved on the way out */
+    int tile_p;              /* > 0: a unit is a row and tile_p consecutive phases, register-tiled */
+    ptrdiff_t tile_k;        /* the most terms one phase of a row can have (the tile's scratch) */
     ptrdiff_t (*span2)[2];   /* conv, weight gradient: the y-side cells [a, e) tap t2 reads in range */
 } call;
 
@@ -346,47 +349,159 @@ static void transpose_terms(const call *c, block *b, ptrdiff_t n, ptrdiff_t cx, 
     }
 }
 
-/* unit u: output row r = ((n * C + cx) * x0 + p0) * x1 + p1, with all its phases (c->all_phases,
- * u = r), else one phase ph (u = r * nph + ph).  Block by block of QB cells per phase: the terms,
- * then the phases interleaved into the row (all_phases) or the one phase stored with stride s2. */
-static void transpose_unit(const call *c, block *b, char *cells, double *totals, ptrdiff_t u)
+/* Cells [qa, qe) of phase ph of an output row, block by block: the terms, then the stores with
+ * stride s2 (orow: the row's first cell). */
+static void phase_range(const call *c, block *b, char *cells, double *totals, const ptrdiff_t at[4], char *orow,
+                        ptrdiff_t ph, ptrdiff_t qa, ptrdiff_t qe)
 {
     const tc_direct_problem *p = c->p;
-    const ptrdiff_t es = (ptrdiff_t)b->es, n2 = p->x[2], s2 = p->s[2];
-    const ptrdiff_t nph = c->all_phases ? s2 : 1, ae = (ptrdiff_t)b->acc_es;
-    ptrdiff_t r = c->all_phases ? u : u / c->nph, ph0 = c->all_phases ? 0 : u % c->nph;
-    ptrdiff_t p1 = r % p->x[1], p0 = (r / p->x[1]) % p->x[0], rest = r / (p->x[1] * p->x[0]);
-    ptrdiff_t cx = rest % p->cx, n = rest / p->cx;
-    ptrdiff_t nout = n + c->n_first; /* col2im writes planes from n_first */
-    char *orow = p->out + (((nout * p->cx + cx) * p->x[0] + p0) * p->x[1] + p1) * n2 * es;
+    const ptrdiff_t es = (ptrdiff_t)b->es, s2 = p->s[2];
+    for (ptrdiff_t b0 = qa; b0 < qe; b0 += QB) {
+        ptrdiff_t len = min_pd(QB, qe - b0);
+        block_begin(b, cells, totals, len);
+        transpose_terms(c, b, at[0], at[1], at[2], at[3], ph, b0, len);
+        block_end(b);
+        char *o = orow + (b0 * s2 + ph) * es;
+        TC_IN(o, ((len - 1) * s2 + 1) * es, p->lo_o, p->hi_o);
+        store(b, o, s2, len);
+    }
+}
+
+/* A row's phases side by side (c->all_phases): block by block, every phase's terms, then the
+ * phases interleaved into the row. */
+static void interleaved_row(const call *c, block *b, char *cells, double *totals, const ptrdiff_t at[4],
+                            char *orow)
+{
+    const tc_direct_problem *p = c->p;
+    const ptrdiff_t es = (ptrdiff_t)b->es, n2 = p->x[2], s2 = p->s[2], ae = (ptrdiff_t)b->acc_es;
     ptrdiff_t lens[TC_MAX_WEAVE];
-    for (ptrdiff_t b0 = 0; b0 * s2 + ph0 < n2; b0 += QB) {
+    for (ptrdiff_t b0 = 0; b0 * s2 < n2; b0 += QB) {
         ptrdiff_t full = QB;
-        for (ptrdiff_t k = 0; k < nph; ++k) { /* phase ph0 + k: cells [b0, b0 + len) of it */
-            ptrdiff_t len = min_pd(QB, (n2 - ph0 - k + s2 - 1) / s2 - b0);
+        for (ptrdiff_t k = 0; k < s2; ++k) { /* phase k: cells [b0, b0 + len) of it */
+            ptrdiff_t len = min_pd(QB, (n2 - k + s2 - 1) / s2 - b0);
             lens[k] = len > 0 ? len : 0;
             full = min_pd(full, lens[k]);
             if (len <= 0)
                 continue;
             block_begin(b, cells + k * QB * ae, totals + k * QB, len);
-            transpose_terms(c, b, n, cx, p0, p1, ph0 + k, b0, len);
+            transpose_terms(c, b, at[0], at[1], at[2], at[3], k, b0, len);
             block_end(b);
         }
-        char *o = orow + (b0 * s2 + ph0) * es;
-        if (!c->all_phases) {
-            TC_IN(o, ((lens[0] - 1) * s2 + 1) * es, p->lo_o, p->hi_o);
-            store(b, o, s2, lens[0]);
-            continue;
-        }
+        char *o = orow + b0 * s2 * es;
         TC_IN(o, full * s2 * es, p->lo_o, p->hi_o);
         c->k->weave[b->acc](o, b->total ? (const char *)totals : cells, QB, (int)s2, full);
-        for (ptrdiff_t k = 0; k < nph; ++k) { /* the last block: phases one cell longer than others */
+        for (ptrdiff_t k = 0; k < s2; ++k) { /* the last block: phases one cell longer than others */
             b->cells = cells + (k * QB + full) * ae;
             b->total = b->total ? totals + k * QB + full : NULL;
             TC_IN(o + (full * s2 + k) * es, ((lens[k] - full - 1) * s2 + 1) * es, p->lo_o, p->hi_o);
             store(b, o + (full * s2 + k) * es, s2, lens[k] - full);
         }
     }
+}
+
+/* Cell q of phases [ph0, ph0 + P) of a tiled block (the tile's terms, those in range), in float64 */
+static void edge_cell(const call *c, ptrdiff_t K, const float *apack, const ptrdiff_t *offs, char *orow,
+                      ptrdiff_t ph0, ptrdiff_t q)
+{
+    const tc_direct_problem *p = c->p;
+    const ptrdiff_t P = c->tile_p, s2 = p->s[2], n2 = p->x[2];
+    const ptrdiff_t *lim = offs + c->tile_k;
+    const float *y = (const float *)p->y;
+    double acc[TC_MAX_TILE_P] = {0};
+    for (ptrdiff_t k = 0; k < K; ++k) {
+        if (q < lim[2 * k] || q >= lim[2 * k + 1])
+            continue;
+        double v = y[offs[k] + q];
+        for (ptrdiff_t i = 0; i < P; ++i)
+            acc[i] += (double)apack[k * P + i] * v;
+    }
+    for (ptrdiff_t i = 0; i < P && ph0 + i + s2 * q < n2; ++i) {
+        TC_IN(orow + (ph0 + i + s2 * q) * 4, 4, p->lo_o, p->hi_o);
+        ((float *)orow)[ph0 + i + s2 * q] = (float)acc[i];
+    }
+}
+
+/* Phases [ph0, ph0 + P) of a row with a long stride and dilation 1 share their terms' inputs:
+ * phase ph0 + i takes tap t + i wherever phase ph0 takes tap t, at the same input offset.  When
+ * that holds for the whole block, the cells every term covers are computed as a P x NQ register
+ * tile per NQ cells (weights broadcast, inputs loaded once for the P phases: tc_direct_loops.tile),
+ * the other cells with the same terms one cell at a time (edge_cell); blocks where it does not
+ * hold go phase by phase.  Scratch: the packed weights and
+ * the terms' input offsets. */
+static void tiled_phases(const call *c, block *b, char *cells, double *totals, const ptrdiff_t at[4], char *orow,
+                         ptrdiff_t ph0, float *apack, ptrdiff_t *offs)
+{
+    const tc_direct_problem *p = c->p;
+    const ptrdiff_t P = c->tile_p, NQ = c->k->tile_nq, s2 = p->s[2], n2 = p->x[2];
+    const ptrdiff_t *st = c->start[2];
+    ptrdiff_t np = min_pd(P, c->nph - ph0), nt = st[ph0 + 1] - st[ph0];
+    int same = np == P && nt > 0;
+    for (ptrdiff_t i = 1; same && i < P; ++i) {
+        same = st[ph0 + i + 1] - st[ph0 + i] == nt;
+        for (ptrdiff_t h = 0; same && h < nt; ++h)
+            same = c->hits[2][st[ph0 + i] + h][0] == c->hits[2][st[ph0] + h][0] + i &&
+                   c->hits[2][st[ph0 + i] + h][1] == c->hits[2][st[ph0] + h][1];
+    }
+    ptrdiff_t qi0 = 0, qi1 = (n2 - (ph0 + np - 1) + s2 - 1) / s2, K = 0; /* cells of the shortest phase */
+    if (same) {
+        const ptrdiff_t cxg = p->cx / p->groups, cyg = p->cy / p->groups, mrow = p->m[0] * p->m[1] * p->m[2];
+        const ptrdiff_t kk = p->k[0] * p->k[1] * p->k[2], gi = at[1] / cxg, cl = at[1] % cxg;
+        for (ptrdiff_t h0 = c->start[0][at[2]]; h0 < c->start[0][at[2] + 1]; ++h0)
+            for (ptrdiff_t h1 = c->start[1][at[3]]; h1 < c->start[1][at[3] + 1]; ++h1)
+                for (ptrdiff_t h2 = st[ph0]; h2 < st[ph0 + 1]; ++h2) {
+                    ptrdiff_t t0 = c->hits[0][h0][0], j0 = c->hits[0][h0][1], t1 = c->hits[1][h1][0];
+                    ptrdiff_t j1 = c->hits[1][h1][1], t2 = c->hits[2][h2][0], jb = c->hits[2][h2][1];
+                    qi0 = max_pd(qi0, -jb);
+                    qi1 = min_pd(qi1, p->m[2] - jb);
+                    ptrdiff_t tap = (t0 * p->k[1] + t1) * p->k[2] + t2;
+                    for (ptrdiff_t cy = gi * cyg; cy < (gi + 1) * cyg; ++cy, ++K) {
+                        TC_CHECK(K < c->tile_k);
+                        memcpy(apack + K * P, (const float *)p->w + (cy * cxg + cl) * kk + tap, (size_t)P * sizeof(float));
+                        offs[K] = ((at[0] * p->cy + cy) * mrow + (j0 * p->m[1] + j1) * p->m[2]) + jb;
+                        offs[c->tile_k + 2 * K] = -jb;              /* the cells q it covers: [-jb, m2 - jb) */
+                        offs[c->tile_k + 2 * K + 1] = p->m[2] - jb;
+                    }
+                }
+    }
+    /* tiles over [qi0, qi1), the last one moved back to end at qi1 (overlapping cells computed twice,
+     * identically): no tile-sized edge */
+    ptrdiff_t tiles = same && qi1 - qi0 >= NQ ? (qi1 - qi0 + NQ - 1) / NQ : 0, qt = tiles ? qi1 : qi0;
+    for (ptrdiff_t t = 0; t < tiles; ++t) {
+        ptrdiff_t q0 = min_pd(qi0 + t * NQ, qi1 - NQ);
+        float *o = (float *)orow + ph0 + q0 * s2;
+        TC_IN(o, ((NQ - 1) * s2 + P) * 4, p->lo_o, p->hi_o);
+        c->k->tile(K, apack, (const float *)p->y, offs, q0, o, s2, p->acc == TC_ACC_F32_WIDE);
+    }
+    if (!same) { /* phase by phase */
+        for (ptrdiff_t i = 0; i < np; ++i)
+            phase_range(c, b, cells, totals, at, orow, ph0 + i, 0, (n2 - ph0 - i + s2 - 1) / s2);
+        return;
+    }
+    ptrdiff_t nq0 = (n2 - ph0 + s2 - 1) / s2; /* the longest phase's cells */
+    for (ptrdiff_t q = 0; q < nq0; ++q) /* the cells outside the tiles: P phases at a time, edge terms skipped */
+        if (q < qi0 || q >= qt)
+            edge_cell(c, K, apack, offs, orow, ph0, q);
+}
+
+/* unit u: output row r = ((n * C + cx) * x0 + p0) * x1 + p1 with all its phases (all_phases), or
+ * with tile_p phases (u = r * blocks + block), or with one phase ph (u = r * nph + ph) */
+static void transpose_unit(const call *c, block *b, char *cells, double *totals, ptrdiff_t u, float *apack,
+                           ptrdiff_t *offs)
+{
+    const tc_direct_problem *p = c->p;
+    const ptrdiff_t es = (ptrdiff_t)b->es, per = c->tile_p ? (c->nph + c->tile_p - 1) / c->tile_p : c->nph;
+    ptrdiff_t r = c->all_phases ? u : u / per, part = c->all_phases ? 0 : u % per;
+    ptrdiff_t p1 = r % p->x[1], p0 = (r / p->x[1]) % p->x[0], rest = r / (p->x[1] * p->x[0]);
+    ptrdiff_t cx = rest % p->cx, n = rest / p->cx;
+    const ptrdiff_t at[4] = {n, cx, p0, p1};
+    ptrdiff_t nout = n + c->n_first; /* col2im writes planes from n_first */
+    char *orow = p->out + (((nout * p->cx + cx) * p->x[0] + p0) * p->x[1] + p1) * p->x[2] * es;
+    if (c->all_phases)
+        interleaved_row(c, b, cells, totals, at, orow);
+    else if (c->tile_p)
+        tiled_phases(c, b, cells, totals, at, orow, part * c->tile_p, apack, offs);
+    else
+        phase_range(c, b, cells, totals, at, orow, part, 0, (p->x[2] - part + p->s[2] - 1) / p->s[2]);
 }
 
 static void transpose_task(void *ctx, int task, int thread)
@@ -397,10 +512,28 @@ static void transpose_task(void *ctx, int task, int thread)
     _Alignas(64) double totals[TC_MAX_WEAVE * QB];
     block b;
     block_init(&b, c->k, c->nb > 0 ? (c->p->dtype == TC_F32 ? TC_ACC_F32 : TC_ACC_F64) : c->p->acc, c->p->dtype);
+    float *apack = NULL;
+    ptrdiff_t *offs = NULL;
+    if (c->tile_p) { /* the tile's scratch: memory is checked by the caller's fallback below */
+        apack = (float *)malloc((size_t)(c->tile_k * c->tile_p) * sizeof(float) + 1);
+        offs = (ptrdiff_t *)malloc((size_t)c->tile_k * 3 * sizeof(ptrdiff_t) + 1); /* offsets, cell ranges */
+    }
+    call one = *c;
+    if (c->tile_p && (!apack || !offs))
+        one.tile_p = 0; /* no memory for the tiles: this task's units phase by phase */
     ptrdiff_t u0, u1;
     tile_range(c, task, &u0, &u1);
-    for (ptrdiff_t u = u0; u < u1; ++u)
-        transpose_unit(c, &b, (char *)cells, totals, u);
+    if (c->tile_p && !one.tile_p) { /* the same rows and phases without tiles */
+        ptrdiff_t per = (c->nph + c->tile_p - 1) / c->tile_p;
+        for (ptrdiff_t u = u0; u < u1; ++u)
+            for (ptrdiff_t ph = (u % per) * c->tile_p; ph < min_pd(c->nph, (u % per + 1) * c->tile_p); ++ph)
+                transpose_unit(&one, &b, (char *)cells, totals, (u / per) * c->nph + ph, NULL, NULL);
+    } else {
+        for (ptrdiff_t u = u0; u < u1; ++u)
+            transpose_unit(c, &b, (char *)cells, totals, u, apack, offs);
+    }
+    free(apack);
+    free(offs);
 }
 
 /* conv_transpose and col2im: the tap tables, the units (rows with their phases interleaved when
@@ -411,13 +544,24 @@ static int run_transpose(call *c, int threads)
     ptrdiff_t rows = (c->nb > 0 ? c->nb : p->n) * p->cx * p->x[0] * p->x[1];
     c->nph = min_pd(p->s[2], p->x[2]);
     c->all_phases = p->s[2] > 1 && p->s[2] <= TC_MAX_WEAVE && c->nph == p->s[2];
-    c->units = p->x[2] <= 0 ? 0 : c->all_phases ? rows : rows * c->nph;
+    /* register tiles over phases: conv_transpose in float32 with a long stride, dilation 1 */
+    c->tile_p = c->k->tile && c->k->tile_p <= TC_MAX_TILE_P && c->nb == 0 && p->dtype == TC_F32 && p->d[2] == 1 && p->s[2] > TC_MAX_WEAVE &&
+                c->nph >= c->k->tile_p ? c->k->tile_p : 0;
+    ptrdiff_t per = c->tile_p ? (c->nph + c->tile_p - 1) / c->tile_p : c->nph;
+    c->units = p->x[2] <= 0 ? 0 : c->all_phases ? rows : rows * per;
     c->tiles = tiles_for(c->units, threads);
     if (c->units == 0)
         return 0;
     void *mem = NULL;
     if (build_hits(c, &mem) != 0)
         return -1;
+    if (c->tile_p) { /* the most terms of one phase: taps on axes 0, 1 and 2 times the group's channels */
+        ptrdiff_t most[3] = {0, 0, 0}, len[3] = {p->x[0], p->x[1], c->nph};
+        for (int ax = 0; ax < 3; ++ax)
+            for (ptrdiff_t i = 0; i < len[ax]; ++i)
+                most[ax] = max_pd(most[ax], c->start[ax][i + 1] - c->start[ax][i]);
+        c->tile_k = most[0] * most[1] * most[2] * (p->cy / p->groups);
+    }
     run_tiles(c, threads, transpose_task);
     free(mem);
     return 0;

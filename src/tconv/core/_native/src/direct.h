@@ -31,6 +31,11 @@ typedef struct {
     double (*dot[2])(const void *a, const void *b, ptrdiff_t n); /* indexed by tc_dtype */
     void (*fold)(double *total, float *cells, ptrdiff_t n);      /* total[i] += cells[i]; cells[i] = 0 */
     void (*gather[2])(void *dst, const void *src, ptrdiff_t s, ptrdiff_t n); /* dst[i] = src[i*s] */
+    /* tile: a tile_p x tile_nq register tile of a long-stride float32 conv_transpose (NULL: none),
+     * out[i + s2*q] = sum_k a[k*tile_p + i] * y[offs[k] + q0 + q] (see direct_kernel.inc) */
+    void (*tile)(ptrdiff_t K, const float *a, const float *y, const ptrdiff_t *offs, ptrdiff_t q0, float *out,
+                 ptrdiff_t s2, int wide);
+    int tile_p, tile_nq;
 } tc_direct_loops;
 
 extern const tc_direct_loops tc_direct_avx512, tc_direct_avx2, tc_direct_generic;
