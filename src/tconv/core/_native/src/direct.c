@@ -28,6 +28,7 @@
 #define TILES_PER_THREAD 4
 #define TC_MAX_WEAVE 8       /* strides up to this accumulate a row's phases side by side */
 #define TC_MAX_TILE_P 16     /* the most phases of a register tile */
+#define TILE_CHUNK 128       /* terms per pass over a row's tiles (float32 sums over at most this many) */
 
 /* TC_IN(ptr, bytes, lo, hi): the byte range [ptr, ptr + bytes) lies in [lo, hi) (debug builds) */
 #define TC_IN(ptr, bytes, lo, hi) TC_CHECK((const char *)(ptr) >= (lo) && (const char *)(ptr) + (bytes) <= (hi))
@@ -203,6 +204,7 @@ typedef struct {
     int all_phases;          /* 1: a unit is a whole row, its s2 phases interleaved on the way out */
     int tile_p;              /* > 0: a unit is a row and tile_p consecutive phases, register-tiled */
     ptrdiff_t tile_k;        /* the most terms one phase of a row can have (the tile's scratch) */
+    ptrdiff_t tile_cells;    /* float64 totals of all tiles of a row's phase block */
     ptrdiff_t (*span2)[2];   /* conv, weight gradient: the y-side cells [a, e) tap t2 reads in range */
 } call;
 
@@ -429,7 +431,7 @@ static void edge_cell(const call *c, ptrdiff_t K, const float *apack, const ptrd
  * hold go phase by phase.  Scratch: the packed weights and
  * the terms' input offsets. */
 static void tiled_phases(const call *c, block *b, char *cells, double *totals, const ptrdiff_t at[4], char *orow,
-                         ptrdiff_t ph0, float *apack, ptrdiff_t *offs)
+                         ptrdiff_t ph0, float *apack, ptrdiff_t *offs, double *tot)
 {
     const tc_direct_problem *p = c->p;
     const ptrdiff_t P = c->tile_p, NQ = c->k->tile_nq, s2 = p->s[2], n2 = p->x[2];
@@ -466,11 +468,21 @@ static void tiled_phases(const call *c, block *b, char *cells, double *totals, c
     /* tiles over [qi0, qi1), the last one moved back to end at qi1 (overlapping cells computed twice,
      * identically): no tile-sized edge */
     ptrdiff_t tiles = same && qi1 - qi0 >= NQ ? (qi1 - qi0 + NQ - 1) / NQ : 0, qt = tiles ? qi1 : qi0;
+    if (tiles > 0) { /* K in chunks (their weights stay in L1 across the tiles), float64 totals per tile */
+        TC_CHECK(tiles * P * NQ <= c->tile_cells);
+        memset(tot, 0, (size_t)(tiles * P * NQ) * sizeof(double));
+        for (ptrdiff_t k0 = 0; k0 < K; k0 += TILE_CHUNK)
+            for (ptrdiff_t t = 0; t < tiles; ++t)
+                c->k->tile(min_pd(TILE_CHUNK, K - k0), apack + k0 * P, (const float *)p->y, offs + k0,
+                           min_pd(qi0 + t * NQ, qi1 - NQ), tot + t * P * NQ);
+    }
     for (ptrdiff_t t = 0; t < tiles; ++t) {
         ptrdiff_t q0 = min_pd(qi0 + t * NQ, qi1 - NQ);
         float *o = (float *)orow + ph0 + q0 * s2;
         TC_IN(o, ((NQ - 1) * s2 + P) * 4, p->lo_o, p->hi_o);
-        c->k->tile(K, apack, (const float *)p->y, offs, q0, o, s2, p->acc == TC_ACC_F32_WIDE);
+        for (ptrdiff_t i = 0; i < P; ++i)
+            for (ptrdiff_t q = 0; q < NQ; ++q)
+                o[i + s2 * q] = (float)tot[(t * P + i) * NQ + q];
     }
     if (!same) { /* phase by phase */
         for (ptrdiff_t i = 0; i < np; ++i)
@@ -486,7 +498,7 @@ static void tiled_phases(const call *c, block *b, char *cells, double *totals, c
 /* unit u: output row r = ((n * C + cx) * x0 + p0) * x1 + p1 with all its phases (all_phases), or
  * with tile_p phases (u = r * blocks + block), or with one phase ph (u = r * nph + ph) */
 static void transpose_unit(const call *c, block *b, char *cells, double *totals, ptrdiff_t u, float *apack,
-                           ptrdiff_t *offs)
+                           ptrdiff_t *offs, double *tot)
 {
     const tc_direct_problem *p = c->p;
     const ptrdiff_t es = (ptrdiff_t)b->es, per = c->tile_p ? (c->nph + c->tile_p - 1) / c->tile_p : c->nph;
@@ -499,7 +511,7 @@ static void transpose_unit(const call *c, block *b, char *cells, double *totals,
     if (c->all_phases)
         interleaved_row(c, b, cells, totals, at, orow);
     else if (c->tile_p)
-        tiled_phases(c, b, cells, totals, at, orow, part * c->tile_p, apack, offs);
+        tiled_phases(c, b, cells, totals, at, orow, part * c->tile_p, apack, offs, tot);
     else
         phase_range(c, b, cells, totals, at, orow, part, 0, (p->x[2] - part + p->s[2] - 1) / p->s[2]);
 }
@@ -514,12 +526,14 @@ static void transpose_task(void *ctx, int task, int thread)
     block_init(&b, c->k, c->nb > 0 ? (c->p->dtype == TC_F32 ? TC_ACC_F32 : TC_ACC_F64) : c->p->acc, c->p->dtype);
     float *apack = NULL;
     ptrdiff_t *offs = NULL;
-    if (c->tile_p) { /* the tile's scratch: memory is checked by the caller's fallback below */
+    double *tot = NULL;
+    if (c->tile_p) { /* the tiles' scratch: without it, this task's units go phase by phase */
         apack = (float *)malloc((size_t)(c->tile_k * c->tile_p) * sizeof(float) + 1);
         offs = (ptrdiff_t *)malloc((size_t)c->tile_k * 3 * sizeof(ptrdiff_t) + 1); /* offsets, cell ranges */
+        tot = (double *)malloc((size_t)c->tile_cells * sizeof(double) + 1);
     }
     call one = *c;
-    if (c->tile_p && (!apack || !offs))
+    if (c->tile_p && (!apack || !offs || !tot))
         one.tile_p = 0; /* no memory for the tiles: this task's units phase by phase */
     ptrdiff_t u0, u1;
     tile_range(c, task, &u0, &u1);
@@ -527,13 +541,14 @@ static void transpose_task(void *ctx, int task, int thread)
         ptrdiff_t per = (c->nph + c->tile_p - 1) / c->tile_p;
         for (ptrdiff_t u = u0; u < u1; ++u)
             for (ptrdiff_t ph = (u % per) * c->tile_p; ph < min_pd(c->nph, (u % per + 1) * c->tile_p); ++ph)
-                transpose_unit(&one, &b, (char *)cells, totals, (u / per) * c->nph + ph, NULL, NULL);
+                transpose_unit(&one, &b, (char *)cells, totals, (u / per) * c->nph + ph, NULL, NULL, NULL);
     } else {
         for (ptrdiff_t u = u0; u < u1; ++u)
-            transpose_unit(c, &b, (char *)cells, totals, u, apack, offs);
+            transpose_unit(c, &b, (char *)cells, totals, u, apack, offs, tot);
     }
     free(apack);
     free(offs);
+    free(tot);
 }
 
 /* conv_transpose and col2im: the tap tables, the units (rows with their phases interleaved when
@@ -561,6 +576,8 @@ static int run_transpose(call *c, int threads)
             for (ptrdiff_t i = 0; i < len[ax]; ++i)
                 most[ax] = max_pd(most[ax], c->start[ax][i + 1] - c->start[ax][i]);
         c->tile_k = most[0] * most[1] * most[2] * (p->cy / p->groups);
+        ptrdiff_t nq = (p->x[2] + p->s[2] - 1) / p->s[2];
+        c->tile_cells = (nq / c->k->tile_nq + 1) * c->k->tile_nq * c->tile_p;
     }
     run_tiles(c, threads, transpose_task);
     free(mem);

@@ -32,9 +32,8 @@ typedef struct {
     void (*fold)(double *total, float *cells, ptrdiff_t n);      /* total[i] += cells[i]; cells[i] = 0 */
     void (*gather[2])(void *dst, const void *src, ptrdiff_t s, ptrdiff_t n); /* dst[i] = src[i*s] */
     /* tile: a tile_p x tile_nq register tile of a long-stride float32 conv_transpose (NULL: none),
-     * out[i + s2*q] = sum_k a[k*tile_p + i] * y[offs[k] + q0 + q] (see direct_kernel.inc) */
-    void (*tile)(ptrdiff_t K, const float *a, const float *y, const ptrdiff_t *offs, ptrdiff_t q0, float *out,
-                 ptrdiff_t s2, int wide);
+     * tot[i*tile_nq + q] += sum_{k < K} a[k*tile_p + i] * y[offs[k] + q0 + q] (direct_kernel.inc) */
+    void (*tile)(ptrdiff_t K, const float *a, const float *y, const ptrdiff_t *offs, ptrdiff_t q0, double *tot);
     int tile_p, tile_nq;
 } tc_direct_loops;
 
