@@ -5,7 +5,8 @@ row at a time, and along the last axis one phase (``p mod stride``) at a time, s
 multiply-add runs over contiguous memory; work bounded by the output and the multiply-adds, never
 by the stride. Rows split into a few tiles per thread on tconv's pool, as many threads as
 :func:`tconv.core.machine.threads_for` gives; tiny calls run on the caller alone. No scratch beyond
-a few rows (the weight gradient: one float64 partial per tile and weight entry). Best when
+a few rows (the weight gradient: one float64 partial per tile and weight entry; conv_transpose with
+several input channels per group: the weight re-laid out tap-major, once per call). Best when
 ``C_in * C_out / groups`` is small (single-channel images, depthwise layers, the inverse-STFT
 overlap-add), where a GEMM would have a degenerate shape. Up to 3 spatial axes; float32 sums of
 many terms accumulate in float64 (:func:`~tconv.core.algorithms._kernels.accumulator`).
@@ -144,6 +145,8 @@ class Direct(Algorithm):
             return 2 * out * 8
         if op == "weight_grad":  # float64 partials: a few tiles per thread, each the weight's size
             return 4 * threads_for(geom.macs(batch)) * math.prod(geom.weight_shape) * 8
+        if op == "conv_transpose" and geom.y_channels > geom.groups:  # the weight re-laid out tap-major
+            return math.prod(geom.weight_shape) * itemsize
         return 0
 
     def conv_transpose(self, y, w, geom):
