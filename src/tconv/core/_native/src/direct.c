@@ -401,22 +401,14 @@ static void interleaved_row(const call *c, block *b, char *cells, double *totals
     }
 }
 
-/* Cell q of phases [ph0, ph0 + P) of a tiled block (the tile's terms, those in range), in float64 */
+/* Cell q of phases [ph0, ph0 + P) of a tiled block: the tile's terms that are in range */
 static void edge_cell(const call *c, ptrdiff_t K, const float *apack, const ptrdiff_t *offs, char *orow,
                       ptrdiff_t ph0, ptrdiff_t q)
 {
     const tc_direct_problem *p = c->p;
     const ptrdiff_t P = c->tile_p, s2 = p->s[2], n2 = p->x[2];
-    const ptrdiff_t *lim = offs + c->tile_k;
-    const float *y = (const float *)p->y;
-    double acc[TC_MAX_TILE_P] = {0};
-    for (ptrdiff_t k = 0; k < K; ++k) {
-        if (q < lim[2 * k] || q >= lim[2 * k + 1])
-            continue;
-        double v = y[offs[k] + q];
-        for (ptrdiff_t i = 0; i < P; ++i)
-            acc[i] += (double)apack[k * P + i] * v;
-    }
+    double acc[TC_MAX_TILE_P];
+    c->k->edge(K, apack, (const float *)p->y, offs, offs + c->tile_k, q, acc);
     for (ptrdiff_t i = 0; i < P && ph0 + i + s2 * q < n2; ++i) {
         TC_IN(orow + (ph0 + i + s2 * q) * 4, 4, p->lo_o, p->hi_o);
         ((float *)orow)[ph0 + i + s2 * q] = (float)acc[i];

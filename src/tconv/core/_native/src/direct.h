@@ -34,6 +34,9 @@ typedef struct {
     /* tile: a tile_p x tile_nq register tile of a long-stride float32 conv_transpose (NULL: none),
      * tot[i*tile_nq + q] += sum_{k < K} a[k*tile_p + i] * y[offs[k] + q0 + q] (direct_kernel.inc) */
     void (*tile)(ptrdiff_t K, const float *a, const float *y, const ptrdiff_t *offs, ptrdiff_t q0, double *tot);
+    /* edge: one cell q of the tile's phases, the terms k with lim[2k] <= q < lim[2k+1] only */
+    void (*edge)(ptrdiff_t K, const float *a, const float *y, const ptrdiff_t *offs, const ptrdiff_t *lim,
+                 ptrdiff_t q, double *acc);
     int tile_p, tile_nq;
 } tc_direct_loops;
 
