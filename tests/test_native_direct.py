@@ -129,7 +129,7 @@ def test_long_float32_sums_are_accurate(isa):
 
 
 @pytest.mark.parametrize("shape", [(1026, 1024, 256, 30, 0), (33, 64, 16, 40, 5), (5, 100, 30, 17, 3),
-                                   (1, 48, 12, 50, 0), (7, 37, 9, 70, 11)], ids=str)
+                                   (1, 48, 12, 50, 0), (7, 37, 9, 70, 11), (3, 40, 16, 3000, 3)], ids=str)
 def test_long_strides_in_register_tiles(isa, shape):
     """conv_transpose with a stride above 8 runs blocks of phases as register tiles, their edges
     cell by cell: against the float64 formulation, a non-finite weight included."""

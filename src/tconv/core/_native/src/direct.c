@@ -29,6 +29,7 @@
 #define TC_MAX_WEAVE 8       /* strides up to this accumulate a row's phases side by side */
 #define TC_MAX_TILE_P 16     /* the most phases of a register tile */
 #define TILE_CHUNK 128       /* terms per pass over a row's tiles (float32 sums over at most this many) */
+#define TILE_GROUP 32        /* tiles of a row's phase block computed together (their float64 totals) */
 
 /* TC_IN(ptr, bytes, lo, hi): the byte range [ptr, ptr + bytes) lies in [lo, hi) (debug builds) */
 #define TC_IN(ptr, bytes, lo, hi) TC_CHECK((const char *)(ptr) >= (lo) && (const char *)(ptr) + (bytes) <= (hi))
@@ -204,7 +205,7 @@ typedef struct {
     int all_phases;          /* 1: a unit is a whole row, its s2 phases interleaved on the way out */
     int tile_p;              /* > 0: a unit is a row and tile_p consecutive phases, register-tiled */
     ptrdiff_t tile_k;        /* the most terms one phase of a row can have (the tile's scratch) */
-    ptrdiff_t tile_cells;    /* float64 totals of all tiles of a row's phase block */
+    ptrdiff_t tile_cells;    /* float64 totals of TILE_GROUP tiles */
     ptrdiff_t (*span2)[2];   /* conv, weight gradient: the y-side cells [a, e) tap t2 reads in range */
 } call;
 
@@ -460,21 +461,22 @@ static void tiled_phases(const call *c, block *b, char *cells, double *totals, c
     /* tiles over [qi0, qi1), the last one moved back to end at qi1 (overlapping cells computed twice,
      * identically): no tile-sized edge */
     ptrdiff_t tiles = same && qi1 - qi0 >= NQ ? (qi1 - qi0 + NQ - 1) / NQ : 0, qt = tiles ? qi1 : qi0;
-    if (tiles > 0) { /* K in chunks (their weights stay in L1 across the tiles), float64 totals per tile */
-        TC_CHECK(tiles * P * NQ <= c->tile_cells);
-        memset(tot, 0, (size_t)(tiles * P * NQ) * sizeof(double));
+    for (ptrdiff_t g0 = 0; g0 < tiles; g0 += TILE_GROUP) { /* up to TILE_GROUP tiles at a time */
+        ptrdiff_t ng = min_pd(TILE_GROUP, tiles - g0);
+        /* K in chunks (their packed weights stay in L1 across the tiles), float64 totals per tile */
+        memset(tot, 0, (size_t)(ng * P * NQ) * sizeof(double));
         for (ptrdiff_t k0 = 0; k0 < K; k0 += TILE_CHUNK)
-            for (ptrdiff_t t = 0; t < tiles; ++t)
+            for (ptrdiff_t t = 0; t < ng; ++t)
                 c->k->tile(min_pd(TILE_CHUNK, K - k0), apack + k0 * P, (const float *)p->y, offs + k0,
-                           min_pd(qi0 + t * NQ, qi1 - NQ), tot + t * P * NQ);
-    }
-    for (ptrdiff_t t = 0; t < tiles; ++t) {
-        ptrdiff_t q0 = min_pd(qi0 + t * NQ, qi1 - NQ);
-        float *o = (float *)orow + ph0 + q0 * s2;
-        TC_IN(o, ((NQ - 1) * s2 + P) * 4, p->lo_o, p->hi_o);
-        for (ptrdiff_t i = 0; i < P; ++i)
-            for (ptrdiff_t q = 0; q < NQ; ++q)
-                o[i + s2 * q] = (float)tot[(t * P + i) * NQ + q];
+                           min_pd(qi0 + (g0 + t) * NQ, qi1 - NQ), tot + t * P * NQ);
+        for (ptrdiff_t t = 0; t < ng; ++t) {
+            ptrdiff_t q0 = min_pd(qi0 + (g0 + t) * NQ, qi1 - NQ);
+            float *o = (float *)orow + ph0 + q0 * s2;
+            TC_IN(o, ((NQ - 1) * s2 + P) * 4, p->lo_o, p->hi_o);
+            for (ptrdiff_t i = 0; i < P; ++i)
+                for (ptrdiff_t q = 0; q < NQ; ++q)
+                    o[i + s2 * q] = (float)tot[(t * P + i) * NQ + q];
+        }
     }
     if (!same) { /* phase by phase */
         for (ptrdiff_t i = 0; i < np; ++i)
@@ -568,8 +570,7 @@ static int run_transpose(call *c, int threads)
             for (ptrdiff_t i = 0; i < len[ax]; ++i)
                 most[ax] = max_pd(most[ax], c->start[ax][i + 1] - c->start[ax][i]);
         c->tile_k = most[0] * most[1] * most[2] * (p->cy / p->groups);
-        ptrdiff_t nq = (p->x[2] + p->s[2] - 1) / p->s[2];
-        c->tile_cells = (nq / c->k->tile_nq + 1) * c->k->tile_nq * c->tile_p;
+        c->tile_cells = TILE_GROUP * c->k->tile_nq * c->tile_p;
     }
     run_tiles(c, threads, transpose_task);
     free(mem);
