@@ -119,11 +119,39 @@ static void axpy1(const block *b, ptrdiff_t from, ptrdiff_t to, const char *p, c
         b->k->axpy[b->add](b->cells + from * b->acc_es, to - from, (const void *const *)&p, w, 1);
 }
 
+/* Short runs (a few cells): the terms added one by one in place, without a call per term */
+#define SHORT_RUN 16
+
+static void add_short(block *b)
+{
+    for (int k = 0; k < b->nt; ++k) {
+        ptrdiff_t n = b->ie[k] - b->ia[k];
+        if (b->add == TC_ACC_F32) {
+            float *c = (float *)b->cells + b->ia[k], w = (float)b->w[k];
+            const float *x = (const float *)b->p[k];
+            for (ptrdiff_t i = 0; i < n; ++i)
+                c[i] += w * x[i];
+        } else {
+            double *c = (double *)b->cells + b->ia[k], w = b->w[k];
+            const double *x = (const double *)b->p[k];
+            for (ptrdiff_t i = 0; i < n; ++i)
+                c[i] += w * x[i];
+        }
+    }
+}
+
 /* Adds the pending terms: all of them over the cells they share, then each one's own edges. */
 static void flush(block *b)
 {
     if (b->nt == 0)
         return;
+    if (b->len <= SHORT_RUN) {
+        add_short(b);
+        b->nt = 0;
+        if (b->total && ++b->groups == FOLD_GROUPS)
+            fold(b);
+        return;
+    }
     ptrdiff_t lo = b->ia[0], hi = b->ie[0];
     int same = 1; /* every term on the same cells: no edges (the common case) */
     for (int k = 1; k < b->nt; ++k) {
