@@ -1,4 +1,5 @@
-"""tconv's compiled core: packed GEMM micro-kernels per instruction set and one thread pool.
+"""tconv's compiled core: packed GEMM micro-kernels and the direct convolutions (:func:`direct`,
+:func:`im2col`, :func:`col2im`) per instruction set, and one thread pool.
 
 The extension ``tconv.core._native._tconv`` is optional. When it did not build (no C compiler)
 or ``TCONV_NATIVE=0`` is set, :func:`available` is ``False``, :func:`info` says why, and tconv
