@@ -25,6 +25,16 @@ ISA_GROUPS = {
 DEPENDS = [f"{SRC}/{f}" for f in ("tc_common.h", "gemm.h", "pool.h", "cpu.h", "conv.h", "gemm_kernel.inc",
                                     "ukernel.inc", "fmachain.inc")]
 
+# the direct convolutions (issue 19): drivers and binding in COMMON, the loops per ISA, plain C
+# vectorised by the compiler: fused multiply-adds, `omp simd` pragmas only (no OpenMP runtime)
+DIRECT = ["-ffp-contract=fast", "-fopenmp-simd"]
+COMMON += ["direct.c", "direct_module.c"]
+if X86:
+    ISA_GROUPS["direct_avx512.c"] = ISA_GROUPS["gemm_avx512.c"] + DIRECT + ["-mprefer-vector-width=512"]
+    ISA_GROUPS["direct_avx2.c"] = ISA_GROUPS["gemm_avx2.c"] + DIRECT
+ISA_GROUPS["direct_generic.c"] = DIRECT
+DEPENDS += [f"{SRC}/{f}" for f in ("direct.h", "direct_py.h", "direct_kernel.inc", "direct_axpy.inc")]
+
 
 def _flags() -> tuple[list[str], list[str]]:
     """(compile flags, link flags) from the build environment."""

@@ -70,7 +70,7 @@ def run(size: int, chunk: int, threads: int, store: str, numpy_size: int, sample
           f"({y.nbytes / 2**30:.2f} GiB) in {y.npartitions} chunks")
     print(tconv.explain(x.shape, w.shape, chunks=x.chunks, **GEOM))
     with dask.config.set(scheduler="threads", num_workers=threads):
-        # warm up (numba kernels load from the cache) on one block
+        # warm up on one block
         tconv.conv_transpose(sub_volume(0, chunk, 0, chunk, 0, chunk), w, **GEOM)
         shutil.rmtree(store, ignore_errors=True)
         t = time.perf_counter()

@@ -113,3 +113,24 @@ def load_example(name: str):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def torch_ct_grads(case, x, w, b, go):
+    """autograd of conv_transpose in torch, mapping every padding form like the parity tests."""
+    nd = case.nd
+    s, d, op = (case.per_axis(v) for v in (case.stride, case.dilation, case.output_padding))
+    xt = torch.tensor(x if case.batch is not None else x[None], requires_grad=True)
+    wt = torch.tensor(w, requires_grad=True)
+    bt = None if b is None else torch.tensor(b, requires_grad=True)
+    pairs = spec_pairs_transpose(case.padding, nd, case.kernel, s, d, op)
+    full = TORCH_CT[nd](xt, wt, None, stride=s, padding=0, groups=case.groups, dilation=d)
+    pad_arg = []
+    for (lo, hi), a in reversed(list(zip(pairs, op))):
+        pad_arg += [-lo, a - hi]
+    out = torch.nn.functional.pad(full, pad_arg)
+    if bt is not None:
+        out = out + bt.reshape((1, -1) + (1,) * nd)
+    gt = torch.tensor(go if case.batch is not None else go[None])
+    out.backward(gt)
+    gx = xt.grad.numpy() if case.batch is not None else xt.grad.numpy()[0]
+    return gx, wt.grad.numpy(), None if bt is None else bt.grad.numpy()

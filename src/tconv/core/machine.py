@@ -1,5 +1,5 @@
 """What the machine offers, probed in one place: CPU features, the BLAS rate the cost
-models use, and tconv's thread policy and threading layer.
+models use, tconv's thread policy, and which compiled core runs.
 
 * **BLAS rate.** The planner must choose the same algorithm for the same geometry every
   time on one machine, so its GEMM rate is not timed on each start (timing noise flipped
@@ -8,11 +8,10 @@ models use, and tconv's thread policy and threading layer.
   measure=True)`` times the real algorithms instead, when asked.
 * **Threads.** :func:`threads_for` is the one rule for how many threads a call gets: one
   below :data:`MIN_WORK_PER_THREAD` multiply-adds per thread, at most the CPUs this process may
-  use (or ``tconv.set_options(threads=...)``). The numba kernels run on numba's threads with a
-  threading layer that is safe after ``fork()`` and under concurrent calls: Intel TBB (the
-  ``tbb`` wheel, loaded from the environment); where it is missing, numba's ``workqueue``
-  layer (fork-safe) with the parallel calls serialised by a lock (it is not thread-safe). GNU
-  OpenMP, which kills a forked child that uses it, is never loaded by tconv.
+  use (or ``tconv.set_options(threads=...)``). The compiled kernels run on tconv's own pthread
+  pool (``tconv/core/_native/src/pool.c``: the caller takes part, workers sleep after a short
+  spin, a forked child starts a fresh pool; a second concurrent caller runs on its own thread),
+  which this count sizes per call. No JIT, no OpenMP, no TBB.
 
 >>> threads_for(10)
 1
@@ -23,14 +22,12 @@ True
 from __future__ import annotations
 
 import os
-import sys
-import threading
 from functools import cache
 
 from .options import thread_cap
 
-__all__ = ["cpu_count", "cpu_has_avx512", "blas_rates", "threads_for", "parallel_rows",
-           "threading_layer", "MIN_WORK_PER_THREAD", "native_summary"]
+__all__ = ["cpu_count", "cpu_has_avx512", "blas_rates", "threads_for", "compiled_core",
+           "MIN_WORK_PER_THREAD", "native_summary"]
 
 #: multiply-adds below which a second thread costs more than it saves (~40-100 us of work)
 MIN_WORK_PER_THREAD = 1 << 19
@@ -87,67 +84,14 @@ def threads_for(work: float) -> int:
     return int(max(1, min(cap, work // MIN_WORK_PER_THREAD)))
 
 
-def _load_tbb() -> bool:
-    """Make Intel TBB's library (from the ``tbb`` wheel, in this environment's ``lib``) loadable."""
-    import ctypes
-    import glob
+def compiled_core() -> str:
+    """What runs the direct kernels and im2col/col2im: ``"native avx512"`` (``avx2``,
+    ``generic``: the compiled core and its instruction set) or ``"NumPy fallback (why)"``."""
+    from . import _native
 
-    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
-        for path in sorted(glob.glob(os.path.join(prefix, "lib", "libtbb.so.12*"))):
-            try:
-                ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
-                return True
-            except OSError:
-                continue
-    return False
-
-
-@cache
-def threading_layer() -> str:
-    """The numba threading layer tconv uses: ``"tbb"``, or ``"workqueue"`` (calls serialised)."""
-    import numba
-
-    wanted = os.environ.get("TCONV_THREADING_LAYER", "").lower()  # "workqueue" forces the fallback
-    layer = "workqueue" if wanted == "workqueue" else ("tbb" if _load_tbb() else "workqueue")
-    try:
-        if layer == "tbb":
-            from numba.np.ufunc import tbbpool  # noqa: F401  (fails if libtbb does not load)
-    except ImportError:
-        layer = "workqueue"
-    numba.config.THREADING_LAYER = layer
-    return layer
-
-
-_SERIAL = threading.Lock()  # the workqueue layer accepts one parallel call at a time
-
-
-def _reset_after_fork() -> None:
-    global _SERIAL
-    _SERIAL = threading.Lock()
-
-
-os.register_at_fork(after_in_child=_reset_after_fork)
-
-
-def parallel_rows(kernel, rows: int, threads: int, *args) -> None:
-    """Run ``kernel(*args, 0, rows)`` (a numba ``prange`` kernel over ``rows`` work items) on
-    ``threads`` of numba's threads (the count is thread-local, so concurrent calls do not
-    disturb each other)."""
-    import numba
-
-    compile_notice(kernel)
-    layer = threading_layer()
-    threads = max(1, min(threads, rows, numba.config.NUMBA_NUM_THREADS))
-    old = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        if layer == "workqueue":
-            with _SERIAL:
-                kernel(*args, 0, rows)
-        else:
-            kernel(*args, 0, rows)
-    finally:
-        numba.set_num_threads(old)
+    if _native.available():
+        return f"native {_native.get_isa()}"
+    return f"NumPy fallback ({_native.info()['reason']})"
 
 
 def native_summary() -> str:
@@ -155,26 +99,5 @@ def native_summary() -> str:
     from .blas import blas_info
 
     return (f"BLAS: {blas_info()}; cost model GEMM rate {blas_rates()[4] / 1e9:.0f} GFLOP/s float32 "
-            f"({cpu_count()} CPUs); threads: numba's ({threading_layer()} layer), up to {thread_cap() or cpu_count()}")
-
-
-_NOTICE: dict[str, object] = {"given": False, "checked": set()}
-
-
-def compile_notice(kernel) -> None:
-    """Say once on stderr when a kernel is about to be compiled with no on-disk cache (the
-    first use on a machine), instead of a silent pause."""
-    checked: set = _NOTICE["checked"]  # type: ignore[assignment]
-    if _NOTICE["given"] or kernel in checked:
-        return
-    checked.add(kernel)
-    if kernel.signatures:
-        return
-    try:
-        index = kernel._cache._cache_file._index_path  # numba's on-disk index of this kernel
-    except AttributeError:
-        return
-    if not os.path.exists(index):
-        _NOTICE["given"] = True
-        print("tconv: compiling its numba kernels, once per machine (about 10-20 s; cached on disk)",
-              file=sys.stderr, flush=True)
+            f"({cpu_count()} CPUs); compiled core: {compiled_core()}; threads: tconv's pool, "
+            f"up to {thread_cap() or cpu_count()} per call")

@@ -1,4 +1,5 @@
-"""tconv's compiled core: packed GEMM micro-kernels per instruction set and one thread pool.
+"""tconv's compiled core: packed GEMM micro-kernels and the direct convolutions (:func:`direct`,
+:func:`im2col`, :func:`col2im`) per instruction set, and one thread pool.
 
 The extension ``tconv.core._native._tconv`` is optional. When it did not build (no C compiler)
 or ``TCONV_NATIVE=0`` is set, :func:`available` is ``False``, :func:`info` says why, and tconv
@@ -32,7 +33,7 @@ import numpy as np
 from ...errors import TconvError, TconvTypeError
 
 __all__ = ["available", "info", "isas", "get_isa", "set_isa", "use_isa", "set_num_threads",
-           "get_num_threads", "gemm", "fma_peak", "ISAS"]
+           "get_num_threads", "gemm", "fma_peak", "ISAS", "disabled", "direct", "im2col", "col2im"]
 
 #: every instruction set the extension is built for, best first
 ISAS = ("avx512", "avx2", "generic")
@@ -64,13 +65,35 @@ def _apply_env_isa() -> None:
 _apply_env_isa()
 
 
+_switched_off = False  # disabled(): the NumPy fallbacks run although the extension is built
+
+
 def available() -> bool:
     """``True`` when the compiled core is built and enabled.
 
     >>> isinstance(available(), bool)
     True
     """
-    return _ext is not None
+    return _ext is not None and not _switched_off
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Context manager: :func:`available` is ``False`` inside, so the algorithms run their NumPy
+    fallbacks (as with ``TCONV_NATIVE=0``); process-wide, meant for tests and benchmarks. The
+    planner caches its plans per geometry: clear ``tconv.core.planner.plan`` to re-plan inside.
+
+    >>> with disabled():
+    ...     available()
+    False
+    """
+    global _switched_off
+    before = _switched_off
+    _switched_off = True
+    try:
+        yield
+    finally:
+        _switched_off = before
 
 
 def _require() -> Any:
@@ -153,9 +176,9 @@ def info() -> dict[str, Any]:
     >>> sorted(info())
     ['available', 'debug_build', 'isa', 'isas', 'kernels', 'reason', 'threads']
     """
-    if _ext is None:
+    if _ext is None or _switched_off:
         return {"available": False, "isa": None, "isas": [], "threads": 1, "kernels": {},
-                "debug_build": False, "reason": _reason}
+                "debug_build": False, "reason": _reason or "switched off by tconv.core._native.disabled()"}
     return {"available": True, "isa": _ext.get_isa(), "isas": list(_ext.isas()),
             "threads": _ext.get_num_threads(),
             "kernels": {"float32": _ext.kernel_info("f"), "float64": _ext.kernel_info("d")},
@@ -239,3 +262,120 @@ def fma_peak(dtype: Any = np.float32, threads: int = 1, seconds: float = 0.2) ->
         if dt >= seconds or iters >= 1 << 40:
             return flops / dt / 1e9
         iters = int(iters * max(2.0, 1.2 * seconds / max(dt, 1e-6)))
+
+
+# ---- the direct convolutions and im2col/col2im (issue 19) ----
+
+_ACC = {"float32": 0, "float32-wide": 1, "float64": 2}
+_OPS = {"conv_transpose": "t", "conv": "c", "weight_grad": "w"}
+
+
+def _check_5d(name: str, x: Any, dtype: np.dtype | None, ndim: int = 5, write: bool = False) -> np.ndarray:
+    if not isinstance(x, np.ndarray):
+        raise TconvTypeError(f"{name}: expected a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype not in (np.float32, np.float64) or (dtype is not None and x.dtype != dtype):
+        want = dtype if dtype is not None else "float32 or float64"
+        raise TconvTypeError(f"{name}: dtype {x.dtype}, need {want}")
+    if x.ndim != ndim:
+        raise TconvError(f"{name}: expected {ndim} dimensions, got shape {x.shape}")
+    if not x.flags.c_contiguous:
+        raise TconvError(f"{name}: the array must be C-contiguous")
+    if write and not x.flags.writeable:
+        raise TconvError(f"{name}: the array is read-only")
+    return x
+
+
+def _check_params(params: Any) -> tuple[int, ...]:
+    """(groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2) as Python ints in range."""
+    if not isinstance(params, (tuple, list)) or len(params) != 10:
+        raise TconvError(f"params={params!r}: need (groups, 3 strides, 3 dilations, 3 pads)")
+    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in params):
+        raise TconvTypeError(f"params={params!r}: every entry must be an int")
+    out = tuple(int(v) for v in params)
+    if out[0] < 1 or any(not 1 <= v < 2**61 for v in out[1:7]) or any(abs(v) >= 2**61 for v in out[7:]):
+        raise TconvError(f"params={out}: need groups >= 1, 1 <= strides, dilations < 2**61, |pads| < 2**61")
+    return out
+
+
+def _check_threads(threads: int | None) -> int:
+    if threads is None:
+        return 0
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 1 <= threads <= 256:
+        raise TconvError(f"threads={threads!r}: need an int from 1 to 256 (or None for the pool's size)")
+    return int(threads)
+
+
+def direct(op: str, a: np.ndarray, b: np.ndarray, out: np.ndarray, params: tuple[int, ...], *,
+           wide: bool = False, threads: int | None = None) -> np.ndarray:
+    """One direct convolution on the canonical 3-D form, written into ``out`` (fully overwritten).
+
+    ``op`` is ``"conv_transpose"`` (``a`` = y ``(N, Cy, m0, m1, m2)``, ``b`` = w
+    ``(Cy, Cx/groups, k0, k1, k2)``, ``out`` = x ``(N, Cx, n0, n1, n2)``), ``"conv"`` (``a`` = x,
+    ``b`` = w, ``out`` = y) or ``"weight_grad"`` (``a`` = y, ``b`` = x, ``out`` = w); ``params`` is
+    ``(groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2)`` (x-side position ``p = j*s + t*d - lo``).
+    All float32 or all float64, C-contiguous; ``wide=True`` sums float32 data in float64 (the
+    weight gradient always does). ``threads=None``: the pool's size. The GIL is released.
+
+    >>> import numpy as np
+    >>> if available():
+    ...     out = np.empty((1, 1, 1, 1, 4)); p = (1, 1, 1, 2, 1, 1, 1, 0, 0, 0)
+    ...     print(direct("conv_transpose", np.ones((1, 1, 1, 1, 2)), np.ones((1, 1, 1, 1, 2)), out, p).ravel())
+    ... else:
+    ...     print(np.ones(4))
+    [1. 1. 1. 1.]
+    """
+    ext = _require()
+    code = _OPS.get(op) if isinstance(op, str) else None
+    if code is None:
+        raise TconvError(f"op={op!r}: use one of {', '.join(_OPS)}")
+    a = _check_5d("a", a, None)
+    b = _check_5d("b", b, a.dtype)
+    out = _check_5d("out", out, a.dtype, write=True)
+    groups = _check_params(params)[0]
+    y, x, w = {"t": (a, out, b), "c": (out, a, b), "w": (a, b, out)}[code]
+    if y.shape[0] != x.shape[0]:
+        raise TconvError(f"batch: the y side has {y.shape[0]} samples, the x side {x.shape[0]}")
+    if w.shape[0] != y.shape[1] or y.shape[1] % groups or w.shape[1] * groups != x.shape[1]:
+        raise TconvError(f"channels: y side {y.shape[1]}, x side {x.shape[1]}, weight {w.shape[:2]}, "
+                         f"groups {groups}: the weight must be (y side, x side / groups)")
+    if out.size and (np.shares_memory(out, a) or np.shares_memory(out, b)):
+        raise TconvError("out: must not share memory with the inputs")
+    acc = "float64" if a.dtype == np.float64 else ("float32-wide" if wide else "float32")
+    ext.direct(code, a, b, out, _check_params(params), _ACC[acc], _check_threads(threads))
+    return out
+
+
+def _check_cols(x: np.ndarray, cols: np.ndarray, n_first: int, write_x: bool) -> int:
+    x = _check_5d("x" if not write_x else "out", x, None, write=write_x)
+    cols = _check_5d("cols", cols, x.dtype, ndim=8, write=not write_x)
+    if isinstance(n_first, bool) or not isinstance(n_first, (int, np.integer)):
+        raise TconvTypeError(f"n_first={n_first!r} must be an int")
+    if cols.shape[0] != x.shape[1]:
+        raise TconvError(f"cols: {cols.shape[0]} channels, the image has {x.shape[1]}")
+    if not 0 <= n_first <= x.shape[0] - cols.shape[4]:
+        raise TconvError(f"n_first={n_first} with {cols.shape[4]} samples: beyond the batch of {x.shape[0]}")
+    if x.size and cols.size and np.shares_memory(x, cols):
+        raise TconvError("x, cols: must not share memory")
+    return int(n_first)
+
+
+def im2col(x: np.ndarray, cols: np.ndarray, n_first: int, params: tuple[int, ...], *,
+           threads: int | None = 1) -> np.ndarray:
+    """``cols[c, t0, t1, t2, b, j] = x[n_first + b, c, j*s + t*d - lo]`` (zero out of range):
+    ``x`` ``(N, C, n0, n1, n2)``, ``cols`` ``(C, k0, k1, k2, B, m0, m1, m2)``, fully overwritten;
+    ``params`` as for :func:`direct` (groups ignored)."""
+    ext = _require()
+    n_first = _check_cols(x, cols, n_first, write_x=False)
+    ext.im2col(x, cols, n_first, _check_params(params), _check_threads(threads))
+    return cols
+
+
+def col2im(cols: np.ndarray, out: np.ndarray, n_first: int, params: tuple[int, ...], *,
+           threads: int | None = 1) -> np.ndarray:
+    """The adjoint of :func:`im2col`: ``out[n_first + b, c, p] = sum_t cols[c, t, b, j]`` over the
+    ``(t, j)`` with ``p = j*s + t*d - lo``; the planes ``n_first .. n_first + B`` of ``out``
+    are overwritten, the others untouched."""
+    ext = _require()
+    n_first = _check_cols(out, cols, n_first, write_x=True)
+    ext.col2im(cols, out, n_first, _check_params(params), _check_threads(threads))
+    return out

@@ -1,12 +1,19 @@
-"""``direct``: fused numba loops for few channels and depthwise layers.
+"""``direct``: loops over the output for few channels and depthwise layers.
 
-Each output row is computed by one thread: gather over the outer axes, then along the last
-axis one phase (``p mod stride``) at a time, so every multiply-add runs over contiguous
-memory. No scratch memory beyond one row. Threads: tconv's pool, as many as
-:func:`tconv.core.machine.threads_for` gives for the multiply-adds. Best when
-``C_in * C_out / groups`` is small (single-channel images, depthwise layers), where a
-GEMM would have a degenerate shape. Up to 3 spatial axes; float32 sums of many terms
-accumulate in float64 (:func:`~tconv.core.algorithms._kernels.accumulator`).
+The compiled core (:func:`tconv.core._native.direct`, C kernels per instruction set): one output
+row at a time, and along the last axis one phase (``p mod stride``) at a time, so every
+multiply-add runs over contiguous memory; work bounded by the output and the multiply-adds, never
+by the stride. Rows split into a few tiles per thread on tconv's pool, as many threads as
+:func:`tconv.core.machine.threads_for` gives; tiny calls run on the caller alone. No scratch beyond
+a few rows (the weight gradient: one float64 partial per tile and weight entry; conv_transpose with
+several input channels per group: the weight re-laid out tap-major, once per call). Best when
+``C_in * C_out / groups`` is small (single-channel images, depthwise layers, the inverse-STFT
+overlap-add), where a GEMM would have a degenerate shape. Up to 3 spatial axes; float32 sums of
+many terms accumulate in float64 (:func:`~tconv.core.algorithms._kernels.accumulator`).
+
+Without the compiled core (``TCONV_NATIVE=0``, or no compiler at install) the same operations run
+in NumPy, tap by tap: one strided-slice multiply-add (an ``einsum`` over the group's channels) per
+kernel tap, with the same accumulator rule; exact, slower, and ``explain`` says so.
 """
 
 from __future__ import annotations
@@ -15,10 +22,11 @@ import math
 
 import numpy as np
 
-from ..machine import parallel_rows, threads_for
-from ..taps import poison_padded_products
+from .. import _native
+from ..machine import threads_for
+from ..taps import poison_padded_products, tap_windows
 from ._base import Algorithm, register
-from ._kernels import accumulator, as3, direct_c3, direct_t3, direct_wgrad3, params3
+from ._kernels import accumulator, as3, params3
 
 # cost model constants, fitted on the benchmark suite (2 threads, float32): vectorised
 # multiply-adds, a fixed cost per inner loop, a cost per (strided) output write, and the
@@ -34,10 +42,21 @@ _CALL_S = 2e-5
 #: loads) and strided or long-kernel conv_transpose never run faster than these multiply-adds/s
 _FLOOR_MACS_PER_S = {"conv": 3e9, "conv_transpose": 1e10, "weight_grad": 2.5e9}
 _FLOOR_STRIDED_T_MACS_PER_S = 5e9
+# the NumPy fallback: one einsum per tap (a Python-level call each), at einsum's rate
+_NUMPY_TAP_S = 1.5e-5
+_NUMPY_MACS_PER_S = 1.0e9
+_NUMPY_BYTES_PER_S = 2.0e9
+
+ALL = slice(None)
+
+
+def native_runs(geom, dtype) -> bool:
+    """Whether the compiled kernels run this geometry and dtype (else the NumPy fallback)."""
+    return _native.available() and geom.nd <= 3 and np.dtype(dtype) in (np.float32, np.float64)
 
 
 def direct_cost(geom, batch: int, itemsize: int, op: str = "conv_transpose") -> float:
-    """Estimated seconds of one direct operation (see the constants above)."""
+    """Estimated seconds of one direct operation with the compiled kernels (see the constants)."""
     macs = geom.macs(batch)
     if op == "conv_transpose":
         inner = max(1, min(geom.y_shape[-1], -(-geom.x_shape[-1] // geom.stride[-1])))
@@ -58,44 +77,112 @@ def direct_cost(geom, batch: int, itemsize: int, op: str = "conv_transpose") -> 
     return max(t, macs / floor) + _CALL_S
 
 
+def fallback_cost(geom, batch: int, itemsize: int, op: str = "conv_transpose") -> float:
+    """Estimated seconds of the NumPy fallback: a call per tap, einsum's rate, the bytes moved."""
+    side = batch * (geom.x_channels * math.prod(geom.x_shape) + geom.y_channels * math.prod(geom.y_shape))
+    taps = len(tap_windows(geom))
+    return (taps * _NUMPY_TAP_S + geom.macs(batch) / _NUMPY_MACS_PER_S
+            + taps * side * itemsize / _NUMPY_BYTES_PER_S + _CALL_S)
+
+
+# ---- the NumPy fallback: tap by tap ----
+
+def numpy_conv_transpose(y: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
+    """``out[:, g, :, xsl] += einsum(y[:, g, :, ysl], w[g, :, :, tap])`` for every tap landing."""
+    n, g = y.shape[0], geom.groups
+    cyg, cxg = geom.y_channels // g, geom.x_channels // g
+    acc = accumulator(y.dtype, cyg * math.prod(geom.kernel)).dtype
+    out = np.zeros((n, g, cxg, *geom.x_shape), dtype=acc)
+    yg = y.reshape(n, g, cyg, *geom.y_shape)
+    wg = w.reshape(g, cyg, cxg, *geom.kernel)
+    for tap, ysl, xsl in tap_windows(geom):
+        out[(ALL, ALL, ALL, *xsl)] += np.einsum("ngc...,gcd->ngd...", yg[(ALL, ALL, ALL, *ysl)],
+                                                wg[(ALL, ALL, ALL, *tap)], dtype=acc)
+    return out.reshape(n, geom.x_channels, *geom.x_shape).astype(y.dtype, copy=False)
+
+
+def numpy_conv(x: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
+    """``out[:, g, :, ysl] += einsum(x[:, g, :, xsl], w[g, :, :, tap])`` for every tap landing."""
+    n, g = x.shape[0], geom.groups
+    cyg, cxg = geom.y_channels // g, geom.x_channels // g
+    acc = accumulator(x.dtype, cxg * math.prod(geom.kernel)).dtype
+    out = np.zeros((n, g, cyg, *geom.y_shape), dtype=acc)
+    xg = x.reshape(n, g, cxg, *geom.x_shape)
+    wg = w.reshape(g, cyg, cxg, *geom.kernel)
+    for tap, ysl, xsl in tap_windows(geom):
+        out[(ALL, ALL, ALL, *ysl)] += np.einsum("ngc...,gdc->ngd...", xg[(ALL, ALL, ALL, *xsl)],
+                                                wg[(ALL, ALL, ALL, *tap)], dtype=acc)
+    return out.reshape(n, geom.y_channels, *geom.y_shape).astype(x.dtype, copy=False)
+
+
+def numpy_weight_grad(y_side: np.ndarray, x_side: np.ndarray, geom) -> np.ndarray:
+    """One einsum per tap over its window, summed in float64 (as the compiled kernel)."""
+    n, g = y_side.shape[0], geom.groups
+    cyg, cxg = geom.y_channels // g, geom.x_channels // g
+    yg = y_side.reshape(n, g, cyg, *geom.y_shape)
+    xg = x_side.reshape(n, g, cxg, *geom.x_shape)
+    gw = np.zeros((g, cyg, cxg, *geom.kernel), dtype=np.float64)
+    for tap, ysl, xsl in tap_windows(geom):
+        a = yg[(ALL, ALL, ALL, *ysl)].reshape(n, g, cyg, -1)
+        b = xg[(ALL, ALL, ALL, *xsl)].reshape(n, g, cxg, -1)
+        gw[(ALL, ALL, ALL, *tap)] = np.einsum("ngcj,ngdj->gcd", a, b, dtype=np.float64)
+    return gw.reshape(geom.weight_shape).astype(np.result_type(y_side, x_side), copy=False)
+
+
 @register
 class Direct(Algorithm):
     name = "direct"
 
     def supports(self, geom, dtype, op):
         if geom.nd > 3:
-            return "numba kernels cover 1 to 3 spatial axes"
+            return "the direct kernels cover 1 to 3 spatial axes"
         return super().supports(geom, dtype, op)
 
     def cost(self, geom, batch, itemsize, op):
-        return direct_cost(geom, batch, itemsize, op)
+        if native_runs(geom, np.float32 if itemsize == 4 else np.float64):
+            return direct_cost(geom, batch, itemsize, op)
+        return fallback_cost(geom, batch, itemsize, op)
+
+    def scratch_bytes(self, geom, batch, itemsize, op):
+        if not native_runs(geom, np.float32 if itemsize == 4 else np.float64):
+            # NumPy: a float64 (or the data's) accumulator and one einsum result, each up to the output
+            out = {"conv_transpose": batch * geom.x_channels * math.prod(geom.x_shape),
+                   "conv": batch * geom.y_channels * math.prod(geom.y_shape)}.get(op, math.prod(geom.weight_shape))
+            return 2 * out * 8
+        if op == "weight_grad":  # float64 partials: a few tiles per thread, each the weight's size
+            return 4 * threads_for(geom.macs(batch)) * math.prod(geom.weight_shape) * 8
+        if op == "conv_transpose" and geom.y_channels > geom.groups:  # the weight re-laid out tap-major
+            return math.prod(geom.weight_shape) * itemsize
+        return 0
 
     def conv_transpose(self, y, w, geom):
-        nd = geom.nd
+        if not native_runs(geom, y.dtype):
+            return numpy_conv_transpose(y, w, geom)
         out = np.empty((y.shape[0], geom.x_channels, *geom.x_shape), dtype=y.dtype)
-        rows = out.shape[0] * geom.x_channels * math.prod(geom.x_shape[:-1])
-        acc = accumulator(y.dtype, geom.y_channels // geom.groups * math.prod(geom.kernel))
-        parallel_rows(direct_t3, rows, threads_for(geom.macs(y.shape[0])),
-                      as3(np.ascontiguousarray(y), nd), as3(np.ascontiguousarray(w), nd), as3(out, nd), acc,
-                      geom.groups, *params3(geom))
+        wide = accumulator(y.dtype, geom.y_channels // geom.groups * math.prod(geom.kernel)).dtype != y.dtype
+        _native.direct("conv_transpose", as3(np.ascontiguousarray(y), geom.nd),
+                       as3(np.ascontiguousarray(w, dtype=y.dtype), geom.nd), as3(out, geom.nd),
+                       (geom.groups, *params3(geom)), wide=wide, threads=threads_for(geom.macs(y.shape[0])))
         return out
 
     def conv(self, x, w, geom):
-        nd = geom.nd
+        if not native_runs(geom, x.dtype):
+            return poison_padded_products(numpy_conv(x, w, geom), w, geom)
         out = np.empty((x.shape[0], geom.y_channels, *geom.y_shape), dtype=x.dtype)
-        rows = out.shape[0] * geom.y_channels * math.prod(geom.y_shape[:-1])
-        acc = accumulator(x.dtype, geom.x_channels // geom.groups * math.prod(geom.kernel))
-        parallel_rows(direct_c3, rows, threads_for(geom.macs(x.shape[0])),
-                      as3(np.ascontiguousarray(x), nd), as3(np.ascontiguousarray(w), nd), as3(out, nd), acc,
-                      geom.groups, *params3(geom))
+        wide = accumulator(x.dtype, geom.x_channels // geom.groups * math.prod(geom.kernel)).dtype != x.dtype
+        _native.direct("conv", as3(np.ascontiguousarray(x), geom.nd),
+                       as3(np.ascontiguousarray(w, dtype=x.dtype), geom.nd), as3(out, geom.nd),
+                       (geom.groups, *params3(geom)), wide=wide, threads=threads_for(geom.macs(x.shape[0])))
         return poison_padded_products(out, w, geom)
 
     def weight_grad(self, y_side, x_side, geom):
-        """One (channel, channel, tap) weight entry per work item, a sum of contiguous dot
-        products (float64 accumulators); no scratch."""
-        nd = geom.nd
-        gw = np.empty(geom.weight_shape, dtype=y_side.dtype)
-        parallel_rows(direct_wgrad3, math.prod(geom.weight_shape), threads_for(geom.macs(y_side.shape[0])),
-                      as3(np.ascontiguousarray(y_side), nd), as3(np.ascontiguousarray(x_side), nd), as3(gw, nd),
-                      geom.groups, *params3(geom))
+        """Per tile of y-side rows a float64 partial of every weight entry (dot products along the
+        last axis), added in tile order: the same result for the same thread count."""
+        dtype = np.result_type(y_side, x_side)
+        if not native_runs(geom, dtype):
+            return numpy_weight_grad(y_side, x_side, geom)
+        gw = np.empty(geom.weight_shape, dtype=dtype)
+        _native.direct("weight_grad", as3(np.ascontiguousarray(y_side, dtype=dtype), geom.nd),
+                       as3(np.ascontiguousarray(x_side, dtype=dtype), geom.nd), as3(gw, geom.nd),
+                       (geom.groups, *params3(geom)), threads=threads_for(geom.macs(y_side.shape[0])))
         return gw

@@ -6,8 +6,9 @@ group, then each tap's slab of ``cols`` is added into its strided output window
 The weight gradient: im2col of the x-side array, then GEMMs accumulating over the batch.
 Scratch: ``C_out * prod(k) * prod(input)`` elements per sample of a batch chunk for ``cols``,
 chunked to :data:`~tconv.core.algorithms._base.SCRATCH_FACTOR` times the output's bytes.
-The numba passes run on the calling thread: right after a GEMM, OpenBLAS's workers still
-spin on the other cores, and a second pool there is slower (measured 2-3x).
+im2col/col2im are the compiled core's (or NumPy's, tap by tap, without it) and run on the calling
+thread: right after a GEMM, OpenBLAS's workers still spin on the other cores, and a second pool
+there is slower (measured 2-3x).
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ import math
 
 import numpy as np
 
+from .. import _native
 from ..blas import gemm_cm
-from ..machine import blas_rates, parallel_rows
+from ..machine import blas_rates
 from ..taps import tap_windows
 from ._base import SCRATCH_FACTOR, Algorithm, register
-from ._kernels import as3, col2im3, im2col3, pad3, params3, workspace
+from ._kernels import as3, col2im_into, im2col_into, pad3, workspace
 
 # cost model: the BLAS rate comes from tconv.core.machine.blas_rates (deterministic per machine);
-# the numba col2im moves about this many bytes per second, single-threaded
+# the compiled col2im moves about this many bytes per second, single-threaded; NumPy's, tap by
+# tap, about a quarter of it (plus a call per tap)
 COL2IM_BYTES_PER_S = 1.2e10
+NUMPY_COL2IM_BYTES_PER_S = 3e9
 GEMM_CALL_S = 1e-5
 #: the fixed cost of one call (workspace, numba dispatch, BLAS set-up): 40-50 us measured for tiny
 #: single-channel layers (benchmarks/planner_fft.py, 2048 taps k3), where direct takes 20-30 us
@@ -76,7 +80,7 @@ def _im2col_chunks(x: np.ndarray, geom):
     M = math.prod(geom.y_shape)
     for b0, b1, _ in _chunks(geom, x.shape[0], x.itemsize):
         flat, view = _cols(geom, b1 - b0, M, x.dtype)
-        parallel_rows(im2col3, geom.x_channels * (b1 - b0), 1, as3(x, geom.nd), view, b0, *params3(geom))
+        im2col_into(as3(x, geom.nd), view, b0, geom)
         yield b0, b1, flat
 
 
@@ -91,7 +95,7 @@ def _y_side(y, b0: int, b1: int, M: int):
 
 def fast_conv_transpose(y: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
     """``cols = W^T y`` through BLAS (the weight is read transposed in place, never re-laid out),
-    then the fused numba col2im, chunked over the batch to bound the scratch memory."""
+    then the fused col2im, chunked over the batch to bound the scratch memory."""
     n, g, nd = y.shape[0], geom.groups, geom.nd
     cyg, cxg = geom.y_channels // g, geom.x_channels // g
     K, M = math.prod(geom.kernel), math.prod(geom.y_shape)
@@ -111,12 +115,12 @@ def fast_conv_transpose(y: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
                 for b in range(b0, b1):
                     gemm_cm(False, True, M, cxg * K, cyg, y, (b * geom.y_channels + gi * cyg) * M, M,
                             w, gi * cyg * cxg * K, cxg * K, cols, gi * cxg * K * ld + (b - b0) * M, ld)
-        parallel_rows(col2im3, geom.x_channels * (b1 - b0), 1, view, as3(out, nd), b0, *params3(geom))
+        col2im_into(view, as3(out, nd), b0, geom)
     return out
 
 
 def fast_conv(x: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
-    """The numba im2col into the workspace, then one BLAS GEMM per sample and group writing
+    """The im2col into the workspace, then one BLAS GEMM per sample and group writing
     straight into the output (no transpose afterwards)."""
     n, g = x.shape[0], geom.groups
     cyg, cxg = geom.y_channels // g, geom.x_channels // g
@@ -201,7 +205,7 @@ def numpy_weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom) -> np.nd
 
 
 def gemm_cost(geom, batch: int, itemsize: int, op: str) -> float:
-    """GEMM time at the machine's rate (thin GEMMs far below it) + the numba pass + call overhead."""
+    """GEMM time at the machine's rate (thin GEMMs far below it) + the im2col/col2im pass + call overhead."""
     flops = 2 * geom.macs(batch)
     cols = batch * geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
     side = batch * (geom.x_channels * math.prod(geom.x_shape) if op == "conv_transpose"
@@ -210,8 +214,8 @@ def gemm_cost(geom, batch: int, itemsize: int, op: str) -> float:
     small = min(cxk, geom.y_channels // geom.groups)
     efficiency = min(1.0, max(0.05, small / 64))
     calls = batch * geom.groups
-    return (flops / (blas_rates()[itemsize] * efficiency) + (cols + side) / COL2IM_BYTES_PER_S
-            + calls * GEMM_CALL_S + GEMM_FIXED_S)
+    rate = COL2IM_BYTES_PER_S if _native.available() and geom.nd <= 3 else NUMPY_COL2IM_BYTES_PER_S
+    return flops / (blas_rates()[itemsize] * efficiency) + (cols + side) / rate + calls * GEMM_CALL_S + GEMM_FIXED_S
 
 
 @register

@@ -381,7 +381,7 @@ def main(argv=None) -> int:
         if res is None:
             return 1
         sections.append((title, [res]))
-    first = {"warm": float("nan"), "cold": float("nan")} if a.quick else _first_call()
+    first = {"import": float("nan"), "first": float("nan")} if a.quick else _first_call()
     res0 = runs[0]
     header = [
         "# tconv benchmark results",
@@ -389,8 +389,8 @@ def main(argv=None) -> int:
         f"- CPU: {res0['cpu']} ({os.cpu_count()} cores), Python {platform.python_version()}",
         f"- NumPy {res0['numpy']}; BLAS: {res0['blas']}; PyTorch {res0['torch']} (2 threads); "
         f"ONNX Runtime {res0['ort']} (intra_op_num_threads=2)",
-        f"- import + first calls in a new process: {first['warm']:.2f} s with warm caches; "
-        f"{first['cold']:.2f} s with empty caches",
+        f"- in a new process: `import tconv` {first['import']:.2f} s; import + a first L1-sized call and first "
+        f"calls through every kernel {first['first']:.2f} s (no JIT: nothing is compiled at first use)",
         "- `python benchmarks/run.py` (`make bench`): each library timed in blocks of back-to-back calls, blocks "
         "interleaved in one process; times are the first run's medians; every ratio is its median over the runs "
         "[min-max]; > 1 means tconv is faster. These machines are noisy: read the ratios, not the times.",
@@ -407,28 +407,20 @@ def main(argv=None) -> int:
 
 
 def _first_call() -> dict:
-    """Seconds for ``import tconv`` plus a first L1-sized ``conv_transpose`` and a first call of every
-    operation in a new process, with warm caches and with empty ones (a new machine)."""
-    import tempfile
-
-    code = ("import time; t=time.perf_counter(); import numpy as np, tconv; "
+    """Seconds, in a new process, for ``import tconv`` and for import + a first L1-sized conv_transpose
+    and first conv_transpose, conv and VJP calls through the direct and gemm kernels."""
+    code = ("import time; t=time.perf_counter(); import numpy as np, tconv; i=time.perf_counter()-t; "
             "x=np.ones((16,512,8,8),np.float32); w=np.ones((512,256,4,4),np.float32); "
             "tconv.conv_transpose(x,w,stride=2,padding=1); "
             "x=np.ones((2,3,5,5),np.float32); w=np.ones((3,2,3,3),np.float32); "
             "y=[tconv.conv_transpose(x,w,stride=2,method=m) for m in ('direct','gemm')][0]; "
             "[tconv.conv(y,w,stride=2,method=m) for m in ('direct','gemm')]; "
-            "tconv.conv_transpose_vjp(y,x,w,stride=2); print(time.perf_counter()-t)")
-
-    def run(env=None) -> float:
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-        if proc.returncode:
-            raise RuntimeError(f"first-call measurement failed: {proc.stderr.strip()[-500:]}")
-        return float(proc.stdout)
-
-    warm = run()
-    with tempfile.TemporaryDirectory() as d:
-        cold = run(os.environ | {"NUMBA_CACHE_DIR": d})  # numba's on-disk kernel cache, while numba is used
-    return {"warm": warm, "cold": cold}
+            "tconv.conv_transpose_vjp(y,x,w,stride=2); print(i, time.perf_counter()-t)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"first-call measurement failed: {proc.stderr.strip()[-500:]}")
+    imp, first = (float(v) for v in proc.stdout.split())
+    return {"import": imp, "first": first}
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 
 #include "conv.h"
 #include "cpu.h"
+#include "direct_py.h"
 #include "gemm.h"
 #include "pool.h"
 
@@ -28,6 +29,11 @@ void tc_check_failed(const char *cond, const char *file, int line)
     abort();
 }
 #endif
+
+/* shared with the bindings in other files (direct_py.h) */
+PyObject *tc_err_value(void) { return err_value; }
+PyObject *tc_err_type(void) { return err_type; }
+const char *tc_isa_name(void) { return isa_current->name; }
 
 /* ---- buffers ---- */
 
@@ -439,6 +445,7 @@ static PyMethodDef methods[] = {
     {"_set_blocks", py_set_blocks, METH_VARARGS, "retune the cache blocks of the current ISA (benchmarks)"},
     {"set_num_threads", py_set_num_threads, METH_O, "the pool's size from the next call on"},
     {"get_num_threads", py_get_num_threads, METH_NOARGS, "the pool's size"},
+    TC_DIRECT_METHODS
     {NULL, NULL, 0, NULL},
 };
 

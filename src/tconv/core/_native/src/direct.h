@@ -1,0 +1,75 @@
+/* direct.h: the direct convolutions (conv_transpose, conv, the weight gradient) and im2col/col2im,
+ * on the canonical 3-D form (1-D and 2-D problems get leading axes of size 1), C-contiguous arrays:
+ *
+ *   y  (N, Cy, m0, m1, m2)      the y side (conv's output, conv_transpose's input)
+ *   x  (N, Cx, n0, n1, n2)      the x side
+ *   w  (Cy, Cx/groups, k0, k1, k2)
+ *   x-side position p = j*s + t*d - lo  (j a y-side index, t a tap), per axis.
+ *
+ * Only the innermost loops depend on the instruction set (tc_direct_loops, compiled once per ISA
+ * from direct_kernel.inc); the drivers in direct.c enumerate the terms, split the work into tiles
+ * and run them on the pool. */
+#ifndef TC_DIRECT_H
+#define TC_DIRECT_H
+
+#include "tc_common.h"
+
+/* Accumulation variants: float32 sums in float32; float32 data summed in float64 (long sums);
+ * float64. */
+typedef enum { TC_ACC_F32 = 0, TC_ACC_F32_WIDE = 1, TC_ACC_F64 = 2 } tc_acc;
+
+/* The ISA-specific loops.
+ * axpy: acc[i] += sum_{k < nt} w[k] * src[k][i] for 0 <= i < n (nt >= 1, any count);
+ *       acc is float for TC_ACC_F32 and double otherwise; src is float or double like the data.
+ * weave: out[q*s + ph] = cells[ph*ld + q] for q < n, ph < s: the s phases of a row, accumulated
+ *       side by side (cells as the accumulator type), interleaved into the row (the data type).
+ * dot:  sum_i a[i] * b[i] in double (float or double data). */
+typedef struct {
+    const char *name;
+    void (*axpy[3])(void *acc, ptrdiff_t n, const void *const *src, const double *w, int nt);
+    void (*weave[3])(void *out, const void *cells, ptrdiff_t ld, int s, ptrdiff_t n);
+    double (*dot[2])(const void *a, const void *b, ptrdiff_t n); /* indexed by tc_dtype */
+    void (*fold)(double *total, float *cells, ptrdiff_t n);      /* total[i] += cells[i]; cells[i] = 0 */
+    void (*gather[2])(void *dst, const void *src, ptrdiff_t s, ptrdiff_t n); /* dst[i] = src[i*s] */
+    /* tile: a tile_p x tile_nq register tile of a long-stride float32 conv_transpose (NULL: none),
+     * tot[i*tile_nq + q] += sum_{k < K} a[k*tile_p + i] * y[offs[k] + q0 + q] (direct_kernel.inc) */
+    void (*tile)(ptrdiff_t K, const float *a, const float *y, const ptrdiff_t *offs, ptrdiff_t q0, double *tot);
+    /* edge: one cell q of the tile's phases, the terms k with lim[2k] <= q < lim[2k+1] only */
+    void (*edge)(ptrdiff_t K, const float *a, const float *y, const ptrdiff_t *offs, const ptrdiff_t *lim,
+                 ptrdiff_t q, double *acc);
+    int tile_p, tile_nq;
+} tc_direct_loops;
+
+extern const tc_direct_loops tc_direct_avx512, tc_direct_avx2, tc_direct_generic;
+
+/* One call: the arrays, the geometry and the work split. */
+typedef struct {
+    tc_dtype dtype;
+    tc_acc acc;                /* for conv and conv_transpose */
+    ptrdiff_t n, cy, cx, groups;
+    ptrdiff_t m[3], x[3], k[3]; /* y-side, x-side and kernel extents */
+    ptrdiff_t s[3], d[3], lo[3];
+    const char *y, *xs, *w;    /* inputs that the operation reads (NULL where not used) */
+    char *out;                 /* the result (fully overwritten) */
+    const char *lo_y, *hi_y, *lo_x, *hi_x, *lo_w, *hi_w, *lo_o, *hi_o; /* debug bounds */
+} tc_direct_problem;
+
+/* Each returns 0, or -1 when scratch memory could not be had.  `threads`: the most threads the
+ * call may use (1: the caller alone); the weight gradient's result depends on it only. */
+int tc_direct_conv_transpose(const tc_direct_loops *k, const tc_direct_problem *p, int threads);
+int tc_direct_conv(const tc_direct_loops *k, const tc_direct_problem *p, int threads);
+int tc_direct_weight_grad(const tc_direct_loops *k, const tc_direct_problem *p, int threads);
+
+/* im2col / col2im of the gemm algorithm, for `nb` samples from `n_first` of the x-side array
+ * (problem.n is its batch size):
+ *   cols (Cx, k0, k1, k2, nb, m0, m1, m2), cols[c, t, b, j] = x[n_first + b, c, j*s + t*d - lo]
+ * im2col fills cols (zeros out of range) from p->xs; col2im overwrites the planes
+ * [n_first, n_first + nb) of p->out with the sums of cols (p->y holds cols). */
+int tc_im2col(const tc_direct_loops *k, const tc_direct_problem *p, ptrdiff_t n_first, ptrdiff_t nb, int threads);
+int tc_col2im(const tc_direct_loops *k, const tc_direct_problem *p, ptrdiff_t n_first, ptrdiff_t nb,
+              int threads);
+
+/* The loops of the instruction set named `isa` ("avx512", "avx2", "generic"). */
+const tc_direct_loops *tc_direct_for(const char *isa);
+
+#endif

@@ -1,0 +1,3 @@
+/* The avx2 build of the direct loops (compiler flags set per file by setup.py). */
+#define TC_ISA TC_ISA_AVX2
+#include "direct_kernel.inc"

@@ -1,0 +1,271 @@
+/* direct_module.c: the Python binding of the direct convolutions and im2col/col2im
+ * (direct.h).  The arrays come through the buffer protocol, C-contiguous; shapes, dtypes and
+ * parameters are checked again here (the Python wrapper checks them first, with friendlier
+ * messages), so a bad call raises TconvError and never reads out of bounds. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <string.h>
+
+#include "direct.h"
+#include "direct_py.h"
+#include "pool.h"
+
+#define TC_INDEX_LIMIT ((ptrdiff_t)1 << 61) /* every extent, stride and product below it: no overflow */
+
+typedef struct {
+    Py_buffer view;
+    int held;
+    tc_dtype dtype;
+} nd_buf;
+
+static void release(nd_buf *b)
+{
+    if (b->held)
+        PyBuffer_Release(&b->view);
+    b->held = 0;
+}
+
+static int get_nd(PyObject *obj, const char *name, int ndim, int writable, nd_buf *b)
+{
+    b->held = 0;
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, &b->view, flags) != 0) {
+        PyErr_Clear();
+        return (PyErr_Format(tc_err_type(), "%s: expected a C-contiguous %sbuffer of float32 or float64, got %s",
+                             name, writable ? "writable " : "", Py_TYPE(obj)->tp_name), -1);
+    }
+    b->held = 1;
+    const char *f = b->view.format ? b->view.format : "?";
+    if (*f == '@' || *f == '=' || *f == '<')
+        ++f;
+    if ((strcmp(f, "f") == 0 && b->view.itemsize == 4) || (strcmp(f, "d") == 0 && b->view.itemsize == 8)) {
+        b->dtype = *f == 'f' ? TC_F32 : TC_F64;
+    } else {
+        PyErr_Format(tc_err_type(), "%s: format %s is not float32 ('f') or float64 ('d')", name, f);
+        release(b);
+        return -1;
+    }
+    if (b->view.ndim != ndim) {
+        PyErr_Format(tc_err_value(), "%s: expected %d dimensions, got %d", name, ndim, b->view.ndim);
+        release(b);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *lo_of(const nd_buf *b) { return (const char *)b->view.buf; }
+static const char *hi_of(const nd_buf *b) { return (const char *)b->view.buf + b->view.len; }
+
+static int overlap(const nd_buf *a, const nd_buf *b)
+{
+    return a->view.len > 0 && b->view.len > 0 && lo_of(a) < hi_of(b) && lo_of(b) < hi_of(a);
+}
+
+/* params = (groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2) */
+static int parse_params(PyObject *params, tc_direct_problem *p)
+{
+    if (!PyArg_ParseTuple(params, "nnnnnnnnnn;params: (groups, 3 strides, 3 dilations, 3 pads)", &p->groups,
+                          &p->s[0], &p->s[1], &p->s[2], &p->d[0], &p->d[1], &p->d[2], &p->lo[0], &p->lo[1],
+                          &p->lo[2]))
+        return -1;
+    if (p->groups < 1)
+        return (PyErr_Format(tc_err_value(), "groups=%zd: need groups >= 1", p->groups), -1);
+    for (int i = 0; i < 3; ++i) {
+        if (p->s[i] < 1 || p->s[i] >= TC_INDEX_LIMIT || p->d[i] < 1 || p->d[i] >= TC_INDEX_LIMIT ||
+            p->lo[i] <= -TC_INDEX_LIMIT || p->lo[i] >= TC_INDEX_LIMIT)
+            return (PyErr_Format(tc_err_value(), "axis %d: stride %zd, dilation %zd, pad %zd: need 1 <= stride, "
+                                 "dilation < 2**61 and |pad| < 2**61", i, p->s[i], p->d[i], p->lo[i]), -1);
+    }
+    return 0;
+}
+
+/* every product of an extent and a stride or dilation the kernels form stays below 2**61 */
+static int check_ranges(const tc_direct_problem *p)
+{
+    for (int i = 0; i < 3; ++i) {
+        ptrdiff_t a, b;
+        if (__builtin_mul_overflow(p->k[i], p->d[i], &a) || __builtin_mul_overflow(p->m[i], p->s[i], &b) ||
+            a >= TC_INDEX_LIMIT || b >= TC_INDEX_LIMIT)
+            return (PyErr_Format(tc_err_value(), "axis %d: kernel %zd x dilation %zd or size %zd x stride %zd "
+                                 "reaches 2**61", i, p->k[i], p->d[i], p->m[i], p->s[i]), -1);
+    }
+    return 0;
+}
+
+static void set_dims(ptrdiff_t *dst, const Py_ssize_t *shape)
+{
+    for (int i = 0; i < 3; ++i)
+        dst[i] = shape[i];
+}
+
+/* Checks the channels of one operation: y-side channels cy, x-side cx, weight (cy, cx/groups). */
+static int check_channels(const tc_direct_problem *p, ptrdiff_t w_cy, ptrdiff_t w_cxg)
+{
+    if (w_cy != p->cy || p->cy % p->groups != 0 || w_cxg * p->groups != p->cx)
+        return (PyErr_Format(tc_err_value(), "channels: y side %zd, x side %zd, weight (%zd, %zd), groups %zd: "
+                             "need the weight (y side, x side / groups) and groups dividing both", p->cy, p->cx,
+                             w_cy, w_cxg, p->groups), -1);
+    return 0;
+}
+
+/* ---- direct(op, a, b, out, params, acc, threads) ---- */
+
+/* op 't': a = y, b = w, out = x side; 'c': a = x, b = w, out = y side; 'w': a = y, b = x, out = w */
+static int describe(char op, const nd_buf *a, const nd_buf *b, const nd_buf *o, tc_direct_problem *p)
+{
+    const nd_buf *y = op == 'c' ? o : a, *x = op == 't' ? o : op == 'c' ? a : b, *w = op == 'w' ? o : b;
+    p->n = y->view.shape[0];
+    p->cy = y->view.shape[1];
+    p->cx = x->view.shape[1];
+    set_dims(p->m, y->view.shape + 2);
+    set_dims(p->x, x->view.shape + 2);
+    set_dims(p->k, w->view.shape + 2);
+    p->y = lo_of(y);
+    p->xs = lo_of(x);
+    p->w = lo_of(w);
+    p->out = (char *)o->view.buf;
+    p->lo_y = lo_of(y), p->hi_y = hi_of(y), p->lo_x = lo_of(x), p->hi_x = hi_of(x);
+    p->lo_w = lo_of(w), p->hi_w = hi_of(w), p->lo_o = lo_of(o), p->hi_o = hi_of(o);
+    if (x->view.shape[0] != p->n)
+        return (PyErr_Format(tc_err_value(), "batch: y side %zd, x side %zd differ", p->n, x->view.shape[0]), -1);
+    return check_channels(p, w->view.shape[0], w->view.shape[1]);
+}
+
+PyObject *tc_py_direct(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *op;
+    PyObject *ao, *bo, *oo, *params;
+    int acc, threads;
+    if (!PyArg_ParseTuple(args, "sOOOO!ii", &op, &ao, &bo, &oo, &PyTuple_Type, &params, &acc, &threads))
+        return NULL;
+    if (strlen(op) != 1 || !strchr("tcw", op[0]))
+        return PyErr_Format(tc_err_value(), "op=%s: use 't' (conv_transpose), 'c' (conv) or 'w' (weight gradient)", op);
+    if (threads < 0 || threads > 256)
+        return PyErr_Format(tc_err_value(), "threads=%d: need 0 (the pool's size) to 256", threads);
+    tc_direct_problem p = {0};
+    if (parse_params(params, &p) != 0)
+        return NULL;
+    nd_buf a, b, o;
+    if (get_nd(ao, "a", 5, 0, &a) != 0)
+        return NULL;
+    if (get_nd(bo, "b", 5, 0, &b) != 0) {
+        release(&a);
+        return NULL;
+    }
+    if (get_nd(oo, "out", 5, 1, &o) != 0) {
+        release(&a);
+        release(&b);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    p.dtype = a.dtype;
+    p.acc = (tc_acc)acc;
+    if (a.dtype != b.dtype || a.dtype != o.dtype) {
+        PyErr_SetString(tc_err_type(), "a, b, out: dtypes differ; all must be float32 or all float64");
+    } else if (acc < 0 || acc > 2 || (a.dtype == TC_F64) != (acc == TC_ACC_F64)) {
+        PyErr_Format(tc_err_value(), "acc=%d: use 0 or 1 (float32 sums, float64 sums) for float32, 2 for float64", acc);
+    } else if (overlap(&o, &a) || overlap(&o, &b)) {
+        PyErr_SetString(tc_err_value(), "out: must not share memory with the inputs");
+    } else if (describe(op[0], &a, &b, &o, &p) == 0 && check_ranges(&p) == 0) {
+        const tc_direct_loops *k = tc_direct_for(tc_isa_name());
+        int n = threads < 1 ? tc_pool_threads() : threads, rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = op[0] == 't' ? tc_direct_conv_transpose(k, &p, n)
+             : op[0] == 'c' ? tc_direct_conv(k, &p, n) : tc_direct_weight_grad(k, &p, n);
+        Py_END_ALLOW_THREADS
+        if (rc != 0)
+            PyErr_NoMemory();
+        else
+            result = Py_NewRef(Py_None);
+    }
+    release(&a);
+    release(&b);
+    release(&o);
+    return result;
+}
+
+/* ---- im2col(x, cols, n_first, params, threads) and col2im(cols, out, n_first, params, threads) ---- */
+
+/* x (N, C, x0, x1, x2) and cols (C, k0, k1, k2, nb, m0, m1, m2) */
+static int describe_cols(const nd_buf *x, const nd_buf *cols, ptrdiff_t n_first, tc_direct_problem *p,
+                         ptrdiff_t *nb)
+{
+    const Py_ssize_t *cs = cols->view.shape;
+    p->dtype = x->dtype;
+    p->n = x->view.shape[0];
+    p->cx = x->view.shape[1];
+    p->cy = p->cx; /* unused: the column buffer has no y channels */
+    set_dims(p->x, x->view.shape + 2);
+    set_dims(p->k, cs + 1);
+    set_dims(p->m, cs + 5);
+    *nb = cs[4];
+    if (x->dtype != cols->dtype)
+        return (PyErr_SetString(tc_err_type(), "x, cols: dtypes differ"), -1);
+    if (cs[0] != p->cx)
+        return (PyErr_Format(tc_err_value(), "cols: %zd channels, the image has %zd", cs[0], p->cx), -1);
+    if (n_first < 0 || n_first > p->n || *nb > p->n - n_first)
+        return (PyErr_Format(tc_err_value(), "n_first=%zd with %zd samples: beyond the batch of %zd", n_first, *nb,
+                             p->n), -1);
+    if (overlap(x, cols))
+        return (PyErr_SetString(tc_err_value(), "x, cols: must not share memory"), -1);
+    return check_ranges(p);
+}
+
+static PyObject *cols_call(PyObject *args, int to_cols)
+{
+    PyObject *xo, *co, *params;
+    Py_ssize_t n_first;
+    int threads;
+    if (!PyArg_ParseTuple(args, "OOnO!i", to_cols ? &xo : &co, to_cols ? &co : &xo, &n_first, &PyTuple_Type,
+                          &params, &threads))
+        return NULL;
+    if (threads < 0 || threads > 256)
+        return PyErr_Format(tc_err_value(), "threads=%d: need 0 (the pool's size) to 256", threads);
+    tc_direct_problem p = {0};
+    if (parse_params(params, &p) != 0)
+        return NULL;
+    p.groups = 1;
+    nd_buf x, cols;
+    if (get_nd(xo, to_cols ? "x" : "out", 5, !to_cols, &x) != 0)
+        return NULL;
+    if (get_nd(co, "cols", 8, to_cols, &cols) != 0) {
+        release(&x);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    ptrdiff_t nb;
+    if (describe_cols(&x, &cols, n_first, &p, &nb) == 0) {
+        p.xs = lo_of(&x);
+        p.lo_x = lo_of(&x), p.hi_x = hi_of(&x);
+        p.y = lo_of(&cols);
+        p.lo_y = lo_of(&cols), p.hi_y = hi_of(&cols);
+        p.out = (char *)(to_cols ? cols.view.buf : x.view.buf);
+        p.lo_o = to_cols ? lo_of(&cols) : lo_of(&x), p.hi_o = to_cols ? hi_of(&cols) : hi_of(&x);
+        const tc_direct_loops *k = tc_direct_for(tc_isa_name());
+        int n = threads < 1 ? tc_pool_threads() : threads, rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = to_cols ? tc_im2col(k, &p, n_first, nb, n) : tc_col2im(k, &p, n_first, nb, n);
+        Py_END_ALLOW_THREADS
+        if (rc != 0)
+            PyErr_NoMemory();
+        else
+            result = Py_NewRef(Py_None);
+    }
+    release(&x);
+    release(&cols);
+    return result;
+}
+
+PyObject *tc_py_im2col(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return cols_call(args, 1);
+}
+
+PyObject *tc_py_col2im(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return cols_call(args, 0);
+}

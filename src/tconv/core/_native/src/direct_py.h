@@ -1,0 +1,22 @@
+/* direct_py.h: the direct convolutions' entries in the module's method table (direct_module.c),
+ * and what module.c shares with the bindings in other files. */
+#ifndef TC_DIRECT_PY_H
+#define TC_DIRECT_PY_H
+
+#include <Python.h>
+
+PyObject *tc_err_value(void);   /* tconv.errors.TconvError */
+PyObject *tc_err_type(void);    /* tconv.errors.TconvTypeError */
+const char *tc_isa_name(void);  /* the instruction set in use */
+
+PyObject *tc_py_direct(PyObject *self, PyObject *args);
+PyObject *tc_py_im2col(PyObject *self, PyObject *args);
+PyObject *tc_py_col2im(PyObject *self, PyObject *args);
+
+#define TC_DIRECT_METHODS                                                                              \
+    {"direct", tc_py_direct, METH_VARARGS,                                                             \
+     "direct(op, a, b, out, params, acc, threads): op 't' conv_transpose, 'c' conv, 'w' weight gradient"}, \
+    {"im2col", tc_py_im2col, METH_VARARGS, "im2col(x, cols, n_first, params, threads)"},              \
+    {"col2im", tc_py_col2im, METH_VARARGS, "col2im(cols, out, n_first, params, threads)"},
+
+#endif
