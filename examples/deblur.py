@@ -17,33 +17,14 @@ from __future__ import annotations
 import argparse
 import time
 
-import matplotlib.cbook as cbook
 import numpy as np
-from PIL import Image
+from photo import gaussian, load_photo, psnr  # examples/photo.py
 
 import tconv
 
 
-def load_photo(size: int) -> np.ndarray:
-    """Grace Hopper, grey, centre-cropped to a square and resized to ``size`` x ``size``, in [0, 1]."""
-    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    im = Image.open(path).convert("L")
-    w, h = im.size
-    s = min(w, h)
-    im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-    im = im.resize((size, size), Image.Resampling.LANCZOS)
-    return np.asarray(im, dtype=np.float64) / 255.0
-
-
 def gaussian_psf(k: int = 31, sigma: float = 4.0) -> np.ndarray:
-    t = np.arange(k) - (k - 1) / 2
-    g = np.exp(-(t**2) / (2 * sigma**2))
-    psf = np.outer(g, g)
-    return psf / psf.sum()
-
-
-def psnr(x: np.ndarray, ref: np.ndarray) -> float:
-    return float(10 * np.log10(1.0 / np.mean((np.clip(x, 0, 1) - ref) ** 2)))
+    return gaussian(k, sigma)
 
 
 def operators(psf: np.ndarray, shape: tuple[int, int]):

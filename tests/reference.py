@@ -107,11 +107,16 @@ def load_example(name: str):
     """Import ``examples/<name>.py`` as a module (the examples are scripts, not a package)."""
     import importlib.util
     import pathlib
+    import sys
 
-    path = pathlib.Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
+    folder = pathlib.Path(__file__).resolve().parents[1] / "examples"
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    sys.path.insert(0, str(folder))  # as when the script runs: its folder's modules (photo.py) import
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(folder))
     return mod
 
 
