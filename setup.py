@@ -28,7 +28,7 @@ DEPENDS = [f"{SRC}/{f}" for f in ("tc_common.h", "gemm.h", "pool.h", "cpu.h", "c
 # the direct convolutions (issue 19): drivers and binding in COMMON, the loops per ISA, plain C
 # vectorised by the compiler: fused multiply-adds, `omp simd` pragmas only (no OpenMP runtime)
 DIRECT = ["-ffp-contract=fast", "-fopenmp-simd"]
-COMMON += ["direct.c", "direct_module.c"]
+COMMON += ["direct.c", "direct_module.c", "compact.c"]
 if X86:
     ISA_GROUPS["direct_avx512.c"] = ISA_GROUPS["gemm_avx512.c"] + DIRECT + ["-mprefer-vector-width=512"]
     ISA_GROUPS["direct_avx2.c"] = ISA_GROUPS["gemm_avx2.c"] + DIRECT

@@ -15,30 +15,19 @@ copy within the same buffer is safe.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from . import _native
 
 __all__ = ["compact_interior"]
-
-
-@njit(cache=True, nogil=True)
-def _compact3(flat, lead, p0, p1, p2, lo0, lo1, lo2, n0, n1, n2):
-    dst = 0
-    for b in range(lead):
-        for i in range(n0):
-            for j in range(n1):
-                src = ((b * p0 + i + lo0) * p1 + j + lo1) * p2 + lo2
-                for k in range(n2):
-                    flat[dst + k] = flat[src + k]
-                dst += n2
 
 
 def compact_interior(v: np.ndarray, pads) -> np.ndarray:
     """The interior of ``v`` (``pads``: ``(lo, hi)`` of the trailing axes, at most 3) as a
     C-contiguous array sharing ``v``'s memory (``v`` is overwritten); a copy if ``v`` is not
-    C-contiguous or has more axes padded."""
+    C-contiguous or has more axes padded, or without the compiled core."""
     nd = len(pads)
     inner = tuple(slice(lo, v.shape[v.ndim - nd + a] - hi) for a, (lo, hi) in enumerate(pads))
-    if nd > 3 or not v.flags.c_contiguous or not v.flags.writeable:
+    if nd > 3 or not v.flags.c_contiguous or not v.flags.writeable or not _native.available():
         return np.ascontiguousarray(v[(Ellipsis, *inner)])
     padded = v.shape[v.ndim - nd:]
     shape = tuple(p - lo - hi for p, (lo, hi) in zip(padded, pads))
@@ -47,5 +36,5 @@ def compact_interior(v: np.ndarray, pads) -> np.ndarray:
     lo = (0,) * (3 - nd) + tuple(a for a, _ in pads)
     n = (1,) * (3 - nd) + shape
     flat = v.reshape(-1)
-    _compact3(flat, lead, *p, *lo, *n)
+    _native.compact(flat, lead, p, lo, n)
     return flat[:lead * int(np.prod(shape))].reshape(*v.shape[:v.ndim - nd], *shape)

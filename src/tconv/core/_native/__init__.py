@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -379,3 +380,19 @@ def col2im(cols: np.ndarray, out: np.ndarray, n_first: int, params: tuple[int, .
     n_first = _check_cols(out, cols, n_first, write_x=True)
     ext.col2im(cols, out, n_first, _check_params(params), _check_threads(threads))
     return out
+
+
+def compact(flat: np.ndarray, lead: int, padded: tuple[int, int, int], lo: tuple[int, int, int],
+            shape: tuple[int, int, int]) -> np.ndarray:
+    """Move the interior ``[lo, lo + shape)`` of the ``lead`` padded volumes ``padded`` stored in the
+    C-contiguous, writable 1-D ``flat`` to its front, in C order (``flat`` is overwritten)."""
+    ext = _require()
+    if not isinstance(flat, np.ndarray) or flat.ndim != 1 or not flat.flags.c_contiguous or not flat.flags.writeable:
+        raise TconvTypeError("compact: flat must be a writable C-contiguous 1-D array")
+    nums = [int(lead), *map(int, padded), *map(int, lo), *map(int, shape)]
+    if len(nums) != 10 or min(nums) < 0 or any(a + n > p for a, n, p in zip(lo, shape, padded)):
+        raise TconvError(f"compact: interior {tuple(lo)} + {tuple(shape)} does not fit in {tuple(padded)}")
+    if lead * math.prod(padded) > flat.size:
+        raise TconvError(f"compact: {lead} volumes of {tuple(padded)} exceed the buffer of {flat.size} elements")
+    ext.compact(flat, *nums, flat.itemsize)
+    return flat

@@ -12,11 +12,13 @@ const char *tc_isa_name(void);  /* the instruction set in use */
 PyObject *tc_py_direct(PyObject *self, PyObject *args);
 PyObject *tc_py_im2col(PyObject *self, PyObject *args);
 PyObject *tc_py_col2im(PyObject *self, PyObject *args);
+PyObject *tc_py_compact(PyObject *self, PyObject *args); /* compact.c */
 
 #define TC_DIRECT_METHODS                                                                              \
     {"direct", tc_py_direct, METH_VARARGS,                                                             \
      "direct(op, a, b, out, params, acc, threads): op 't' conv_transpose, 'c' conv, 'w' weight gradient"}, \
     {"im2col", tc_py_im2col, METH_VARARGS, "im2col(x, cols, n_first, params, threads)"},              \
-    {"col2im", tc_py_col2im, METH_VARARGS, "col2im(cols, out, n_first, params, threads)"},
+    {"col2im", tc_py_col2im, METH_VARARGS, "col2im(cols, out, n_first, params, threads)"},              \
+    {"compact", tc_py_compact, METH_VARARGS, "compact(buffer, lead, p0, p1, p2, lo0, lo1, lo2, n0, n1, n2, itemsize)"},
 
 #endif
