@@ -30,7 +30,7 @@ from ._kernels import as3, col2im_into, im2col_into, pad3, workspace
 COL2IM_BYTES_PER_S = 1.2e10
 NUMPY_COL2IM_BYTES_PER_S = 3e9
 GEMM_CALL_S = 1e-5
-#: the fixed cost of one call (workspace, numba dispatch, BLAS set-up): 40-50 us measured for tiny
+#: the fixed cost of one call (workspace, kernel dispatch, BLAS set-up): 40-50 us measured for tiny
 #: single-channel layers (benchmarks/planner_fft.py, 2048 taps k3), where direct takes 20-30 us
 GEMM_FIXED_S = 3e-5
 
