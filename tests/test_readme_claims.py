@@ -114,7 +114,7 @@ def test_import_time_figure_comes_from_a_command_in_the_repository():
 
 @pytest.mark.parametrize("figure, how", [
     ("`python benchmarks/onnx_reference_speedup.py` (one run, batch 1", "benchmarks/onnx_reference_speedup.py"),
-    ("`python benchmarks/run.py --rounds 3`", "benchmarks/run.py"),
+    ("`python benchmarks/run.py --runs 2`", "benchmarks/run.py"),
     ("`make bench-dask`", "benchmarks/dask_volume.py"),
     ("tests/test_viz.py::test_streamed_animation_memory", "tests/test_viz.py"),
 ])
