@@ -286,8 +286,17 @@ def _check_5d(name: str, x: Any, dtype: np.dtype | None, ndim: int = 5, write: b
     return x
 
 
+_LIMIT = 2**61
+
+
 def _check_params(params: Any) -> tuple[int, ...]:
     """(groups, s0, s1, s2, d0, d1, d2, lo0, lo1, lo2) as Python ints in range."""
+    if type(params) is tuple and len(params) == 10:  # the per-call path: a geometry's ints, checked in a loop
+        for i, v in enumerate(params):
+            if type(v) is not int or not ((v >= 1 if i == 0 else 1 <= v < _LIMIT) if i < 7 else -_LIMIT < v < _LIMIT):
+                break
+        else:
+            return params
     if not isinstance(params, (tuple, list)) or len(params) != 10:
         raise TconvError(f"params={params!r}: need (groups, 3 strides, 3 dilations, 3 pads)")
     if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in params):
