@@ -54,7 +54,7 @@ class Call:
     method: str = "auto"
 
 
-def prepare(x, weight, bias, op: str, rank: int | None, names=("input", "weight", "bias")):
+def prepare(x, weight, bias, names=("input", "weight", "bias")):
     """Arrays in a common float dtype, a batched view of ``x``, and whether ``x`` was batched.
 
     ``names`` are the parameter names used in messages (ONNX calls them ``X``, ``W``, ``B``).
@@ -62,11 +62,6 @@ def prepare(x, weight, bias, op: str, rank: int | None, names=("input", "weight"
     xname, wname, bname = names
     w = as_float_array(wname, weight)
     xa = as_float_array(xname, x)
-    if rank is not None and w.ndim != rank + 2:
-        raise TconvError(
-            f"{op}{rank}d needs a {rank + 2}-D {wname} (channels, channels, "
-            f"{rank} kernel sizes), got {wname} of shape {w.shape}"
-        )
     nd = weight_rank(w.shape, wname)
     if xa.ndim not in (nd + 1, nd + 2):
         raise TconvError(
@@ -211,9 +206,9 @@ def cached_geometry(builder, *args):
 
 
 def setup_conv_transpose(x, weight, bias, stride, padding, output_padding, groups, dilation,
-                         output_size=None, rank=None):
+                         output_size=None):
     """Validated arrays (batched view), ``batched`` flag and geometry of a ``conv_transpose`` call."""
-    xa, w, b, batched = prepare(x, weight, bias, "conv_transpose", rank)
+    xa, w, b, batched = prepare(x, weight, bias)
     geom = cached_geometry(conv_transpose_geometry,
                             w.shape, xa.shape[2:], stride, padding, output_padding, dilation, groups, output_size)
     check_channels(xa, b, geom.y_channels, geom.x_channels,
@@ -222,9 +217,9 @@ def setup_conv_transpose(x, weight, bias, stride, padding, output_padding, group
     return xa, w, b, batched, geom
 
 
-def setup_conv(x, weight, bias, stride, padding, dilation, groups, rank=None):
+def setup_conv(x, weight, bias, stride, padding, dilation, groups):
     """Validated arrays (batched view), ``batched`` flag and geometry of a ``conv`` call."""
-    xa, w, b, batched = prepare(x, weight, bias, "conv", rank)
+    xa, w, b, batched = prepare(x, weight, bias)
     geom = cached_geometry(conv_geometry, w.shape, xa.shape[2:], stride, padding, dilation, groups)
     check_channels(
         xa, b, geom.x_channels, geom.y_channels,

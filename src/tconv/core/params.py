@@ -156,6 +156,16 @@ def as_float_array(name: str, value: object) -> np.ndarray:
     raise TconvTypeError(f"{name} has non-numeric dtype {arr.dtype}; give a real numeric array")
 
 
+def shape_standin(shape, dtype) -> np.ndarray:
+    """An array of ``shape`` and ``dtype`` that takes no memory (a broadcast zero): the shape checks of
+    the core's setup run on it without reading the data (a Dask array's, which stays lazy).
+
+    >>> shape_standin((2, 3), np.float32).strides
+    (0, 0)
+    """
+    return np.broadcast_to(np.zeros((), dtype), shape)
+
+
 def read_array(name: str, value: object) -> np.ndarray:
     """``np.asarray(value)`` (no copy where NumPy needs none), with a clear error for what it
     cannot read: ``None``, a tensor that requires grad, ragged nested lists, a masked array with

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import TconvTypeError
+from ..dask._detect import is_dask_array
 
 __all__ = ["real_dtype", "forward", "vjp", "REAL_PRODUCTS"]
 
@@ -38,7 +39,7 @@ def _parts(a, rdt):
     """Real and imaginary parts (contiguous NumPy arrays: the one copy of the input; or lazy Dask ones)."""
     if a is None:
         return None, None
-    if not hasattr(a, "dtype") or isinstance(a, np.ndarray):
+    if not is_dask_array(a):
         a = np.asarray(a)
         if np.iscomplexobj(a):
             return np.ascontiguousarray(a.real, dtype=rdt), np.ascontiguousarray(a.imag, dtype=rdt)
@@ -50,7 +51,7 @@ def _parts(a, rdt):
 
 def _join(re, im, rdt):
     cdt = np.complex64 if rdt == np.float32 else np.complex128
-    if not isinstance(re, np.ndarray):  # Dask
+    if is_dask_array(re):
         return (re + 1j * im).astype(cdt)
     out = np.empty(re.shape, dtype=cdt)
     out.real, out.imag = re, im

@@ -33,6 +33,7 @@ import numpy as np
 
 from ...core.params import shown
 from ...errors import TconvError, TconvTypeError
+from ..dask._detect import is_dask_array
 
 __all__ = ["DATA_FORMATS", "WEIGHT_FORMATS", "weight_spec", "to_torch_weight", "from_torch_weight",
            "to_channels_first", "from_channels_first", "flat_permutation"]
@@ -94,7 +95,7 @@ def _weight_nd(w: np.ndarray, weight_format: object) -> int:
 def _array(a):
     """``a`` as an array to take views of: NumPy and Dask arrays as they are, others converted
     (what cannot be converted is left to the core's checks, which say why)."""
-    if isinstance(a, np.ndarray) or (hasattr(a, "ndim") and hasattr(a, "dtype") and hasattr(a, "chunks")):
+    if isinstance(a, np.ndarray) or is_dask_array(a):
         return a
     try:
         return np.asarray(a)

@@ -23,24 +23,22 @@ import numpy as np
 from ...core.dispatch import Call, setup
 from ...core.geometry import conv_padding_pairs, conv_transpose_geometry
 from ...core.padding import Boundary
+from ...core.params import shape_standin
 from ...core.window import conv_transpose_window
 from ...errors import TconvError
+from ..dask._detect import is_dask_array
 
 __all__ = ["forward", "vjp"]
 
 
-def _standin(a):
-    """``a`` for the shape checks: NumPy data as it is, a Dask array as a zero-byte stand-in."""
-    if a is None or isinstance(a, np.ndarray) or not hasattr(a, "chunks"):
-        return a
-    return np.broadcast_to(np.zeros((), a.dtype), a.shape)
-
-
 def _setup(call: Call, x, weight, bias):
-    """The validated geometry and ``batched`` flag, and ``x`` batched (a view)."""
-    _, _, _, batched, geom = setup(call, _standin(x), weight, bias)
-    x = x if hasattr(x, "ndim") else np.asarray(x)
-    return geom, batched, (x if batched else x[None])
+    """The validated geometry and ``batched`` flag, and ``x`` batched: the core's validated array, or for
+    a Dask array the array itself (its shapes checked on a stand-in, its data never read here)."""
+    if is_dask_array(x):
+        _, _, _, batched, geom = setup(call, shape_standin(x.shape, x.dtype), weight, bias)
+        return geom, batched, (x if batched else x[None])
+    xa, _, _, batched, geom = setup(call, x, weight, bias)
+    return geom, batched, xa
 
 
 def _transpose_plan(call: Call, y_shape, weight_shape, mode: str):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...core.dispatch import Call, setup
-from ...core.params import PadSpec, as_float_array
+from ...core.params import PadSpec, as_float_array, shape_standin
 from ...errors import TconvError, TconvTypeError
 from ._detect import is_dask_array
 from ._graph import apply, weight_gradient_graph
@@ -62,11 +62,6 @@ def _check_known(name: str, x) -> None:
                 "first (the halo of every block is planned from the chunk sizes)")
 
 
-def _standin(shape, dtype) -> np.ndarray:
-    """An array of ``shape`` that takes no memory, for the shape checks of the NumPy setup."""
-    return np.broadcast_to(np.zeros((), dtype), shape)
-
-
 def _setup(call: Call, x, weight, bias, chunks):
     """Validated ``(batched Dask input, weight, bias, batched, geometry)`` of a call on ``x``."""
     _check_constants(weight, bias)
@@ -74,7 +69,7 @@ def _setup(call: Call, x, weight, bias, chunks):
     nd = np.ndim(weight) - 2 if np.ndim(weight) >= 3 else 1
     dt = np.result_type(_float_dtype("input", x), *(as_float_array(n, v) for n, v in
                                                     (("weight", weight), ("bias", bias)) if v is not None))
-    _, w, b, batched, geom = setup(call, _standin(x.shape, dt), weight, bias)
+    _, w, b, batched, geom = setup(call, shape_standin(x.shape, dt), weight, bias)
     xd = _as_dask("input", x, chunks, nd)
     return (xd if batched else xd[None]), w, b, batched, geom
 

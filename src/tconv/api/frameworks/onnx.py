@@ -131,7 +131,7 @@ def conv_transpose(
     List attributes also accept a single int (used for every axis).
     """
     names = ("X", "W", "B")
-    Xa, Wa, Ba, batched = prepare(X, W, B, "ConvTranspose", None, names)
+    Xa, Wa, Ba, batched = prepare(X, W, B, names)
     nd = Wa.ndim - 2
     if not batched:
         raise TconvError(f"X has shape {Xa.shape[1:]}; W of shape {Wa.shape} needs a {nd + 2}-D X (N, C, *spatial)")
