@@ -22,7 +22,7 @@ ISA_GROUPS = {
     "gemm_avx512.c": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mfma"],
     "gemm_avx2.c": ["-mavx2", "-mfma"],
 } if X86 else {}
-DEPENDS = [f"{SRC}/{f}" for f in ("tc_common.h", "gemm.h", "pool.h", "cpu.h", "conv.h", "gemm_kernel.inc",
+DEPENDS = [f"{SRC}/{f}" for f in ("tc_common.h", "buffer.h", "gemm.h", "pool.h", "cpu.h", "conv.h", "gemm_kernel.inc",
                                     "ukernel.inc", "fmachain.inc")]
 
 # the direct convolutions (issue 19): drivers and binding in COMMON, the loops per ISA, plain C

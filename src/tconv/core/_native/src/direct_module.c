@@ -7,26 +7,14 @@
 
 #include <string.h>
 
+#include "buffer.h"
 #include "direct.h"
 #include "direct_py.h"
 #include "pool.h"
 
 #define TC_INDEX_LIMIT ((ptrdiff_t)1 << 61) /* every extent, stride and product below it: no overflow */
 
-typedef struct {
-    Py_buffer view;
-    int held;
-    tc_dtype dtype;
-} nd_buf;
-
-static void release(nd_buf *b)
-{
-    if (b->held)
-        PyBuffer_Release(&b->view);
-    b->held = 0;
-}
-
-static int get_nd(PyObject *obj, const char *name, int ndim, int writable, nd_buf *b)
+static int get_nd(PyObject *obj, const char *name, int ndim, int writable, tc_buf *b)
 {
     b->held = 0;
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
@@ -36,28 +24,24 @@ static int get_nd(PyObject *obj, const char *name, int ndim, int writable, nd_bu
                              name, writable ? "writable " : "", Py_TYPE(obj)->tp_name), -1);
     }
     b->held = 1;
-    const char *f = b->view.format ? b->view.format : "?";
-    if (*f == '@' || *f == '=' || *f == '<')
-        ++f;
-    if ((strcmp(f, "f") == 0 && b->view.itemsize == 4) || (strcmp(f, "d") == 0 && b->view.itemsize == 8)) {
-        b->dtype = *f == 'f' ? TC_F32 : TC_F64;
-    } else {
-        PyErr_Format(tc_err_type(), "%s: format %s is not float32 ('f') or float64 ('d')", name, f);
-        release(b);
+    if (tc_buf_float_format(&b->view, &b->dtype) != 0) {
+        PyErr_Format(tc_err_type(), "%s: format %s is not float32 ('f') or float64 ('d')", name,
+                     b->view.format ? b->view.format : "?");
+        tc_buf_release(b);
         return -1;
     }
     if (b->view.ndim != ndim) {
         PyErr_Format(tc_err_value(), "%s: expected %d dimensions, got %d", name, ndim, b->view.ndim);
-        release(b);
+        tc_buf_release(b);
         return -1;
     }
     return 0;
 }
 
-static const char *lo_of(const nd_buf *b) { return (const char *)b->view.buf; }
-static const char *hi_of(const nd_buf *b) { return (const char *)b->view.buf + b->view.len; }
+static const char *lo_of(const tc_buf *b) { return (const char *)b->view.buf; }
+static const char *hi_of(const tc_buf *b) { return (const char *)b->view.buf + b->view.len; }
 
-static int overlap(const nd_buf *a, const nd_buf *b)
+static int overlap(const tc_buf *a, const tc_buf *b)
 {
     return a->view.len > 0 && b->view.len > 0 && lo_of(a) < hi_of(b) && lo_of(b) < hi_of(a);
 }
@@ -112,9 +96,9 @@ static int check_channels(const tc_direct_problem *p, ptrdiff_t w_cy, ptrdiff_t 
 /* ---- direct(op, a, b, out, params, acc, threads) ---- */
 
 /* op 't': a = y, b = w, out = x side; 'c': a = x, b = w, out = y side; 'w': a = y, b = x, out = w */
-static int describe(char op, const nd_buf *a, const nd_buf *b, const nd_buf *o, tc_direct_problem *p)
+static int describe(char op, const tc_buf *a, const tc_buf *b, const tc_buf *o, tc_direct_problem *p)
 {
-    const nd_buf *y = op == 'c' ? o : a, *x = op == 't' ? o : op == 'c' ? a : b, *w = op == 'w' ? o : b;
+    const tc_buf *y = op == 'c' ? o : a, *x = op == 't' ? o : op == 'c' ? a : b, *w = op == 'w' ? o : b;
     p->n = y->view.shape[0];
     p->cy = y->view.shape[1];
     p->cx = x->view.shape[1];
@@ -147,16 +131,16 @@ PyObject *tc_py_direct(PyObject *self, PyObject *args)
     tc_direct_problem p = {0};
     if (parse_params(params, &p) != 0)
         return NULL;
-    nd_buf a, b, o;
+    tc_buf a, b, o;
     if (get_nd(ao, "a", 5, 0, &a) != 0)
         return NULL;
     if (get_nd(bo, "b", 5, 0, &b) != 0) {
-        release(&a);
+        tc_buf_release(&a);
         return NULL;
     }
     if (get_nd(oo, "out", 5, 1, &o) != 0) {
-        release(&a);
-        release(&b);
+        tc_buf_release(&a);
+        tc_buf_release(&b);
         return NULL;
     }
     PyObject *result = NULL;
@@ -180,16 +164,16 @@ PyObject *tc_py_direct(PyObject *self, PyObject *args)
         else
             result = Py_NewRef(Py_None);
     }
-    release(&a);
-    release(&b);
-    release(&o);
+    tc_buf_release(&a);
+    tc_buf_release(&b);
+    tc_buf_release(&o);
     return result;
 }
 
 /* ---- im2col(x, cols, n_first, params, threads) and col2im(cols, out, n_first, params, threads) ---- */
 
 /* x (N, C, x0, x1, x2) and cols (C, k0, k1, k2, nb, m0, m1, m2) */
-static int describe_cols(const nd_buf *x, const nd_buf *cols, ptrdiff_t n_first, tc_direct_problem *p,
+static int describe_cols(const tc_buf *x, const tc_buf *cols, ptrdiff_t n_first, tc_direct_problem *p,
                          ptrdiff_t *nb)
 {
     const Py_ssize_t *cs = cols->view.shape;
@@ -227,11 +211,11 @@ static PyObject *cols_call(PyObject *args, int to_cols)
     if (parse_params(params, &p) != 0)
         return NULL;
     p.groups = 1;
-    nd_buf x, cols;
+    tc_buf x, cols;
     if (get_nd(xo, to_cols ? "x" : "out", 5, !to_cols, &x) != 0)
         return NULL;
     if (get_nd(co, "cols", 8, to_cols, &cols) != 0) {
-        release(&x);
+        tc_buf_release(&x);
         return NULL;
     }
     PyObject *result = NULL;
@@ -253,8 +237,8 @@ static PyObject *cols_call(PyObject *args, int to_cols)
         else
             result = Py_NewRef(Py_None);
     }
-    release(&x);
-    release(&cols);
+    tc_buf_release(&x);
+    tc_buf_release(&cols);
     return result;
 }
 

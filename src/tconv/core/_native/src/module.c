@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buffer.h"
 #include "conv.h"
 #include "cpu.h"
 #include "direct_py.h"
@@ -37,36 +38,8 @@ const char *tc_isa_name(void) { return isa_current->name; }
 
 /* ---- buffers ---- */
 
-typedef struct {
-    Py_buffer view;
-    int held;
-    tc_dtype dtype;
-} operand;
-
-static void release(operand *o)
-{
-    if (o->held)
-        PyBuffer_Release(&o->view);
-    o->held = 0;
-}
-
-static int parse_format(const char *fmt, tc_dtype *dt)
-{
-    if (!fmt)
-        return -1;
-    if (*fmt == '@' || *fmt == '=' || *fmt == '<')
-        ++fmt;
-    if (strcmp(fmt, "f") == 0)
-        *dt = TC_F32;
-    else if (strcmp(fmt, "d") == 0)
-        *dt = TC_F64;
-    else
-        return -1;
-    return 0;
-}
-
 /* Gets a 2-D float32/float64 strided buffer; on failure sets TconvError/TconvTypeError. */
-static int get_operand(PyObject *obj, const char *name, int writable, operand *o)
+static int get_operand(PyObject *obj, const char *name, int writable, tc_buf *o)
 {
     o->held = 0;
     int flags = PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
@@ -77,29 +50,29 @@ static int get_operand(PyObject *obj, const char *name, int writable, operand *o
         return -1;
     }
     o->held = 1;
-    if (parse_format(o->view.format, &o->dtype) != 0 || o->view.itemsize != (Py_ssize_t)tc_dtype_size(o->dtype)) {
+    if (tc_buf_float_format(&o->view, &o->dtype) != 0) {
         PyErr_Format(err_type, "%s: format %s is not float32 ('f') or float64 ('d')", name,
                      o->view.format ? o->view.format : "?");
-        release(o);
+        tc_buf_release(o);
         return -1;
     }
     if (o->view.ndim != 2) {
         PyErr_Format(err_value, "%s: expected 2 dimensions, got %d", name, o->view.ndim);
-        release(o);
+        tc_buf_release(o);
         return -1;
     }
     for (int d = 0; d < 2; ++d) {
         if (o->view.strides[d] % o->view.itemsize != 0) {
             PyErr_Format(err_value, "%s: stride %zd of axis %d is not a multiple of the item size %zd",
                          name, o->view.strides[d], d, o->view.itemsize);
-            release(o);
+            tc_buf_release(o);
             return -1;
         }
     }
     return 0;
 }
 
-static tc_mat as_mat(const operand *o, int transpose)
+static tc_mat as_mat(const tc_buf *o, int transpose)
 {
     const Py_buffer *v = &o->view;
     ptrdiff_t es = v->itemsize, lo = 0, hi = es;
@@ -130,16 +103,16 @@ static PyObject *py_gemm(PyObject *self, PyObject *args)
         return NULL;
     if (beta != 0.0 && beta != 1.0)
         return PyErr_Format(err_value, "beta=%g: only 0 and 1 are supported", beta);
-    operand a, b, c;
+    tc_buf a, b, c;
     if (get_operand(ao, "a", 0, &a) != 0)
         return NULL;
     if (get_operand(bo, "b", 0, &b) != 0) {
-        release(&a);
+        tc_buf_release(&a);
         return NULL;
     }
     if (get_operand(co, "c", 1, &c) != 0) {
-        release(&a);
-        release(&b);
+        tc_buf_release(&a);
+        tc_buf_release(&b);
         return NULL;
     }
     PyObject *result = NULL;
@@ -170,16 +143,16 @@ static PyObject *py_gemm(PyObject *self, PyObject *args)
         else
             result = Py_NewRef(Py_None);
     }
-    release(&a);
-    release(&b);
-    release(&c);
+    tc_buf_release(&a);
+    tc_buf_release(&b);
+    tc_buf_release(&c);
     return result;
 }
 
 /* ---- conv_gemm: one implicit GEMM of a convolution (see conv.h) ---- */
 
 /* A contiguous buffer: float32/float64 data (want_dtype < 0) or int64 tables. */
-static int get_flat(PyObject *obj, const char *name, int writable, int table, operand *o, Py_ssize_t *len)
+static int get_flat(PyObject *obj, const char *name, int writable, int table, tc_buf *o, Py_ssize_t *len)
 {
     o->held = 0;
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
@@ -193,11 +166,10 @@ static int get_flat(PyObject *obj, const char *name, int writable, int table, op
     if (*f == '@' || *f == '=' || *f == '<')
         ++f;
     int ok = table ? (o->view.itemsize == 8 && (strcmp(f, "q") == 0 || strcmp(f, "l") == 0))
-                   : parse_format(o->view.format, &o->dtype) == 0 &&
-                         o->view.itemsize == (Py_ssize_t)tc_dtype_size(o->dtype);
+                   : tc_buf_float_format(&o->view, &o->dtype) == 0;
     if (!ok) {
         PyErr_Format(err_type, "%s: format %s; expected %s", name, f, table ? "int64" : "float32 or float64");
-        release(o);
+        tc_buf_release(o);
         return -1;
     }
     *len = o->view.len / o->view.itemsize;
@@ -246,7 +218,7 @@ static PyObject *py_conv_gemm(PyObject *self, PyObject *args)
         return NULL;
     static const char *names[CG_N] = {"w", "src", "dst", "a_qoff", "qbase", "qcoord", "colbase", "colcoord",
                                       "bounds", "c_coloff"};
-    operand op[CG_N];
+    tc_buf op[CG_N];
     Py_ssize_t len[CG_N];
     PyObject *result = NULL;
     int got = 0;
@@ -298,7 +270,7 @@ static PyObject *py_conv_gemm(PyObject *self, PyObject *args)
     }
 done:
     for (int i = 0; i < got; ++i)
-        release(&op[i]);
+        tc_buf_release(&op[i]);
     return result;
 }
 
@@ -326,7 +298,7 @@ static PyObject *py_fma_chain(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "sLi", &dt, &iters, &threads))
         return NULL;
     tc_dtype d;
-    if (parse_format(dt, &d) != 0)
+    if (tc_parse_float_format(dt, &d) != 0)
         return PyErr_Format(err_type, "dtype=%s: use 'f' (float32) or 'd' (float64)", dt);
     if (iters < 0 || threads < 1 || threads > 256)
         return PyErr_Format(err_value, "iters=%lld, threads=%d: need iters >= 0 and 1 <= threads <= 256",
@@ -387,7 +359,7 @@ static PyObject *py_kernel_info(PyObject *self, PyObject *arg)
     tc_dtype d;
     if (!dt)
         return NULL;
-    if (parse_format(dt, &d) != 0)
+    if (tc_parse_float_format(dt, &d) != 0)
         return PyErr_Format(err_type, "dtype=%s: use 'f' or 'd'", dt);
     const tc_gemm_kernel *k = &isa_current->gemm[d];
     return Py_BuildValue("{s:i,s:i,s:i,s:i,s:i}", "mr", k->mr, "nr", k->nr, "mc", k->mc, "kc", k->kc, "nc", k->nc);
@@ -403,7 +375,7 @@ static PyObject *py_set_blocks(PyObject *self, PyObject *args)
     tc_dtype d;
     if (!PyArg_ParseTuple(args, "siii", &dt, &mc, &kc, &nc))
         return NULL;
-    if (parse_format(dt, &d) != 0)
+    if (tc_parse_float_format(dt, &d) != 0)
         return PyErr_Format(err_type, "dtype=%s: use 'f' or 'd'", dt);
     tc_gemm_kernel *k = &((tc_isa_table *)isa_current)->gemm[d];
     if (mc < k->mr || mc % k->mr || kc < 1 || nc < k->nr || nc % k->nr)
