@@ -16,14 +16,14 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 SRC = "src/tconv/core/_native/src"
-COMMON = ["module.c", "cpu.c", "pool.c", "gemm.c", "pack.c", "conv.c", "gemm_generic.c"]
+COMMON = ["module.c", "cpu.c", "pool.c", "gemm.c", "pack.c", "conv.c", "convplan.c", "gemm_generic.c"]
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 ISA_GROUPS = {
     "gemm_avx512.c": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mfma"],
     "gemm_avx2.c": ["-mavx2", "-mfma"],
 } if X86 else {}
 DEPENDS = [f"{SRC}/{f}" for f in ("tc_common.h", "buffer.h", "gemm.h", "pool.h", "cpu.h", "conv.h", "gemm_kernel.inc",
-                                    "ukernel.inc", "fmachain.inc")]
+                                    "ukernel.inc", "fmachain.inc", "pack_ind.inc", "binding.h")]
 
 # the direct convolutions (issue 19): drivers and binding in COMMON, the loops per ISA, plain C
 # vectorised by the compiler: fused multiply-adds, `omp simd` pragmas only (no OpenMP runtime)

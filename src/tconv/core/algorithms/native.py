@@ -93,42 +93,63 @@ def _table_bytes(calls: list) -> int:
     return sum(a.nbytes for grp, cols in calls for a in (*grp.values(), *cols.values()) if isinstance(a, np.ndarray))
 
 
-def _cached(kind: str, build, geom: ConvGeometry, n: int) -> list:
-    """``build(geom, n)``, from the cache when there (the cache holds at most PLAN_CACHE_BYTES)."""
-    key = (kind, geom, n)
+def _cached(key: tuple, build) -> object:
+    """The value ``build()`` returns with its size in bytes, from the cache when there (the cache
+    holds at most PLAN_CACHE_BYTES; larger values are not kept)."""
     with _PLANS_LOCK:
-        calls = _PLANS.get(key)
-    if calls is None:
-        calls = build(geom, n)
-        size = _table_bytes(calls)
-        if size <= PLAN_CACHE_BYTES // 4:
-            with _PLANS_LOCK:  # concurrent callers: one at a time evicts (oldest first) and inserts
-                while _PLANS and sum(_table_bytes(c) for c in _PLANS.values()) + size > PLAN_CACHE_BYTES:
-                    _PLANS.pop(next(iter(_PLANS)))
-                _PLANS[key] = calls
-    return calls
+        hit = _PLANS.get(key)
+    if hit is not None:
+        return hit[0]
+    value, size = build()
+    if size <= PLAN_CACHE_BYTES // 4:
+        with _PLANS_LOCK:  # concurrent callers: one at a time evicts (oldest first) and inserts
+            while _PLANS and sum(b for _, b in _PLANS.values()) + size > PLAN_CACHE_BYTES:
+                _PLANS.pop(next(iter(_PLANS)))
+            _PLANS[key] = (value, size)
+    return value
+
+
+def _plan_bytes(bounds, parts, gemms, *_lengths) -> int:
+    """What the compiled plan of these tables holds: per part the int32 indirection table (taps x
+    columns, padded to whole panels), the kinds and offsets per panel, the C and A tables."""
+    width = 32
+    return sum(len(tapoff) * (-(-len(colbase) // width) * (4 * width + 5)) + 8 * (len(coloff) + len(aq))
+               for colbase, _, tapoff, _, coloff, aq, _ in parts) + 64 * len(gemms)
+
+
+def _compiled_plan(kind: str, build, geom: ConvGeometry, n: int, dtype: np.dtype):
+    """The compiled core's plan (a capsule: its tables built and checked once in C) of ``kind``
+    for this geometry, batch and dtype and the ISA in use, from the cache when there."""
+    def make():
+        tables = build(geom, n)
+        plan = _native._ext.conv_plan(dtype.char, np.array(tables[0], np.int64), *tables[1:])
+        return plan, _plan_bytes(*tables)
+    return _cached((kind, geom, n, _native.get_isa(), dtype.char), make)
+
+
+def _wgrad_tables(geom: ConvGeometry, n: int):
+    calls = _wgrad_plan(geom, n)
+    return calls, _table_bytes(calls)
 
 
 def _conv_plan(geom: ConvGeometry, n: int):
-    """Tables of ``conv`` for a batch of ``n``: one GEMM per group (the column tables shared)."""
+    """``conv`` for a batch of ``n`` as the compiled core's plan: one part (the columns are
+    ``(sample, output position)``, the taps ``(input channel, tap)``), one GEMM per group."""
     nd, g = geom.nd, geom.groups
     cxg, cyg, K = geom.x_channels // g, geom.y_channels // g, math.prod(geom.kernel)
     xprod, yprod = math.prod(geom.x_shape), math.prod(geom.y_shape)
     xs = _strides(geom.x_shape)
     s, d, lo = (np.array(v, np.int64) for v in (geom.stride, geom.dilation, geom.pad_lo))
-    taps = _grid(geom.kernel)                                   # (K, nd)
-    shift = taps * d - lo                                       # x offset of each tap, per axis
-    qcoord = np.tile(shift, (cxg, 1))                           # q = (cx, t), cx outer
-    qlocal = (np.repeat(np.arange(cxg, dtype=np.int64), K) * xprod + np.tile((shift * xs).sum(axis=1), cxg))
+    shift = _grid(geom.kernel) * d - lo                         # x offset of each tap, per axis
     ygrid = _grid(geom.y_shape)
-    colcoord = np.tile(ygrid * s, (n, 1))
-    colbase = _columns(n, ygrid, geom.x_channels * xprod, xs, s, np.zeros(nd, np.int64))
-    coloff = (np.arange(n, dtype=np.int64)[:, None] * geom.y_channels * yprod
-              + np.arange(yprod, dtype=np.int64)[None, :]).ravel()
-    cols = dict(colbase=colbase, colcoord=colcoord, bounds=np.array(geom.x_shape, np.int64), c_coloff=coloff)
-    return [(dict(m=cyg, a_qoff=np.arange(cxg * K, dtype=np.int64) * cyg, a_rs=1, w_base=0, take=(gi, None),
-                  qbase=qlocal + gi * cxg * xprod, qcoord=qcoord, c_base=gi * cyg * yprod, c_rs=yprod), cols)
-            for gi in range(g)]
+    part = (_columns(n, ygrid, geom.x_channels * xprod, xs, s, np.zeros(nd, np.int64)),
+            np.tile(ygrid * s, (n, 1)), (shift * xs).sum(axis=1), shift,
+            _columns(n, ygrid, geom.y_channels * yprod, _strides(geom.y_shape), np.ones(nd, np.int64),
+                     np.zeros(nd, np.int64)),
+            np.arange(cxg * K, dtype=np.int64), cxg)
+    gemms = [(0, cyg, cxg * K, gi * cyg * cxg * K, gi * cxg * xprod, xprod, yprod, gi * cyg * yprod, None, None)
+             for gi in range(g)]
+    return geom.x_shape, [part], gemms, math.prod(geom.weight_shape), n * geom.x_channels * xprod, n * geom.y_channels * yprod
 
 
 def _wgrad_plan(geom: ConvGeometry, n: int):
@@ -169,50 +190,73 @@ def _phase_taps(k: int, s: int, d: int, lo: int, r: int) -> tuple[np.ndarray, np
     return t[keep], (r + lo - t[keep] * d) // s
 
 
+def _phase_offsets(geom: ConvGeometry, r: tuple[int, ...]):
+    """Phase ``r``'s taps (flat kernel index) and their input shifts (``(taps, nd)``), and its cell counts."""
+    nd = geom.nd
+    per_axis = [_phase_taps(k, s, d, lo, ra) for k, s, d, lo, ra in
+                zip(geom.kernel, geom.stride, geom.dilation, geom.pad_lo, r)]
+    tg = _grid(tuple(len(t) for t, _ in per_axis))               # the phase's taps as indices per axis
+    tap = np.stack([per_axis[a][0][tg[:, a]] for a in range(nd)], axis=1).reshape(-1, nd)
+    off = np.stack([per_axis[a][1][tg[:, a]] for a in range(nd)], axis=1).reshape(-1, nd)
+    counts = tuple(-(-(x - ra) // s) for x, ra, s in zip(geom.x_shape, r, geom.stride))
+    return (tap * _strides(geom.kernel)).sum(axis=1), off, counts
+
+
 def _transpose_plan(geom: ConvGeometry, n: int):
-    """Tables of ``conv_transpose`` for a batch of ``n``: one GEMM per (group, phase)."""
+    """``conv_transpose`` for a batch of ``n`` as the compiled core's plan: one part per set of
+    stride phases that read the same input cells (the same tap shifts and cell counts: every phase
+    when ``kernel == stride``), its columns ``(sample, cell of the phase)``, its depth ``(input
+    channel, tap)``; one GEMM per (part, group), whose rows are ``(output channel, phase)``
+    through row tables when the part has several phases; C is the phases' cells of the output."""
     nd, g = geom.nd, geom.groups
-    cxg, cyg = geom.x_channels // g, geom.y_channels // g
+    cxg, cyg, K = geom.x_channels // g, geom.y_channels // g, math.prod(geom.kernel)
     xprod, yprod = math.prod(geom.x_shape), math.prod(geom.y_shape)
-    xs, ys, ks = _strides(geom.x_shape), _strides(geom.y_shape), _strides(geom.kernel)
-    calls = []
+    xs, ys = _strides(geom.x_shape), _strides(geom.y_shape)
+    stride = np.array(geom.stride, np.int64)
+    sets: dict = {}
     for r in np.ndindex(*_phases(geom)):
-        counts = [-(-(x - ra) // s) for x, ra, s in zip(geom.x_shape, r, geom.stride)]
-        per_axis = [_phase_taps(k, s, d, lo, ra) for k, s, d, lo, ra in
-                    zip(geom.kernel, geom.stride, geom.dilation, geom.pad_lo, r)]
-        sizes = tuple(len(t) for t, _ in per_axis)
-        tg = _grid(sizes)                                        # the phase's taps as indices per axis
-        tap = np.stack([per_axis[a][0][tg[:, a]] for a in range(nd)], axis=1) if len(tg) else np.zeros((0, nd), np.int64)
-        off = np.stack([per_axis[a][1][tg[:, a]] for a in range(nd)], axis=1) if len(tg) else np.zeros((0, nd), np.int64)
-        kr = len(tap)
-        tflat = (tap * ks).sum(axis=1)
-        qcoord = np.tile(off, (cyg, 1))                          # q = (cy, tap), cy outer
-        qlocal = np.repeat(np.arange(cyg, dtype=np.int64), kr) * yprod + np.tile((off * ys).sum(axis=1), cyg)
-        a_qoff = np.arange(cyg * kr, dtype=np.int64) * cxg       # the phase's weight matrix, (cy, tap) x cx
-        mgrid = _grid(tuple(counts))
-        cols = dict(colbase=_columns(n, mgrid, geom.y_channels * yprod, ys, np.ones(nd, np.int64), np.zeros(nd, np.int64)),
-                    colcoord=np.tile(mgrid, (n, 1)), bounds=np.array(geom.y_shape, np.int64),
-                    c_coloff=_columns(n, mgrid, geom.x_channels * xprod, xs, np.array(geom.stride, np.int64),
-                                      np.array(r, np.int64)))
-        for gi in range(g):
-            calls.append((dict(m=cxg, a_qoff=a_qoff, a_rs=1, w_base=0, take=(gi, tflat), qbase=qlocal + gi * cyg * yprod,
-                               qcoord=qcoord, c_base=gi * cxg * xprod, c_rs=xprod), cols))
-    return calls
+        tflat, off, counts = _phase_offsets(geom, r)
+        sets.setdefault((off.tobytes(), counts), []).append((r, tflat, off))
+    parts, gemms = [], []
+    for (_, counts), phases in sets.items():
+        r0, tflat0, off = phases[0]
+        mgrid = _grid(counts)
+        one = len(phases) == 1
+        a_qoff = (np.arange(cyg, dtype=np.int64)[:, None] * cxg * K + (tflat0 - (0 if one else tflat0[:1]))[None, :]).ravel()
+        parts.append((_columns(n, mgrid, geom.y_channels * yprod, ys, np.ones(nd, np.int64), np.zeros(nd, np.int64)),
+                      np.tile(mgrid, (n, 1)), (off * ys).sum(axis=1), off,
+                      _columns(n, mgrid, geom.x_channels * xprod, xs, stride,
+                               np.array(r0 if one else (0,) * nd, np.int64)), a_qoff, cyg))
+        if one:  # rows i = output channel: plain strides
+            rows = (cxg, K, None, xprod, None)
+        else:    # rows i = (output channel, phase), phase inner
+            first = np.array([t[0] if len(t) else 0 for _, t, _ in phases], np.int64)
+            cell = np.array([int((np.array(r, np.int64) * xs).sum()) for r, _, _ in phases], np.int64)
+            ch = np.arange(cxg, dtype=np.int64)[:, None]
+            rows = (cxg * len(phases), 0, (ch * K + first).ravel(), 0, (ch * xprod + cell).ravel())
+        m, a_rs, a_rowoff, c_rs, c_rowoff = rows
+        gemms += [(len(parts) - 1, m, a_rs, gi * cyg * cxg * K, gi * cyg * yprod, yprod, c_rs, gi * cxg * xprod,
+                   a_rowoff, c_rowoff) for gi in range(g)]
+    return geom.y_shape, parts, gemms, math.prod(geom.weight_shape), n * geom.y_channels * yprod, n * geom.x_channels * xprod
 
 
-def _weight_matrix(w: np.ndarray, geom: ConvGeometry, take: tuple | None) -> np.ndarray:
-    """A's source for one GEMM, laid out depth-major so that packing A is a contiguous copy:
-    ``conv``: group ``gi``'s weights as ``(cx, t) x cy``; ``conv_transpose``: the taps ``tflat`` of
-    one phase as ``(cy, tap) x cx``. O(weights) per call, every weight copied once overall."""
-    if take is None:
-        return w
-    gi, tflat = take
-    g = geom.groups
-    cyg, cxg, K = geom.y_channels // g, geom.x_channels // g, math.prod(geom.kernel)
-    w3 = w.reshape(geom.y_channels, cxg, K)[gi * cyg:(gi + 1) * cyg]
-    if tflat is None:
-        return np.ascontiguousarray(w3.reshape(cyg, cxg * K).T)
-    return np.ascontiguousarray(w3[:, :, tflat].transpose(0, 2, 1)).reshape(-1, cxg)
+#: the indirection tables hold int32 offsets: a call's source stays below this many elements
+_INDEX_LIMIT = 2**31
+
+
+def _packed(plan, w: np.ndarray, op: str, geom: ConvGeometry, cache: dict | None) -> np.ndarray | None:
+    """The weights packed for ``plan``'s GEMMs, kept in the weight owner's ``cache`` (computed on
+    first use for this ISA and dtype); without a cache, None: the call packs them itself."""
+    if cache is None:
+        return None
+    info = _native._ext.conv_plan_info(plan)
+    key = ("native", op, geom, info["isa"], w.dtype.char, _native.info()["kernels"][w.dtype.name]["kc"])
+    packed = cache.get(key)
+    if packed is None:
+        packed = np.empty(info["a_len"], w.dtype)
+        _native._ext.conv_pack(plan, w, packed, _threads())
+        cache[key] = packed
+    return packed
 
 
 def _run(w: np.ndarray, src: np.ndarray, out: np.ndarray, grp: dict, cols: dict) -> None:
@@ -240,24 +284,36 @@ class Native(Algorithm):
             return "at most 8 spatial axes"
         return None
 
+    weight_cache = True  # run() takes cache= (a weight owner's dict): the packed weights are kept there
+
+    def run(self, op: str, a: np.ndarray, b: np.ndarray, geom: ConvGeometry, cache: dict | None = None) -> np.ndarray:
+        """``op`` on ``(a, b)``; ``cache``: a dict kept by the owner of the weight ``b`` (a layer,
+        ``ConvOperator``), where the weights packed for the GEMMs are kept between calls."""
+        if op == "weight_grad":
+            return self.weight_grad(a, b, geom)
+        return self._gemms(op, a, b, geom, cache)
+
     def conv(self, x: np.ndarray, w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
-        x = np.ascontiguousarray(x)
-        w = np.ascontiguousarray(w, dtype=x.dtype)
-        out = np.empty((x.shape[0], geom.y_channels, *geom.y_shape), x.dtype)
-        if out.size == 0:
-            return out
-        for grp, cols in _cached("conv", _conv_plan, geom, x.shape[0]):
-            _run(_weight_matrix(w, geom, grp["take"]), x, out, grp, cols)
-        return out
+        return self._gemms("conv", x, w, geom, None)
 
     def conv_transpose(self, y: np.ndarray, w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
-        y = np.ascontiguousarray(y)
-        w = np.ascontiguousarray(w, dtype=y.dtype)
-        out = np.empty((y.shape[0], geom.x_channels, *geom.x_shape), y.dtype)
+        return self._gemms("conv_transpose", y, w, geom, None)
+
+    def _gemms(self, op: str, src: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: dict | None) -> np.ndarray:
+        """The op's plan run on the compiled core, the batch in chunks whose source stays below 2**31
+        elements (the indirection tables are int32)."""
+        src = np.ascontiguousarray(src)
+        w = np.ascontiguousarray(w, dtype=src.dtype)
+        channels, spatial = (geom.x_channels, geom.x_shape) if op == "conv_transpose" else (geom.y_channels, geom.y_shape)
+        out = np.empty((src.shape[0], channels, *spatial), src.dtype)
         if out.size == 0:
             return out
-        for grp, cols in _cached("conv_transpose", _transpose_plan, geom, y.shape[0]):
-            _run(_weight_matrix(w, geom, grp["take"]), y, out, grp, cols)
+        build = _transpose_plan if op == "conv_transpose" else _conv_plan
+        chunk = max(1, (_INDEX_LIMIT - 1) // max(1, math.prod(src.shape[1:])))
+        for n0 in range(0, src.shape[0], chunk):
+            part_src, part_out = src[n0:n0 + chunk], out[n0:n0 + chunk]
+            plan = _compiled_plan(op, build, geom, part_src.shape[0], src.dtype)
+            _native._ext.conv_run(plan, w, part_src, part_out, _threads(), _packed(plan, w, op, geom, cache))
         return out
 
     def weight_grad(self, y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry) -> np.ndarray:
@@ -268,7 +324,7 @@ class Native(Algorithm):
         if y.shape[0] == 0 or math.prod(geom.y_shape) == 0:
             gw[...] = 0
             return gw
-        for grp, cols in _cached("weight_grad", _wgrad_plan, geom, y.shape[0]):
+        for grp, cols in _cached(("weight_grad", geom, y.shape[0]), lambda: _wgrad_tables(geom, y.shape[0])):
             _run(y, x, gw, grp, cols)
         return gw
 

@@ -144,13 +144,16 @@ void tc_pack_gather(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff
     {                                                                                            \
         const T *w = (const T *)t->w;                                                            \
         for (ptrdiff_t p = 0; p < depth; ++p) {                                                  \
-            const T *wq = w + t->qoff[p0 + p] + r0 * t->rs;                                      \
+            const T *wq = w + t->qoff[p0 + p];                                                   \
             T *d = dst + p * width;                                                              \
-            if (t->rs == 1) /* a depth-major weight matrix: one copy */                          \
-                memcpy(d, wq, (size_t)rows * sizeof(T));                                         \
+            if (t->rowoff) /* a row table */                                                     \
+                for (ptrdiff_t i = 0; i < rows; ++i)                                             \
+                    d[i] = wq[t->rowoff[r0 + i]];                                                \
+            else if (t->rs == 1) /* a depth-major weight matrix: one copy */                     \
+                memcpy(d, wq + r0, (size_t)rows * sizeof(T));                                    \
             else                                                                                 \
                 for (ptrdiff_t i = 0; i < rows; ++i)                                             \
-                    d[i] = wq[i * t->rs];                                                        \
+                    d[i] = wq[(r0 + i) * t->rs];                                                 \
             for (ptrdiff_t i = rows; i < width; ++i)                                             \
                 d[i] = 0;                                                                        \
         }                                                                                        \

@@ -1,7 +1,8 @@
 /* conv.h: convolutions as implicit GEMMs, through the driver's pluggable packers.
  *
  * One GEMM C[i, j] (+)= sum_q A[i, q] B[q, j] where
- *   A[i, q] = w[w_base + i * a_rs + a_qoff[q]]                 (the weights of one group / phase)
+ *   A[i, q] = w[w_base + i * a_rs + a_qoff[q]]                 (the weights of one group / phase;
+ *                                                               a row table may replace i * a_rs)
  *   B[q, j] = src[b_colbase[j] + b_qbase[q]] if 0 <= b_colcoord[j, a] + b_qcoord[q, a] < bound[a]
  *             for every axis a, else 0                          (patches gathered while packing)
  *   C[i, j] = dst[c_base + i * c_rs + c_coloff[j]]             (written in place, any layout)
@@ -31,7 +32,8 @@ typedef struct {
     tc_dtype dtype;
     const char *w;             /* weights, already offset to the group */
     const int64_t *qoff;       /* k */
-    ptrdiff_t rs;              /* between rows i */
+    ptrdiff_t rs;              /* between rows i, or, when rowoff is set, */
+    const int64_t *rowoff;     /* row i at rowoff[i] (the rows of several phases in one GEMM) */
 } tc_wtable;
 
 void tc_pack_gather(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0, ptrdiff_t depth,

@@ -3,22 +3,27 @@
 #ifndef TC_DIRECT_PY_H
 #define TC_DIRECT_PY_H
 
-#include <Python.h>
-
-PyObject *tc_err_value(void);   /* tconv.errors.TconvError */
-PyObject *tc_err_type(void);    /* tconv.errors.TconvTypeError */
-const char *tc_isa_name(void);  /* the instruction set in use */
+#include "binding.h"
 
 PyObject *tc_py_direct(PyObject *self, PyObject *args);
 PyObject *tc_py_im2col(PyObject *self, PyObject *args);
 PyObject *tc_py_col2im(PyObject *self, PyObject *args);
 PyObject *tc_py_compact(PyObject *self, PyObject *args); /* compact.c */
 
+PyObject *tc_py_conv_plan(PyObject *self, PyObject *args); /* convplan.c */
+PyObject *tc_py_conv_run(PyObject *self, PyObject *args);
+PyObject *tc_py_conv_pack(PyObject *self, PyObject *args);
+PyObject *tc_py_conv_plan_info(PyObject *self, PyObject *arg);
+
 #define TC_DIRECT_METHODS                                                                              \
     {"direct", tc_py_direct, METH_VARARGS,                                                             \
      "direct(op, a, b, out, params, acc, threads): op 't' conv_transpose, 'c' conv, 'w' weight gradient"}, \
     {"im2col", tc_py_im2col, METH_VARARGS, "im2col(x, cols, n_first, params, threads)"},              \
     {"col2im", tc_py_col2im, METH_VARARGS, "col2im(cols, out, n_first, params, threads)"},              \
+    {"conv_plan", tc_py_conv_plan, METH_VARARGS, "conv_plan(dtype, bounds, parts, gemms, w_len, src_len, dst_len)"}, \
+    {"conv_run", tc_py_conv_run, METH_VARARGS, "conv_run(plan, w, src, dst, threads, packed)"},                \
+    {"conv_pack", tc_py_conv_pack, METH_VARARGS, "conv_pack(plan, w, packed, threads)"},                       \
+    {"conv_plan_info", tc_py_conv_plan_info, METH_O, "conv_plan_info(plan) -> dict"},                          \
     {"compact", tc_py_compact, METH_VARARGS, "compact(buffer, lead, p0, p1, p2, lo0, lo1, lo2, n0, n1, n2, itemsize)"},
 
 #endif

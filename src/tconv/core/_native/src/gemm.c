@@ -28,7 +28,7 @@
 
 /* ---- per-thread scratch (a pthread key frees it when the thread ends) ---- */
 
-enum { SCRATCH_A, SCRATCH_B, SCRATCH_SLOTS };
+enum { SCRATCH_A, SCRATCH_B, SCRATCH_C, SCRATCH_RUNS, SCRATCH_SLOTS };
 
 typedef struct {
     void *ptr[SCRATCH_SLOTS];
@@ -88,6 +88,10 @@ static void *thread_scratch(int slot, size_t size)
 /* ---- one call ---- */
 
 typedef struct {
+    ptrdiff_t j, n, st; /* columns [j, j + n) of a block, st apart in C */
+} column_run;
+
+typedef struct {
     const tc_gemm_kernel *kr;
     const tc_gemm_problem *pb;
     size_t es;
@@ -97,6 +101,10 @@ typedef struct {
     ptrdiff_t pack_chunk;    /* columns per B-packing task (a multiple of NR) */
     ptrdiff_t mchunk, nchunk; /* rows / columns per C tile task (multiples of MR / NR) */
     int tn;                  /* column chunks */
+    char *cbuf;              /* C's columns [jc, jc + nc) accumulated here (see buffered_c), or NULL */
+    ptrdiff_t cbuf_rs;
+    column_run *runs;        /* the block's column table as runs (column_runs) */
+    int nruns;
     atomic_int failed;
 } gemm_call;
 
@@ -178,6 +186,11 @@ static void macro_kernel(const gemm_call *g, const char *abuf, ptrdiff_t i0, ptr
         for (ptrdiff_t jr = j0; jr < j0 + n; jr += kr->nr) {          /* loop 1 */
             const char *bp = g->bbuf + (size_t)(jr * g->kc) * g->es;
             ptrdiff_t i = i0 + ir, j = g->jc + jr, nr = min_pd(kr->nr, j0 + n - jr);
+            if (g->cbuf) { /* contiguous accumulation; scattered once after the last depth block */
+                char *c = g->cbuf + (i * g->cbuf_rs + jr) * (ptrdiff_t)g->es;
+                kr->kernel(g->kc, ap, bp, c, g->cbuf_rs, 1, mr, nr, 1.0, g->pc == 0 ? 0.0 : 1.0);
+                continue;
+            }
             if (pb->c_coloff) {
                 table_tile(g, ap, bp, i, j, mr, nr);
                 continue;
@@ -187,6 +200,13 @@ static void macro_kernel(const gemm_call *g, const char *abuf, ptrdiff_t i0, ptr
             kr->kernel(g->kc, ap, bp, c, pb->rs_c, pb->cs_c, mr, nr, pb->alpha, g->beta);
         }
     }
+}
+
+/* The packed A block of rows [ic, ic + mc) at depth block pc (tc_gemm_pack_a's layout). */
+static const char *packed_a(const gemm_call *g, ptrdiff_t ic)
+{
+    ptrdiff_t mpad = round_up(g->pb->m, g->kr->mr);
+    return g->pb->a_packed + (size_t)(g->pc * mpad + ic * g->kc) * g->es;
 }
 
 static void tile_task(void *ctx, int task, int thread)
@@ -199,16 +219,80 @@ static void tile_task(void *ctx, int task, int thread)
     ptrdiff_t j0 = tj * g->nchunk, n = min_pd(g->nchunk, g->nc - j0);
     if (n <= 0)
         return;
-    char *abuf = (char *)thread_scratch(SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * g->kc) * g->es);
-    if (!abuf) {
+    char *abuf = g->pb->a_packed ? NULL
+                                 : (char *)thread_scratch(SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * g->kc) * g->es);
+    if (!abuf && !g->pb->a_packed) {
         atomic_store(&g->failed, 1);
         return;
     }
     for (ptrdiff_t ic = ti * g->mchunk; ic < i_end; ic += kr->mc) {   /* loop 3 */
         ptrdiff_t mc = min_pd(kr->mc, i_end - ic);
-        g->pb->a.pack(&g->pb->a, ic, mc, g->pc, g->kc, kr->mr, abuf);
-        macro_kernel(g, abuf, ic, mc, j0, n);
+        if (abuf)
+            g->pb->a.pack(&g->pb->a, ic, mc, g->pc, g->kc, kr->mr, abuf);
+        macro_kernel(g, abuf ? abuf : packed_a(g, ic), ic, mc, j0, n);
     }
+}
+
+/* ---- buffered C: a column table whose columns are not consecutive (the cells of an output
+ * phase, every s-th of a row) would make every depth block a scattered read-modify-write of C.
+ * Instead the tiles accumulate in a contiguous buffer (m x NC) and each column block is scattered
+ * into C once, by rows, in parallel. ---- */
+
+static int buffered_c(const tc_gemm_problem *pb)
+{
+    if (!pb->c_coloff)
+        return 0;
+    if (pb->c_rowoff)
+        return 1;
+    for (ptrdiff_t j = 1; j < pb->n; ++j)
+        if (pb->c_coloff[j] != pb->c_coloff[j - 1] + 1)
+            return 1;
+    return 0;
+}
+
+#define SCATTER_ROWS 16
+
+/* Splits the block's column table into runs of a constant positive step (the cells of one row of
+ * an output phase), so that the scatter of each row is a tight strided loop per run. */
+static void column_runs(gemm_call *g)
+{
+    const int64_t *co = g->pb->c_coloff + g->jc;
+    g->nruns = 0;
+    for (ptrdiff_t j = 0; j < g->nc;) {
+        ptrdiff_t st = j + 1 < g->nc ? co[j + 1] - co[j] : 1, e = j + 1;
+        if (st > 0)
+            while (e < g->nc && co[e] - co[e - 1] == st)
+                ++e;
+        g->runs[g->nruns++] = (column_run){j, e - j, st > 0 ? st : 1};
+        j = e;
+    }
+}
+
+static void scatter_rows(const gemm_call *g, ptrdiff_t i0, ptrdiff_t i1)
+{
+    const tc_gemm_problem *pb = g->pb;
+    const int64_t *co = pb->c_coloff + g->jc;
+    ptrdiff_t es = (ptrdiff_t)g->es;
+    for (ptrdiff_t i = i0; i < i1; ++i) {
+        char *row = pb->c + (pb->c_rowoff ? pb->c_rowoff[i] : i * pb->rs_c) * es;
+        const char *t = g->cbuf + i * g->cbuf_rs * es;
+        for (int r = 0; r < g->nruns; ++r) {
+            const column_run *u = &g->runs[r];
+            TC_CHECK(row + co[u->j] * es >= pb->c_lo && row + (co[u->j] + (u->n - 1) * u->st) * es < pb->c_hi);
+            if (es == (ptrdiff_t)sizeof(float))
+                update_row_f32(row, co + u->j, u->st, (const float *)t + u->j, u->n, pb->alpha, pb->beta);
+            else
+                update_row_f64(row, co + u->j, u->st, (const double *)t + u->j, u->n, pb->alpha, pb->beta);
+        }
+    }
+}
+
+static void scatter_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const gemm_call *g = (const gemm_call *)ctx;
+    ptrdiff_t i0 = task * SCATTER_ROWS;
+    scatter_rows(g, i0, min_pd(i0 + SCATTER_ROWS, g->pb->m));
 }
 
 /* Column-split mode, for a short A (few rows): each task owns a range of columns and runs all five
@@ -224,8 +308,14 @@ static void column_task(void *ctx, int task, int thread)
     ptrdiff_t c0 = task * g->nchunk, c1 = min_pd(c0 + g->nchunk, pb->n);
     ptrdiff_t kc_max = min_pd(kr->kc, pb->k), nc_max = round_up(min_pd(kr->nc, c1 - c0), kr->nr);
     lg.bbuf = (char *)thread_scratch(SCRATCH_B, (size_t)(nc_max * kc_max) * g->es);
-    char *abuf = (char *)thread_scratch(SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * kc_max) * g->es);
-    if (!lg.bbuf || !abuf) {
+    char *abuf = pb->a_packed ? NULL
+                              : (char *)thread_scratch(SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * kc_max) * g->es);
+    if (g->cbuf) { /* buffered C: this task's own buffer */
+        lg.cbuf_rs = nc_max;
+        lg.cbuf = (char *)thread_scratch(SCRATCH_C, (size_t)(pb->m * nc_max) * g->es);
+        lg.runs = (column_run *)thread_scratch(SCRATCH_RUNS, sizeof(column_run) * (size_t)nc_max);
+    }
+    if (!lg.bbuf || (!abuf && !pb->a_packed) || (g->cbuf && (!lg.cbuf || !lg.runs))) {
         atomic_store(&((gemm_call *)ctx)->failed, 1);
         return;
     }
@@ -237,11 +327,56 @@ static void column_task(void *ctx, int task, int thread)
             pb->b.pack(&pb->b, lg.jc, lg.nc, lg.pc, lg.kc, kr->nr, lg.bbuf);
             for (ptrdiff_t ic = 0; ic < pb->m; ic += kr->mc) {         /* loop 3 */
                 ptrdiff_t mc = min_pd(kr->mc, pb->m - ic);
-                pb->a.pack(&pb->a, ic, mc, lg.pc, lg.kc, kr->mr, abuf);
-                macro_kernel(&lg, abuf, ic, mc, 0, lg.nc);
+                if (abuf)
+                    pb->a.pack(&pb->a, ic, mc, lg.pc, lg.kc, kr->mr, abuf);
+                macro_kernel(&lg, abuf ? abuf : packed_a(&lg, ic), ic, mc, 0, lg.nc);
             }
         }
+        if (lg.cbuf) {
+            column_runs(&lg);
+            scatter_rows(&lg, 0, pb->m);
+        }
     }
+}
+
+/* ---- A packed once for all threads ---- */
+
+ptrdiff_t tc_gemm_a_len(const tc_isa_table *isa, tc_dtype dt, ptrdiff_t m, ptrdiff_t k)
+{
+    return round_up(m, isa->gemm[dt].mr) * k;
+}
+
+typedef struct {
+    const tc_gemm_kernel *kr;
+    const tc_gemm_problem *pb;
+    char *dst;
+    size_t es;
+    ptrdiff_t row_blocks;
+} pack_a_call;
+
+/* task = (depth block, row block of MC) */
+static void pack_a_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const pack_a_call *c = (const pack_a_call *)ctx;
+    const tc_gemm_kernel *kr = c->kr;
+    ptrdiff_t pc = (task / c->row_blocks) * kr->kc, ic = (task % c->row_blocks) * kr->mc;
+    ptrdiff_t kc = min_pd(kr->kc, c->pb->k - pc), mc = min_pd(kr->mc, c->pb->m - ic);
+    ptrdiff_t mpad = round_up(c->pb->m, kr->mr);
+    c->pb->a.pack(&c->pb->a, ic, mc, pc, kc, kr->mr, c->dst + (size_t)(pc * mpad + ic * kc) * c->es);
+}
+
+void tc_gemm_pack_a(const tc_isa_table *isa, const tc_gemm_problem *pb, char *dst, int threads)
+{
+    const tc_gemm_kernel *kr = &isa->gemm[pb->dtype];
+    if (pb->m <= 0 || pb->k <= 0)
+        return;
+    pack_a_call c = {kr, pb, dst, tc_dtype_size(pb->dtype), ceil_div(pb->m, kr->mc)};
+    int tasks = (int)(ceil_div(pb->k, kr->kc) * c.row_blocks);
+    tc_team team;
+    tc_team_begin(&team, (double)pb->m * (double)pb->k < 1e5 ? 1 : threads);
+    tc_team_run(&team, tasks, pack_a_task, &c);
+    tc_team_end(&team);
 }
 
 /* C = beta * C for k == 0 (beta 0 writes zeros, never reading C) */
@@ -251,7 +386,8 @@ static void scale_c(const tc_gemm_problem *pb, size_t es)
         return;
     for (ptrdiff_t i = 0; i < pb->m; ++i)
         for (ptrdiff_t j = 0; j < pb->n; ++j)
-            memset(pb->c + (i * pb->rs_c + (pb->c_coloff ? pb->c_coloff[j] : j * pb->cs_c)) * (ptrdiff_t)es, 0, es);
+            memset(pb->c + ((pb->c_rowoff ? pb->c_rowoff[i] : i * pb->rs_c) +
+                            (pb->c_coloff ? pb->c_coloff[j] : j * pb->cs_c)) * (ptrdiff_t)es, 0, es);
 }
 
 /* Splits the tiles of one (jc, pc) step: rows first (each row chunk packs A once), then columns
@@ -274,7 +410,7 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
     tc_gemm_problem pb = *pb_in;
     if (pb.m <= 0 || pb.n <= 0)
         return 0;
-    if (!pb.c_coloff && pb.cs_c != 1 && pb.rs_c == 1) { /* C column-major: compute C^T = B^T A^T instead */
+    if (!pb.c_coloff && !pb.a_packed && pb.cs_c != 1 && pb.rs_c == 1) { /* C column-major: compute C^T = B^T A^T instead */
         tc_packer t = pb.a;
         pb.a = pb.b;
         pb.b = t;
@@ -296,6 +432,13 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
     g.bbuf = (char *)thread_scratch(SCRATCH_B, (size_t)(nc_max * kc_max) * es);
     if (!g.bbuf)
         return -1;
+    if (buffered_c(&pb)) {
+        g.cbuf_rs = nc_max;
+        g.cbuf = (char *)thread_scratch(SCRATCH_C, (size_t)(pb.m * nc_max) * es);
+        g.runs = (column_run *)thread_scratch(SCRATCH_RUNS, sizeof(column_run) * (size_t)nc_max);
+        if (!g.cbuf || !g.runs)
+            return -1;
+    }
     double flops = 2.0 * (double)pb.m * (double)pb.n * (double)pb.k;
     tc_team team;
     double step = 2.0 * (double)pb.m * (double)min_pd(pb.n, kr->nc) * (double)kc_max;
@@ -317,6 +460,10 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
             g.beta = g.pc == 0 ? pb.beta : 1.0;
             tc_team_run(&team, (int)ceil_div(g.nc, g.pack_chunk), pack_b_task, &g);
             tc_team_run(&team, (int)(ceil_div(pb.m, g.mchunk) * g.tn), tile_task, &g);
+        }
+        if (g.cbuf) {
+            column_runs(&g);
+            tc_team_run(&team, (int)ceil_div(pb.m, SCATTER_ROWS), scatter_task, &g);
         }
     }
     tc_team_end(&team);

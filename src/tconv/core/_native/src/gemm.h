@@ -27,7 +27,10 @@ typedef struct {
     char *c;             /* C(i, j) at c + (i*rs_c + j*cs_c) elements, or, when c_coloff is set, */
     ptrdiff_t rs_c, cs_c; /* at c + (i*rs_c + c_coloff[j]) (an output phase, a batch of images) */
     const int64_t *c_coloff;
+    const int64_t *c_rowoff; /* with c_coloff: row i at c + c_rowoff[i] instead of c + i*rs_c */
     const char *c_lo, *c_hi; /* debug bounds of C */
+    const char *a_packed;    /* A already packed (tc_gemm_pack_a), shared by the threads; NULL: each
+                                tile packs the rows it uses */
 } tc_gemm_problem;
 
 /* The packer for plain strided matrices: ctx points to a tc_strided (the operand as rows x depth). */
@@ -42,6 +45,12 @@ void tc_pack_strided(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdif
 /* Runs the problem on up to `threads` threads (the caller included).  Returns 0, or -1 when
  * scratch memory could not be had. */
 int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb, int threads);
+
+/* A packed whole for the ISA's register tile and depth blocks: round_up(m, MR) * k elements, the
+ * depth blocks of KC one after the other, each as its MR-row micro-panels.  tc_gemm_pack_a fills
+ * dst (of tc_gemm_a_len elements) with pb's A on up to `threads` threads; then pb->a_packed = dst. */
+ptrdiff_t tc_gemm_a_len(const tc_isa_table *isa, tc_dtype dt, ptrdiff_t m, ptrdiff_t k);
+void tc_gemm_pack_a(const tc_isa_table *isa, const tc_gemm_problem *pb, char *dst, int threads);
 
 size_t tc_dtype_size(tc_dtype dt);
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "binding.h"
 #include "buffer.h"
 #include "conv.h"
 #include "cpu.h"
@@ -35,6 +36,7 @@ void tc_check_failed(const char *cond, const char *file, int line)
 PyObject *tc_err_value(void) { return err_value; }
 PyObject *tc_err_type(void) { return err_type; }
 const char *tc_isa_name(void) { return isa_current->name; }
+const tc_isa_table *tc_isa_current(void) { return isa_current; }
 
 /* ---- buffers ---- */
 
@@ -152,7 +154,7 @@ static PyObject *py_gemm(PyObject *self, PyObject *args)
 /* ---- conv_gemm: one implicit GEMM of a convolution (see conv.h) ---- */
 
 /* A contiguous buffer: float32/float64 data (want_dtype < 0) or int64 tables. */
-static int get_flat(PyObject *obj, const char *name, int writable, int table, tc_buf *o, Py_ssize_t *len)
+int tc_get_flat(PyObject *obj, const char *name, int writable, int table, tc_buf *o, Py_ssize_t *len)
 {
     o->held = 0;
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
@@ -187,7 +189,7 @@ static void minmax(const int64_t *v, Py_ssize_t n, int64_t *lo, int64_t *hi)
 }
 
 /* Do rows [0, m) of base + r * rs + table[] all land in [0, len)? */
-static int rows_in_range(int64_t base, int64_t m, int64_t rs, const int64_t *table, Py_ssize_t n, Py_ssize_t len)
+int tc_rows_in_range(int64_t base, int64_t m, int64_t rs, const int64_t *table, Py_ssize_t n, Py_ssize_t len)
 {
     if (m <= 0 || n <= 0)
         return 1;
@@ -197,7 +199,7 @@ static int rows_in_range(int64_t base, int64_t m, int64_t rs, const int64_t *tab
     return a >= 0 && b < len;
 }
 
-static int ranges_overlap(const Py_buffer *x, const Py_buffer *y)
+int tc_ranges_overlap(const Py_buffer *x, const Py_buffer *y)
 {
     const char *a = (const char *)x->buf, *b = (const char *)y->buf;
     return x->len > 0 && y->len > 0 && a < b + y->len && b < a + x->len;
@@ -223,7 +225,7 @@ static PyObject *py_conv_gemm(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     int got = 0;
     for (; got < CG_N; ++got)
-        if (get_flat(obj[got], names[got], got == CG_DST, got >= CG_AQ, &op[got], &len[got]) != 0)
+        if (tc_get_flat(obj[got], names[got], got == CG_DST, got >= CG_AQ, &op[got], &len[got]) != 0)
             break;
     if (got < CG_N)
         goto done;
@@ -239,16 +241,16 @@ static PyObject *py_conv_gemm(PyObject *self, PyObject *args)
                      "c_coloff %zd, m=%lld", k, n, nd, len[CG_QB], len[CG_QC], len[CG_CC], len[CG_CO], m);
     } else if (beta != 0.0 && beta != 1.0) {
         PyErr_Format(err_value, "beta=%g: only 0 and 1 are supported", beta);
-    } else if (!rows_in_range(w_base, m, a_rs, t[CG_AQ], k, len[CG_W])) {
+    } else if (!tc_rows_in_range(w_base, m, a_rs, t[CG_AQ], k, len[CG_W])) {
         PyErr_SetString(err_value, "w: the weight table reaches outside the weight buffer");
-    } else if (!rows_in_range(c_base, m, c_rs, t[CG_CO], n, len[CG_DST])) {
+    } else if (!tc_rows_in_range(c_base, m, c_rs, t[CG_CO], n, len[CG_DST])) {
         PyErr_SetString(err_value, "dst: the output table reaches outside the output buffer");
-    } else if (ranges_overlap(&op[CG_DST].view, &op[CG_W].view) || ranges_overlap(&op[CG_DST].view, &op[CG_SRC].view)) {
+    } else if (tc_ranges_overlap(&op[CG_DST].view, &op[CG_W].view) || tc_ranges_overlap(&op[CG_DST].view, &op[CG_SRC].view)) {
         PyErr_SetString(err_value, "dst: the output must not share memory with w or src");
     } else {
         tc_dtype dt = op[CG_W].dtype;
         size_t es = tc_dtype_size(dt);
-        tc_wtable wt = {dt, (const char *)op[CG_W].view.buf + w_base * (long long)es, t[CG_AQ], a_rs};
+        tc_wtable wt = {dt, (const char *)op[CG_W].view.buf + w_base * (long long)es, t[CG_AQ], a_rs, NULL};
         tc_gather ga = {dt, (const char *)op[CG_SRC].view.buf, len[CG_SRC], t[CG_CB], t[CG_CC], t[CG_QB], t[CG_QC],
                         {0}, (int)nd};
         for (int a = 0; a < nd; ++a)

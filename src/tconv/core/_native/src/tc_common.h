@@ -44,12 +44,32 @@ typedef double (*tc_fma_chain)(int64_t iters);
  * dst[p * width + i]: the transposing pack of A, vectorised where an ISA provides one. */
 typedef void (*tc_pack_rm)(const void *src, ptrdiff_t rs, ptrdiff_t depth, int width, void *dst);
 
+/* The indirect B packer's tables (conv.h): B[q, j] = src[c * cstride + ind[t][j]] for depth index
+ * q = c * ntaps + t; ind < 0 reads zero.  Each panel of `width` columns has a kind per tap: */
+enum { TC_IND_DENSE = 0, /* every lane valid, lane i at base + i: one plain copy */
+       TC_IND_MASKED = 1, /* the valid lanes (ind >= 0) at base + i: a masked copy */
+       TC_IND_GATHER = 2, /* anything else: a (masked) gather through ind */
+       TC_IND_ZERO = 3 };  /* no valid lane */
+typedef struct {
+    const int32_t *ind;  /* ntaps x npad (npad = npanels * width; lanes past the last column are -1) */
+    const int32_t *base; /* ntaps x npanels */
+    const uint8_t *kind; /* ntaps x npanels */
+    ptrdiff_t npad, npanels;
+    int ntaps, width;
+} tc_indirect;
+
+/* Packs one panel (column panel `panel`, depth [p0, p0 + depth)) of an indirect B into
+ * dst[p * width + i]. */
+typedef void (*tc_pack_ind)(const tc_indirect *t, const void *src, ptrdiff_t cstride, ptrdiff_t panel,
+                            ptrdiff_t p0, ptrdiff_t depth, void *dst);
+
 typedef struct {
     int mr, nr;          /* register tile */
     int mc, kc, nc;      /* cache blocks (see gemm_kernel.inc) */
     tc_ukernel kernel;
     tc_fma_chain fma_chain;
     tc_pack_rm pack_rm;  /* NULL: the portable loop */
+    tc_pack_ind pack_ind; /* the indirect B packer, width nr */
 } tc_gemm_kernel;
 
 /* The function table of one instruction set. */
