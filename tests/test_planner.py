@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import tconv
+from tconv.core import _native
 from tconv.core.algorithms import SCRATCH_FACTOR, SMALL_SCRATCH_BYTES
 from tconv.core.planner import plan
 from tconv.tools.bench.layers import SUITE
@@ -21,10 +22,14 @@ def test_auto_on_the_suite(layer):
     assert p.choice not in ("scatter", "matrix")
     out_bytes = layer.n * geom.x_channels * np.prod(geom.x_shape) * 4
     assert chosen.scratch_bytes <= max(SCRATCH_FACTOR * out_bytes, SMALL_SCRATCH_BYTES)
-    # the cost model's ranking on layers where the gap is wide (>= 4x measured, see the docstring)
-    expected = {"L1": "gemm", "L3": "gemm", "L5": "direct", "L6": "direct", "L7": "gemm", "L8": "gemm"}
+    # the cost model's ranking on layers where the gap is wide (>= 4x measured, see the docstring): a
+    # GEMM algorithm (native and gemm are within 10-30% of each other; native with the compiled core
+    # on AVX-512, whose model is fitted in benchmarks/calibrate_native.py) or direct
+    gemms = ("native",) if _native.available() and _native.get_isa() == "avx512" else ("native", "gemm")
+    direct = ("direct",) if _native.available() else ("direct", "gemm")  # NumPy's direct is slower
+    expected = {"L1": gemms, "L3": gemms, "L5": direct, "L6": direct, "L7": gemms, "L8": gemms}
     if layer.id in expected:
-        assert p.choice == expected[layer.id]
+        assert p.choice in expected[layer.id]
     if max(geom.stride) > 1:
         assert p.choice != "zero_insertion"
 
@@ -33,7 +38,8 @@ def test_explain_report():
     p = tconv.explain((16, 512, 8, 8), (512, 256, 4, 4), stride=2, padding=1)
     text = str(p)
     assert "<- chosen" in text and "BLAS:" in text and "reference algorithm" in text
-    assert p.choice == "gemm"  # L1 of the suite: a wide margin (see test_auto_on_the_suite)
+    assert p.choice == ("native" if _native.available() and _native.get_isa() == "avx512" else p.choice)
+    assert p.choice in ("native", "gemm")  # L1 of the suite (see test_auto_on_the_suite)
     for c in p.candidates:
         if c.reason is None or c.reason.startswith("scratch"):  # runnable (or passed over for scratch): an estimate
             assert 0 < c.seconds < float("inf"), c

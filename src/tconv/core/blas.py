@@ -1,9 +1,11 @@
-"""Direct calls to SciPy's BLAS ``sgemm``/``dgemm`` (``scipy.linalg.cython_blas``).
+"""The GEMM of the ``gemm`` algorithm on raw buffers: the compiled core's (our own micro-kernels
+and thread pool), or, without it, SciPy's BLAS ``sgemm``/``dgemm`` (``scipy.linalg.cython_blas``).
 
-NumPy's ``matmul`` needs contiguous operands and cannot accumulate (``beta=1``); calling
-the Fortran routine with explicit leading dimensions lets the algorithms multiply strided
-windows of a padded buffer in place and accumulate tap after tap, without copies. All
-tconv GEMMs go through this one BLAS (and so through one thread pool).
+NumPy's ``matmul`` needs contiguous operands and cannot accumulate (``beta=1``); a GEMM with
+explicit leading dimensions lets the algorithms multiply strided windows of a padded buffer in
+place and accumulate tap after tap, without copies. With the compiled core, no tconv call runs
+OpenBLAS: its workers would keep spinning after the call, against the caller's next NumPy
+product, and against our pool.
 """
 
 from __future__ import annotations
@@ -13,6 +15,11 @@ from functools import cache
 
 import numpy as np
 import scipy.linalg.cython_blas as _cb
+from numpy.lib.stride_tricks import as_strided
+
+from ..errors import TconvError
+from . import _native
+from .options import thread_cap
 
 __all__ = ["gemm_cm", "blas_info", "blas_core"]
 
@@ -45,6 +52,9 @@ def gemm_cm(transa: bool, transb: bool, m: int, n: int, k: int,
     """
     if m == 0 or n == 0:
         return
+    if _native.available():
+        _core_gemm(transa, transb, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc, beta)
+        return
     fn, ct = _GEMM[c.dtype]
     size = c.itemsize
     ci = ctypes.c_int
@@ -53,6 +63,19 @@ def gemm_cm(transa: bool, transb: bool, m: int, n: int, k: int,
        a.ctypes.data + a_off * size, ctypes.byref(ci(lda)),
        b.ctypes.data + b_off * size, ctypes.byref(ci(ldb)), ctypes.byref(ct(beta)),
        c.ctypes.data + c_off * size, ctypes.byref(ci(ldc)))
+
+
+def _core_gemm(transa, transb, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc, beta) -> None:
+    """:func:`gemm_cm` on the compiled core: the column-major ``C = op(A) op(B)`` is the row-major
+    ``C^T = op(B)^T op(A)^T``, each operand a strided view of its flat buffer."""
+    es = c.itemsize
+    if not (a.flags.c_contiguous and b.flags.c_contiguous and c.flags.c_contiguous):
+        raise TconvError("gemm_cm: the operands must be C-contiguous buffers (an internal error)")
+    cf, af, bf = c.reshape(-1), a.reshape(-1), b.reshape(-1)
+    ct = as_strided(cf[c_off:], (n, m), (ldc * es, es))
+    bt = as_strided(bf[b_off:], (n, k), (es, ldb * es) if transb else (ldb * es, es))
+    at = as_strided(af[a_off:], (k, m), (es, lda * es) if transa else (lda * es, es))
+    _native._ext.gemm(bt, at, ct, 1.0, beta, thread_cap() or _native.get_num_threads())
 
 
 @cache

@@ -96,8 +96,13 @@ def compiled_core() -> str:
 
 def native_summary() -> str:
     """One line on the compute back end, for ``explain``."""
+    from . import _native
     from .blas import blas_info
 
+    threads = f"threads: tconv's pool, up to {thread_cap() or cpu_count()} per call"
+    if _native.available():
+        kern = _native.info()["kernels"]["float32"]
+        return (f"BLAS: {blas_info()}, used only without the compiled core; compiled core: {compiled_core()} "
+                f"(every GEMM: float32 register tile {kern['mr']}x{kern['nr']}); {threads}")
     return (f"BLAS: {blas_info()}; cost model GEMM rate {blas_rates()[4] / 1e9:.0f} GFLOP/s float32 "
-            f"({cpu_count()} CPUs); compiled core: {compiled_core()}; threads: tconv's pool, "
-            f"up to {thread_cap() or cpu_count()} per call")
+            f"({cpu_count()} CPUs); compiled core: {compiled_core()}; {threads}")

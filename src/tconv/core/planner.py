@@ -243,8 +243,8 @@ def explain(
     calls choose as before).
 
     >>> p = explain((16, 512, 8, 8), (512, 256, 4, 4), stride=2, padding=1)
-    >>> p.choice, p.op
-    ('gemm', 'conv_transpose')
+    >>> p.choice, p.op  # 'gemm' without the compiled core
+    ('native', 'conv_transpose')
     """
     check_operation(op)
     if op == "conv":

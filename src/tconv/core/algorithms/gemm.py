@@ -204,8 +204,55 @@ def numpy_weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom) -> np.nd
     return gw.reshape(geom.weight_shape)
 
 
+#: the cost constants on the compiled core (its GEMM, its im2col/col2im) per ISA and operation
+#: (col2im and im2col are different passes), float32, fitted to single-thread times like ``native``'s
+#: (``benchmarks/calibrate_native.py --method gemm``, 2026-12-01, 2-core Xeon with AVX-512, each ISA
+#: forced): the GEMM's FLOP/s (the rate the fit assumed), seconds per column-buffer element, per output
+#: element, per GEMM call and per call
+CORE_COSTS = {
+    ("avx512", "conv_transpose"): dict(rate=1.53e11, cols=0.14e-9, side=2.2e-9, gemm=36e-6, call=20e-6),
+    ("avx512", "conv"): dict(rate=1.53e11, cols=0.55e-9, side=0.16e-9, gemm=16e-6, call=48e-6),
+    ("avx2", "conv_transpose"): dict(rate=9.3e10, cols=0.0, side=1.9e-9, gemm=44e-6, call=11e-6),
+    ("avx2", "conv"): dict(rate=9.3e10, cols=0.49e-9, side=0.0, gemm=15e-6, call=48e-6),
+    ("generic", "conv_transpose"): dict(rate=2.85e10, cols=0.05e-9, side=2.2e-9, gemm=36e-6, call=20e-6),
+    ("generic", "conv"): dict(rate=2.85e10, cols=0.76e-9, side=0.0, gemm=15e-6, call=40e-6),
+}
+
+
+def core_gemm_work(geom, batch: int, op: str) -> tuple[float, int, int, int]:
+    """``(register-tile flops, column-buffer elements, output elements, GEMM calls)`` of ``gemm`` on
+    the compiled core: its products are ``(C_out/g * prod(k)) x positions x C_in/g`` (transpose)
+    or ``C_out/g x positions x (C_in/g * prod(k))`` (conv), per group and batch chunk."""
+    g, K, M = geom.groups, math.prod(geom.kernel), math.prod(geom.y_shape)
+    cxg, cyg = geom.x_channels // g, geom.y_channels // g
+    kern = _native.info()["kernels"]["float32"]
+    mr, nr = kern["mr"], kern["nr"]
+    nb = chunk_size(geom, batch, 4)
+    chunks = -(-batch // nb)
+    per_sample = M >= 1024 and nb > 1
+    calls = g * (batch if per_sample else chunks)
+    cols = (nb if not per_sample else 1) * M
+    if op == "conv_transpose":
+        rows, depth, side = cxg * K, cyg, batch * geom.x_channels * math.prod(geom.x_shape)
+    elif op == "conv":
+        rows, depth, side = cyg, cxg * K, batch * geom.y_channels * M
+    else:
+        rows, depth, side = cxg * K, batch * M, geom.y_channels * cxg * K
+        cols, calls = cyg, g
+    tiles = 2.0 * -(-rows // mr) * mr * -(-cols // nr) * nr * depth * (calls if op != "weight_grad" else g)
+    return tiles, batch * geom.x_channels * K * M, side, calls
+
+
 def gemm_cost(geom, batch: int, itemsize: int, op: str) -> float:
     """GEMM time at the machine's rate (thin GEMMs far below it) + the im2col/col2im pass + call overhead."""
+    if _native.available() and geom.nd <= 3:
+        from .native import thread_speedup
+
+        isa = _native.get_isa() if (_native.get_isa(), "conv") in CORE_COSTS else "generic"
+        c = CORE_COSTS[(isa, "conv" if op == "conv" else "conv_transpose")]  # weight_grad: like col2im
+        tiles, cols, side, calls = core_gemm_work(geom, batch, op)
+        par = tiles / (c["rate"] * 4 / itemsize) + (cols * c["cols"] + side * c["side"]) * itemsize / 4
+        return par / thread_speedup() + calls * c["gemm"] + c["call"]
     flops = 2 * geom.macs(batch)
     cols = batch * geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
     side = batch * (geom.x_channels * math.prod(geom.x_shape) if op == "conv_transpose"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import threading
+from functools import lru_cache
 
 import numpy as np
 
@@ -33,31 +34,63 @@ from ..geometry import ConvGeometry
 from ..options import thread_cap
 from ._base import Algorithm, register
 
-#: seconds per GEMM call beyond its flops (tables, packing set-up, the pool)
-CALL_S = 2e-5
-#: the packers gather with index tables: slower than plain packing; the rate is scaled by this
-GATHER_FACTOR = 1.3
-#: elements per second one thread gathers into a packed panel (measured: ~0.5-1 ns per element)
-PACK_RATE = 1.0e9
+#: a second thread's share (the pool's split and the shared L3)
+_THREAD_EFFICIENCY = 0.85
+#: ``native``'s cost constants per ISA (float32; float64 at half the rate, twice the bytes), fitted
+#: to single-thread times of the suite's layers and variations of them (``benchmarks/calibrate_native.py``):
+#: the FLOP/s of the register tiles, seconds per element packed into B through the tables, per
+#: element of A packed, per element of C scattered and written, per register tile and depth block (the
+#: micro-kernel's call), per GEMM and per call (2026-12-01,
+#: 2-core Xeon with AVX-512, each ISA forced)
+_COSTS = {
+    "avx512": dict(rate=179e9, pack_b=0.14e-9, pack_a=0.26e-9, scatter=1.0e-9, out=0.14e-9, tile=120e-9, gemm=1.6e-6,
+                   call=35e-6),
+    "avx2": dict(rate=103e9, pack_b=0.2e-9, pack_a=0.05e-9, scatter=0.87e-9, out=0.05e-9, tile=57e-9, gemm=2e-6,
+                 call=30e-6),
+    "generic": dict(rate=29.7e9, pack_b=0.82e-9, pack_a=1.9e-9, scatter=0.8e-9, out=0.15e-9, tile=19e-9, gemm=2.6e-6,
+                    call=27e-6),
+}
+
+
+#: seconds per element of the weight gradient's B (the transposed patches, gathered element by
+#: element through conv.c's coordinate tables, not yet the indirect packer): 1.3-2.9 ns on the suite's
+#: layers (median 1.9), 0.5 ns for long 1-D runs (L7)
+WGRAD_PACK_B = 1.9e-9
 
 
 def _threads() -> int:
     return thread_cap() or _native.get_num_threads()
 
 
-#: the compiled core's GEMM FLOP/s on one thread per ISA and itemsize, best of 15 on a 256 x 256 x 1024
-#: product (2-core Xeon with AVX-512, 2026-12-01, each ISA forced with ``_native.use_isa``). A table,
-#: not a timing, so ``auto`` chooses the same in every process on one machine (tests/test_reliability.py)
-_PER_THREAD = {("avx512", 4): 185e9, ("avx512", 8): 85e9, ("avx2", 4): 105e9, ("avx2", 8): 50e9,
-               ("generic", 4): 32e9, ("generic", 8): 15e9}
-#: a second thread's share (the pool's split and the shared L3)
-_THREAD_EFFICIENCY = 0.85
+def gemm_shapes(geom: ConvGeometry, batch: int, op: str) -> list[tuple[int, int, int, bool]]:
+    """``(rows, columns, depth, C buffered)`` of each GEMM ``native`` runs for ``op`` (the plans'
+    shapes, without building their tables)."""
+    g, K = geom.groups, math.prod(geom.kernel)
+    cxg, cyg = geom.x_channels // g, geom.y_channels // g
+    if op == "conv":
+        return [(cyg, batch * math.prod(geom.y_shape), cxg * K, False)] * g
+    if op == "weight_grad":
+        return [(cyg, cxg * K, batch * math.prod(geom.y_shape), False)] * g
+    return [(cxg * p, batch * math.prod(counts), cyg * taps, strided) for p, counts, taps, strided in
+            _phase_sets(geom) for _ in range(g)]
 
 
-def _rate(isa: str, threads: int, itemsize: int) -> float:
-    """GEMM FLOP/s of the compiled core for this ISA, thread count and dtype (:data:`_PER_THREAD`)."""
-    per = _PER_THREAD.get((isa, itemsize), _PER_THREAD[("generic", itemsize)])
-    return per * (1 + _THREAD_EFFICIENCY * (max(threads, 1) - 1))
+@lru_cache(maxsize=1024)
+def _phase_sets(geom: ConvGeometry) -> list[tuple[int, tuple[int, ...], int, bool]]:
+    """conv_transpose's GEMMs per group: ``(phases, cell counts, taps, C buffered)`` per set of
+    phases that read the same input cells (see :func:`_transpose_plan`)."""
+    sets: dict = {}
+    for r in np.ndindex(*_phases(geom)):
+        _, off, counts = _phase_offsets(geom, r)
+        sets.setdefault((off.tobytes(), counts), [0, len(off)])[0] += 1
+    strided = math.prod(geom.stride) > 1
+    return [(p, counts, taps, strided or p > 1) for (_, counts), (p, taps) in sets.items()]
+
+
+def thread_speedup(threads: int | None = None) -> float:
+    """How much faster the parallel parts of a call run on ``threads`` threads (the pool's)."""
+    threads = _threads() if threads is None else threads
+    return 1 + _THREAD_EFFICIENCY * (max(threads, 1) - 1)
 
 
 def _strides(shape: tuple[int, ...]) -> np.ndarray:
@@ -328,42 +361,49 @@ class Native(Algorithm):
             _run(y, x, gw, grp, cols)
         return gw
 
-    def _calls(self, geom: ConvGeometry, op: str) -> int:
-        return geom.groups * (math.prod(_phases(geom)) if op == "conv_transpose" else 1)
-
-    def _shape(self, geom: ConvGeometry, batch: int, op: str) -> tuple[int, int, int]:
-        """(rows, columns, depth) of all the op's GEMMs together (phases and groups summed)."""
-        g, k = geom.groups, math.prod(geom.kernel)
-        if op == "conv":
-            return geom.y_channels, batch * math.prod(geom.y_shape), geom.x_channels // g * k
-        if op == "conv_transpose":  # each phase: its cells as columns, its taps as depth
-            return geom.x_channels, batch * math.prod(geom.x_shape), geom.y_channels // g * max(1, k // math.prod(geom.stride))
-        return geom.y_channels, geom.x_channels // g * k, batch * math.prod(geom.y_shape)
-
     def cost(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> float:
-        """Flops over the measured GEMM rate (per ISA and thread count, register tiles the channel
-        counts leave partly empty counted as empty), the packing (every B element gathered once per
-        GEMM, A once per column panel), and a per-call cost."""
+        """Seconds, from the op's GEMMs (:func:`gemm_shapes`): the register tiles' flops (a tile the
+        channel counts leave partly empty counts whole) at the measured rate, the B panels packed
+        through the tables, A packed once, C scattered once where the columns are not consecutive,
+        and a cost per GEMM and per call; the parallel parts scaled by the threads (:data:`_COSTS`)."""
         kern = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"]
-        threads = _threads()
-        rows, cols, depth = self._shape(geom, max(batch, 1), op)
-        rows_g = rows // geom.groups
-        fill = rows_g / (math.ceil(rows_g / kern["mr"]) * kern["mr"])
-        rate = _rate(_native.get_isa(), threads, itemsize)
-        flops = 2.0 * geom.macs(max(batch, 1))
-        packed = geom.groups * depth * cols + rows * depth * math.ceil(cols / kern["nc"])
-        pack_rate = PACK_RATE * min(threads, 2) / (3 if op == "weight_grad" else 1)
-        return flops / rate * GATHER_FACTOR / fill + packed / pack_rate + CALL_S * self._calls(geom, op)
+        isa, threads = _native.get_isa(), _threads()
+        c = _COSTS.get(isa, _COSTS["generic"])
+        mr, nr = kern["mr"], kern["nr"]
+        par = 0.0
+        shapes = gemm_shapes(geom, max(batch, 1), op)
+        for m, n, k, buffered in shapes:
+            tiles = math.ceil(m / mr) * math.ceil(n / nr)
+            par += 2.0 * tiles * mr * nr * k / (c["rate"] * 4 / itemsize) + tiles * -(-k // kern["kc"]) * c["tile"]
+            par += (k * n * (c["pack_b"] if op != "weight_grad" else WGRAD_PACK_B) + m * k * c["pack_a"]
+                                                          + m * n * (c["scatter"] * buffered + c["out"])) * itemsize / 4
+        return par / thread_speedup(threads) + c["gemm"] * len(shapes) + c["call"]
+
+    def describe(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> str:
+        """The GEMMs (rows x columns x depth; several of one shape counted once) and the ISA."""
+        shapes = gemm_shapes(geom, max(batch, 1), op)
+        counts: dict = {}
+        for m, n, k, _ in shapes:
+            counts[(m, n, k)] = counts.get((m, n, k), 0) + 1
+        text = ", ".join(f"{c}x " * (c > 1) + f"{m}x{n}x{k}" for (m, n, k), c in counts.items())
+        return f"GEMM {text} on {_native.get_isa()}"
 
     def scratch_bytes(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> int:
-        """The index tables (int64: per column 2 + nd entries, per depth index 2 + nd, for every
-        GEMM) and the packed panels (B: KC x NC, A: MC x KC per thread)."""
-        nd = geom.nd
-        rows, cols, depth = self._shape(geom, batch, op)
-        if op == "conv_transpose":  # the phases' taps together: every tap once
-            depth = geom.y_channels // geom.groups * math.prod(geom.kernel)
-        tables = 8 * (2 + nd) * (cols + depth * geom.groups)
+        """Bytes beyond the output: the plan's tables (conv, conv_transpose: per set of phases an
+        int32 indirection table of taps x columns and 5 bytes per panel and tap, the int64 column
+        and weight tables; weight_grad: int64 tables of 2 + nd entries per column and depth index),
+        the weights packed once (about their size), C's buffer (rows x NC) and B's panel (KC x NC)."""
         kern = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"] if _native.available() else \
-            {"mc": 512, "kc": 256, "nc": 1024}
-        panels = (kern["kc"] * kern["nc"] + _threads() * kern["mc"] * kern["kc"]) * itemsize
-        return int(tables + panels)
+            {"mr": 16, "nr": 32, "mc": 512, "kc": 256, "nc": 1024}
+        shapes = gemm_shapes(geom, max(batch, 1), op)
+        panels = kern["kc"] * kern["nc"] * itemsize
+        if op == "weight_grad":
+            m, n, k, _ = shapes[0]
+            return int(8 * (2 + geom.nd) * (n + k) + panels + _threads() * kern["mc"] * kern["kc"] * itemsize)
+        tables = 0
+        for _, n, k, _ in shapes[::geom.groups]:  # the groups of a part share its tables
+            taps = k // max(1, (geom.y_channels if op == "conv_transpose" else geom.x_channels) // geom.groups)
+            tables += taps * -(-n // kern["nr"]) * (4 * kern["nr"] + 5) + 8 * (n + k)
+        packed = sum(-(-m // kern["mr"]) * kern["mr"] * k for m, _, k, _ in shapes) * itemsize
+        cbuf = max((m * min(n, kern["nc"]) for m, n, _, buffered in shapes if buffered), default=0) * itemsize
+        return int(tables + packed + cbuf + panels)

@@ -149,8 +149,9 @@ void tc_pack_gather(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff
             if (t->rowoff) /* a row table */                                                     \
                 for (ptrdiff_t i = 0; i < rows; ++i)                                             \
                     d[i] = wq[t->rowoff[r0 + i]];                                                \
-            else if (t->rs == 1) /* a depth-major weight matrix: one copy */                     \
-                memcpy(d, wq + r0, (size_t)rows * sizeof(T));                                    \
+            else if (t->rs == 1) /* a depth-major weight matrix: one short copy */               \
+                for (ptrdiff_t i = 0; i < rows; ++i)                                             \
+                    d[i] = wq[r0 + i];                                                           \
             else                                                                                 \
                 for (ptrdiff_t i = 0; i < rows; ++i)                                             \
                     d[i] = wq[(r0 + i) * t->rs];                                                 \
