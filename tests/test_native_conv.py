@@ -113,3 +113,76 @@ def test_the_extension_checks_the_tables():
     if not _native.info()["debug_build"]:
         call(qbase=i64(0, 100))
         np.testing.assert_array_equal(dst[:4], [1, 1, 1, 1])
+
+
+def test_the_plan_checks_its_tables():
+    """conv_plan refuses tables that reach outside buffers of the lengths it is given; conv_run
+    then takes only buffers of those lengths and dtype, never sharing memory, on the plan's ISA."""
+    i64 = lambda *v: np.array(v, np.int64)  # noqa: E731
+    # one part: 2 columns, 1 tap, 1 channel; C[i, j] = dst[i * 2 + j]; A[i, 0] = w[i]
+    part = (i64(0, 1), i64(0, 1), i64(0), i64(0), i64(0, 1), i64(0), 1)
+    gemm = (0, 2, 1, 0, 0, 2, 2, 0, None, None)
+
+    def plan(parts=(part,), gemms=(gemm,), lens=(2, 2, 4)):
+        return _native._ext.conv_plan("d", i64(2), list(parts), list(gemms), *lens)
+
+    p = plan()
+    w, src, dst = np.array([1.0, 2.0]), np.array([3.0, 4.0]), np.zeros(4)
+    _native._ext.conv_run(p, w, src, dst, 1, None)
+    np.testing.assert_array_equal(dst, [3, 4, 6, 8])
+    for bad in [dict(lens=(1, 2, 4)), dict(lens=(2, 1, 4)), dict(lens=(2, 2, 3)),
+                dict(gemms=[(1, *gemm[1:])]), dict(gemms=[(0, 3, *gemm[2:])]),
+                dict(gemms=[(*gemm[:8], i64(0, 5), None)]), dict(gemms=[(*gemm[:8], None, i64(0))]),
+                dict(parts=[(i64(0, -5), *part[1:])]), dict(parts=[(*part[:5], i64(0, 1), 1)])]:
+        with pytest.raises(tconv.TconvError):
+            plan(**bad)
+    for args in [(w[:1], src, dst), (w, src[:1], dst), (w, src, dst[:3]), (w.astype(np.float32), src, dst),
+                 (w, src, w.copy()[:0])]:
+        with pytest.raises((tconv.TconvError, tconv.TconvTypeError)):
+            _native._ext.conv_run(p, *args, 1, None)
+    shared = np.zeros(4)
+    with pytest.raises(tconv.TconvError, match="share memory"):
+        _native._ext.conv_run(p, shared[1:3], src, shared, 1, None)
+    with pytest.raises(tconv.TconvError, match="packed"):
+        _native._ext.conv_run(p, w, src, dst, 1, np.zeros(3))
+    others = [i for i in _native.isas() if i != _native.get_isa()]
+    if others:
+        with _native.use_isa(others[0]), pytest.raises(tconv.TconvError, match="made for"):
+            _native._ext.conv_run(p, w, src, dst, 1, None)
+
+
+@pytest.mark.parametrize("op", ["conv", "conv_transpose"])
+def test_packed_weights_are_kept_by_the_weight_owner(isa, op):
+    """With a weight owner's cache (ConvOperator, the layers) the weights are packed once per ISA
+    and dtype, and the result is the same as packing them per call."""
+    from tconv.core.dispatch import run
+
+    wshape, inshape, kw = CASES[0]
+    geom = tconv.conv_transpose_geometry(wshape, inshape, **kw)
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal(wshape)
+    a = rng.standard_normal((2, geom.y_channels, *geom.y_shape) if op == "conv_transpose"
+                            else (2, geom.x_channels, *geom.x_shape))
+    cache: dict = {}
+    first = run("native", op, a, w, geom, cache=cache)
+    packed = [v for k, v in cache.items() if k[0] == "native"]
+    assert len(packed) == 1
+    again = run("native", op, a, w, geom, cache=cache)
+    assert [v for k, v in cache.items() if k[0] == "native"][0] is packed[0]
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(first, run("native", op, a, w, geom))
+
+
+def test_batches_are_split_below_the_index_limit(monkeypatch):
+    """The indirection tables are int32: a batch whose source passes 2**31 elements runs in chunks
+    (here the limit is lowered to a few samples), with the same result."""
+    from tconv.core.algorithms import native
+
+    wshape, inshape, kw = CASES[2]
+    geom = tconv.conv_transpose_geometry(wshape, inshape, **kw)
+    rng = np.random.default_rng(4)
+    w = rng.standard_normal(wshape)
+    y = rng.standard_normal((7, geom.y_channels, *geom.y_shape))
+    whole = ALGORITHMS["native"].conv_transpose(y, w, geom)
+    monkeypatch.setattr(native, "_INDEX_LIMIT", 2 * geom.y_channels * int(np.prod(geom.y_shape)) + 1)
+    np.testing.assert_array_equal(ALGORITHMS["native"].conv_transpose(y, w, geom), whole)
