@@ -422,16 +422,53 @@ static tc_gemm_problem gemm_problem(const conv_plan *p, const plan_gemm *g, cons
                              .c_rowoff = g->c_rowoff, .c_lo = dst, .c_hi = dst + dst_bytes};
 }
 
-static void pack_all(const conv_plan *p, const char *w, char *packed, int threads)
+/* Packing A for every GEMM: tasks (depth block, row block), each packing that block of every
+ * GEMM in turn, so that the GEMMs of the stride phases, which read the same weights (other taps
+ * of the same channels), read them while they are in cache: the weights are read from memory about
+ * once instead of once per phase. */
+typedef struct {
+    const conv_plan *p;
+    const char *w;
+    char *packed;
+    ptrdiff_t blocks, row_blocks;
+} pack_job;
+
+static void pack_task(void *ctx, int task, int thread)
 {
+    (void)thread;
+    const pack_job *j = (const pack_job *)ctx;
+    const conv_plan *p = j->p;
+    const tc_gemm_kernel *kr = &p->isa->gemm[p->dtype];
     size_t es = tc_dtype_size(p->dtype);
+    ptrdiff_t pc = (task / j->row_blocks) * kr->kc, ic = (task % j->row_blocks) * kr->mc;
     for (int i = 0; i < p->ngemms; ++i) {
         const plan_gemm *g = &p->gemms[i];
+        ptrdiff_t k = p->parts[g->part].k;
+        if (pc >= k || ic >= g->m)
+            continue;
         tc_wtable wt;
-        ind_ctx ic;
-        tc_gemm_problem pb = gemm_problem(p, g, w, NULL, NULL, 0, &wt, &ic);
-        tc_gemm_pack_a(p->isa, &pb, packed + (size_t)g->a_off * es, threads);
+        ind_ctx c;
+        tc_gemm_problem pb = gemm_problem(p, g, j->w, NULL, NULL, 0, &wt, &c);
+        ptrdiff_t kc = k - pc < kr->kc ? k - pc : kr->kc, mc = g->m - ic < kr->mc ? g->m - ic : kr->mc;
+        ptrdiff_t mpad = (g->m + kr->mr - 1) / kr->mr * kr->mr;
+        pb.a.pack(&pb.a, ic, mc, pc, kc, kr->mr, j->packed + (size_t)(g->a_off + pc * mpad + ic * kc) * es);
     }
+}
+
+static void pack_all(const conv_plan *p, const char *w, char *packed, int threads)
+{
+    const tc_gemm_kernel *kr = &p->isa->gemm[p->dtype];
+    pack_job j = {p, w, packed, 0, 0};
+    for (int i = 0; i < p->ngemms; ++i) {
+        const plan_gemm *g = &p->gemms[i];
+        ptrdiff_t k = p->parts[g->part].k, b = (k + kr->kc - 1) / kr->kc, r = (g->m + kr->mc - 1) / kr->mc;
+        j.blocks = b > j.blocks ? b : j.blocks;
+        j.row_blocks = r > j.row_blocks ? r : j.row_blocks;
+    }
+    tc_team team;
+    tc_team_begin(&team, (double)p->a_len < 1e5 ? 1 : threads);
+    tc_team_run(&team, (int)(j.blocks * j.row_blocks), pack_task, &j);
+    tc_team_end(&team);
 }
 
 /* w, src, dst (and a packed A, when given) as the plan expects them; -1 with an error set. */

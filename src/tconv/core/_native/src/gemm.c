@@ -127,6 +127,16 @@ static void pack_b_task(void *ctx, int task, int thread)
                      double beta)                                                                  \
     {                                                                                              \
         T *c = (T *)row, a = (T)alpha;                                                             \
+        if (st == 1) { /* consecutive columns: a loop the compiler vectorises */                \
+            T *restrict cs = c + co[0];                                                            \
+            if (beta == 0.0)                                                                       \
+                for (ptrdiff_t j = 0; j < n; ++j)                                                  \
+                    cs[j] = a * t[j];                                                              \
+            else                                                                                   \
+                for (ptrdiff_t j = 0; j < n; ++j)                                                  \
+                    cs[j] += a * t[j];                                                             \
+            return;                                                                                \
+        }                                                                                          \
         if (st > 0) {                                                                              \
             T *cs = c + co[0];                                                                     \
             if (beta == 0.0)                                                                       \
@@ -238,19 +248,25 @@ static void tile_task(void *ctx, int task, int thread)
  * Instead the tiles accumulate in a contiguous buffer (m x NC) and each column block is scattered
  * into C once, by rows, in parallel. ---- */
 
-static int buffered_c(const tc_gemm_problem *pb)
+/* Buffered when C's rows come from a table, when its columns break into short runs (runs of
+ * one: the cells of a strided phase), or when the depth takes several blocks and the buffer
+ * (rows x NC) stays in L2: the partial sums of every depth block then stay there, and C is written
+ * once.  Otherwise the micro-kernel writes C itself (through a tile buffer at a run's break). */
+static int buffered_c(const tc_gemm_problem *pb, const tc_gemm_kernel *kr, size_t es)
 {
     if (!pb->c_coloff)
         return 0;
     if (pb->c_rowoff)
         return 1;
+    ptrdiff_t breaks = 0;
     for (ptrdiff_t j = 1; j < pb->n; ++j)
-        if (pb->c_coloff[j] != pb->c_coloff[j - 1] + 1)
-            return 1;
-    return 0;
+        breaks += pb->c_coloff[j] != pb->c_coloff[j - 1] + 1;
+    if (breaks * 4 * kr->nr > pb->n) /* runs shorter than 4 register tiles on average */
+        return 1;
+    return pb->k > kr->kc && (size_t)(pb->m * kr->nc) * es <= ((size_t)1 << 20);
 }
 
-#define SCATTER_ROWS 16
+#define SCATTER_ROWS 16 /* rows per scatter task: even, so that interleaved pairs stay in one task */
 
 /* Splits the block's column table into runs of a constant positive step (the cells of one row of
  * an output phase), so that the scatter of each row is a tight strided loop per run. */
@@ -268,6 +284,33 @@ static void column_runs(gemm_call *g)
     }
 }
 
+/* Two rows whose cells interleave (rows of the phases r and r + 1 of the last axis, stride 2, in
+ * one GEMM): c[2j] = a[j], c[2j + 1] = b[j], contiguous stores instead of two strided passes. */
+#define INTERLEAVE(T, NAME)                                                                        \
+    static void NAME(T *restrict c, const T *restrict a, const T *restrict b, ptrdiff_t n, T alpha) \
+    {                                                                                              \
+        for (ptrdiff_t j = 0; j < n; ++j) {                                                        \
+            c[2 * j] = alpha * a[j];                                                               \
+            c[2 * j + 1] = alpha * b[j];                                                           \
+        }                                                                                          \
+    }
+
+INTERLEAVE(float, interleave_f32)
+INTERLEAVE(double, interleave_f64)
+
+/* Can rows i and i + 1 be scattered together by interleaving?  (beta 0, every run of step 2, row
+ * i + 1's cells right after row i's.) */
+static int pairs_interleave(const gemm_call *g, ptrdiff_t i)
+{
+    const tc_gemm_problem *pb = g->pb;
+    if (!pb->c_rowoff || pb->beta != 0.0 || i + 1 >= pb->m || pb->c_rowoff[i + 1] != pb->c_rowoff[i] + 1)
+        return 0;
+    for (int r = 0; r < g->nruns; ++r)
+        if (g->runs[r].st != 2)
+            return 0;
+    return 1;
+}
+
 static void scatter_rows(const gemm_call *g, ptrdiff_t i0, ptrdiff_t i1)
 {
     const tc_gemm_problem *pb = g->pb;
@@ -276,6 +319,21 @@ static void scatter_rows(const gemm_call *g, ptrdiff_t i0, ptrdiff_t i1)
     for (ptrdiff_t i = i0; i < i1; ++i) {
         char *row = pb->c + (pb->c_rowoff ? pb->c_rowoff[i] : i * pb->rs_c) * es;
         const char *t = g->cbuf + i * g->cbuf_rs * es;
+        if (i + 1 < i1 && pairs_interleave(g, i)) {
+            const char *t1 = t + g->cbuf_rs * es;
+            for (int r = 0; r < g->nruns; ++r) {
+                const column_run *u = &g->runs[r];
+                TC_CHECK(row + co[u->j] * es >= pb->c_lo && row + (co[u->j] + 2 * u->n - 1) * es < pb->c_hi);
+                if (es == (ptrdiff_t)sizeof(float))
+                    interleave_f32((float *)row + co[u->j], (const float *)t + u->j, (const float *)t1 + u->j, u->n,
+                                   (float)pb->alpha);
+                else
+                    interleave_f64((double *)row + co[u->j], (const double *)t + u->j, (const double *)t1 + u->j,
+                                   u->n, pb->alpha);
+            }
+            ++i;
+            continue;
+        }
         for (int r = 0; r < g->nruns; ++r) {
             const column_run *u = &g->runs[r];
             TC_CHECK(row + co[u->j] * es >= pb->c_lo && row + (co[u->j] + (u->n - 1) * u->st) * es < pb->c_hi);
@@ -432,7 +490,7 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
     g.bbuf = (char *)thread_scratch(SCRATCH_B, (size_t)(nc_max * kc_max) * es);
     if (!g.bbuf)
         return -1;
-    if (buffered_c(&pb)) {
+    if (buffered_c(&pb, kr, es)) {
         g.cbuf_rs = nc_max;
         g.cbuf = (char *)thread_scratch(SCRATCH_C, (size_t)(pb.m * nc_max) * es);
         g.runs = (column_run *)thread_scratch(SCRATCH_RUNS, sizeof(column_run) * (size_t)nc_max);
