@@ -463,6 +463,124 @@ static void plan_tiles(gemm_call *g, int threads)
     g->pack_chunk = round_up(ceil_div(g->nc, threads), kr->nr);
 }
 
+/* ---- depth split: a long depth over few tiles of C (the weight gradient's reduction over every
+ * position of a batch) has too few tiles to share among threads, and a barrier every KC steps.
+ * Then the depth is cut into a few chunks (their number from the shape alone, never from the
+ * thread count: results stay identical for any thread count), each a whole serial GEMM into a
+ * partial C of its own; the partials are added in chunk order at the end. ---- */
+
+#define SPLIT_MAX 8
+#define SPLIT_TILES 32 /* at most this many register tiles of C */
+
+static int depth_splits(const tc_gemm_kernel *kr, const tc_gemm_problem *pb)
+{
+    ptrdiff_t tiles = ceil_div(pb->m, kr->mr) * ceil_div(pb->n, kr->nr);
+    if (tiles > SPLIT_TILES || pb->k < 8 * (ptrdiff_t)kr->kc)
+        return 1;
+    return (int)min_pd(SPLIT_MAX, pb->k / (4 * kr->kc));
+}
+
+typedef struct {
+    const tc_gemm_kernel *kr;
+    const tc_gemm_problem *pb;
+    size_t es;
+    char *parts;       /* splits partial Cs, m x n each, contiguous */
+    ptrdiff_t chunk;   /* depth per split (a multiple of KC) */
+    int splits;
+    atomic_int failed;
+} split_call;
+
+static void split_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    split_call *s = (split_call *)ctx;
+    const tc_gemm_kernel *kr = s->kr;
+    const tc_gemm_problem *pb = s->pb;
+    ptrdiff_t k0 = task * s->chunk, k1 = min_pd(k0 + s->chunk, pb->k);
+    tc_gemm_problem part = *pb;
+    part.c = s->parts + (size_t)(task * pb->m * pb->n) * s->es;
+    part.rs_c = pb->n;
+    part.cs_c = 1;
+    part.c_coloff = part.c_rowoff = NULL;
+    part.alpha = 1.0;
+    part.c_lo = part.c;
+    part.c_hi = part.c + (size_t)(pb->m * pb->n) * s->es;
+    gemm_call lg = {.kr = kr, .pb = &part, .es = s->es};
+    ptrdiff_t nc_max = round_up(min_pd(kr->nc, pb->n), kr->nr), kc_max = min_pd(kr->kc, k1 - k0);
+    lg.bbuf = (char *)thread_scratch(SCRATCH_B, (size_t)(nc_max * kc_max) * s->es);
+    char *abuf = pb->a_packed ? NULL
+                              : (char *)thread_scratch(SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * kc_max) * s->es);
+    if (!lg.bbuf || (!abuf && !pb->a_packed)) {
+        atomic_store(&s->failed, 1);
+        return;
+    }
+    for (lg.jc = 0; lg.jc < pb->n; lg.jc += kr->nc) {                 /* loop 5 */
+        lg.nc = min_pd(kr->nc, pb->n - lg.jc);
+        for (lg.pc = k0; lg.pc < k1; lg.pc += kr->kc) {               /* loop 4, this chunk's depth */
+            lg.kc = min_pd(kr->kc, k1 - lg.pc);
+            lg.beta = lg.pc == k0 ? 0.0 : 1.0;
+            pb->b.pack(&pb->b, lg.jc, lg.nc, lg.pc, lg.kc, kr->nr, lg.bbuf);
+            for (ptrdiff_t ic = 0; ic < pb->m; ic += kr->mc) {         /* loop 3 */
+                ptrdiff_t mc = min_pd(kr->mc, pb->m - ic);
+                if (abuf)
+                    pb->a.pack(&pb->a, ic, mc, lg.pc, lg.kc, kr->mr, abuf);
+                macro_kernel(&lg, abuf ? abuf : packed_a(&lg, ic), ic, mc, 0, lg.nc);
+            }
+        }
+    }
+}
+
+/* C = alpha * (sum of the partials, in chunk order) + beta * C, row by row */
+#define REDUCE_ROW(T, NAME)                                                                        \
+    static void NAME(const split_call *s, ptrdiff_t i)                                             \
+    {                                                                                              \
+        const tc_gemm_problem *pb = s->pb;                                                         \
+        const T *p0 = (const T *)s->parts + i * pb->n;                                             \
+        ptrdiff_t stride = pb->m * pb->n;                                                          \
+        T *row = (T *)pb->c + (pb->c_rowoff ? pb->c_rowoff[i] : i * pb->rs_c);                     \
+        for (ptrdiff_t j = 0; j < pb->n; ++j) {                                                    \
+            T sum = p0[j];                                                                         \
+            for (int q = 1; q < s->splits; ++q)                                                    \
+                sum += p0[q * stride + j];                                                         \
+            T *c = row + (pb->c_coloff ? pb->c_coloff[j] : j * pb->cs_c);                          \
+            TC_CHECK((const char *)c >= pb->c_lo && (const char *)c < pb->c_hi);                   \
+            *c = pb->beta == 0.0 ? (T)pb->alpha * sum : (T)pb->alpha * sum + *c;                   \
+        }                                                                                          \
+    }
+
+REDUCE_ROW(float, reduce_row_f32)
+REDUCE_ROW(double, reduce_row_f64)
+
+static void reduce_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const split_call *s = (const split_call *)ctx;
+    if (s->es == sizeof(float))
+        reduce_row_f32(s, task);
+    else
+        reduce_row_f64(s, task);
+}
+
+static int split_depth(const tc_isa_table *isa, const tc_gemm_problem *pb, int splits, int threads)
+{
+    size_t es = tc_dtype_size(pb->dtype);
+    split_call s = {.kr = &isa->gemm[pb->dtype], .pb = pb, .es = es, .splits = splits};
+    s.chunk = round_up(ceil_div(pb->k, splits), s.kr->kc);
+    s.splits = (int)ceil_div(pb->k, s.chunk);
+    s.parts = (char *)malloc((size_t)(s.splits * pb->m * pb->n) * es);
+    if (!s.parts)
+        return -1;
+    atomic_init(&s.failed, 0);
+    tc_team team;
+    tc_team_begin(&team, threads);
+    tc_team_run(&team, s.splits, split_task, &s);
+    if (!atomic_load(&s.failed))
+        tc_team_run(&team, (int)pb->m, reduce_task, &s);
+    tc_team_end(&team);
+    free(s.parts);
+    return atomic_load(&s.failed) ? -1 : 0;
+}
+
 int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
 {
     tc_gemm_problem pb = *pb_in;
@@ -483,6 +601,9 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
         scale_c(&pb, es);
         return 0;
     }
+    int splits = depth_splits(&isa->gemm[pb.dtype], &pb); /* from the shape alone (see split_depth) */
+    if (splits > 1 && !buffered_c(&pb, &isa->gemm[pb.dtype], es))
+        return split_depth(isa, &pb, splits, threads);
     gemm_call g = {.kr = &isa->gemm[pb.dtype], .pb = &pb, .es = es};
     atomic_init(&g.failed, 0);
     const tc_gemm_kernel *kr = g.kr;
