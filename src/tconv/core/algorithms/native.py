@@ -1,24 +1,35 @@
-"""``native``: the compiled core's implicit GEMMs (``tconv.core._native``).
+"""``native``: the compiled core's implicit GEMMs (``tconv.core._native``, ``convplan.c``).
 
 ``conv``: per group one GEMM ``y[cy, (n, j)] = sum_{cx, t} W[cy, cx, t] x[n, cx, j*s + t*d - lo]``,
-the patches of ``x`` gathered while packing B (no im2col buffer).
+the patches of ``x`` read while packing B (no im2col buffer).
 
 ``conv_transpose`` with stride ``s``: ``prod(s)`` phase sub-convolutions (XNNPACK's
 deconvolution). Output cell ``o = r + s*m`` (phase ``r``, per axis) receives exactly the taps
 with ``(r + lo - t*d) % s == 0``, from input cell ``j = m + (r + lo - t*d) // s``; so phase
 ``r`` is one GEMM ``x[cx, (n, m)] = sum_{cy, taps of r} W[cy, cx, t] y[n, cy, j(m, t)]`` with the
-``y`` gather in the B packer (cells outside ``y`` read as zero) and C written straight into the
-phase's cells of the output. No zero insertion, no col2im: every output element is written
-once (a phase without taps is written with zeros). Groups are separate GEMMs.
+``y`` gather in the B packer (cells outside ``y`` read as zero) and C the phase's cells of the
+output. Phases that read the same input cells (the same tap shifts and cell counts: all of them
+when ``kernel == stride``) are one GEMM whose rows are ``(output channel, phase)``, through row
+tables: ``y`` is packed once for all of them. No zero insertion, no col2im: every output element
+is written once (a phase without taps is written with zeros). Groups are separate GEMMs.
 
-The weights of each GEMM are copied once per call into a depth-major matrix (O(weights)), so that
-packing A is a contiguous copy. The index tables (per column: base offset and coordinates; per depth index: offset and tap
-shift) are computed here from the geometry and cached; the C side checks them against the
-buffers.
+The plan of a (geometry, batch, dtype, ISA) is built once (:func:`_compiled_plan`, cached): NumPy
+computes the coordinate tables here, C turns them into int32 indirection tables (per tap and
+column: the source offset, or -1 outside) with a kind per tap and panel of NR columns (a plain
+copy, a masked copy at an edge, a gather, zeros), checks every index against the buffer lengths,
+and keeps them in a capsule Python cannot change; a call then runs every GEMM of the plan in one
+C call. Per call the weights are packed once for every GEMM and shared by the threads (kept by
+a weight owner: ``cache=``, :func:`_packed`). C with non-consecutive columns (a strided phase)
+accumulates in an L2-sized buffer and is scattered once per column block.
 
-``weight_grad``: ``dW[cy, (cx, t)] = sum_{(n, j)} Y[n, cy, j] X[n, cx, j*s + t*d - lo]``, the same
-two packers with the roles swapped (the reduction runs over samples and positions, the
-gathered patches are B's depth); the reduction order does not depend on the thread count.
+``weight_grad``: ``dW[cy, (cx, t)] = sum_{(n, j)} Y[n, cy, j] X[n, cx, j*s + t*d - lo]``, through
+conv.c's coordinate-table packers with the roles swapped (the reduction runs over samples and
+positions, the gathered patches are B's depth); a long reduction over few tiles of ``dW`` is
+split into depth chunks by the GEMM driver (from the shape alone), so the result does not
+depend on the thread count.
+
+The cost model (:data:`_COSTS`, ``benchmarks/calibrate_native.py``) is fitted per ISA to measured
+single-thread times; a second thread counts :data:`_THREAD_EFFICIENCY`.
 """
 
 from __future__ import annotations
