@@ -34,6 +34,7 @@ typedef struct {
     tc_indirect ind;
     int32_t *ind_buf, *base_buf;
     uint8_t *kind_buf;
+    uint32_t *mask_buf;
     int64_t *c_coloff, *a_qoff;
     ptrdiff_t n, k, channels;
     int64_t vmax;          /* the largest valid ind (-1: none) */
@@ -64,6 +65,7 @@ static void plan_free(conv_plan *p)
         free(p->parts[i].ind_buf);
         free(p->parts[i].base_buf);
         free(p->parts[i].kind_buf);
+        free(p->parts[i].mask_buf);
         free(p->parts[i].c_coloff);
         free(p->parts[i].a_qoff);
     }
@@ -80,14 +82,17 @@ static void capsule_free(PyObject *cap) { plan_free((conv_plan *)PyCapsule_GetPo
 
 /* ---- the indirection tables ---- */
 
-/* The kind of one panel's lanes (tc_common.h), and the offset its copies start from. */
-static uint8_t panel_kind(const int32_t *ind, int width, int32_t *base)
+/* The kind of one panel's lanes (tc_common.h), the offset its copies start from and its valid
+ * lanes as bits. */
+static uint8_t panel_kind(const int32_t *ind, int width, int32_t *base, uint32_t *mask)
 {
     int valid = 0, affine = 1;
     int64_t b = 0;
+    *mask = 0;
     for (int i = 0; i < width; ++i) {
         if (ind[i] < 0)
             continue;
+        *mask |= 1u << i;
         if (!valid++)
             b = (int64_t)ind[i] - i;
         affine &= (int64_t)ind[i] - i == b;
@@ -113,7 +118,8 @@ static int build_indirect(plan_part *part, const int64_t *colbase, const int64_t
     part->ind_buf = (int32_t *)malloc(sizeof(int32_t) * (size_t)(ntaps * t->npad + 1));
     part->base_buf = (int32_t *)malloc(sizeof(int32_t) * (size_t)(ntaps * t->npanels + 1));
     part->kind_buf = (uint8_t *)malloc((size_t)(ntaps * t->npanels + 1));
-    if (!part->ind_buf || !part->base_buf || !part->kind_buf)
+    part->mask_buf = (uint32_t *)malloc(sizeof(uint32_t) * (size_t)(ntaps * t->npanels + 1));
+    if (!part->ind_buf || !part->base_buf || !part->kind_buf || !part->mask_buf || width > 32)
         return -2;
     part->vmax = -1;
     for (int q = 0; q < ntaps; ++q) {
@@ -138,11 +144,13 @@ static int build_indirect(plan_part *part, const int64_t *colbase, const int64_t
             part->vmax = v > part->vmax ? v : part->vmax;
         }
         for (ptrdiff_t pj = 0; pj < t->npanels; ++pj)
-            part->kind_buf[q * t->npanels + pj] = panel_kind(row + pj * width, width, part->base_buf + q * t->npanels + pj);
+            part->kind_buf[q * t->npanels + pj] = panel_kind(row + pj * width, width, part->base_buf + q * t->npanels + pj,
+                                                             part->mask_buf + q * t->npanels + pj);
     }
     t->ind = part->ind_buf;
     t->base = part->base_buf;
     t->kind = part->kind_buf;
+    t->mask = part->mask_buf;
     return 0;
 }
 

@@ -54,6 +54,7 @@ typedef struct {
     const int32_t *ind;  /* ntaps x npad (npad = npanels * width; lanes past the last column are -1) */
     const int32_t *base; /* ntaps x npanels */
     const uint8_t *kind; /* ntaps x npanels */
+    const uint32_t *mask; /* ntaps x npanels: bit i set when lane i is valid (width <= 32) */
     ptrdiff_t npad, npanels;
     int ntaps, width;
 } tc_indirect;
