@@ -186,3 +186,12 @@ def test_batches_are_split_below_the_index_limit(monkeypatch):
     whole = ALGORITHMS["native"].conv_transpose(y, w, geom)
     monkeypatch.setattr(native, "_INDEX_LIMIT", 2 * geom.y_channels * int(np.prod(geom.y_shape)) + 1)
     np.testing.assert_array_equal(ALGORITHMS["native"].conv_transpose(y, w, geom), whole)
+
+
+def test_a_sample_past_the_index_limit_is_refused_by_supports():
+    """One sample whose input passes 2**31 elements cannot be split: native says why, and auto
+    plans another algorithm (no table is built, no memory taken)."""
+    geom = tconv.conv_transpose_geometry((1, 1, 3, 3), (50000, 50000), 1, 1)
+    for op in ("conv", "conv_transpose"):
+        assert "2**31" in ALGORITHMS["native"].supports(geom, np.dtype(np.float32), op)
+    assert ALGORITHMS["native"].supports(geom, np.dtype(np.float32), "weight_grad") is None

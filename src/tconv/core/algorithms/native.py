@@ -326,6 +326,10 @@ class Native(Algorithm):
             return "float32 and float64 only"
         if geom.nd > 8:
             return "at most 8 spatial axes"
+        per_sample = (geom.y_channels * math.prod(geom.y_shape) if op == "conv_transpose"
+                      else geom.x_channels * math.prod(geom.x_shape))
+        if op != "weight_grad" and per_sample >= _INDEX_LIMIT:
+            return f"one sample's input has {per_sample} elements; the indirection tables hold offsets below 2**31"
         return None
 
     weight_cache = True  # run() takes cache= (a weight owner's dict): the packed weights are kept there
