@@ -66,8 +66,9 @@ GEMM_RATE = {"avx512": 153e9, "avx2": 93e9, "generic": 28.5e9}
 
 
 def gemm_features(geom, batch, op):
-    tiles, cols, side, calls = gemm.core_gemm_work(geom, batch, op)
-    return np.array([tiles, cols, side, calls, 1.0])
+    tiles, cols, side, calls, kernel_calls = gemm.core_gemm_work(geom, batch, op)
+    return np.array([tiles + kernel_calls * native.native_tile_seconds() * GEMM_RATE[_native.get_isa()], cols, side,
+                     calls, 1.0])
 
 
 def main() -> None:

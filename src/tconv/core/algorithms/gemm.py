@@ -219,8 +219,9 @@ CORE_COSTS = {
 }
 
 
-def core_gemm_work(geom, batch: int, op: str) -> tuple[float, int, int, int]:
-    """``(register-tile flops, column-buffer elements, output elements, GEMM calls)`` of ``gemm`` on
+def core_gemm_work(geom, batch: int, op: str) -> tuple[float, int, int, int, int]:
+    """``(register-tile flops, column-buffer elements, output elements, GEMM calls, micro-kernel
+    calls)`` of ``gemm`` on
     the compiled core: its products are ``(C_out/g * prod(k)) x positions x C_in/g`` (transpose)
     or ``C_out/g x positions x (C_in/g * prod(k))`` (conv), per group and batch chunk."""
     g, K, M = geom.groups, math.prod(geom.kernel), math.prod(geom.y_shape)
@@ -239,19 +240,21 @@ def core_gemm_work(geom, batch: int, op: str) -> tuple[float, int, int, int]:
     else:
         rows, depth, side = cxg * K, batch * M, geom.y_channels * cxg * K
         cols, calls = cyg, g
-    tiles = 2.0 * -(-rows // mr) * mr * -(-cols // nr) * nr * depth * (calls if op != "weight_grad" else g)
-    return tiles, batch * geom.x_channels * K * M, side, calls
+    per = -(-rows // mr) * -(-cols // nr) * (calls if op != "weight_grad" else g)
+    tiles = 2.0 * per * mr * nr * depth
+    return tiles, batch * geom.x_channels * K * M, side, calls, per * -(-depth // kern["kc"])
 
 
 def gemm_cost(geom, batch: int, itemsize: int, op: str) -> float:
     """GEMM time at the machine's rate (thin GEMMs far below it) + the im2col/col2im pass + call overhead."""
     if _native.available() and geom.nd <= 3:
-        from .native import thread_speedup
+        from .native import native_tile_seconds, thread_speedup
 
         isa = _native.get_isa() if (_native.get_isa(), "conv") in CORE_COSTS else "generic"
-        c = CORE_COSTS[(isa, "conv" if op == "conv" else "conv_transpose")]  # weight_grad: like col2im
-        tiles, cols, side, calls = core_gemm_work(geom, batch, op)
+        c = CORE_COSTS[(isa, "conv_transpose" if op == "conv_transpose" else "conv")]  # weight_grad: an im2col
+        tiles, cols, side, calls, calls_tiles = core_gemm_work(geom, batch, op)
         par = tiles / (c["rate"] * 4 / itemsize) + (cols * c["cols"] + side * c["side"]) * itemsize / 4
+        par += calls_tiles * native_tile_seconds()  # the micro-kernel's calls (thin GEMMs: a depth of 1)
         return par / thread_speedup() + calls * c["gemm"] + c["call"]
     flops = 2 * geom.macs(batch)
     cols = batch * geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize

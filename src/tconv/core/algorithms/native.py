@@ -98,6 +98,11 @@ def _phase_sets(geom: ConvGeometry) -> list[tuple[int, tuple[int, ...], int, boo
     return [(p, counts, taps, strided or p > 1) for (_, counts), (p, taps) in sets.items()]
 
 
+def native_tile_seconds() -> float:
+    """Seconds per micro-kernel call beyond its flops (:data:`_COSTS`), for the ISA in use."""
+    return _COSTS.get(_native.get_isa(), _COSTS["generic"])["tile"]
+
+
 def thread_speedup(threads: int | None = None) -> float:
     """How much faster the parallel parts of a call run on ``threads`` threads (the pool's)."""
     threads = _threads() if threads is None else threads
@@ -153,21 +158,13 @@ def _cached(key: tuple, build) -> object:
     return value
 
 
-def _plan_bytes(bounds, parts, gemms, *_lengths) -> int:
-    """What the compiled plan of these tables holds: per part the int32 indirection table (taps x
-    columns, padded to whole panels), the kinds and offsets per panel, the C and A tables."""
-    width = 32
-    return sum(len(tapoff) * (-(-len(colbase) // width) * (4 * width + 5)) + 8 * (len(coloff) + len(aq))
-               for colbase, _, tapoff, _, coloff, aq, _ in parts) + 64 * len(gemms)
-
-
 def _compiled_plan(kind: str, build, geom: ConvGeometry, n: int, dtype: np.dtype):
     """The compiled core's plan (a capsule: its tables built and checked once in C) of ``kind``
     for this geometry, batch and dtype and the ISA in use, from the cache when there."""
     def make():
         tables = build(geom, n)
         plan = _native._ext.conv_plan(dtype.char, np.array(tables[0], np.int64), *tables[1:])
-        return plan, _plan_bytes(*tables)
+        return plan, _native._ext.conv_plan_info(plan)["bytes"]
     return _cached((kind, geom, n, _native.get_isa(), dtype.char), make)
 
 
@@ -404,9 +401,9 @@ class Native(Algorithm):
         return f"GEMM {text} on {_native.get_isa()}"
 
     def scratch_bytes(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> int:
-        """Bytes beyond the output: the plan's tables (conv, conv_transpose: per set of phases an
-        int32 indirection table of taps x columns and 5 bytes per panel and tap, the int64 column
-        and weight tables; weight_grad: int64 tables of 2 + nd entries per column and depth index),
+        """Bytes beyond the output: the plan's tables (conv, conv_transpose: per set of phases 9 bytes
+        per tap and panel of columns, the int32 offsets of gather panels (a strided conv), the int64
+        column and weight tables; weight_grad: int64 tables of 2 + nd entries per column and depth index),
         the weights packed once (about their size), C's buffer (rows x NC) and B's panel (KC x NC)."""
         kern = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"] if _native.available() else \
             {"mr": 16, "nr": 32, "mc": 512, "kc": 256, "nc": 1024}
@@ -416,9 +413,11 @@ class Native(Algorithm):
             m, n, k, _ = shapes[0]
             return int(8 * (2 + geom.nd) * (n + k) + panels + _threads() * kern["mc"] * kern["kc"] * itemsize)
         tables = 0
+        gathers = op == "conv" and max(geom.stride) > 1  # strided columns: the panels keep their offsets
         for _, n, k, _ in shapes[::geom.groups]:  # the groups of a part share its tables
             taps = k // max(1, (geom.y_channels if op == "conv_transpose" else geom.x_channels) // geom.groups)
-            tables += taps * -(-n // kern["nr"]) * (4 * kern["nr"] + 5) + 8 * (n + k)
+            panels = -(-n // kern["nr"])
+            tables += taps * panels * (9 + 4 * kern["nr"] * gathers) + 8 * (n + k)
         packed = sum(-(-m // kern["mr"]) * kern["mr"] * k for m, _, k, _ in shapes) * itemsize
         cbuf = max((m * min(n, kern["nc"]) for m, n, _, buffered in shapes if buffered), default=0) * itemsize
         return int(tables + packed + cbuf + panels)

@@ -159,9 +159,17 @@ def _row(layer, peers: _Peers, rounds: int) -> dict:
     med = _interleaved(fns, rounds)
     err_grad, grad = _grad_timings(layer, x, xt, wt, tf, geom, ours.shape, rounds)
     return dict(id=layer.id, name=layer.name, op=op, dtype=dt.name, channel_heavy=layer.channel_heavy,
-                times=med, choice=plan.choice, scratch=max(0, peak - ours.nbytes) / ours.nbytes,
+                times=med, choice=plan.choice, scratch=(max(0, peak - ours.nbytes) + _c_scratch(plan)) / ours.nbytes,
                 err_torch=err_torch, err_64=err_64, err_grad=err_grad, grad=grad,
                 gflops=2 * geom.macs(layer.n) / med["tconv"] / 1e9)
+
+
+def _c_scratch(plan) -> int:
+    """The compiled core's own allocations (tables, packed weights, buffers: malloc, which
+    tracemalloc does not see), as the planner estimates them for ``native``; 0 for the others, whose
+    scratch is NumPy arrays (traced) or a few rows."""
+    chosen = {c.name: c for c in plan.candidates}[plan.choice]
+    return chosen.scratch_bytes if plan.choice == "native" else 0
 
 
 def _grad_timings(layer, x, xt, wt, tf, geom, out_shape, rounds: int) -> tuple[float, dict]:
@@ -326,6 +334,8 @@ def table(runs: list[dict]) -> str:
         out.append(f"- a 512^2 NumPy matmul right after a tconv call (L1) takes {_spread(ratios)} its time after an "
                    "idle pause (> 1: threads left busy after the call; < 1: the pause let BLAS's own threads fall asleep)")
     out.append(f"- NumPy SGEMM 2048^3 in the same runs: {sgemm:.0f} GFLOP/s (the % of SGEMM column)")
+    out.append("- extra memory / output: the NumPy allocations of one call (tracemalloc), plus, for native, its C "
+               "allocations (tables, packed weights, buffers) as the planner estimates them")
     return "\n".join(out)
 
 

@@ -16,7 +16,8 @@
  *
  * The indirection table ind[t][j] is colbase[j] + tapoff[t] where every axis of
  * colcoord[j] + tapcoord[t] is inside `bounds`, else -1; each panel of NR columns gets a kind per
- * tap (a plain copy, a masked copy, a gather or zeros; tc_common.h). */
+ * tap (a plain copy, a masked copy, a gather or zeros; tc_common.h), and only the gather panels
+ * keep their offsets: a run (the common case) is its first offset and a mask of 32 bits. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -32,7 +33,8 @@
 
 typedef struct {
     tc_indirect ind;
-    int32_t *ind_buf, *base_buf;
+    int32_t *gather_buf, *base_buf; /* gather_buf: the offsets of the gather panels, width each */
+    ptrdiff_t ngather;
     uint8_t *kind_buf;
     uint32_t *mask_buf;
     int64_t *c_coloff, *a_qoff;
@@ -62,7 +64,7 @@ static void plan_free(conv_plan *p)
     if (!p)
         return;
     for (int i = 0; p->parts && i < p->nparts; ++i) {
-        free(p->parts[i].ind_buf);
+        free(p->parts[i].gather_buf);
         free(p->parts[i].base_buf);
         free(p->parts[i].kind_buf);
         free(p->parts[i].mask_buf);
@@ -106,7 +108,50 @@ static uint8_t panel_kind(const int32_t *ind, int width, int32_t *base, uint32_t
     return valid == width ? TC_IND_DENSE : TC_IND_MASKED;
 }
 
-/* Fills part->ind from the coordinate tables; -1 on an index past INT32_MAX or a negative one. */
+/* Tap q's offsets of every column into row[0:npad] (-1 outside the source, and past the last
+ * column); -1 on an offset past INT32_MAX or a negative one. */
+static int tap_row(plan_part *part, const int64_t *colbase, const int64_t *colcoord, int64_t tapoff,
+                   const int64_t *tc, const int64_t *bounds, int nd, int32_t *row)
+{
+    for (ptrdiff_t j = 0; j < part->ind.npad; ++j) {
+        row[j] = -1;
+        if (j >= part->n)
+            continue;
+        const int64_t *cc = colcoord + j * nd;
+        int inside = 1;
+        for (int a = 0; a < nd; ++a) {
+            int64_t v = cc[a] + tc[a];
+            inside &= v >= 0 && v < bounds[a];
+        }
+        if (!inside)
+            continue;
+        int64_t v = colbase[j] + tapoff;
+        if (v < 0 || v > INT32_MAX)
+            return -1;
+        row[j] = (int32_t)v;
+        part->vmax = v > part->vmax ? v : part->vmax;
+    }
+    return 0;
+}
+
+/* Appends one gather panel's offsets to part->gather_buf (grown by doubling); its index, or -1. */
+static int64_t keep_gather(plan_part *part, const int32_t *lanes, int width, ptrdiff_t *cap)
+{
+    if (part->ngather == *cap) {
+        ptrdiff_t grown = *cap ? 2 * *cap : 64;
+        int32_t *g = (int32_t *)realloc(part->gather_buf, sizeof(int32_t) * (size_t)(grown * width));
+        if (!g)
+            return -1;
+        part->gather_buf = g;
+        *cap = grown;
+    }
+    memcpy(part->gather_buf + part->ngather * width, lanes, sizeof(int32_t) * (size_t)width);
+    return part->ngather++;
+}
+
+/* Builds part->ind from the coordinate tables: per (tap, panel) its kind, base and valid lanes;
+ * only gather panels keep their offsets (a panel of a run needs its first offset alone).  0, -1
+ * on an offset past INT32_MAX or a negative one, -2 when memory ran out. */
 static int build_indirect(plan_part *part, const int64_t *colbase, const int64_t *colcoord, const int64_t *tapoff,
                           const int64_t *tapcoord, const int64_t *bounds, int nd, int ntaps, int width)
 {
@@ -115,43 +160,41 @@ static int build_indirect(plan_part *part, const int64_t *colbase, const int64_t
     t->width = width;
     t->npanels = (part->n + width - 1) / width;
     t->npad = t->npanels * width;
-    part->ind_buf = (int32_t *)malloc(sizeof(int32_t) * (size_t)(ntaps * t->npad + 1));
-    part->base_buf = (int32_t *)malloc(sizeof(int32_t) * (size_t)(ntaps * t->npanels + 1));
-    part->kind_buf = (uint8_t *)malloc((size_t)(ntaps * t->npanels + 1));
-    part->mask_buf = (uint32_t *)malloc(sizeof(uint32_t) * (size_t)(ntaps * t->npanels + 1));
-    if (!part->ind_buf || !part->base_buf || !part->kind_buf || !part->mask_buf || width > 32)
+    if (width > 32 || (ntaps > 0 && t->npanels > (INT32_MAX / 2) / ntaps)) /* panel indices stay int32 */
         return -2;
+    size_t cells = (size_t)(ntaps * t->npanels + 1);
+    int32_t *row = (int32_t *)malloc(sizeof(int32_t) * (size_t)(t->npad + 1));
+    part->base_buf = (int32_t *)malloc(sizeof(int32_t) * cells);
+    part->kind_buf = (uint8_t *)malloc(cells);
+    part->mask_buf = (uint32_t *)malloc(sizeof(uint32_t) * cells);
+    int rc = row && part->base_buf && part->kind_buf && part->mask_buf ? 0 : -2;
+    ptrdiff_t cap = 0;
     part->vmax = -1;
-    for (int q = 0; q < ntaps; ++q) {
-        int32_t *row = part->ind_buf + q * t->npad;
-        const int64_t *tc = tapcoord + q * nd;
-        for (ptrdiff_t j = 0; j < t->npad; ++j) {
-            row[j] = -1;
-            if (j >= part->n)
-                continue;
-            const int64_t *cc = colcoord + j * nd;
-            int inside = 1;
-            for (int a = 0; a < nd; ++a) {
-                int64_t v = cc[a] + tc[a];
-                inside &= v >= 0 && v < bounds[a];
+    for (int q = 0; q < ntaps && rc == 0; ++q) {
+        rc = tap_row(part, colbase, colcoord, tapoff[q], tapcoord + q * nd, bounds, nd, row);
+        for (ptrdiff_t pj = 0; pj < t->npanels && rc == 0; ++pj) {
+            ptrdiff_t at = q * t->npanels + pj;
+            part->kind_buf[at] = panel_kind(row + pj * width, width, part->base_buf + at, part->mask_buf + at);
+            if (part->kind_buf[at] == TC_IND_GATHER) {
+                int64_t g = keep_gather(part, row + pj * width, width, &cap);
+                rc = g < 0 ? -2 : 0;
+                part->base_buf[at] = (int32_t)g;
             }
-            if (!inside)
-                continue;
-            int64_t v = colbase[j] + tapoff[q];
-            if (v < 0 || v > INT32_MAX)
-                return -1;
-            row[j] = (int32_t)v;
-            part->vmax = v > part->vmax ? v : part->vmax;
         }
-        for (ptrdiff_t pj = 0; pj < t->npanels; ++pj)
-            part->kind_buf[q * t->npanels + pj] = panel_kind(row + pj * width, width, part->base_buf + q * t->npanels + pj,
-                                                             part->mask_buf + q * t->npanels + pj);
     }
-    t->ind = part->ind_buf;
+    free(row);
+    t->gather = part->gather_buf;
     t->base = part->base_buf;
     t->kind = part->kind_buf;
     t->mask = part->mask_buf;
-    return 0;
+    return rc;
+}
+
+/* Bytes the part's tables hold */
+static ptrdiff_t part_bytes(const plan_part *pt)
+{
+    ptrdiff_t cells = pt->ind.ntaps * pt->ind.npanels;
+    return cells * 9 + pt->ngather * pt->ind.width * 4 + 8 * (pt->n + pt->k);
 }
 
 /* ---- conv_plan(dtype, bounds, parts, gemms, w_len, src_len, dst_len) ---- */
@@ -391,8 +434,14 @@ PyObject *tc_py_conv_plan_info(PyObject *self, PyObject *arg)
     conv_plan *p = (conv_plan *)PyCapsule_GetPointer(arg, PLAN_CAPSULE);
     if (!p)
         return NULL;
-    return Py_BuildValue("{s:n,s:s,s:i,s:i,s:n,s:n,s:n}", "a_len", p->a_len, "isa", p->isa->name, "gemms", p->ngemms,
-                         "parts", p->nparts, "w_len", p->w_len, "src_len", p->src_len, "dst_len", p->dst_len);
+    ptrdiff_t bytes = (ptrdiff_t)sizeof(conv_plan) + p->ngemms * (ptrdiff_t)sizeof(plan_gemm);
+    for (int i = 0; i < p->nparts; ++i)
+        bytes += part_bytes(&p->parts[i]);
+    for (int i = 0; i < p->ngemms; ++i)
+        bytes += 8 * p->gemms[i].m * ((p->gemms[i].a_rowoff != NULL) + (p->gemms[i].c_rowoff != NULL));
+    return Py_BuildValue("{s:n,s:s,s:i,s:i,s:n,s:n,s:n,s:n}", "a_len", p->a_len, "isa", p->isa->name, "gemms",
+                         p->ngemms, "parts", p->nparts, "w_len", p->w_len, "src_len", p->src_len, "dst_len", p->dst_len,
+                         "bytes", bytes);
 }
 
 /* ---- running ---- */

@@ -470,7 +470,7 @@ static void plan_tiles(gemm_call *g, int threads)
  * partial C of its own; the partials are added in chunk order at the end. ---- */
 
 #define SPLIT_MAX 8
-#define SPLIT_TILES 32 /* at most this many register tiles of C */
+#define SPLIT_TILES 128 /* at most this many register tiles of C (partials: 8 x 128 tiles, under 2 MiB) */
 
 static int depth_splits(const tc_gemm_kernel *kr, const tc_gemm_problem *pb)
 {

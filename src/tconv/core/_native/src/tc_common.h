@@ -44,15 +44,15 @@ typedef double (*tc_fma_chain)(int64_t iters);
  * dst[p * width + i]: the transposing pack of A, vectorised where an ISA provides one. */
 typedef void (*tc_pack_rm)(const void *src, ptrdiff_t rs, ptrdiff_t depth, int width, void *dst);
 
-/* The indirect B packer's tables (conv.h): B[q, j] = src[c * cstride + ind[t][j]] for depth index
- * q = c * ntaps + t; ind < 0 reads zero.  Each panel of `width` columns has a kind per tap: */
+/* The indirect B packer's tables (convplan.c): B[q, j] = src[c * cstride + ind[t][j]] for depth
+ * index q = c * ntaps + t; ind < 0 reads zero.  Each panel of `width` columns has a kind per tap: */
 enum { TC_IND_DENSE = 0, /* every lane valid, lane i at base + i: one plain copy */
        TC_IND_MASKED = 1, /* the valid lanes (ind >= 0) at base + i: a masked copy */
        TC_IND_GATHER = 2, /* anything else: a (masked) gather through ind */
        TC_IND_ZERO = 3 };  /* no valid lane */
 typedef struct {
-    const int32_t *ind;  /* ntaps x npad (npad = npanels * width; lanes past the last column are -1) */
-    const int32_t *base; /* ntaps x npanels */
+    const int32_t *gather; /* the offsets of the gather panels, width each (lanes past the last column -1) */
+    const int32_t *base; /* ntaps x npanels: a run's first offset, or a gather panel's index in `gather` */
     const uint8_t *kind; /* ntaps x npanels */
     const uint32_t *mask; /* ntaps x npanels: bit i set when lane i is valid (width <= 32) */
     ptrdiff_t npad, npanels;
