@@ -353,6 +353,25 @@ static void scatter_task(void *ctx, int task, int thread)
     scatter_rows(g, i0, min_pd(i0 + SCATTER_ROWS, g->pb->m));
 }
 
+/* Loops 4 and 3 on one thread for the column block [jc, jc + nc) of lg, over depth [k0, k1): B
+ * packed into lg's own panel, A from abuf (packed here) or the packed A; the first block with beta0. */
+static void serial_depth(gemm_call *lg, ptrdiff_t k0, ptrdiff_t k1, double beta0, char *abuf)
+{
+    const tc_gemm_kernel *kr = lg->kr;
+    const tc_gemm_problem *pb = lg->pb;
+    for (lg->pc = k0; lg->pc < k1; lg->pc += kr->kc) {                 /* loop 4 */
+        lg->kc = min_pd(kr->kc, k1 - lg->pc);
+        lg->beta = lg->pc == k0 ? beta0 : 1.0;
+        pb->b.pack(&pb->b, lg->jc, lg->nc, lg->pc, lg->kc, kr->nr, lg->bbuf);
+        for (ptrdiff_t ic = 0; ic < pb->m; ic += kr->mc) {              /* loop 3 */
+            ptrdiff_t mc = min_pd(kr->mc, pb->m - ic);
+            if (abuf)
+                pb->a.pack(&pb->a, ic, mc, lg->pc, lg->kc, kr->mr, abuf);
+            macro_kernel(lg, abuf ? abuf : packed_a(lg, ic), ic, mc, 0, lg->nc);
+        }
+    }
+}
+
 /* Column-split mode, for a short A (few rows): each task owns a range of columns and runs all five
  * loops on it with its own B panel, so a call is one parallel loop without barriers; A, small,
  * is packed again by each task. */
@@ -379,17 +398,7 @@ static void column_task(void *ctx, int task, int thread)
     }
     for (lg.jc = c0; lg.jc < c1; lg.jc += kr->nc) {                   /* loop 5 */
         lg.nc = min_pd(kr->nc, c1 - lg.jc);
-        for (lg.pc = 0; lg.pc < pb->k; lg.pc += kr->kc) {             /* loop 4 */
-            lg.kc = min_pd(kr->kc, pb->k - lg.pc);
-            lg.beta = lg.pc == 0 ? pb->beta : 1.0;
-            pb->b.pack(&pb->b, lg.jc, lg.nc, lg.pc, lg.kc, kr->nr, lg.bbuf);
-            for (ptrdiff_t ic = 0; ic < pb->m; ic += kr->mc) {         /* loop 3 */
-                ptrdiff_t mc = min_pd(kr->mc, pb->m - ic);
-                if (abuf)
-                    pb->a.pack(&pb->a, ic, mc, lg.pc, lg.kc, kr->mr, abuf);
-                macro_kernel(&lg, abuf ? abuf : packed_a(&lg, ic), ic, mc, 0, lg.nc);
-            }
-        }
+        serial_depth(&lg, 0, pb->k, pb->beta, abuf);
         if (lg.cbuf) {
             column_runs(&lg);
             scatter_rows(&lg, 0, pb->m);
@@ -516,17 +525,7 @@ static void split_task(void *ctx, int task, int thread)
     }
     for (lg.jc = 0; lg.jc < pb->n; lg.jc += kr->nc) {                 /* loop 5 */
         lg.nc = min_pd(kr->nc, pb->n - lg.jc);
-        for (lg.pc = k0; lg.pc < k1; lg.pc += kr->kc) {               /* loop 4, this chunk's depth */
-            lg.kc = min_pd(kr->kc, k1 - lg.pc);
-            lg.beta = lg.pc == k0 ? 0.0 : 1.0;
-            pb->b.pack(&pb->b, lg.jc, lg.nc, lg.pc, lg.kc, kr->nr, lg.bbuf);
-            for (ptrdiff_t ic = 0; ic < pb->m; ic += kr->mc) {         /* loop 3 */
-                ptrdiff_t mc = min_pd(kr->mc, pb->m - ic);
-                if (abuf)
-                    pb->a.pack(&pb->a, ic, mc, lg.pc, lg.kc, kr->mr, abuf);
-                macro_kernel(&lg, abuf ? abuf : packed_a(&lg, ic), ic, mc, 0, lg.nc);
-            }
-        }
+        serial_depth(&lg, k0, k1, 0.0, abuf);                          /* this chunk's depth */
     }
 }
 
