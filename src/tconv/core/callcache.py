@@ -86,11 +86,16 @@ def key(op: str, x, weight, bias, stride, padding, output_padding, groups, dilat
         bk = (bias.shape, bias.strides)
     else:
         return None
-    if not (_param_ok(stride) and _param_ok(padding) and _param_ok(output_padding) and _param_ok(groups)
-            and _param_ok(dilation) and _param_ok(output_size) and type(method) is str):
+    # ints first (the common case, one type test each), then the other forms
+    if not ((type(stride) is int or _param_ok(stride)) and (type(padding) is int or _param_ok(padding))
+            and (type(output_padding) is int or _param_ok(output_padding)) and type(groups) is int
+            and (type(dilation) is int or _param_ok(dilation)) and (output_size is None or _param_ok(output_size))
+            and type(method) is str):
         return None
+    ext = _native._ext  # _native_state(), inline
     return (op, dt is _F64, x.shape, x.strides, weight.shape, weight.strides, bk, stride, padding, output_padding,
-            groups, dilation, output_size, method, _options.state(), _native_state())
+            groups, dilation, output_size, method, _options.state(),
+            (False,) if ext is None else (_native._switched_off, ext.get_isa(), ext.get_num_threads()))
 
 
 #: ``lookup(k)``: the prepared call for key ``k`` (a callable ``(x, weight, bias) -> result``), or None

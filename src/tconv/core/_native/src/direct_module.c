@@ -196,11 +196,15 @@ typedef struct {
     Py_ssize_t bytes[3];      /* of a, b and out */
     Py_ssize_t channels;      /* of out: a bias has this many entries */
     Py_ssize_t plane;         /* elements of one output channel plane */
+    tc_direct_taps taps;      /* conv_transpose: the tap tables (built once) */
 } tc_direct_plan;
 
 static void plan_free(PyObject *capsule)
 {
-    PyMem_Free(PyCapsule_GetPointer(capsule, TC_PLAN_NAME));
+    tc_direct_plan *plan = (tc_direct_plan *)PyCapsule_GetPointer(capsule, TC_PLAN_NAME);
+    if (plan)
+        tc_direct_taps_free(&plan->taps);
+    PyMem_Free(plan);
 }
 
 static int get_shape5(PyObject *obj, const char *name, Py_ssize_t *shape)
@@ -260,10 +264,16 @@ PyObject *tc_py_direct_plan(PyObject *self, PyObject *args)
     tc_direct_plan *mem = (tc_direct_plan *)PyMem_Malloc(sizeof plan);
     if (!mem)
         return PyErr_NoMemory();
+    if (plan.op == 't' && plan.bytes[2] > 0 && tc_direct_taps_build(&plan.p, &plan.taps) != 0) {
+        PyMem_Free(mem);
+        return PyErr_NoMemory();
+    }
     *mem = plan;
     PyObject *capsule = PyCapsule_New(mem, TC_PLAN_NAME, plan_free);
-    if (!capsule)
+    if (!capsule) {
+        tc_direct_taps_free(&mem->taps);
         PyMem_Free(mem);
+    }
     return capsule;
 }
 
@@ -359,7 +369,7 @@ PyObject *tc_py_direct_run(PyObject *self, PyObject *const *args, Py_ssize_t nar
         const tc_direct_loops *k = tc_direct_for(tc_isa_name());
         int n = threads < 1 ? tc_pool_threads() : (int)threads, rc, bad = 0;
         Py_BEGIN_ALLOW_THREADS
-        rc = plan->op == 't' ? tc_direct_conv_transpose(k, &p, n) : tc_direct_conv(k, &p, n);
+        rc = plan->op == 't' ? tc_direct_conv_transpose_taps(k, &p, n, &plan->taps) : tc_direct_conv(k, &p, n);
         if (rc == 0 && bias.held)
             add_bias(plan, p.out, (const char *)bias.view.buf);
         if (rc == 0 && plan->check_weights)
