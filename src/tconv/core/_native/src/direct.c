@@ -238,6 +238,7 @@ typedef struct {
     ptrdiff_t cxg, cyg;      /* conv_transpose / col2im: channels per group, x and y side (no division per row) */
     ptrdiff_t mrow, kk;      /* cells of one y-side channel, taps of the kernel */
     const tc_direct_taps *taps; /* conv_transpose: the tap tables built beforehand, or NULL */
+    ptrdiff_t plen[TC_MAX_WEAVE]; /* all_phases: the cells of each phase of a row */
 } call;
 
 /* c->span2 for every tap of axis 2 (freed by the caller); -1 when memory ran out */
@@ -411,7 +412,7 @@ static void interleaved_row(const call *c, block *b, char *cells, double *totals
     for (ptrdiff_t b0 = 0; b0 * s2 < n2; b0 += QB) {
         ptrdiff_t full = QB;
         for (ptrdiff_t k = 0; k < s2; ++k) { /* phase k: cells [b0, b0 + len) of it */
-            ptrdiff_t len = min_pd(QB, (n2 - k + s2 - 1) / s2 - b0);
+            ptrdiff_t len = min_pd(QB, c->plen[k] - b0);
             lens[k] = len > 0 ? len : 0;
             full = min_pd(full, lens[k]);
             if (len <= 0)
@@ -520,18 +521,59 @@ static void tiled_phases(const call *c, block *b, char *cells, double *totals, c
 }
 
 /* unit u: output row r = ((n * C + cx) * x0 + p0) * x1 + p1 with all its phases (all_phases), or
- * with tile_p phases (u = r * blocks + block), or with one phase ph (u = r * nph + ph) */
-static void transpose_unit(const call *c, block *b, char *cells, double *totals, ptrdiff_t u, float *apack,
+ * with tile_p phases (u = r * blocks + block), or with one phase ph (u = r * nph + ph).  Its place:
+ * part (the block or phase; 0 for all_phases) and the row's at = (n, cx, p0, p1, group of cx). */
+typedef struct {
+    ptrdiff_t part, at[5];
+} unit_pos;
+
+static ptrdiff_t unit_parts(const call *c)
+{
+    return c->all_phases ? 1 : c->tile_p ? (c->nph + c->tile_p - 1) / c->tile_p : c->nph;
+}
+
+static void unit_at(const call *c, ptrdiff_t u, unit_pos *q)
+{
+    const tc_direct_problem *p = c->p;
+    ptrdiff_t per = unit_parts(c), r = u / per;
+    q->part = u % per;
+    q->at[3] = r % p->x[1];
+    r /= p->x[1];
+    q->at[2] = r % p->x[0];
+    r /= p->x[0];
+    q->at[1] = r % p->cx;
+    q->at[0] = r / p->cx;
+    q->at[4] = c->cxg == p->cx ? 0 : q->at[1] / c->cxg;
+}
+
+/* the place of the unit after q's (`per` = unit_parts(c)): counters, no division per unit */
+static void unit_next(const call *c, ptrdiff_t per, unit_pos *q)
+{
+    const tc_direct_problem *p = c->p;
+    if (++q->part < per)
+        return;
+    q->part = 0;
+    if (++q->at[3] < p->x[1])
+        return;
+    q->at[3] = 0;
+    if (++q->at[2] < p->x[0])
+        return;
+    q->at[2] = 0;
+    if (++q->at[1] < p->cx) {
+        q->at[4] = c->cxg == p->cx ? 0 : q->at[1] / c->cxg;
+        return;
+    }
+    q->at[1] = q->at[4] = 0;
+    ++q->at[0];
+}
+
+static void transpose_unit(const call *c, block *b, char *cells, double *totals, const unit_pos *q, float *apack,
                            ptrdiff_t *offs, double *tot)
 {
     const tc_direct_problem *p = c->p;
-    const ptrdiff_t es = (ptrdiff_t)b->es, per = c->tile_p ? (c->nph + c->tile_p - 1) / c->tile_p : c->nph;
-    ptrdiff_t r = c->all_phases ? u : u / per, part = c->all_phases ? 0 : u % per;
-    ptrdiff_t p1 = r % p->x[1], p0 = (r / p->x[1]) % p->x[0], rest = r / (p->x[1] * p->x[0]);
-    ptrdiff_t cx = rest % p->cx, n = rest / p->cx;
-    const ptrdiff_t at[5] = {n, cx, p0, p1, c->cxg == p->cx ? 0 : cx / c->cxg};
-    ptrdiff_t nout = n + c->n_first; /* col2im writes planes from n_first */
-    char *orow = p->out + (((nout * p->cx + cx) * p->x[0] + p0) * p->x[1] + p1) * p->x[2] * es;
+    const ptrdiff_t es = (ptrdiff_t)b->es, *at = q->at, part = q->part;
+    ptrdiff_t nout = at[0] + c->n_first; /* col2im writes planes from n_first */
+    char *orow = p->out + (((nout * p->cx + at[1]) * p->x[0] + at[2]) * p->x[1] + at[3]) * p->x[2] * es;
     if (c->all_phases)
         interleaved_row(c, b, cells, totals, at, orow);
     else if (c->tile_p)
@@ -561,14 +603,19 @@ static void transpose_task(void *ctx, int task, int thread)
         one.tile_p = 0; /* no memory for the tiles: this task's units phase by phase */
     ptrdiff_t u0, u1;
     tile_range(c, task, &u0, &u1);
+    unit_pos q;
     if (c->tile_p && !one.tile_p) { /* the same rows and phases without tiles */
         ptrdiff_t per = (c->nph + c->tile_p - 1) / c->tile_p;
         for (ptrdiff_t u = u0; u < u1; ++u)
-            for (ptrdiff_t ph = (u % per) * c->tile_p; ph < min_pd(c->nph, (u % per + 1) * c->tile_p); ++ph)
-                transpose_unit(&one, &b, (char *)cells, totals, (u / per) * c->nph + ph, NULL, NULL, NULL);
-    } else {
-        for (ptrdiff_t u = u0; u < u1; ++u)
-            transpose_unit(c, &b, (char *)cells, totals, u, apack, offs, tot);
+            for (ptrdiff_t ph = (u % per) * c->tile_p; ph < min_pd(c->nph, (u % per + 1) * c->tile_p); ++ph) {
+                unit_at(&one, (u / per) * c->nph + ph, &q);
+                transpose_unit(&one, &b, (char *)cells, totals, &q, NULL, NULL, NULL);
+            }
+    } else if (u0 < u1) {
+        ptrdiff_t per = unit_parts(c);
+        unit_at(c, u0, &q);
+        for (ptrdiff_t u = u0; u < u1; ++u, unit_next(c, per, &q))
+            transpose_unit(c, &b, (char *)cells, totals, &q, apack, offs, tot);
     }
     free(apack);
     free(offs);
@@ -609,6 +656,8 @@ static int run_transpose(call *c, int threads)
     c->mrow = p->m[0] * p->m[1] * p->m[2];
     c->kk = p->k[0] * p->k[1] * p->k[2];
     c->all_phases = p->s[2] > 1 && p->s[2] <= TC_MAX_WEAVE && c->nph == p->s[2];
+    for (ptrdiff_t k = 0; c->all_phases && k < p->s[2]; ++k)
+        c->plen[k] = (p->x[2] - k + p->s[2] - 1) / p->s[2];
     /* register tiles over phases: conv_transpose in float32 with a long stride, dilation 1 */
     c->tile_p = c->k->tile && c->k->tile_p <= TC_MAX_TILE_P && c->nb == 0 && p->dtype == TC_F32 && p->d[2] == 1 && p->s[2] > TC_MAX_WEAVE &&
                 c->nph >= c->k->tile_p ? c->k->tile_p : 0;
