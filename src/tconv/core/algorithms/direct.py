@@ -181,8 +181,9 @@ class Direct(Algorithm):
         wide = accumulator(dt, cin // geom.groups * math.prod(geom.kernel)).dtype != dt
         acc = 2 if dt == np.float64 else int(wide)
         padded = not transpose and any(lo or hi for lo, hi in geom.pads)
-        plan = _native._ext.direct_plan("t" if transpose else "c", in_shape, (*geom.weight_shape[:2], *pad3(geom.kernel, 1)),
-                                        (*out_shape[:2], *pad3(out_shape[2:], 1)), (geom.groups, *params3(geom)), acc, padded)
+        w_shape = (*geom.weight_shape[:2], *pad3(geom.kernel, 1))
+        plan = _native._ext.direct_plan("t" if transpose else "c", in_shape, w_shape, (*out_shape[:2], *pad3(out_shape[2:], 1)),
+                                        (geom.groups, *params3(geom)), acc, padded)
         run, empty, macs = _native._ext.direct_run, np.empty, geom.macs(batch)
         fixed = 1 if macs < MIN_WORK_PER_THREAD else 0  # threads_for gives 1 whatever the cap
 
