@@ -62,6 +62,8 @@ CASES = [
     ("conv_transpose", (2, 8), (2, 3, 4), 1, dict(stride=3, padding=((1, 2),), method="direct")),  # unbatched 1-D
     ("conv_transpose", (1, 4, 5, 6, 7), (4, 1, 2, 3, 2), 4, dict(stride=(1, 2, 3), groups=4, dilation=(2, 1, 1))),
     ("conv_transpose", (1, 1, 40), (1, 1, 16), 1, dict(stride=12, padding="same")),
+    ("conv_transpose", (2, 3, 50), (3, 1, 64), 1, dict(stride=20, padding=2)),  # long stride: register tiles
+    ("conv_transpose", (2, 2, 40, 300), (2, 2, 3, 5), 1, dict(stride=(1, 3), padding=1)),  # rows over several tasks
     ("conv_transpose", (1, 6, 9, 9), (6, 4, 3, 3), 2, dict(stride=2, groups=2, output_size=(20, 20))),
     ("conv_transpose", (2, 8, 7, 7), (8, 16, 4, 4), 1, dict(stride=2, padding=1, method="gemm")),
     ("conv_transpose", (2, 8, 7, 7), (8, 16, 4, 4), 1, dict(stride=2, padding=1, method="native")),
