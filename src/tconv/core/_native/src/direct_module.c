@@ -1,7 +1,9 @@
 /* direct_module.c: the Python binding of the direct convolutions and im2col/col2im
  * (direct.h).  The arrays come through the buffer protocol, C-contiguous; shapes, dtypes and
  * parameters are checked again here (the Python wrapper checks them first, with friendlier
- * messages), so a bad call raises TconvError and never reads out of bounds. */
+ * messages), so a bad call raises TconvError and never reads out of bounds.  direct_plan/direct_run
+ * are the per-call path (tconv.core.callcache): the geometry parsed and checked once into a plan,
+ * a call then only acquires its buffers, checks their dtype and sizes against the plan, and runs. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
