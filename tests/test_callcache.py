@@ -264,6 +264,22 @@ def test_a_memory_limit_set_after_caching_still_refuses():
         tconv.set_options(**old)
 
 
+def test_calls_whose_memory_guard_reads_the_machine_are_not_stored():
+    """Above ALWAYS_FITS the guard compares with the memory available at the call: each call checks."""
+    from tconv.core.options import ALWAYS_FITS
+
+    x = np.ones((1, 1, 2048, 2048), np.float32)
+    w = np.ones((1, 1, 2, 2), np.float32)
+    assert 2049 * 2049 * 4 > ALWAYS_FITS
+    for _ in range(2):
+        tconv.conv_transpose(x, w)
+    x0 = np.ones((0, 2, 8, 8), np.float32)                      # an empty batch: not stored either
+    w0 = np.ones((2, 2, 3, 3), np.float32)
+    for _ in range(2):
+        assert tconv.conv_transpose(x0, w0, stride=2).shape == (0, 2, 17, 17)
+    assert callcache.size() == 0
+
+
 def test_the_cache_is_bounded(monkeypatch):
     monkeypatch.setattr(callcache, "MAX_PLANS", 8)
     w = RNG.standard_normal((1, 1, 3)).astype(np.float32)
