@@ -85,11 +85,13 @@ def test_a_hit_is_bit_identical_to_the_full_path(case, dtype, no_chain):
     b = RNG.standard_normal(c_out).astype(dtype) if bias else None
     fn = getattr(tconv, op)
     want = _full_path(op, x, w, b, **kw)
-    first = fn(x, w, b, **kw)                     # a miss: the full path, then stored
+    first = fn(x, w, b, **kw)                     # the full path; the key noted
+    assert callcache.size() == 0
+    second = fn(x, w, b, **kw)                    # the full path again; its plan stored
     assert callcache.size() == 1
     no_chain()
     hit = fn(x, w, b, **kw)
-    for got in (first, hit):
+    for got in (first, second, hit):
         assert got.dtype == want.dtype and got.shape == want.shape
         assert got.tobytes() == want.tobytes()
     x2, w2, _ = _arrays(xs, ws, dtype=dtype)      # new data, same key: computed, not remembered
@@ -109,7 +111,8 @@ def test_non_contiguous_and_read_only_inputs(no_chain):
     w = np.asfortranarray(RNG.standard_normal((2, 3, 3, 3)).astype(np.float32))
     w.flags.writeable = False
     want = _full_path("conv_transpose", x, w, None, stride=2, padding=1)
-    tconv.conv_transpose(x, w, stride=2, padding=1)
+    for _ in range(2):
+        tconv.conv_transpose(x, w, stride=2, padding=1)
     no_chain()
     assert tconv.conv_transpose(x, w, stride=2, padding=1).tobytes() == want.tobytes()
 
@@ -118,7 +121,8 @@ def test_conv_with_a_non_finite_weight_on_padding_is_nan_as_on_the_full_path(no_
     x = RNG.standard_normal((1, 1, 6, 6))
     w = RNG.standard_normal((2, 1, 3, 3))
     b = np.array([0.5, -1.0])
-    tconv.conv(x, w, b, padding=1)
+    for _ in range(2):
+        tconv.conv(x, w, b, padding=1)
     no_chain()
     w_bad = w.copy()
     w_bad[1, 0, 0, 0] = np.inf
@@ -213,18 +217,25 @@ def test_options_environment_isa_pool_and_disabled_each_take_effect(monkeypatch)
         np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
         return len(seen)
 
-    assert call() == 1 and call() == 1                           # stored, then a hit
+    def fresh():
+        """A key met for the first time: two full calls (noted, then stored), then hits."""
+        n = len(seen)
+        assert (call(), call(), call()) == (n + 1, n + 2, n + 2)
+
+    fresh()
     old = tconv.set_options(threads=1)
     try:
-        assert call() == 2 and call() == 2                       # a new key: one full call, then hits
+        fresh()
     finally:
         tconv.set_options(**old)
-    assert call() == 2                                           # back to the first key, still stored
+    n = len(seen)
+    assert call() == n                                           # back to the first key, still stored
     monkeypatch.setenv("TCONV_NUM_THREADS", "1")
-    assert call() == 3 and call() == 3
+    fresh()
     monkeypatch.delenv("TCONV_NUM_THREADS")
     monkeypatch.setenv("TCONV_MAX_BYTES", str(1 << 40))
-    assert call() == 4 and call() == 5                           # an explicit limit: never stored
+    n = len(seen)
+    assert (call(), call(), call()) == (n + 1, n + 2, n + 3)     # an explicit limit: never stored
     monkeypatch.delenv("TCONV_MAX_BYTES")
     from tconv.core.algorithms import direct
 
@@ -232,11 +243,11 @@ def test_options_environment_isa_pool_and_disabled_each_take_effect(monkeypatch)
     real_fallback = direct.numpy_conv_transpose
     monkeypatch.setattr(direct, "numpy_conv_transpose", lambda *a: fallback.append(1) or real_fallback(*a))
     if _native.available():
-        n = len(seen)
         with _native.disabled():
-            assert call() == n + 1 and call() == n + 1           # its own key, then hits ...
-            assert len(fallback) == 2                            # ... that run the NumPy fallback
-        assert call() == n + 1 and len(fallback) == 2            # and the compiled kernels again after
+            fresh()                                              # its own key, then hits ...
+            assert len(fallback) == 3                            # ... that run the NumPy fallback
+        n = len(seen)
+        assert call() == n and len(fallback) == 3               # and the compiled kernels again after
         before = len(seen)
         for isa in _native.isas():
             with _native.use_isa(isa):
@@ -292,6 +303,17 @@ def test_the_cache_is_bounded(monkeypatch):
     assert callcache.size() == 8
 
 
+def test_shapes_met_once_are_noted_not_planned(monkeypatch):
+    monkeypatch.setattr(callcache, "MAX_PLANS", 8)
+    w = RNG.standard_normal((1, 1, 3)).astype(np.float32)
+    for n in range(4, 104):
+        x = RNG.standard_normal((1, 1, n)).astype(np.float32)
+        assert tconv.conv_transpose(x, w, stride=2).tobytes() == \
+            _full_path_unpatched("conv_transpose", x, w, None, dict(stride=2)).tobytes()
+        assert len(callcache._SEEN) <= 4 * 8
+    assert callcache.size() == 0
+
+
 def test_many_threads_at_once(monkeypatch):
     """Eight threads call with shapes that hit, miss and evict one another (a cache of 4 for 6
     shapes); every result equals the full path's."""
@@ -328,6 +350,7 @@ def _child_call(args):
 def test_a_forked_child_uses_the_inherited_cache():
     x, w, _ = _arrays((1, 2, 8, 8), (2, 2, 3, 3))
     want = tconv.conv_transpose(x, w, stride=2, padding=1).tobytes()
+    tconv.conv_transpose(x, w, stride=2, padding=1)              # stored: the children inherit it
     with mp.get_context("fork").Pool(1) as pool:
         got, size = pool.map(_child_call, [(x, w)])[0]
     assert got == want and size == 1

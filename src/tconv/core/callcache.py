@@ -3,11 +3,13 @@
 Everything a plain ``conv`` / ``conv_transpose`` call works out before its kernel runs depends only on
 what :func:`key` collects: the arrays' types, dtypes, shapes and strides, the parameters as given
 (their types too), the options (:func:`tconv.core.options.state`) and the compiled core's state (on or
-off, instruction set, pool size). So the first call with a key runs the whole path (the conventions
-chain, validation, the geometry, the planner, the memory guard) and then :func:`remember` stores what
-that path decided as one prepared callable (:meth:`~tconv.core.algorithms.Algorithm.prepare`:
-the chosen algorithm with its shape-only work done, e.g. the direct kernels' geometry checked once in
-C); a later call with the same key runs only that.
+off, instruction set, pool size). A call whose key has no plan runs the whole path (the conventions
+chain, validation, the geometry, the planner, the memory guard); the second such call with one key then
+has :func:`remember` store what that path decided as one prepared callable
+(:meth:`~tconv.core.algorithms.Algorithm.prepare`: the chosen algorithm with its shape-only work done,
+e.g. the direct kernels' geometry checked once in C), and every later call with the key runs only that.
+Building a plan costs about as much as the full path, so a key seen only once (shapes that never
+repeat) is only noted, not planned.
 
 Only what the full path would accept unchanged comes here (:func:`key` returns ``None`` otherwise, and
 the caller takes the full path): NumPy ndarrays (not subclasses) of one native float32 or float64
@@ -18,7 +20,8 @@ guard depends on the memory available at call time (result plus scratch above
 :data:`~tconv.core.options.ALWAYS_FITS`, or a limit set with ``max_bytes`` / ``TCONV_MAX_BYTES``) and
 empty batches are not stored.
 
-The cache holds at most :data:`MAX_PLANS` entries (the oldest goes first); look-ups and inserts are
+The cache holds at most :data:`MAX_PLANS` entries (the oldest goes first; the keys noted once, at
+most four times as many, are forgotten together when full); look-ups and inserts are
 single dict operations (safe with many threads calling at once, no lock a fork could leave held);
 :func:`clear` empties it. Results are bit-identical to the full path's.
 
@@ -45,6 +48,7 @@ __all__ = ["key", "lookup", "remember", "clear", "size", "MAX_PLANS"]
 MAX_PLANS = 512
 
 _PLANS: dict = {}
+_SEEN: dict = {}  # keys met once (an ordered set)
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _NDARRAY = np.ndarray
 _LEAF = (int, str, type(None))
@@ -107,8 +111,15 @@ def _contiguous(*arrays) -> bool:
 
 
 def remember(k: tuple, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, call: Call) -> None:
-    """Store the prepared call for key ``k``, after ``call`` on these arrays went through the full path
-    without an error (nothing is stored when that path's decisions are not a function of ``k``)."""
+    """After ``call`` on these arrays went through the full path without an error: note key ``k`` the
+    first time, store its prepared call the second (nothing is stored when that path's decisions are not
+    a function of ``k``)."""
+    if k not in _SEEN:  # the first call with this key: noted only
+        if len(_SEEN) >= 4 * MAX_PLANS:
+            _SEEN.clear()
+        _SEEN[k] = None
+        return
+    _SEEN.pop(k, None)
     if _options.state() != k[-2] or _native_state() != k[-1]:
         return  # the options changed while the call ran
     limit_set = k[-2][0] is not None or k[-2][3] is not None
@@ -138,8 +149,9 @@ def remember(k: tuple, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | Non
 
 
 def clear() -> None:
-    """Forget every prepared call (the next call of each key takes the full path again)."""
+    """Forget every prepared call and noted key (each key takes the full path again, twice)."""
     _PLANS.clear()
+    _SEEN.clear()
 
 
 def size() -> int:
