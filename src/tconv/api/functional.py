@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..core import callcache
 from ..core.dispatch import Call
 from ..core.params import PadSpec
 from ..errors import TconvError
@@ -37,6 +38,13 @@ __all__ = [
 
 IntOrSeq = int | Sequence[int]
 
+# The defaults of the convention parameters. A call whose values are these very objects (the defaults,
+# or the same literals, which Python interns) and whose out_dtype is None is plain: it may use the
+# per-call cache (tconv.core.callcache). Any other value, equal or not, takes the conventions chain,
+# which gives the same result.
+_ZEROS, _FIRST, _TORCH = "zeros", "channels_first", "torch"
+_lookup, _key, _remember = callcache.lookup, callcache.key, callcache.remember
+
 
 @checked_names
 def conv_transpose(
@@ -50,9 +58,9 @@ def conv_transpose(
     dilation: IntOrSeq = 1,
     *,
     output_size: IntOrSeq | None = None,
-    padding_mode: str = "zeros",
-    data_format: str = "channels_first",
-    weight_format: str = "torch",
+    padding_mode: str = _ZEROS,
+    data_format: str = _FIRST,
+    weight_format: str = _TORCH,
     out_dtype=None,
     method: str = "auto",
 ) -> np.ndarray:
@@ -86,8 +94,19 @@ def conv_transpose(
     >>> conv_transpose(np.ones((1, 3)), np.ones((1, 1, 2)), stride=2).tolist()
     [[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]
     """
+    k = None
+    if padding_mode is _ZEROS and data_format is _FIRST and weight_format is _TORCH and out_dtype is None:
+        k = _key("conv_transpose", x, weight, bias, stride, padding, output_padding, groups, dilation, output_size,
+                 method)
+        if k is not None:
+            plan = _lookup(k)
+            if plan is not None:
+                return plan(x, weight, bias)
     call = Call("conv_transpose", stride, padding, output_padding, groups, dilation, output_size, method)
-    return conventions.forward(call, x, weight, bias, padding_mode, data_format, weight_format, out_dtype)
+    out = conventions.forward(call, x, weight, bias, padding_mode, data_format, weight_format, out_dtype)
+    if k is not None:
+        _remember(k, x, weight, bias, call)
+    return out
 
 
 @checked_names
@@ -100,9 +119,9 @@ def conv(
     dilation: IntOrSeq = 1,
     groups: int = 1,
     *,
-    padding_mode: str = "zeros",
-    data_format: str = "channels_first",
-    weight_format: str = "torch",
+    padding_mode: str = _ZEROS,
+    data_format: str = _FIRST,
+    weight_format: str = _TORCH,
     out_dtype=None,
     method: str = "auto",
 ) -> np.ndarray:
@@ -119,8 +138,18 @@ def conv(
     >>> conv(np.arange(5.0)[None], np.ones((1, 1, 2))).tolist()
     [[1.0, 3.0, 5.0, 7.0]]
     """
+    k = None
+    if padding_mode is _ZEROS and data_format is _FIRST and weight_format is _TORCH and out_dtype is None:
+        k = _key("conv", x, weight, bias, stride, padding, 0, groups, dilation, None, method)
+        if k is not None:
+            plan = _lookup(k)
+            if plan is not None:
+                return plan(x, weight, bias)
     call = Call("conv", stride, padding, 0, groups, dilation, None, method)
-    return conventions.forward(call, x, weight, bias, padding_mode, data_format, weight_format, out_dtype)
+    out = conventions.forward(call, x, weight, bias, padding_mode, data_format, weight_format, out_dtype)
+    if k is not None:
+        _remember(k, x, weight, bias, call)
+    return out
 
 
 def _ranked(fn, rank: int):

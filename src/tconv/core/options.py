@@ -21,7 +21,7 @@ import resource
 
 from ..errors import TconvError, TconvTypeError
 
-__all__ = ["set_options", "get_options", "memory_limit", "check_bytes", "format_bytes", "ALWAYS_FITS"]
+__all__ = ["set_options", "get_options", "memory_limit", "check_bytes", "format_bytes", "ALWAYS_FITS", "state"]
 
 _OPTIONS: dict[str, int | None] = {"max_bytes": None, "threads": None}
 
@@ -129,3 +129,28 @@ def check_bytes(nbytes: int, what: str, because) -> None:
 def thread_cap() -> int | None:
     """``threads`` as set, or ``TCONV_NUM_THREADS``, or None (the machine decides)."""
     return _OPTIONS["threads"] or _env_int("TCONV_NUM_THREADS")
+
+
+_ENVIRON = os.environ
+_ENV_DATA = getattr(os.environ, "_data", None)
+_ENV_KEYS = ("TCONV_NUM_THREADS", "TCONV_MAX_BYTES")
+try:  # CPython keeps the environment in a dict of encoded names: read it without a KeyError per name
+    _ENV_RAW = tuple(os.environ.encodekey(k) for k in _ENV_KEYS) if isinstance(_ENV_DATA, dict) else None
+except (AttributeError, TypeError, ValueError):  # pragma: no cover - another Python
+    _ENV_RAW = None
+
+
+def state() -> tuple:
+    """Everything the options make of a call, as one hashable tuple: ``max_bytes`` and ``threads`` as
+    set, and the values of ``TCONV_NUM_THREADS`` and ``TCONV_MAX_BYTES`` now (read on every call, as
+    :func:`memory_limit` and :func:`thread_cap` read them). The per-call cache
+    (:mod:`tconv.core.callcache`) keys on it, so a change of any of them takes effect at the next call.
+
+    >>> old = set_options(threads=1); a = state(); _ = set_options(**old); a == state()
+    False
+    """
+    if _ENV_RAW is not None and os.environ is _ENVIRON:
+        get = _ENV_DATA.get  # type: ignore[union-attr]
+        return (_OPTIONS["max_bytes"], _OPTIONS["threads"], get(_ENV_RAW[0]), get(_ENV_RAW[1]))
+    env = os.environ
+    return (_OPTIONS["max_bytes"], _OPTIONS["threads"], env.get(_ENV_KEYS[0]), env.get(_ENV_KEYS[1]))

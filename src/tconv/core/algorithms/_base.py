@@ -15,14 +15,19 @@ fast ones are tested against; ``method="auto"`` never picks them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ...errors import TconvError
 from ..geometry import ConvGeometry
 
-__all__ = ["Algorithm", "ALGORITHMS", "OPERATIONS", "register", "get_algorithm", "check_operation"]
+__all__ = ["Algorithm", "ALGORITHMS", "OPERATIONS", "Prepared", "register", "get_algorithm", "check_operation"]
 
 OPERATIONS = ("conv", "conv_transpose", "weight_grad")
+
+#: a prepared call: ``(a, b, bias) -> out`` (see :meth:`Algorithm.prepare`)
+Prepared = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
 
 
 def check_operation(op: str) -> str:
@@ -56,6 +61,26 @@ class Algorithm:
     def run(self, op: str, a: np.ndarray, b: np.ndarray, geom: ConvGeometry) -> np.ndarray:
         """``getattr(self, op)(a, b, geom)``."""
         return getattr(self, op)(a, b, geom)
+
+    def prepare(self, op: str, geom: ConvGeometry, batch: int, dtype: np.dtype) -> Prepared:
+        """``op`` on ``geom`` for a batch of ``batch`` and one ``dtype``, with everything that depends
+        only on these worked out once: a callable ``(a, b, bias) -> out`` that runs the operation on
+        batched, C-contiguous arrays of ``dtype`` and those shapes and adds ``bias`` (``None``, or one
+        entry per output channel, contiguous) as ``out += bias[:, None, ...]``. The per-call cache
+        (:mod:`tconv.core.callcache`) keeps it for repeated plain calls. The default runs
+        :meth:`run`; an algorithm overrides it where shape-only work (tables, a compiled call's
+        parameters) can be done here instead of per call. Its result must be bit-identical to
+        :meth:`run`'s plus the bias."""
+        run = self.run
+        bias_shape = (1, -1) + (1,) * geom.nd
+
+        def prepared(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+            out = run(op, a, b, geom)
+            if bias is not None:
+                out += bias.reshape(bias_shape)
+            return out
+
+        return prepared
 
     def cost(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> float:
         """Estimated seconds (used by the planner)."""

@@ -23,10 +23,10 @@ import math
 import numpy as np
 
 from .. import _native
-from ..machine import threads_for
+from ..machine import MIN_WORK_PER_THREAD, threads_for
 from ..taps import poison_padded_products, tap_windows
-from ._base import Algorithm, register
-from ._kernels import accumulator, as3, params3
+from ._base import Algorithm, Prepared, register
+from ._kernels import accumulator, as3, pad3, params3
 
 # cost model constants, fitted on the benchmark suite (2 threads, float32): vectorised
 # multiply-adds, a fixed cost per inner loop, a cost per (strided) output write, and the
@@ -164,6 +164,36 @@ class Direct(Algorithm):
                        as3(np.ascontiguousarray(w, dtype=y.dtype), geom.nd), as3(out, geom.nd),
                        (geom.groups, *params3(geom)), wide=wide, threads=threads_for(geom.macs(y.shape[0])))
         return out
+
+    def prepare(self, op, geom, batch, dtype) -> Prepared:
+        """The compiled kernels' call with the geometry checked once (``_native._ext.direct_plan``):
+        a call allocates the output and makes one C call (``direct_run``), which adds the bias and,
+        for ``conv`` with padding, says whether the weight has a non-finite entry (then the padded
+        products are poisoned as :meth:`conv` does). The thread count is fixed when the work is
+        below one thread's share, else worked out per call (:func:`threads_for`, as :meth:`run`)."""
+        dt = np.dtype(dtype)
+        if op == "weight_grad" or not native_runs(geom, dt) or batch == 0:
+            return super().prepare(op, geom, batch, dtype)
+        transpose = op == "conv_transpose"
+        cin = geom.y_channels if transpose else geom.x_channels
+        in_shape = (batch, cin, *pad3(geom.y_shape if transpose else geom.x_shape, 1))
+        out_shape = (batch, geom.x_channels, *geom.x_shape) if transpose else (batch, geom.y_channels, *geom.y_shape)
+        wide = accumulator(dt, cin // geom.groups * math.prod(geom.kernel)).dtype != dt
+        acc = 2 if dt == np.float64 else int(wide)
+        padded = not transpose and any(lo or hi for lo, hi in geom.pads)
+        w_shape = (*geom.weight_shape[:2], *pad3(geom.kernel, 1))
+        plan = _native._ext.direct_plan("t" if transpose else "c", in_shape, w_shape, (*out_shape[:2], *pad3(out_shape[2:], 1)),
+                                        (geom.groups, *params3(geom)), acc, padded)
+        run, empty, macs = _native._ext.direct_run, np.empty, geom.macs(batch)
+        fixed = 1 if macs < MIN_WORK_PER_THREAD else 0  # threads_for gives 1 whatever the cap
+
+        def prepared(a, b, bias):
+            out = empty(out_shape, dt)
+            if run(plan, a, b, out, bias, fixed or threads_for(macs)):
+                poison_padded_products(out, b, geom)
+            return out
+
+        return prepared
 
     def conv(self, x, w, geom):
         if not native_runs(geom, x.dtype):

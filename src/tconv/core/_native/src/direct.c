@@ -235,6 +235,10 @@ typedef struct {
     ptrdiff_t tile_k;        /* the most terms one phase of a row can have (the tile's scratch) */
     ptrdiff_t tile_cells;    /* float64 totals of TILE_GROUP tiles */
     ptrdiff_t (*span2)[2];   /* conv, weight gradient: the y-side cells [a, e) tap t2 reads in range */
+    ptrdiff_t cxg, cyg;      /* conv_transpose / col2im: channels per group, x and y side (no division per row) */
+    ptrdiff_t mrow, kk;      /* cells of one y-side channel, taps of the kernel */
+    const tc_direct_taps *taps; /* conv_transpose: the tap tables built beforehand, or NULL */
+    ptrdiff_t plen[TC_MAX_WEAVE]; /* all_phases: the cells of each phase of a row */
 } call;
 
 /* c->span2 for every tap of axis 2 (freed by the caller); -1 when memory ran out */
@@ -343,15 +347,14 @@ static int build_hits(call *c, void **mem)
     return 0;
 }
 
-/* The terms of block [b0, b0 + len) of phase ph of output row (n, cx, p0, p1).  conv_transpose:
- * y[n, cy, j0, j1, q + jb] times w[cy, cl, t], for the group's cy.  col2im (c->nb > 0): the
- * slab cols[cx, t, n, j0, j1, q + jb], weight one. */
-static void transpose_terms(const call *c, block *b, ptrdiff_t n, ptrdiff_t cx, ptrdiff_t p0, ptrdiff_t p1,
-                            ptrdiff_t ph, ptrdiff_t b0, ptrdiff_t len)
+/* The terms of block [b0, b0 + len) of phase ph of output row at = (n, cx, p0, p1, group of cx).
+ * conv_transpose: y[n, cy, j0, j1, q + jb] times w[cy, cl, t], for the group's cy.  col2im
+ * (c->nb > 0): the slab cols[cx, t, n, j0, j1, q + jb], weight one. */
+static void transpose_terms(const call *c, block *b, const ptrdiff_t at[5], ptrdiff_t ph, ptrdiff_t b0, ptrdiff_t len)
 {
     const tc_direct_problem *p = c->p;
-    const ptrdiff_t es = (ptrdiff_t)b->es, cxg = p->cx / p->groups, cyg = p->cy / p->groups;
-    const ptrdiff_t mrow = p->m[0] * p->m[1] * p->m[2], kk = p->k[0] * p->k[1] * p->k[2], gi = cx / cxg;
+    const ptrdiff_t n = at[0], cx = at[1], p0 = at[2], p1 = at[3], gi = at[4];
+    const ptrdiff_t es = (ptrdiff_t)b->es, cyg = c->cyg, mrow = c->mrow, kk = c->kk;
     for (ptrdiff_t h0 = c->start[0][p0]; h0 < c->start[0][p0 + 1]; ++h0) {     /* taps on axis 0 */
         ptrdiff_t t0 = c->hits[0][h0][0], j0 = c->hits[0][h0][1];
         for (ptrdiff_t h1 = c->start[1][p1]; h1 < c->start[1][p1 + 1]; ++h1) { /* axis 1 */
@@ -382,7 +385,7 @@ static void transpose_terms(const call *c, block *b, ptrdiff_t n, ptrdiff_t cx, 
 
 /* Cells [qa, qe) of phase ph of an output row, block by block: the terms, then the stores with
  * stride s2 (orow: the row's first cell). */
-static void phase_range(const call *c, block *b, char *cells, double *totals, const ptrdiff_t at[4], char *orow,
+static void phase_range(const call *c, block *b, char *cells, double *totals, const ptrdiff_t at[5], char *orow,
                         ptrdiff_t ph, ptrdiff_t qa, ptrdiff_t qe)
 {
     const tc_direct_problem *p = c->p;
@@ -390,7 +393,7 @@ static void phase_range(const call *c, block *b, char *cells, double *totals, co
     for (ptrdiff_t b0 = qa; b0 < qe; b0 += QB) {
         ptrdiff_t len = min_pd(QB, qe - b0);
         block_begin(b, cells, totals, len);
-        transpose_terms(c, b, at[0], at[1], at[2], at[3], ph, b0, len);
+        transpose_terms(c, b, at, ph, b0, len);
         block_end(b);
         char *o = orow + (b0 * s2 + ph) * es;
         TC_IN(o, ((len - 1) * s2 + 1) * es, p->lo_o, p->hi_o);
@@ -400,7 +403,7 @@ static void phase_range(const call *c, block *b, char *cells, double *totals, co
 
 /* A row's phases side by side (c->all_phases): block by block, every phase's terms, then the
  * phases interleaved into the row. */
-static void interleaved_row(const call *c, block *b, char *cells, double *totals, const ptrdiff_t at[4],
+static void interleaved_row(const call *c, block *b, char *cells, double *totals, const ptrdiff_t at[5],
                             char *orow)
 {
     const tc_direct_problem *p = c->p;
@@ -409,13 +412,13 @@ static void interleaved_row(const call *c, block *b, char *cells, double *totals
     for (ptrdiff_t b0 = 0; b0 * s2 < n2; b0 += QB) {
         ptrdiff_t full = QB;
         for (ptrdiff_t k = 0; k < s2; ++k) { /* phase k: cells [b0, b0 + len) of it */
-            ptrdiff_t len = min_pd(QB, (n2 - k + s2 - 1) / s2 - b0);
+            ptrdiff_t len = min_pd(QB, c->plen[k] - b0);
             lens[k] = len > 0 ? len : 0;
             full = min_pd(full, lens[k]);
             if (len <= 0)
                 continue;
             block_begin(b, cells + k * QB * ae, totals + k * QB, len);
-            transpose_terms(c, b, at[0], at[1], at[2], at[3], k, b0, len);
+            transpose_terms(c, b, at, k, b0, len);
             block_end(b);
         }
         char *o = orow + b0 * s2 * es;
@@ -451,7 +454,7 @@ static void edge_cell(const call *c, ptrdiff_t K, const float *apack, const ptrd
  * the other cells with the same terms one cell at a time (edge_cell); blocks where it does not
  * hold go phase by phase.  Scratch: the packed weights and
  * the terms' input offsets. */
-static void tiled_phases(const call *c, block *b, char *cells, double *totals, const ptrdiff_t at[4], char *orow,
+static void tiled_phases(const call *c, block *b, char *cells, double *totals, const ptrdiff_t at[5], char *orow,
                          ptrdiff_t ph0, float *apack, ptrdiff_t *offs, double *tot)
 {
     const tc_direct_problem *p = c->p;
@@ -518,18 +521,59 @@ static void tiled_phases(const call *c, block *b, char *cells, double *totals, c
 }
 
 /* unit u: output row r = ((n * C + cx) * x0 + p0) * x1 + p1 with all its phases (all_phases), or
- * with tile_p phases (u = r * blocks + block), or with one phase ph (u = r * nph + ph) */
-static void transpose_unit(const call *c, block *b, char *cells, double *totals, ptrdiff_t u, float *apack,
+ * with tile_p phases (u = r * blocks + block), or with one phase ph (u = r * nph + ph).  Its place:
+ * part (the block or phase; 0 for all_phases) and the row's at = (n, cx, p0, p1, group of cx). */
+typedef struct {
+    ptrdiff_t part, at[5];
+} unit_pos;
+
+static ptrdiff_t unit_parts(const call *c)
+{
+    return c->all_phases ? 1 : c->tile_p ? (c->nph + c->tile_p - 1) / c->tile_p : c->nph;
+}
+
+static void unit_at(const call *c, ptrdiff_t u, unit_pos *q)
+{
+    const tc_direct_problem *p = c->p;
+    ptrdiff_t per = unit_parts(c), r = u / per;
+    q->part = u % per;
+    q->at[3] = r % p->x[1];
+    r /= p->x[1];
+    q->at[2] = r % p->x[0];
+    r /= p->x[0];
+    q->at[1] = r % p->cx;
+    q->at[0] = r / p->cx;
+    q->at[4] = c->cxg == p->cx ? 0 : q->at[1] / c->cxg;
+}
+
+/* the place of the unit after q's (`per` = unit_parts(c)): counters, no division per unit */
+static void unit_next(const call *c, ptrdiff_t per, unit_pos *q)
+{
+    const tc_direct_problem *p = c->p;
+    if (++q->part < per)
+        return;
+    q->part = 0;
+    if (++q->at[3] < p->x[1])
+        return;
+    q->at[3] = 0;
+    if (++q->at[2] < p->x[0])
+        return;
+    q->at[2] = 0;
+    if (++q->at[1] < p->cx) {
+        q->at[4] = c->cxg == p->cx ? 0 : q->at[1] / c->cxg;
+        return;
+    }
+    q->at[1] = q->at[4] = 0;
+    ++q->at[0];
+}
+
+static void transpose_unit(const call *c, block *b, char *cells, double *totals, const unit_pos *q, float *apack,
                            ptrdiff_t *offs, double *tot)
 {
     const tc_direct_problem *p = c->p;
-    const ptrdiff_t es = (ptrdiff_t)b->es, per = c->tile_p ? (c->nph + c->tile_p - 1) / c->tile_p : c->nph;
-    ptrdiff_t r = c->all_phases ? u : u / per, part = c->all_phases ? 0 : u % per;
-    ptrdiff_t p1 = r % p->x[1], p0 = (r / p->x[1]) % p->x[0], rest = r / (p->x[1] * p->x[0]);
-    ptrdiff_t cx = rest % p->cx, n = rest / p->cx;
-    const ptrdiff_t at[4] = {n, cx, p0, p1};
-    ptrdiff_t nout = n + c->n_first; /* col2im writes planes from n_first */
-    char *orow = p->out + (((nout * p->cx + cx) * p->x[0] + p0) * p->x[1] + p1) * p->x[2] * es;
+    const ptrdiff_t es = (ptrdiff_t)b->es, *at = q->at, part = q->part;
+    ptrdiff_t nout = at[0] + c->n_first; /* col2im writes planes from n_first */
+    char *orow = p->out + (((nout * p->cx + at[1]) * p->x[0] + at[2]) * p->x[1] + at[3]) * p->x[2] * es;
     if (c->all_phases)
         interleaved_row(c, b, cells, totals, at, orow);
     else if (c->tile_p)
@@ -559,18 +603,45 @@ static void transpose_task(void *ctx, int task, int thread)
         one.tile_p = 0; /* no memory for the tiles: this task's units phase by phase */
     ptrdiff_t u0, u1;
     tile_range(c, task, &u0, &u1);
+    unit_pos q;
     if (c->tile_p && !one.tile_p) { /* the same rows and phases without tiles */
         ptrdiff_t per = (c->nph + c->tile_p - 1) / c->tile_p;
         for (ptrdiff_t u = u0; u < u1; ++u)
-            for (ptrdiff_t ph = (u % per) * c->tile_p; ph < min_pd(c->nph, (u % per + 1) * c->tile_p); ++ph)
-                transpose_unit(&one, &b, (char *)cells, totals, (u / per) * c->nph + ph, NULL, NULL, NULL);
-    } else {
-        for (ptrdiff_t u = u0; u < u1; ++u)
-            transpose_unit(c, &b, (char *)cells, totals, u, apack, offs, tot);
+            for (ptrdiff_t ph = (u % per) * c->tile_p; ph < min_pd(c->nph, (u % per + 1) * c->tile_p); ++ph) {
+                unit_at(&one, (u / per) * c->nph + ph, &q);
+                transpose_unit(&one, &b, (char *)cells, totals, &q, NULL, NULL, NULL);
+            }
+    } else if (u0 < u1) {
+        ptrdiff_t per = unit_parts(c);
+        unit_at(c, u0, &q);
+        for (ptrdiff_t u = u0; u < u1; ++u, unit_next(c, per, &q))
+            transpose_unit(c, &b, (char *)cells, totals, &q, apack, offs, tot);
     }
     free(apack);
     free(offs);
     free(tot);
+}
+
+int tc_direct_taps_build(const tc_direct_problem *p, tc_direct_taps *t)
+{
+    call c = {.p = p};
+    c.nph = min_pd(p->s[2], p->x[2]);
+    t->mem = NULL;
+    if (p->x[2] <= 0)
+        return 0; /* no output cells: no tables (run_transpose returns before it reads them) */
+    if (build_hits(&c, &t->mem) != 0)
+        return -1;
+    for (int ax = 0; ax < 3; ++ax) {
+        t->start[ax] = c.start[ax];
+        t->hits[ax] = c.hits[ax];
+    }
+    return 0;
+}
+
+void tc_direct_taps_free(tc_direct_taps *t)
+{
+    free(t->mem);
+    t->mem = NULL;
 }
 
 /* conv_transpose and col2im: the tap tables, the units (rows with their phases interleaved when
@@ -580,7 +651,13 @@ static int run_transpose(call *c, int threads)
     const tc_direct_problem *p = c->p;
     ptrdiff_t rows = (c->nb > 0 ? c->nb : p->n) * p->cx * p->x[0] * p->x[1];
     c->nph = min_pd(p->s[2], p->x[2]);
+    c->cxg = p->cx / p->groups;
+    c->cyg = p->cy / p->groups;
+    c->mrow = p->m[0] * p->m[1] * p->m[2];
+    c->kk = p->k[0] * p->k[1] * p->k[2];
     c->all_phases = p->s[2] > 1 && p->s[2] <= TC_MAX_WEAVE && c->nph == p->s[2];
+    for (ptrdiff_t k = 0; c->all_phases && k < p->s[2]; ++k)
+        c->plen[k] = (p->x[2] - k + p->s[2] - 1) / p->s[2];
     /* register tiles over phases: conv_transpose in float32 with a long stride, dilation 1 */
     c->tile_p = c->k->tile && c->k->tile_p <= TC_MAX_TILE_P && c->nb == 0 && p->dtype == TC_F32 && p->d[2] == 1 && p->s[2] > TC_MAX_WEAVE &&
                 c->nph >= c->k->tile_p ? c->k->tile_p : 0;
@@ -590,8 +667,14 @@ static int run_transpose(call *c, int threads)
     if (c->units == 0)
         return 0;
     void *mem = NULL;
-    if (build_hits(c, &mem) != 0)
+    if (c->taps && c->taps->mem) {
+        for (int ax = 0; ax < 3; ++ax) {
+            c->start[ax] = c->taps->start[ax];
+            c->hits[ax] = c->taps->hits[ax];
+        }
+    } else if (build_hits(c, &mem) != 0) {
         return -1;
+    }
     if (c->tile_p) { /* the most terms of one phase: taps on axes 0, 1 and 2 times the group's channels */
         ptrdiff_t most[3] = {0, 0, 0}, len[3] = {p->x[0], p->x[1], c->nph};
         for (int ax = 0; ax < 3; ++ax)
@@ -633,7 +716,13 @@ static char *weight_by_tap(const tc_direct_problem *p)
 
 int tc_direct_conv_transpose(const tc_direct_loops *k, const tc_direct_problem *p, int threads)
 {
-    call c = {.k = k, .p = p};
+    return tc_direct_conv_transpose_taps(k, p, threads, NULL);
+}
+
+int tc_direct_conv_transpose_taps(const tc_direct_loops *k, const tc_direct_problem *p, int threads,
+                                  const tc_direct_taps *taps)
+{
+    call c = {.k = k, .p = p, .taps = taps};
     if (p->n * p->cx * p->x[0] * p->x[1] * p->x[2] == 0)
         return 0;
     char *wt = p->cy == p->groups ? NULL : weight_by_tap(p); /* one input channel per group: w is that already */

@@ -54,9 +54,25 @@ typedef struct {
     const char *lo_y, *hi_y, *lo_x, *hi_x, *lo_w, *hi_w, *lo_o, *hi_o; /* debug bounds */
 } tc_direct_problem;
 
+/* The tap tables of a conv_transpose geometry (which taps land on each output position of axes 0
+ * and 1 and on each phase of axis 2): they depend on the extents and parameters only, so a prepared
+ * call (direct_module.c's plans) builds them once.  tc_direct_taps_build returns 0, or -1 when
+ * memory ran out; tc_direct_taps_free releases them (a zeroed struct holds nothing). */
+typedef struct {
+    void *mem;                  /* one block holding every table */
+    ptrdiff_t *start[3];
+    ptrdiff_t (*hits[3])[2];
+} tc_direct_taps;
+
+int tc_direct_taps_build(const tc_direct_problem *p, tc_direct_taps *t);
+void tc_direct_taps_free(tc_direct_taps *t);
+
 /* Each returns 0, or -1 when scratch memory could not be had.  `threads`: the most threads the
  * call may use (1: the caller alone); the weight gradient's result depends on it only. */
 int tc_direct_conv_transpose(const tc_direct_loops *k, const tc_direct_problem *p, int threads);
+/* the same with the tap tables built by tc_direct_taps_build for this problem's extents (NULL: built here) */
+int tc_direct_conv_transpose_taps(const tc_direct_loops *k, const tc_direct_problem *p, int threads,
+                                  const tc_direct_taps *taps);
 int tc_direct_conv(const tc_direct_loops *k, const tc_direct_problem *p, int threads);
 int tc_direct_weight_grad(const tc_direct_loops *k, const tc_direct_problem *p, int threads);
 

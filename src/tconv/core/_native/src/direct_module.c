@@ -1,7 +1,9 @@
 /* direct_module.c: the Python binding of the direct convolutions and im2col/col2im
  * (direct.h).  The arrays come through the buffer protocol, C-contiguous; shapes, dtypes and
  * parameters are checked again here (the Python wrapper checks them first, with friendlier
- * messages), so a bad call raises TconvError and never reads out of bounds. */
+ * messages), so a bad call raises TconvError and never reads out of bounds.  direct_plan/direct_run
+ * are the per-call path (tconv.core.callcache): the geometry parsed and checked once into a plan,
+ * a call then only acquires its buffers, checks their dtype and sizes against the plan, and runs. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -95,25 +97,38 @@ static int check_channels(const tc_direct_problem *p, ptrdiff_t w_cy, ptrdiff_t 
 
 /* ---- direct(op, a, b, out, params, acc, threads) ---- */
 
-/* op 't': a = y, b = w, out = x side; 'c': a = x, b = w, out = y side; 'w': a = y, b = x, out = w */
-static int describe(char op, const tc_buf *a, const tc_buf *b, const tc_buf *o, tc_direct_problem *p)
+/* op 't': a = y, b = w, out = x side; 'c': a = x, b = w, out = y side; 'w': a = y, b = x, out = w.
+ * The extents of one operation from the 5-D shapes of a, b and out. */
+static int describe_dims(char op, const Py_ssize_t *a, const Py_ssize_t *b, const Py_ssize_t *o, tc_direct_problem *p)
+{
+    const Py_ssize_t *y = op == 'c' ? o : a, *x = op == 't' ? o : op == 'c' ? a : b, *w = op == 'w' ? o : b;
+    p->n = y[0];
+    p->cy = y[1];
+    p->cx = x[1];
+    set_dims(p->m, y + 2);
+    set_dims(p->x, x + 2);
+    set_dims(p->k, w + 2);
+    if (x[0] != p->n)
+        return (PyErr_Format(tc_err_value(), "batch: y side %zd, x side %zd differ", p->n, x[0]), -1);
+    return check_channels(p, w[0], w[1]);
+}
+
+/* The data pointers (and debug bounds) of one operation's buffers. */
+static void set_pointers(char op, const tc_buf *a, const tc_buf *b, const tc_buf *o, tc_direct_problem *p)
 {
     const tc_buf *y = op == 'c' ? o : a, *x = op == 't' ? o : op == 'c' ? a : b, *w = op == 'w' ? o : b;
-    p->n = y->view.shape[0];
-    p->cy = y->view.shape[1];
-    p->cx = x->view.shape[1];
-    set_dims(p->m, y->view.shape + 2);
-    set_dims(p->x, x->view.shape + 2);
-    set_dims(p->k, w->view.shape + 2);
     p->y = lo_of(y);
     p->xs = lo_of(x);
     p->w = lo_of(w);
     p->out = (char *)o->view.buf;
     p->lo_y = lo_of(y), p->hi_y = hi_of(y), p->lo_x = lo_of(x), p->hi_x = hi_of(x);
     p->lo_w = lo_of(w), p->hi_w = hi_of(w), p->lo_o = lo_of(o), p->hi_o = hi_of(o);
-    if (x->view.shape[0] != p->n)
-        return (PyErr_Format(tc_err_value(), "batch: y side %zd, x side %zd differ", p->n, x->view.shape[0]), -1);
-    return check_channels(p, w->view.shape[0], w->view.shape[1]);
+}
+
+static int describe(char op, const tc_buf *a, const tc_buf *b, const tc_buf *o, tc_direct_problem *p)
+{
+    set_pointers(op, a, b, o, p);
+    return describe_dims(op, a->view.shape, b->view.shape, o->view.shape, p);
 }
 
 PyObject *tc_py_direct(PyObject *self, PyObject *args)
@@ -167,6 +182,210 @@ PyObject *tc_py_direct(PyObject *self, PyObject *args)
     tc_buf_release(&a);
     tc_buf_release(&b);
     tc_buf_release(&o);
+    return result;
+}
+
+/* ---- the per-call path: direct_plan(...) once per geometry, direct_run(plan, ...) per call ---- */
+
+#define TC_PLAN_NAME "tconv.direct_plan"
+
+/* One operation's geometry and extents, checked once (tconv.core.algorithms.direct's prepared calls):
+ * a call only acquires the buffers, checks their dtype and sizes against it, and runs. */
+typedef struct {
+    char op;                  /* 't' (conv_transpose) or 'c' (conv) */
+    int check_weights;        /* conv with padding: report a non-finite weight (the caller poisons) */
+    tc_direct_problem p;      /* extents, parameters, dtype and accumulator; no pointers */
+    Py_ssize_t bytes[3];      /* of a, b and out */
+    Py_ssize_t channels;      /* of out: a bias has this many entries */
+    Py_ssize_t plane;         /* elements of one output channel plane */
+    tc_direct_taps taps;      /* conv_transpose: the tap tables (built once) */
+} tc_direct_plan;
+
+static void plan_free(PyObject *capsule)
+{
+    tc_direct_plan *plan = (tc_direct_plan *)PyCapsule_GetPointer(capsule, TC_PLAN_NAME);
+    if (plan)
+        tc_direct_taps_free(&plan->taps);
+    PyMem_Free(plan);
+}
+
+static int get_shape5(PyObject *obj, const char *name, Py_ssize_t *shape)
+{
+    if (!PyTuple_Check(obj) || PyTuple_GET_SIZE(obj) != 5)
+        return (PyErr_Format(tc_err_value(), "%s: need a tuple of 5 extents", name), -1);
+    for (int i = 0; i < 5; ++i) {
+        shape[i] = PyLong_AsSsize_t(PyTuple_GET_ITEM(obj, i));
+        if (shape[i] == -1 && PyErr_Occurred())
+            return -1;
+        if (shape[i] < 0 || shape[i] >= TC_INDEX_LIMIT)
+            return (PyErr_Format(tc_err_value(), "%s: extent %zd is out of range", name, shape[i]), -1);
+    }
+    return 0;
+}
+
+/* bytes of a C-contiguous array of `shape`, or -1 (with the error set) beyond the index range */
+static Py_ssize_t shape_bytes(const Py_ssize_t *shape, size_t itemsize)
+{
+    ptrdiff_t n = (ptrdiff_t)itemsize;
+    for (int i = 0; i < 5; ++i)
+        if (__builtin_mul_overflow(n, shape[i], &n) || n >= TC_INDEX_LIMIT)
+            return (PyErr_SetString(tc_err_value(), "the arrays are beyond the index range"), -1);
+    return n;
+}
+
+/* direct_plan(op, a_shape, b_shape, out_shape, params, acc, check_weights): op 't' or 'c', the 5-D
+ * shapes of the canonical form, params and acc as for direct(); returns the plan (a capsule). */
+PyObject *tc_py_direct_plan(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *op;
+    PyObject *ao, *bo, *oo, *params;
+    int acc, check_weights;
+    if (!PyArg_ParseTuple(args, "sO!O!O!O!ip", &op, &PyTuple_Type, &ao, &PyTuple_Type, &bo, &PyTuple_Type, &oo,
+                          &PyTuple_Type, &params, &acc, &check_weights))
+        return NULL;
+    if (strlen(op) != 1 || !strchr("tc", op[0]))
+        return PyErr_Format(tc_err_value(), "op=%s: use 't' (conv_transpose) or 'c' (conv)", op);
+    if (acc < 0 || acc > 2)
+        return PyErr_Format(tc_err_value(), "acc=%d: use 0, 1 (float32 data) or 2 (float64)", acc);
+    Py_ssize_t shapes[3][5];
+    tc_direct_plan plan = {0};
+    plan.op = op[0];
+    plan.check_weights = check_weights && op[0] == 'c';
+    if (parse_params(params, &plan.p) != 0 || get_shape5(ao, "a", shapes[0]) != 0 ||
+        get_shape5(bo, "b", shapes[1]) != 0 || get_shape5(oo, "out", shapes[2]) != 0 ||
+        describe_dims(op[0], shapes[0], shapes[1], shapes[2], &plan.p) != 0 || check_ranges(&plan.p) != 0)
+        return NULL;
+    plan.p.acc = (tc_acc)acc;
+    plan.p.dtype = acc == TC_ACC_F64 ? TC_F64 : TC_F32;
+    for (int i = 0; i < 3; ++i)
+        if ((plan.bytes[i] = shape_bytes(shapes[i], acc == TC_ACC_F64 ? 8 : 4)) < 0)
+            return NULL;
+    plan.channels = shapes[2][1];
+    plan.plane = shapes[2][2] * shapes[2][3] * shapes[2][4];
+    tc_direct_plan *mem = (tc_direct_plan *)PyMem_Malloc(sizeof plan);
+    if (!mem)
+        return PyErr_NoMemory();
+    if (plan.op == 't' && plan.bytes[2] > 0 && tc_direct_taps_build(&plan.p, &plan.taps) != 0) {
+        PyMem_Free(mem);
+        return PyErr_NoMemory();
+    }
+    *mem = plan;
+    PyObject *capsule = PyCapsule_New(mem, TC_PLAN_NAME, plan_free);
+    if (!capsule) {
+        tc_direct_taps_free(&mem->taps);
+        PyMem_Free(mem);
+    }
+    return capsule;
+}
+
+/* A C-contiguous buffer of the plan's dtype and exactly `bytes` bytes (any number of dimensions). */
+static int get_sized(PyObject *obj, const char *name, int writable, tc_dtype dtype, Py_ssize_t bytes, tc_buf *b)
+{
+    b->held = 0;
+    if (PyObject_GetBuffer(obj, &b->view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) != 0) {
+        PyErr_Clear();
+        return (PyErr_Format(tc_err_type(), "%s: expected a C-contiguous %sbuffer of float32 or float64, got %s",
+                             name, writable ? "writable " : "", Py_TYPE(obj)->tp_name), -1);
+    }
+    b->held = 1;
+    if (tc_buf_float_format(&b->view, &b->dtype) != 0 || b->dtype != dtype || b->view.len != bytes) {
+        PyErr_Format(tc_err_value(), "%s: %zd bytes of format %s, the plan needs %zd bytes of %s", name,
+                     b->view.len, b->view.format ? b->view.format : "?", bytes, dtype == TC_F32 ? "float32" : "float64");
+        tc_buf_release(b);
+        return -1;
+    }
+    return 0;
+}
+
+/* out[n, c, ...] += bias[c] (the same float additions as NumPy's out += bias[:, None, ...]) */
+static void add_bias(const tc_direct_plan *plan, char *out, const char *bias)
+{
+    const ptrdiff_t n = plan->p.n, c = plan->channels, plane = plan->plane;
+    for (ptrdiff_t i = 0; i < n * c; ++i) {
+        if (plan->p.dtype == TC_F32) {
+            float *o = (float *)out + i * plane, v = ((const float *)bias)[i % c];
+            for (ptrdiff_t j = 0; j < plane; ++j)
+                o[j] = o[j] + v;
+        } else {
+            double *o = (double *)out + i * plane, v = ((const double *)bias)[i % c];
+            for (ptrdiff_t j = 0; j < plane; ++j)
+                o[j] = o[j] + v;
+        }
+    }
+}
+
+/* whether any of the weight's `bytes` is a non-finite float32/float64 */
+static int non_finite(const char *w, Py_ssize_t bytes, tc_dtype dt)
+{
+    if (dt == TC_F32) {
+        for (Py_ssize_t i = 0; i < bytes / 4; ++i)
+            if (!__builtin_isfinite(((const float *)w)[i]))
+                return 1;
+    } else {
+        for (Py_ssize_t i = 0; i < bytes / 8; ++i)
+            if (!__builtin_isfinite(((const double *)w)[i]))
+                return 1;
+    }
+    return 0;
+}
+
+/* direct_run(plan, a, b, out, bias, threads): the plan's operation on a, b into out (fully
+ * overwritten), bias (None or one entry per output channel) added; threads 0: the pool's size.
+ * Returns whether the weight has a non-finite entry (conv plans with check_weights; else False). */
+PyObject *tc_py_direct_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 6)
+        return PyErr_Format(PyExc_TypeError, "direct_run takes 6 arguments (%zd given)", nargs);
+    const tc_direct_plan *plan = (const tc_direct_plan *)PyCapsule_GetPointer(args[0], TC_PLAN_NAME);
+    if (!plan)
+        return NULL;
+    long threads = PyLong_AsLong(args[5]);
+    if (threads == -1 && PyErr_Occurred())
+        return NULL;
+    if (threads < 0 || threads > 256)
+        return PyErr_Format(tc_err_value(), "threads=%ld: need 0 (the pool's size) to 256", threads);
+    const tc_dtype dt = plan->p.dtype;
+    const Py_ssize_t es = dt == TC_F32 ? 4 : 8;
+    tc_buf a, b, o, bias = {.held = 0};
+    if (get_sized(args[1], "a", 0, dt, plan->bytes[0], &a) != 0)
+        return NULL;
+    if (get_sized(args[2], "b", 0, dt, plan->bytes[1], &b) != 0) {
+        tc_buf_release(&a);
+        return NULL;
+    }
+    if (get_sized(args[3], "out", 1, dt, plan->bytes[2], &o) != 0) {
+        tc_buf_release(&a);
+        tc_buf_release(&b);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (args[4] != Py_None && get_sized(args[4], "bias", 0, dt, plan->channels * es, &bias) != 0) {
+        /* the error is set */
+    } else if (overlap(&o, &a) || overlap(&o, &b) || (bias.held && overlap(&o, &bias))) {
+        PyErr_SetString(tc_err_value(), "out: must not share memory with the inputs");
+    } else {
+        tc_direct_problem p = plan->p;
+        set_pointers(plan->op, &a, &b, &o, &p);
+        const tc_direct_loops *k = tc_direct_for(tc_isa_name());
+        int n = threads < 1 ? tc_pool_threads() : (int)threads, rc, bad = 0;
+        Py_BEGIN_ALLOW_THREADS
+        rc = plan->op == 't' ? tc_direct_conv_transpose_taps(k, &p, n, &plan->taps) : tc_direct_conv(k, &p, n);
+        if (rc == 0 && bias.held)
+            add_bias(plan, p.out, (const char *)bias.view.buf);
+        if (rc == 0 && plan->check_weights)
+            bad = non_finite(p.w, plan->bytes[1], dt);
+        Py_END_ALLOW_THREADS
+        if (rc != 0)
+            PyErr_NoMemory();
+        else
+            result = Py_NewRef(bad ? Py_True : Py_False);
+    }
+    tc_buf_release(&a);
+    tc_buf_release(&b);
+    tc_buf_release(&o);
+    tc_buf_release(&bias);
     return result;
 }
 

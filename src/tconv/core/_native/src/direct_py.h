@@ -6,6 +6,8 @@
 #include "binding.h"
 
 PyObject *tc_py_direct(PyObject *self, PyObject *args);
+PyObject *tc_py_direct_plan(PyObject *self, PyObject *args);
+PyObject *tc_py_direct_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *tc_py_im2col(PyObject *self, PyObject *args);
 PyObject *tc_py_col2im(PyObject *self, PyObject *args);
 PyObject *tc_py_compact(PyObject *self, PyObject *args); /* compact.c */
@@ -18,6 +20,10 @@ PyObject *tc_py_conv_plan_info(PyObject *self, PyObject *arg);
 #define TC_DIRECT_METHODS                                                                              \
     {"direct", tc_py_direct, METH_VARARGS,                                                             \
      "direct(op, a, b, out, params, acc, threads): op 't' conv_transpose, 'c' conv, 'w' weight gradient"}, \
+    {"direct_plan", tc_py_direct_plan, METH_VARARGS,                                                   \
+     "direct_plan(op, a_shape, b_shape, out_shape, params, acc, check_weights): a direct call's plan"},  \
+    {"direct_run", (PyCFunction)(void (*)(void))tc_py_direct_run, METH_FASTCALL,                        \
+     "direct_run(plan, a, b, out, bias, threads): one call of a plan from direct_plan"},                 \
     {"im2col", tc_py_im2col, METH_VARARGS, "im2col(x, cols, n_first, params, threads)"},              \
     {"col2im", tc_py_col2im, METH_VARARGS, "col2im(cols, out, n_first, params, threads)"},              \
     {"conv_plan", tc_py_conv_plan, METH_VARARGS, "conv_plan(dtype, bounds, parts, gemms, w_len, src_len, dst_len)"}, \
