@@ -5,9 +5,13 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 from hypothesis import HealthCheck, settings
 
+# CI draws the same examples every run (derandomize): a peer's rare crash or wrong answer on a new example
+# (PyTorch 2.13's float16 CPU convolution segfaults on a few shapes; XLA's batched conv_transpose is wrong on
+# a few paddings) must not turn a run red at random; local runs keep exploring new examples
 settings.register_profile(
     "default", max_examples=int(os.environ.get("TCONV_EXAMPLES", "150")), deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=bool(os.environ.get("TCONV_DERANDOMIZE") or os.environ.get("CI")),
 )
 settings.load_profile("default")
 

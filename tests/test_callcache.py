@@ -71,6 +71,8 @@ CASES = [
     ("conv", (3, 9, 10), (3, 1, 3, 3), 1, dict(padding=((1, 0), (2, 1)), groups=3)),  # unbatched, asymmetric
     ("conv", (1, 1, 4, 5, 6), (2, 1, 3, 2, 3), 1, dict(dilation=(1, 2, 1), padding="same")),
     ("conv", (2, 8, 12, 12), (16, 8, 3, 3), 1, dict(stride=1, padding=1, method="gemm")),
+    ("conv", (2, 8, 12, 12), (16, 4, 3, 3), 1, dict(stride=2, padding=1, groups=2, method="native")),  # gathers
+    ("conv_transpose", (2, 8, 6, 6), (8, 5, 2, 2), 1, dict(stride=2, method="native")),  # merged phases
 ]
 
 

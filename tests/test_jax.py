@@ -92,6 +92,17 @@ def test_matches_lax_conv_transpose(case):
         explicit = _lax_explicit(lhs, rhs, case["strides"], case["padding"], kw)
         assert not np.allclose(want, explicit, **tol), "tconv differs from lax.conv_transpose"
         want = explicit
+    if not np.allclose(got, want, **tol) and case["batch"] > 1:
+        # XLA (jax 0.10.2) sometimes computes a batched conv_transpose wrongly where each sample alone is right
+        # (found by hypothesis: 1-D, kernel 3, padding ((3, 1),), consistent padding, batch 2: sample 0 differs,
+        # and in a busy process sample 1 held 1e33): then tconv must equal JAX sample by sample, and JAX must
+        # indeed disagree with itself
+        n_axis = lhs_spec.index("N") if isinstance(lhs_spec, str) else 0
+        one = [np.asarray(jax.lax.conv_transpose(np.take(lhs, [i], axis=n_axis), *args[1:], **kw))
+               for i in range(case["batch"])]
+        per_sample = np.concatenate(one, axis=n_axis)
+        assert not np.allclose(want, per_sample, **tol), "tconv differs from lax.conv_transpose"
+        want = per_sample
     np.testing.assert_allclose(got, want, **tol)
 
 

@@ -43,7 +43,7 @@ import numpy as np
 from .. import _native
 from ..geometry import ConvGeometry
 from ..options import thread_cap
-from ._base import Algorithm, register
+from ._base import Algorithm, Prepared, register
 
 #: a second thread's share (the pool's split and the shared L3)
 _THREAD_EFFICIENCY = 0.85
@@ -337,6 +337,28 @@ class Native(Algorithm):
         if op == "weight_grad":
             return self.weight_grad(a, b, geom)
         return self._gemms(op, a, b, geom, cache)
+
+    def prepare(self, op: str, geom: ConvGeometry, batch: int, dtype: np.dtype) -> Prepared:
+        """A repeated plain call (:mod:`tconv.core.callcache`): the plan looked up once, then one C call
+        per call (``conv_run``, the weights packed in it) and the bias added."""
+        dt = np.dtype(dtype)
+        per_sample = (geom.y_channels * math.prod(geom.y_shape) if op == "conv_transpose"
+                      else geom.x_channels * math.prod(geom.x_shape))
+        if op == "weight_grad" or batch == 0 or batch * per_sample >= _INDEX_LIMIT:
+            return super().prepare(op, geom, batch, dtype)
+        plan = _compiled_plan(op, _transpose_plan if op == "conv_transpose" else _conv_plan, geom, batch, dt)
+        channels, spatial = (geom.x_channels, geom.x_shape) if op == "conv_transpose" else (geom.y_channels, geom.y_shape)
+        out_shape, bias_shape = (batch, channels, *spatial), (1, -1) + (1,) * geom.nd
+        run, empty = _native._ext.conv_run, np.empty
+
+        def prepared(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+            out = empty(out_shape, dt)
+            run(plan, b, a, out, _threads(), None)
+            if bias is not None:
+                out += bias.reshape(bias_shape)
+            return out
+
+        return prepared
 
     def conv(self, x: np.ndarray, w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
         return self._gemms("conv", x, w, geom, None)
