@@ -67,6 +67,11 @@ BUFFER_S_PER_BYTE = 1.2e-10
 #: slower per point (measured: one 540^2 transform against 5x5 tiles of 128^2, 1.7-2.5x)
 CACHE_BYTES = 2 << 20
 OUT_OF_CACHE = 1.8
+#: a scipy.fft call over fewer points than this runs on one thread: measured (interleaved, 2-core VM, load
+#: about 1) a second worker made 128^2 .. 512^2 and 128x1024 transforms 0.3-0.9x as fast, 1024^2 and
+#: 64^3 0.98-1.07x, and paid off from 144^3 (1.56x) and 2048^2 (1.07-1.41x); the adjoint row of benchmarks/inverse.py (11
+#: tiles of 128x1024) took 27 [20-30] ms on two workers and 17 [16-18] ms on one
+PARALLEL_POINTS = 1 << 21
 CALL_S = 3e-5
 TILE_CALL_S = 2e-5
 #: the polyphase split's strided transposes (zero-fill, the phase split, the merge) cost about this per
@@ -146,17 +151,29 @@ def _plan_cost(geom, batch, itemsize, op, sizes, tiles) -> float:
 
 @lru_cache(maxsize=512)
 def fft_plan(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> FftPlan:
-    """The cheapest tiling (by :func:`fft_cost`'s model) of ``op`` on ``geom``."""
+    """The cheapest tiling (by :func:`fft_cost`'s model) of ``op`` on ``geom`` among those whose
+    scratch (:func:`plan_scratch`) fits the planner's budget (``SCRATCH_FACTOR`` times the output,
+    or ``SMALL_SCRATCH_BYTES``); the cheapest of all when none fits."""
     ext = _extent(geom)
     opts = [_axis_options(m, s, e, geom.nd <= 3) for m, s, e in zip(geom.y_shape, geom.stride, ext)]
+    budget = max(SCRATCH_FACTOR * _out_bytes(geom, batch, itemsize, op), SMALL_SCRATCH_BYTES)
     best = None
     for combo in itertools.product(*opts):
         sizes = tuple(c[0] for c in combo)
         tiles = tuple(c[2] for c in combo)
         t = _plan_cost(geom, batch, itemsize, op, sizes, tiles)
-        if best is None or t < best[0]:
-            best = (t, FftPlan(sizes, tuple(c[1] for c in combo), tiles))
+        key = (plan_scratch(geom, batch, itemsize, op, sizes) > budget, t)
+        if best is None or key < best[0]:
+            best = (key, FftPlan(sizes, tuple(c[1] for c in combo), tiles))
     return best[1]
+
+
+def plan_scratch(geom: ConvGeometry, batch: int, itemsize: int, op: str, sizes) -> int:
+    """Bytes of scratch with transforms of ``sizes``: one batch chunk's buffers and the kernel's spectrum."""
+    nb = _chunk(geom, batch, itemsize, op, sizes)
+    npts = math.prod(sizes)
+    kern = geom.y_channels * (geom.x_channels // geom.groups) * npts // sizes[-1] * (sizes[-1] // 2 + 1) * 2 * itemsize
+    return nb * _scratch_per_sample(geom, itemsize, op, sizes) + kern
 
 
 def fft_cost(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> float:
@@ -166,7 +183,9 @@ def fft_cost(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> float:
 
 
 def _workers(points: int) -> int:
-    return threads_for(points * 8) if points > 4096 else 1
+    """``workers=`` for one ``scipy.fft`` call over ``points`` real points (all its transforms):
+    one thread below :data:`PARALLEL_POINTS`, else the thread rule's count."""
+    return threads_for(points * 8) if points >= PARALLEL_POINTS else 1
 
 
 def all_finite(a: np.ndarray) -> bool:
@@ -555,11 +574,7 @@ class Fft(Algorithm):
             grid = math.prod(q * s for q, s in zip(pp.lq, geom.stride))
             copies = batch * (2 * geom.x_channels * grid + geom.y_channels * math.prod(pp.inner.y_shape)) * itemsize
             return self.scratch_bytes(pp.inner, batch, itemsize, op) + copies
-        p = fft_plan(geom, batch, itemsize, op)
-        nb = _chunk(geom, batch, itemsize, op, p.sizes)
-        npts = math.prod(p.sizes)
-        kern = geom.y_channels * (geom.x_channels // geom.groups) * npts // p.sizes[-1] * (p.sizes[-1] // 2 + 1) * 2 * itemsize
-        return nb * _scratch_per_sample(geom, itemsize, op, p.sizes) + kern
+        return plan_scratch(geom, batch, itemsize, op, fft_plan(geom, batch, itemsize, op).sizes)
 
     def describe(self, geom, batch, itemsize, op) -> str:
         """The transform sizes and tiles, for ``explain``."""
