@@ -16,6 +16,8 @@ convention for complex tensors (the gradient is ``A^H g``: ``grad_x`` uses ``con
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ...errors import TconvTypeError
@@ -59,7 +61,9 @@ def _join(re, im, rdt):
 
 
 def forward(call, x, w, bias, *, next):
-    """The next stage (a real bilinear convolution plus bias) on the real parts of complex operands."""
+    """The next stage (a real bilinear convolution plus bias) on the real parts of complex operands
+    (the weight owner's transform cache is dropped: the parts are other weights)."""
+    call = replace(call, cache=None)
 
     def fn(a, v, b):
         return next(call, a, v, b)
@@ -86,6 +90,7 @@ def forward(call, x, w, bias, *, next):
 def vjp(call, grad_output, x, w, bias, *, next):
     """The next stage's VJP ``(B1(g, w), B2(g, x), sum g)`` for complex data, PyTorch's convention:
     ``(B1(g, conj w), B2(g, conj x), sum g)``, three real VJP calls (Gauss's trick)."""
+    call = replace(call, cache=None)
 
     def fn(g, a, v, b):
         return next(call, g, a, v, b)
