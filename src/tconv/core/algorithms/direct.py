@@ -37,11 +37,20 @@ _OUT_S = 2.8e-10
 _MEM_BYTES_PER_S = 3.0e10
 _L2_BYTES = 1 << 20
 _CALL_S = 2e-5
-#: measured floors (2 cores, benchmarks/planner-accuracy.md L5/L6 and benchmarks/planner_fft.py): the
-#: gather-style conv and weight_grad loops (float64 accumulators for long float32 sums, strided
-#: loads) and strided or long-kernel conv_transpose never run faster than these multiply-adds/s
-_FLOOR_MACS_PER_S = {"conv": 3e9, "conv_transpose": 1e10, "weight_grad": 2.5e9}
-_FLOOR_STRIDED_T_MACS_PER_S = 5e9
+#: measured floors of the compiled kernels, per (operation, itemsize, strided): the multiply-add rate
+#: and the cost of one inner loop (one kernel tap over one output row, ``macs / inner`` of them);
+#: fitted (least squares on relative error) to the single-channel and few-channel cases of
+#: ``python benchmarks/planner_fft.py --repeat 3`` (2-core Xeon, AVX-512, load about 1, 2026-12-01):
+#: long rows reach 20-26 GMAC/s in float32 and 9-17 in float64, short rows (64^2, 3-D) pay about
+#: 13 ns per tap and row, strided float64 loops (gathered loads) up to 65 ns
+_FLOOR = {
+    ("conv", 4, False): (2.2e10, 1.4e-8), ("conv", 8, False): (1.2e10, 1.3e-8),
+    ("conv", 4, True): (2.2e10, 1.9e-8), ("conv", 8, True): (1.2e10, 6.5e-8),
+    ("conv_transpose", 4, False): (2.1e10, 1.35e-8), ("conv_transpose", 8, False): (1.1e10, 1.15e-8),
+    ("conv_transpose", 4, True): (2.1e10, 9e-9), ("conv_transpose", 8, True): (1.1e10, 2.6e-8),
+    ("weight_grad", 4, False): (9.5e9, 1.6e-8), ("weight_grad", 8, False): (1.0e10, 6e-9),
+    ("weight_grad", 4, True): (9.5e9, 1.55e-8), ("weight_grad", 8, True): (6.3e9, 7e-9),
+}
 # the NumPy fallback: one einsum per tap (a Python-level call each), at einsum's rate
 _NUMPY_TAP_S = 1.5e-5
 _NUMPY_MACS_PER_S = 1.0e9
@@ -73,8 +82,8 @@ def direct_cost(geom, batch: int, itemsize: int, op: str = "conv_transpose") -> 
     t = macs / _MACS_PER_S + (macs / inner) * _LOOP_S + outputs * _OUT_S
     if reread * itemsize > _L2_BYTES and geom.y_channels * geom.x_channels // geom.groups > 1:
         t += macs * itemsize / _MEM_BYTES_PER_S  # re-reads from memory once they leave L2
-    floor = _FLOOR_STRIDED_T_MACS_PER_S if op == "conv_transpose" and max(geom.stride) > 1 else _FLOOR_MACS_PER_S[op]
-    return max(t, macs / floor) + _CALL_S
+    rate, loop = _FLOOR[op, 8 if itemsize == 8 else 4, max(geom.stride) > 1]
+    return max(t, macs / rate + (macs / inner) * loop) + _CALL_S
 
 
 def fallback_cost(geom, batch: int, itemsize: int, op: str = "conv_transpose") -> float:
