@@ -160,9 +160,9 @@ def test_planner_chooses_fft_for_large_kernels_only():
 
 
 def test_polyphase_is_chosen_by_the_cost_model_and_explained():
-    g = tconv.conv_geometry((1, 1, 5, 5, 5), (64, 64, 64), 2, "same")
-    assert fftmod.use_polyphase(g, 1, 4, "conv")
-    assert "polyphase, 8 phases" in FFT.describe(g, 1, 4, "conv")
+    g = tconv.conv_geometry((1, 1, 15, 15), (512, 512), 3, "same")
+    assert fftmod.use_polyphase(g, 1, 8, "conv")
+    assert "polyphase, 9 phases" in FFT.describe(g, 1, 8, "conv")
     assert not fftmod.use_polyphase(tconv.conv_geometry((1, 1, 5), (64,), 1), 1, 4, "conv")  # stride 1
 
 

@@ -110,15 +110,26 @@ def _extent(geom: ConvGeometry) -> tuple[int, ...]:
 
 
 def _axis_options(m: int, s: int, ext: int, allow_tiles: bool):
-    """``(N, B, tiles)`` choices on one axis: the whole axis, and tiles of the sizes in TILE_SIZES."""
+    """``(N, B, tiles)`` choices on one axis of ``m`` y-side cells: the whole axis in one transform, and
+    even tilings near each length of TILE_SIZES. A length ``n`` holds ``b = (n - ext) // s + 1`` cells,
+    so at least ``t = ceil(m / b)`` tiles. Offered: every tile count in ``[t, 2t]`` that divides ``m``
+    (``m / count`` cells each, at the shorter fast length that needs), so that the tiles divide the
+    axis exactly (a Dask block is such an axis: its tiles divide the block, and every block of one
+    size gets the same tiles); only when none does, ``t`` tiles evened out (``ceil(m / t)`` cells)."""
     whole = fast_len((m - 1) * s + ext)
-    out = [(whole, m, 1)]
+    out = {(whole, m, 1)}
     if allow_tiles:
         for n in TILE_SIZES:
             b = (n - ext) // s + 1
-            if n < whole and b >= 1 and n >= 2 * ext:
-                out.append((n, b, -(-m // b)))
-    return out
+            if n >= whole or b < 1 or n < 2 * ext:
+                continue
+            t0 = -(-m // b)
+            for t in [t for t in range(t0, 2 * t0 + 1) if m % t == 0] or [t0]:
+                bt = -(-m // t)
+                nt = fast_len((bt - 1) * s + ext)
+                if nt < whole:
+                    out.add((nt, bt, -(-m // bt)))
+    return sorted(out)
 
 
 def _transforms(geom: ConvGeometry, batch: int, op: str) -> tuple[int, int]:
