@@ -21,6 +21,11 @@ tiles of ``B`` cells per axis when that is cheaper than one transform of the who
 ``oaconvolve`` idea: a large image against a small kernel); a tile's kernel transform is
 computed once per call, or once per operator (:func:`kernel_spectrum` with a ``cache``).
 
+With two or more tiles and enough work, the tiles run on a small thread pool of the process (one task
+per tile, each transform on one worker: SciPy's own ``workers=`` split costs more than it gains below
+about 2M points here); the caller adds the results in tile order, so the sums are the same on any
+number of threads, and a forked child makes its own pool.
+
 Channels are mixed in the frequency domain: per frequency one small matrix product
 (``(C_out, C_in)`` by ``(C_in, batch)`` per group), as loops of vector multiply-adds for few
 channels and as one frequency-major ``matmul`` otherwise. float32 stays float32
@@ -73,8 +78,8 @@ CACHE_BYTES = 2 << 20
 OUT_OF_CACHE = 1.8
 #: a scipy.fft call over fewer points than this runs on one thread: measured (interleaved, 2-core VM, load
 #: about 1) a second worker made 128^2 .. 512^2 and 128x1024 transforms 0.3-0.9x as fast, 1024^2 and
-#: 64^3 0.98-1.07x, and paid off from 144^3 (1.56x) and 2048^2 (1.07-1.41x); the adjoint row of benchmarks/inverse.py (11
-#: tiles of 128x1024) took 27 [20-30] ms on two workers and 17 [16-18] ms on one
+#: 64^3 0.98-1.07x, and paid off from 144^3 (1.56x) and 2048^2 (1.07-1.41x); the adjoint row of
+#: benchmarks/inverse.py (11 tiles of 128x1024) took 27 [20-30] ms on two workers and 17 [16-18] ms on one
 PARALLEL_POINTS = 1 << 21
 #: tiles run in parallel, one tile per task on a small thread pool (each transform on one worker), when
 #: a call has at least two tiles and this many transform points in all; a second thread gave the tiles
@@ -201,7 +206,6 @@ def plan_scratch(geom: ConvGeometry, batch: int, itemsize: int, op: str, sizes, 
     fwd, inv = _transforms(geom, nb, op)
     per_tile = nb * _scratch_per_sample(geom, itemsize, op, sizes)
     return in_flight(_tile_threads(math.prod(tiles), npts * (fwd + inv))) * per_tile + kern
-
 
 
 def fft_cost(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> float:
@@ -670,8 +674,11 @@ class Fft(Algorithm):
         """The transform sizes and tiles, for ``explain``."""
         if use_polyphase(geom, batch, itemsize, op):
             pp = polyphase(geom)
-            return f"polyphase, {math.prod(geom.stride)} phases: {fft_plan(pp.inner, batch, itemsize, op)}"
-        return str(fft_plan(geom, batch, itemsize, op))
+            return f"polyphase, {math.prod(geom.stride)} phases: {self.describe(pp.inner, batch, itemsize, op)}"
+        p = fft_plan(geom, batch, itemsize, op)
+        nb = _chunk(geom, batch, itemsize, op, p.sizes)
+        tt = _tile_threads(math.prod(p.tiles), math.prod(p.sizes) * sum(_transforms(geom, nb, op)))
+        return str(p) + (f" on {tt} threads" if tt > 1 else "")
 
     def run(self, op, a, b, geom, cache: dict | None = None):
         """``op`` on ``(a, b)``; non-finite data runs ``direct`` instead (see the module docstring).
