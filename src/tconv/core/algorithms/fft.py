@@ -82,10 +82,12 @@ OUT_OF_CACHE = 1.8
 #: benchmarks/inverse.py (11 tiles of 128x1024) took 27 [20-30] ms on two workers and 17 [16-18] ms on one
 PARALLEL_POINTS = 1 << 21
 #: tiles run in parallel, one tile per task on a small thread pool (each transform on one worker), when
-#: a call has at least two tiles and this many transform points in all; a second thread gave the tiles
-#: TILE_PARALLEL_GAIN of a thread more (measured below in benchmarks/inverse.py's rows)
+#: a call has at least two tiles and this many transform points in all; a second thread gives the tiles
+#: TILE_PARALLEL_GAIN of a thread more: measured on the fft rows of benchmarks/inverse.py (interleaved
+#: with the tiles run one after the other, the shared 2-core VM at a load of about 1) 1.3-1.5x in one run,
+#: 0.9-1.35x in another; CPU time +5-10%, so at a load of 4-5 the tile threads cost 5-10%
 TILE_PARALLEL_POINTS = 1 << 18
-TILE_PARALLEL_GAIN = 0.7
+TILE_PARALLEL_GAIN = 0.4
 #: the fixed cost of a call (the finiteness passes, the plan lookup, buffers, the kernel transform's
 #: call): measured small calls (0.1-0.3 ms) ran 1.1-2.2x over the estimate with 30 us
 CALL_S = 6e-5
