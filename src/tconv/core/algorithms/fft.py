@@ -291,8 +291,9 @@ def kernel_spectrum(w: np.ndarray, geom: ConvGeometry, sizes: tuple[int, ...], c
     [[[[(2+0j), (1-1j), 0j]]]]
     """
     key = (sizes, w.shape, w.dtype.str, conj, geom.dilation, geom.groups)
-    if cache is not None and key in cache:
-        return cache[key]
+    hit = None if cache is None else cache.get(key)  # one lookup: another thread may empty the cache
+    if hit is not None:
+        return hit
     if conj:
         spec = np.conj(kernel_spectrum(w, geom, sizes, cache))
         if cache is not None:
