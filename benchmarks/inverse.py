@@ -147,7 +147,8 @@ def main(argv=None) -> int:
     ap.add_argument("--skip", nargs="*", default=(), help="libraries to leave out (e.g. torch)")
     a = ap.parse_args(argv)
     lines = [f"{platform.processor() or platform.machine()}, {cpu_count()} CPUs, load average "
-             f"{os.getloadavg()[0]:.1f} at the start; {a.rounds} rounds of blocks of {a.calls} calls",
+             f"{os.getloadavg()[0]:.1f} at the start; {a.rounds} rounds of blocks of {a.calls} calls"
+             + (f"; left out: {', '.join(a.skip)}" if a.skip else ""),
              "", "| case | tconv | alternatives | fastest alternative / tconv (median, min-max) | max rel. diff |",
              "|---|---|---|---|---|"]
     print(lines[0], flush=True)
