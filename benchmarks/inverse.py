@@ -14,6 +14,10 @@ library and the ratio's median with its spread (min-max over the rounds). Result
 against the alternatives before timing.
 
     python benchmarks/inverse.py [--rounds 5] [--calls 2] [--markdown benchmarks/results-inverse.md]
+                                 [--rows adjoint conv] [--skip torch]
+
+``--rows`` keeps the rows whose name contains one of the words; ``--skip`` leaves libraries out
+(PyTorch's float64 large-kernel convolutions take seconds per call, and never the lead here).
 
 The machine is 2 cores shared with other work: the spread says how much the load moved the ratio.
 """
@@ -139,13 +143,19 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--calls", type=int, default=2)
     ap.add_argument("--markdown", default=None)
+    ap.add_argument("--rows", nargs="*", default=None, help="keep rows whose name contains one of these")
+    ap.add_argument("--skip", nargs="*", default=(), help="libraries to leave out (e.g. torch)")
     a = ap.parse_args(argv)
     lines = [f"{platform.processor() or platform.machine()}, {cpu_count()} CPUs, load average "
-             f"{os.getloadavg()[0]:.1f} at the start; {a.rounds} rounds of blocks of {a.calls} calls",
+             f"{os.getloadavg()[0]:.1f} at the start; {a.rounds} rounds of blocks of {a.calls} calls"
+             + (f"; left out: {', '.join(a.skip)}" if a.skip else ""),
              "", "| case | tconv | alternatives | fastest alternative / tconv (median, min-max) | max rel. diff |",
              "|---|---|---|---|---|"]
     print(lines[0], flush=True)
     for name, libs in rows():
+        if a.rows and not any(r in name for r in a.rows):
+            continue
+        libs = {k: f for k, f in libs.items() if k not in a.skip}
         diff = check(name, libs)
         times = {lib: [] for lib in libs}
         for _ in range(a.rounds):

@@ -160,14 +160,17 @@ def test_planner_chooses_fft_for_large_kernels_only():
 
 
 def test_polyphase_is_chosen_by_the_cost_model_and_explained():
-    g = tconv.conv_geometry((1, 1, 5, 5, 5), (64, 64, 64), 2, "same")
-    assert fftmod.use_polyphase(g, 1, 4, "conv")
-    assert "polyphase, 8 phases" in FFT.describe(g, 1, 4, "conv")
+    g = tconv.conv_geometry((1, 1, 9, 9, 9), (128, 128, 128), 2, "same")
+    assert fftmod.use_polyphase(g, 1, 8, "conv")
+    assert "polyphase, 8 phases" in FFT.describe(g, 1, 8, "conv")
     assert not fftmod.use_polyphase(tconv.conv_geometry((1, 1, 5), (64,), 1), 1, 4, "conv")  # stride 1
 
 
 def test_explain_shows_the_transform_sizes():
     text = str(tconv.explain((1, 1, 2048, 2048), (1, 1, 15, 15), op="conv", padding="same"))
+    line = next(ln for ln in text.splitlines() if ln.startswith("fft"))
+    assert "FFT " in line and "tiles of" in line  # shown whether chosen or not (here a near tie with direct)
+    text = str(tconv.explain((1, 1, 1024, 1024), (1, 1, 31, 31), op="conv", dtype="float64"))
     line = next(ln for ln in text.splitlines() if ln.startswith("fft"))
     assert "<- chosen" in line and "FFT " in line and "tiles of" in line
 
@@ -184,8 +187,10 @@ def test_complex_is_not_supported_in_the_core():
 
 
 @pytest.mark.parametrize("shape,k,c,n", [((256, 256), 31, 1, 1), ((96, 96), 9, 8, 2), ((40, 40, 40), 9, 1, 1)])
-def test_scratch_bytes_is_the_measured_peak(shape, k, c, n):
-    """``scratch_bytes`` (the planner's memory guard) against NumPy's traced peak beyond the output."""
+def test_scratch_bytes_is_the_measured_peak(shape, k, c, n, monkeypatch):
+    """``scratch_bytes`` (the planner's memory guard) against NumPy's traced peak beyond the output: within
+    0.6-2x with the tiles run one after the other; with tile threads, whose buffers overlap more or less
+    in time, the model is the bound (the peak is never above it by more than 1/0.6)."""
     import tracemalloc
 
     from tconv.core.planner import output_bytes
@@ -194,10 +199,16 @@ def test_scratch_bytes_is_the_measured_peak(shape, k, c, n):
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((n, c, *shape)), rng.standard_normal(g.weight_shape)
     y = rng.standard_normal((n, c, *g.y_shape))
-    for op, a, b in (("conv", x, w), ("conv_transpose", y, w), ("weight_grad", y, x)):
-        tracemalloc.start()
-        FFT.run(op, a, b, g)
-        peak = tracemalloc.get_traced_memory()[1] - output_bytes(g, n, 8, op)
-        tracemalloc.stop()
-        model = FFT.scratch_bytes(g, n, 8, op)
-        assert 0.6 * peak <= model <= 2.0 * peak, (op, peak, model)
+    for serial in (True, False):
+        if serial:
+            monkeypatch.setattr(fftmod, "TILE_PARALLEL_POINTS", 1 << 62)
+        else:
+            monkeypatch.undo()
+        for op, a, b in (("conv", x, w), ("conv_transpose", y, w), ("weight_grad", y, x)):
+            tracemalloc.start()
+            FFT.run(op, a, b, g)
+            peak = tracemalloc.get_traced_memory()[1] - output_bytes(g, n, 8, op)
+            tracemalloc.stop()
+            model = FFT.scratch_bytes(g, n, 8, op)
+            assert 0.6 * peak <= model, (serial, op, peak, model)
+            assert not serial or model <= 2.0 * peak, (op, peak, model)

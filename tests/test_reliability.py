@@ -91,6 +91,36 @@ def test_pool_map_and_fork_after_a_call(method):
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
 
 
+def test_fft_tile_threads_and_fork():
+    """fft's tile threads (a thread pool of the process): eight Python threads at once give exact
+    results, and a forked child (which has no pool threads) makes its own pool."""
+    code = """
+        import os, threading, numpy as np, tconv
+        from tconv.core.algorithms import fft
+        y = np.random.default_rng(0).standard_normal((1, 1, 500, 500))
+        w = np.random.default_rng(1).standard_normal((1, 1, 31, 31))
+        g = tconv.conv_transpose_geometry(w.shape, (500, 500))
+        p = fft.fft_plan(g, 1, 8, "conv_transpose")
+        assert max(p.tiles) > 1 and fft._tile_threads(int(np.prod(p.tiles)), int(np.prod(p.sizes))) > 1, p
+        want = tconv.conv_transpose(y, w, method="fft")
+        errs = []
+        def call():
+            errs.append(float(np.abs(tconv.conv_transpose(y, w, method="fft") - want).max()))
+        ts = [threading.Thread(target=call) for _ in range(8)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        assert errs == [0.0] * 8, errs
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if np.array_equal(tconv.conv_transpose(y, w, method="fft"), want) else 3)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        print("ok")
+    """
+    proc = _run(code, timeout=180)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+
+
 def test_threads_option_and_tiny_calls_stay_on_the_calling_thread():
     from tconv.core.machine import MIN_WORK_PER_THREAD, threads_for
 

@@ -6,6 +6,14 @@ hold (PyTorch's weight layouts and parameter meanings, ``padding_mode`` included
 module (torch is imported only if you pass it a module). ``vjp`` gives the gradients,
 ``explain`` the planner's report for an input shape.
 
+A layer owns its weight, so it keeps the weight's transforms between calls when ``fft`` runs (the
+kernel spectra, as :class:`~tconv.ConvOperator` does): every call passes the layer's cache down
+the chain to the core (:class:`~tconv.core.dispatch.Call`). ``weight`` stays a public, writable
+attribute: the layer keeps a copy of the weight the cached transforms were computed from and, before
+a call that would use them, compares it with ``weight`` (``np.array_equal``: one pass over the
+weight, less work than one of its transforms); a new or modified weight empties the cache. A layer
+whose calls never ran ``fft`` holds no copy and checks nothing.
+
 >>> import numpy as np
 >>> layer = ConvTranspose(np.ones((2, 3, 4, 4)), np.zeros(3), stride=2, padding=1)
 >>> layer
@@ -19,17 +27,18 @@ ConvTranspose(2, 3, kernel_size=(4, 4), stride=(2, 2), padding=1, bias=True)
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
+from ..core.dispatch import Call
 from ..core.geometry import conv_geometry, conv_transpose_geometry
 from ..core.padding import check_mode
 from ..core.params import PadSpec, as_float_array, as_int, parse_padding, per_axis
 from ..core.planner import Plan, plan
 from ..errors import TconvError, TconvTypeError
+from . import conventions
 from .conventions import layout
-from .functional import conv, conv_transpose
-from .grad import conv_transpose_vjp, conv_vjp
 from .names import checked_names
 
 __all__ = ["ConvTranspose", "Conv", "from_torch"]
@@ -70,6 +79,34 @@ class _Layer:
         if self.bias is not None and self.bias.shape != (self.out_channels,):
             raise TconvError(f"bias has shape {self.bias.shape}; it must be ({self.out_channels},), "
                              "one per output channel")
+        self._spectra: dict = {}  # the weight's transforms (fft), kept between calls
+        self._spectra_of: np.ndarray | None = None  # a copy of the weight they were computed from
+
+    def _cache(self) -> dict:
+        """The transform cache for the next call: emptied if ``weight`` is not (in shape and every
+        value) the weight the cached transforms were computed from."""
+        if self._spectra:
+            seen = self._spectra_of
+            w = self.weight
+            if seen is None or np.shape(w) != seen.shape or not np.array_equal(w, seen):
+                self._spectra.clear()
+                self._spectra_of = None
+        return self._spectra
+
+    def _kept(self, result):
+        """After a call: remember which weight the new cached transforms belong to; ``result`` unchanged."""
+        if self._spectra and self._spectra_of is None:
+            self._spectra_of = np.array(self.weight, copy=True)
+        return result
+
+    def _forward(self, call: Call, x):
+        call = replace(call, cache=self._cache())
+        return self._kept(conventions.forward(call, x, self.weight, self.bias, self.padding_mode, self.data_format))
+
+    def _vjp(self, call: Call, grad_output, x, op: str):
+        call = replace(call, cache=self._cache())
+        grads = conventions.vjp(call, grad_output, x, self.weight, self.bias, self.padding_mode, self.data_format)
+        return self._kept(self._grads(grads, op))
 
     @property
     def kernel_size(self) -> tuple[int, ...]:
@@ -155,20 +192,18 @@ class ConvTranspose(_Layer):
     def out_channels(self) -> int:
         return int(self.weight.shape[1]) * self.groups
 
-    def _kw(self, output_size):
+    def _call(self, output_size) -> Call:
         op = (0,) * len(self.output_padding) if output_size is not None else self.output_padding
-        return dict(stride=self.stride, padding=self.padding, output_padding=op, groups=self.groups,
-                    dilation=self.dilation, output_size=output_size, padding_mode=self.padding_mode,
-                    method=self.method, data_format=self.data_format)
+        return Call("conv_transpose", self.stride, self.padding, op, self.groups, self.dilation, output_size,
+                    self.method)
 
     def __call__(self, x: np.ndarray, output_size: Sequence[int] | None = None) -> np.ndarray:
         """The layer's output (``output_size``: PyTorch's call-time choice of the exact size)."""
-        return conv_transpose(x, self.weight, self.bias, **self._kw(output_size))
+        return self._forward(self._call(output_size), x)
 
     def vjp(self, grad_output: np.ndarray, x: np.ndarray, output_size: Sequence[int] | None = None):
         """``(grad_x, grad_weight, grad_bias)`` at input ``x``."""
-        return self._grads(conv_transpose_vjp(grad_output, x, self.weight, self.bias, **self._kw(output_size)),
-                           "conv_transpose")
+        return self._vjp(self._call(output_size), grad_output, x, "conv_transpose")
 
     def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
         """Spatial output shape for spatial ``input_shape``."""
@@ -230,16 +265,16 @@ class Conv(_Layer):
     def out_channels(self) -> int:
         return int(self.weight.shape[0])
 
-    def _kw(self):
-        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups,
-                    padding_mode=self.padding_mode, method=self.method, data_format=self.data_format)
+    def _call(self) -> Call:
+        return Call("conv", self.stride, self.padding, 0, self.groups, self.dilation, None, self.method)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return conv(x, self.weight, self.bias, **self._kw())
+        """The layer's output."""
+        return self._forward(self._call(), x)
 
     def vjp(self, grad_output: np.ndarray, x: np.ndarray):
         """``(grad_x, grad_weight, grad_bias)`` at input ``x``."""
-        return self._grads(conv_vjp(grad_output, x, self.weight, self.bias, **self._kw()), "conv")
+        return self._vjp(self._call(), grad_output, x, "conv")
 
     def output_shape(self, input_shape: Sequence[int]) -> tuple[int, ...]:
         shape = self._batch_shape(input_shape, self.in_channels, len(self.kernel_size))

@@ -25,7 +25,7 @@ array: ``conv``'s output gradient or ``conv_transpose``'s input; ``X`` the x-sid
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,7 +42,9 @@ __all__ = ["Call", "prepare", "check_channels", "channel_hint", "cached_geometry
 class Call:
     """One call's operation and geometry parameters, as the user gave them (validated later, by
     the geometry builders). ``op`` is ``"conv"`` or ``"conv_transpose"``; ``output_padding`` and
-    ``output_size`` are ``conv_transpose``'s only."""
+    ``output_size`` are ``conv_transpose``'s only. ``cache``: a dict kept by the owner of the weight
+    (a layer, ``ConvOperator``), passed to :func:`run` for the weight's transforms; a stage that
+    calls the core with other weights (the complex parts) drops it."""
 
     op: str
     stride: object = 1
@@ -52,6 +54,7 @@ class Call:
     dilation: object = 1
     output_size: object = None
     method: str = "auto"
+    cache: dict | None = field(default=None, compare=False, repr=False)
 
 
 def prepare(x, weight, bias, names=("input", "weight", "bias")):
@@ -150,7 +153,7 @@ def _hint(xa, w, op, groups, batched) -> str:
 def run(method: str, op: str, a: np.ndarray, b: np.ndarray, geom: ConvGeometry, cache: dict | None = None) -> np.ndarray:
     """Plan and run ``op`` (``conv``, ``conv_transpose`` or ``weight_grad``) on batched arrays: the
     one dispatch every front end uses. An empty batch gives the empty (or zero) result. ``cache``:
-    a dict kept by the owner of the weight ``b`` (``ConvOperator``), where an algorithm that
+    a dict kept by the owner of the weight ``b`` (``ConvOperator``, the layers), where an algorithm that
     transforms its weight (``fft``) keeps the transforms between calls."""
     algo = choose(method, geom, a.shape[0], a.dtype, op)
     if a.shape[0] == 0:
@@ -240,7 +243,7 @@ def setup(call: Call, x, weight, bias):
 def forward(call: Call, x, weight, bias) -> np.ndarray:
     """``conv`` or ``conv_transpose`` (``call.op``), plain."""
     xa, w, b, batched, geom = setup(call, x, weight, bias)
-    return finish(run(call.method, call.op, xa, w, geom), b, batched)
+    return finish(run(call.method, call.op, xa, w, geom, cache=call.cache), b, batched)
 
 
 def weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry, method: str = "auto") -> np.ndarray:
@@ -269,8 +272,9 @@ def vjp(call: Call, grad_output, x, weight, bias):
     dtype = np.result_type(go, xa, w)
     go, xa, w = (a.astype(dtype, copy=False) for a in (go, xa, w))
     if transpose:
-        gx, gw = run(call.method, "conv", go, w, geom), weight_gradient(xa, go, geom, call.method)
+        gx, gw = run(call.method, "conv", go, w, geom, cache=call.cache), weight_gradient(xa, go, geom, call.method)
     else:
-        gx, gw = run(call.method, "conv_transpose", go, w, geom), weight_gradient(go, xa, geom, call.method)
+        gx = run(call.method, "conv_transpose", go, w, geom, cache=call.cache)
+        gw = weight_gradient(go, xa, geom, call.method)
     gb = None if b is None else go.sum(axis=(0, *range(2, go.ndim))).astype(dtype)
     return (gx if batched else gx[0]), gw, gb

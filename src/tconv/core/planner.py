@@ -29,12 +29,14 @@ OpenBLAS's threads competed with other processes.
 
 With ``fft`` (``python benchmarks/planner_fft.py --repeat 3``: the large-kernel grid of issue 20,
 kernels 3 to 65, images 64 to 2048, 1 to 3 axes, strides 1 to 4, 1 or 3-4 channels, float32 and
-float64, every operation; 2-core Xeon shared with other sessions at a load average of 6-9,
-2026-12-01; table: ``benchmarks/planner-fft.md``): ``auto``'s choice was within 1.25x of the
-measured-fastest algorithm in 125 of 132 cases; the 7 others (1.29x-5.41x) are direct-vs-fft calls
-on strided 15x15 kernels, 2048^2 5x5 images and tiny single-channel cases, where the same
-algorithm's time moved 2-10x between runs under that load. ``tests/test_planner_fft.py`` checks
-the model against the recorded times and times the decisive cases live.
+float64, every operation; 2-core Xeon shared with other sessions, 2026-12-01, after ``direct``
+became C; table: ``benchmarks/planner-fft.md``): against the best time of each algorithm over six
+runs (load averages 1-6; ``--evaluate``), ``auto``'s choice is within 1.25x of the fastest in 125
+of 132 cases. The 7 others (1.4x-3.7x) are ``direct`` against ``gemm``/``native``: their estimates
+on single-channel strided 3-D and on 50 us 1-D calls; no ``fft``-against-``direct`` case misses. A
+single run is noisier: the last, at a load of 1-3, gave 120 of 132, where two-thread kernels lost a
+core to other sessions. ``tests/test_planner_fft.py`` checks the model against the recorded best
+times (cases whose winner was the same in every run).
 """
 
 from __future__ import annotations

@@ -38,13 +38,15 @@ def conv_transpose_window(
     groups: int = 1,
     method: str = "auto",
     run=None,
+    cache: dict | None = None,
 ) -> np.ndarray:
     """``conv_transpose`` (channels first, PyTorch weight) whose output is the window
     ``[c_lo, F - c_hi)`` of the uncropped output on each axis; ``crops`` may be negative.
 
     The bias is added to every output position (extended ones included), as the frameworks do.
     ``run(call, x, weight, bias)`` computes the plain transposed convolution (default: the core
-    dispatch; the Dask front end passes its own).
+    dispatch; the Dask front end passes its own); ``cache``: the weight owner's transform cache
+    (:class:`~tconv.core.dispatch.Call`).
     """
     nd = len(crops)
     kernel = weight.shape[2:]
@@ -65,7 +67,7 @@ def conv_transpose_window(
     if all(a < b for a, b in inner):
         pads = [(a, uncropped_size(i, k, s, d) - b)
                 for (a, b), i, k, s, d in zip(inner, sizes, kernel, stride, dilation)]
-        call = Call("conv_transpose", tuple(stride), pads, 0, groups, tuple(dilation), method=method)
+        call = Call("conv_transpose", tuple(stride), pads, 0, groups, tuple(dilation), method=method, cache=cache)
         y = (run or forward)(call, x, weight, None)
         if any(e for pair in extend for e in pair):
             y = np.pad(y, [(0, 0)] * (y.ndim - nd) + [tuple(e) for e in extend])

@@ -16,6 +16,8 @@ convention for complex tensors (the gradient is ``A^H g``: ``grad_x`` uses ``con
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ...errors import TconvTypeError
@@ -59,14 +61,18 @@ def _join(re, im, rdt):
 
 
 def forward(call, x, w, bias, *, next):
-    """The next stage (a real bilinear convolution plus bias) on the real parts of complex operands."""
+    """The next stage (a real bilinear convolution plus bias) on the real parts of complex operands.
+    The weight owner's transform cache goes down only with a complex input and a real weight (every
+    product then uses the weight itself); otherwise the products use other weights, and it is dropped."""
+    rdt = real_dtype(x, w, bias)
+    a, b = _parts(x, rdt)
+    c, d = _parts(w, rdt)
+    if call is not None and (d is not None or b is None):
+        call = replace(call, cache=None)
 
     def fn(a, v, b):
         return next(call, a, v, b)
 
-    rdt = real_dtype(x, w, bias)
-    a, b = _parts(x, rdt)
-    c, d = _parts(w, rdt)
     br, bi = _parts(bias, rdt)
     if bi is None and bias is not None:
         bi = np.zeros_like(br)
@@ -85,7 +91,10 @@ def forward(call, x, w, bias, *, next):
 
 def vjp(call, grad_output, x, w, bias, *, next):
     """The next stage's VJP ``(B1(g, w), B2(g, x), sum g)`` for complex data, PyTorch's convention:
-    ``(B1(g, conj w), B2(g, conj x), sum g)``, three real VJP calls (Gauss's trick)."""
+    ``(B1(g, conj w), B2(g, conj x), sum g)``, three real VJP calls (Gauss's trick), with other
+    weights than ``w`` (its parts' sums and differences): the weight owner's transform cache is dropped."""
+    if call is not None:
+        call = replace(call, cache=None)
 
     def fn(g, a, v, b):
         return next(call, g, a, v, b)

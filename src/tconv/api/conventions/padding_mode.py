@@ -62,7 +62,7 @@ def forward(call: Call, x, weight, bias, *, next, mode: str):
         return out if batched else out[0]
     g, bnd, crops = _transpose_plan(call, xb.shape[2:], w.shape, mode)
     out = bnd.fold(conv_transpose_window(xb, w, g.stride, g.dilation, crops, groups=g.groups, method=call.method,
-                                         run=next))
+                                         run=next, cache=call.cache))
     if bias is not None:
         out = out + np.asarray(bias, dtype=out.dtype).reshape((-1,) + (1,) * g.nd)
     return out if batched else out[0]
@@ -86,7 +86,7 @@ def vjp(call: Call, grad_output, x, weight, bias, *, next, mode: str):
                          f"{want if batched else want[1:]}")
     gob = go if batched else go[None]
     gp = bnd.pad(gob)[(Ellipsis, *(slice(0, f) for f in g.full_shape))]  # beyond F: never written by the forward
-    plain = Call("conv_transpose", g.stride, 0, 0, g.groups, g.dilation, method=call.method)
+    plain = Call("conv_transpose", g.stride, 0, 0, g.groups, g.dilation, method=call.method, cache=call.cache)
     gy, gw, _ = next(plain, gp, xb, w, None)
     gb = None if bias is None else gob.sum(axis=(0, *range(2, gob.ndim))).astype(gw.dtype)
     return (gy if batched else gy[0]), gw, gb

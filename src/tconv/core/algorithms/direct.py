@@ -37,11 +37,26 @@ _OUT_S = 2.8e-10
 _MEM_BYTES_PER_S = 3.0e10
 _L2_BYTES = 1 << 20
 _CALL_S = 2e-5
-#: measured floors (2 cores, benchmarks/planner-accuracy.md L5/L6 and benchmarks/planner_fft.py): the
-#: gather-style conv and weight_grad loops (float64 accumulators for long float32 sums, strided
-#: loads) and strided or long-kernel conv_transpose never run faster than these multiply-adds/s
-_FLOOR_MACS_PER_S = {"conv": 3e9, "conv_transpose": 1e10, "weight_grad": 2.5e9}
-_FLOOR_STRIDED_T_MACS_PER_S = 5e9
+#: measured floors of the compiled kernels, per (operation, itemsize, strided): seconds on one thread =
+#: multiply-adds / rate + inner loops (one kernel tap over one output row, ``macs / inner``) * loop +
+#: output cells (weight_grad: y-side and x-side cells read) * cell, divided by the threads the call
+#: gets (:func:`~tconv.core.machine.threads_for`: small calls run on one); fitted (non-negative least
+#: squares on relative error; the strided rows share the unstrided rate and cell cost) to the best of four runs of
+#: ``python benchmarks/planner_fft.py --repeat 3`` on its single- and few-channel cases (2-core Xeon,
+#: AVX-512, load 1-4, 2026-12-01): per thread 22-24 GMAC/s in float32 and 12-13 in float64 (7-9 for
+#: weight_grad), 4-13 ns per tap and row, 16-32 ns strided (gathered loads)
+_FLOOR = {
+    ("conv", 4, False): (2.4e10, 1.2e-8, 9e-10), ("conv", 4, True): (2.4e10, 3e-8, 9e-10),
+    ("conv", 8, False): (1.3e10, 1e-8, 2.3e-9), ("conv", 8, True): (1.3e10, 2.8e-8, 2.3e-9),
+    ("conv_transpose", 4, False): (2.2e10, 1.3e-8, 7.2e-10), ("conv_transpose", 4, True): (2.2e10, 1.7e-8, 7.2e-10),
+    ("conv_transpose", 8, False): (1.2e10, 1.1e-8, 9e-10), ("conv_transpose", 8, True): (1.2e10, 1.6e-8, 9e-10),
+    ("weight_grad", 4, False): (7.3e9, 1e-8, 0.0), ("weight_grad", 4, True): (7.3e9, 3.2e-8, 0.0),
+    ("weight_grad", 8, False): (8.6e9, 3.8e-9, 1.4e-10), ("weight_grad", 8, True): (8.6e9, 2.1e-8, 1.4e-10),
+}
+#: the main model's memory term (re-reads once the multi-channel input leaves L2) applies above this many
+#: channel pairs per group: the compiled kernels ran 512^2 9x9 with 3 -> 3 channels at 7-12 ms, where
+#: the term alone gave 26-51 ms
+_MEM_PAIRS = 16
 # the NumPy fallback: one einsum per tap (a Python-level call each), at einsum's rate
 _NUMPY_TAP_S = 1.5e-5
 _NUMPY_MACS_PER_S = 1.0e9
@@ -71,10 +86,12 @@ def direct_cost(geom, batch: int, itemsize: int, op: str = "conv_transpose") -> 
         outputs = math.prod(geom.weight_shape)
         reread = batch * (geom.x_channels + geom.y_channels) * math.prod(geom.y_shape)
     t = macs / _MACS_PER_S + (macs / inner) * _LOOP_S + outputs * _OUT_S
-    if reread * itemsize > _L2_BYTES and geom.y_channels * geom.x_channels // geom.groups > 1:
+    if reread * itemsize > _L2_BYTES and geom.y_channels * geom.x_channels // geom.groups ** 2 > _MEM_PAIRS:
         t += macs * itemsize / _MEM_BYTES_PER_S  # re-reads from memory once they leave L2
-    floor = _FLOOR_STRIDED_T_MACS_PER_S if op == "conv_transpose" and max(geom.stride) > 1 else _FLOOR_MACS_PER_S[op]
-    return max(t, macs / floor) + _CALL_S
+    rate, loop, cell = _FLOOR[op, 8 if itemsize == 8 else 4, max(geom.stride) > 1]
+    cells = reread if op == "weight_grad" else outputs
+    floor = (macs / rate + (macs / inner) * loop + cells * cell) / threads_for(macs)
+    return max(t, floor) + _CALL_S
 
 
 def fallback_cost(geom, batch: int, itemsize: int, op: str = "conv_transpose") -> float:

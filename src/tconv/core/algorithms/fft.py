@@ -21,6 +21,11 @@ tiles of ``B`` cells per axis when that is cheaper than one transform of the who
 ``oaconvolve`` idea: a large image against a small kernel); a tile's kernel transform is
 computed once per call, or once per operator (:func:`kernel_spectrum` with a ``cache``).
 
+With two or more tiles and enough work, the tiles run on a small thread pool of the process (one task
+per tile, each transform on one worker: SciPy's own ``workers=`` split costs more than it gains below
+about 2M points here); the caller adds the results in tile order, so the sums are the same on any
+number of threads, and a forked child makes its own pool.
+
 Channels are mixed in the frequency domain: per frequency one small matrix product
 (``(C_out, C_in)`` by ``(C_in, batch)`` per group), as loops of vector multiply-adds for few
 channels and as one frequency-major ``matmul`` otherwise. float32 stays float32
@@ -39,8 +44,12 @@ array (:func:`all_finite`).
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -48,7 +57,7 @@ import numpy as np
 import scipy.fft
 
 from ..geometry import ConvGeometry
-from ..machine import threads_for
+from ..machine import cpu_count, threads_for
 from ._base import ALGORITHMS, SCRATCH_FACTOR, SMALL_SCRATCH_BYTES, Algorithm, register
 
 __all__ = ["Fft", "FftPlan", "fft_plan", "kernel_spectrum", "all_finite", "fft_cost"]
@@ -67,7 +76,21 @@ BUFFER_S_PER_BYTE = 1.2e-10
 #: slower per point (measured: one 540^2 transform against 5x5 tiles of 128^2, 1.7-2.5x)
 CACHE_BYTES = 2 << 20
 OUT_OF_CACHE = 1.8
-CALL_S = 3e-5
+#: a scipy.fft call over fewer points than this runs on one thread: measured (interleaved, 2-core VM, load
+#: about 1) a second worker made 128^2 .. 512^2 and 128x1024 transforms 0.3-0.9x as fast, 1024^2 and
+#: 64^3 0.98-1.07x, and paid off from 144^3 (1.56x) and 2048^2 (1.07-1.41x); the adjoint row of
+#: benchmarks/inverse.py (11 tiles of 128x1024) took 27 [20-30] ms on two workers and 17 [16-18] ms on one
+PARALLEL_POINTS = 1 << 21
+#: tiles run in parallel, one tile per task on a small thread pool (each transform on one worker), when
+#: a call has at least two tiles and this many transform points in all; a second thread gives the tiles
+#: TILE_PARALLEL_GAIN of a thread more: measured on the fft rows of benchmarks/inverse.py (interleaved
+#: with the tiles run one after the other, the shared 2-core VM at a load of about 1) 1.3-1.5x in one run,
+#: 0.9-1.35x in another; CPU time +5-10%, so at a load of 4-5 the tile threads cost 5-10%
+TILE_PARALLEL_POINTS = 1 << 18
+TILE_PARALLEL_GAIN = 0.4
+#: the fixed cost of a call (the finiteness passes, the plan lookup, buffers, the kernel transform's
+#: call): measured small calls (0.1-0.3 ms) ran 1.1-2.2x over the estimate with 30 us
+CALL_S = 6e-5
 TILE_CALL_S = 2e-5
 #: the polyphase split's strided transposes (zero-fill, the phase split, the merge) cost about this per
 #: element (measured: 1024^2 float32 15x15 stride 2, 2-3 ms more than the plain copies); it is used
@@ -105,15 +128,26 @@ def _extent(geom: ConvGeometry) -> tuple[int, ...]:
 
 
 def _axis_options(m: int, s: int, ext: int, allow_tiles: bool):
-    """``(N, B, tiles)`` choices on one axis: the whole axis, and tiles of the sizes in TILE_SIZES."""
+    """``(N, B, tiles)`` choices on one axis of ``m`` y-side cells: the whole axis in one transform, and
+    even tilings near each length of TILE_SIZES. A length ``n`` holds ``b = (n - ext) // s + 1`` cells,
+    so at least ``t = ceil(m / b)`` tiles. Offered: every tile count in ``[t, 2t]`` that divides ``m``
+    (``m / count`` cells each, at the shorter fast length that needs), so that the tiles divide the
+    axis exactly (a Dask block is such an axis: its tiles divide the block, and every block of one
+    size gets the same tiles); only when none does, ``t`` tiles evened out (``ceil(m / t)`` cells)."""
     whole = fast_len((m - 1) * s + ext)
-    out = [(whole, m, 1)]
+    out = {(whole, m, 1)}
     if allow_tiles:
         for n in TILE_SIZES:
             b = (n - ext) // s + 1
-            if n < whole and b >= 1 and n >= 2 * ext:
-                out.append((n, b, -(-m // b)))
-    return out
+            if n >= whole or b < 1 or n < 2 * ext:
+                continue
+            t0 = -(-m // b)
+            for t in [t for t in range(t0, 2 * t0 + 1) if m % t == 0] or [t0]:
+                bt = -(-m // t)
+                nt = fast_len((bt - 1) * s + ext)
+                if nt < whole:
+                    out.add((nt, bt, -(-m // bt)))
+    return sorted(out)
 
 
 def _transforms(geom: ConvGeometry, batch: int, op: str) -> tuple[int, int]:
@@ -131,7 +165,8 @@ def _plan_cost(geom, batch, itemsize, op, sizes, tiles) -> float:
     npts, nt = math.prod(sizes), math.prod(tiles)
     half = npts // sizes[-1] * (sizes[-1] // 2 + 1)  # complex points of one real transform
     fwd, inv = _transforms(geom, batch, op)
-    threads = _workers(npts * (fwd + inv))
+    tile_threads = _tile_threads(nt, npts * (fwd + inv))
+    threads = 1 if tile_threads > 1 else _workers(npts * (fwd + inv))
     rate = FFT_S_PER_POINT_LOG[itemsize] / (1 + PARALLEL_GAIN * (threads - 1))
     one = npts * math.log2(max(npts, 2)) * rate  # one transform
     if 2 * npts * itemsize > CACHE_BYTES:
@@ -141,22 +176,38 @@ def _plan_cost(geom, batch, itemsize, op, sizes, tiles) -> float:
     per_tile = ((fwd + inv) * (one + 4 * npts * itemsize * BUFFER_S_PER_BYTE) + macs * MIX_S[itemsize]
                 + TILE_CALL_S)
     kernel = geom.y_channels * cxg * one  # the kernel's transforms (weight_grad: the inverse ones)
-    return nt * per_tile + kernel + CALL_S
+    return nt * per_tile / (1 + TILE_PARALLEL_GAIN * (tile_threads - 1)) + kernel + CALL_S
 
 
 @lru_cache(maxsize=512)
 def fft_plan(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> FftPlan:
-    """The cheapest tiling (by :func:`fft_cost`'s model) of ``op`` on ``geom``."""
+    """The cheapest tiling (by :func:`fft_cost`'s model) of ``op`` on ``geom`` among those whose
+    scratch (:func:`plan_scratch`) fits the planner's budget (``SCRATCH_FACTOR`` times the output,
+    or ``SMALL_SCRATCH_BYTES``); the cheapest of all when none fits."""
     ext = _extent(geom)
     opts = [_axis_options(m, s, e, geom.nd <= 3) for m, s, e in zip(geom.y_shape, geom.stride, ext)]
+    budget = max(SCRATCH_FACTOR * _out_bytes(geom, batch, itemsize, op), SMALL_SCRATCH_BYTES)
     best = None
     for combo in itertools.product(*opts):
         sizes = tuple(c[0] for c in combo)
         tiles = tuple(c[2] for c in combo)
         t = _plan_cost(geom, batch, itemsize, op, sizes, tiles)
-        if best is None or t < best[0]:
-            best = (t, FftPlan(sizes, tuple(c[1] for c in combo), tiles))
+        key = (plan_scratch(geom, batch, itemsize, op, sizes, tiles) > budget, t)
+        if best is None or key < best[0]:
+            best = (key, FftPlan(sizes, tuple(c[1] for c in combo), tiles))
     return best[1]
+
+
+def plan_scratch(geom: ConvGeometry, batch: int, itemsize: int, op: str, sizes, tiles) -> int:
+    """Bytes of scratch with transforms of ``sizes`` over ``tiles``: the buffers of one batch chunk per
+    tile in flight (:func:`in_flight`: an upper bound, the tile threads overlap more or less) and the
+    kernel's spectrum."""
+    nb = _chunk(geom, batch, itemsize, op, sizes)
+    npts = math.prod(sizes)
+    kern = geom.y_channels * (geom.x_channels // geom.groups) * npts // sizes[-1] * (sizes[-1] // 2 + 1) * 2 * itemsize
+    fwd, inv = _transforms(geom, nb, op)
+    per_tile = nb * _scratch_per_sample(geom, itemsize, op, sizes)
+    return in_flight(_tile_threads(math.prod(tiles), npts * (fwd + inv))) * per_tile + kern
 
 
 def fft_cost(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> float:
@@ -166,7 +217,56 @@ def fft_cost(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> float:
 
 
 def _workers(points: int) -> int:
-    return threads_for(points * 8) if points > 4096 else 1
+    """``workers=`` for one ``scipy.fft`` call over ``points`` real points (all its transforms):
+    one thread below :data:`PARALLEL_POINTS`, else the thread rule's count."""
+    return threads_for(points * 8) if points >= PARALLEL_POINTS else 1
+
+
+def _tile_threads(tiles: int, points_per_tile: int) -> int:
+    """Threads running the tiles of one call (1: in the caller, one after the other)."""
+    if tiles < 2 or tiles * points_per_tile < TILE_PARALLEL_POINTS:
+        return 1
+    return max(1, min(tiles, threads_for(tiles * points_per_tile * 8)))
+
+
+_POOL: list = [None, None]  # (pid, executor): a forked child makes its own
+_POOL_LOCK = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    with _POOL_LOCK:
+        if _POOL[0] != os.getpid():
+            _POOL[0], _POOL[1] = os.getpid(), ThreadPoolExecutor(max_workers=cpu_count(),
+                                                                 thread_name_prefix="tconv-fft")
+        return _POOL[1]
+
+
+def tile_map(fn, items, threads: int):
+    """``fn(item)`` for each of ``items``, yielded in order; with ``threads > 1`` computed on a thread
+    pool (scipy.fft and NumPy release the GIL), at most :func:`in_flight` at a time, so a busy core
+    only slows the tiles it holds (the others go to the free one) and memory stays a few tiles' worth."""
+    items = list(items)
+    if threads <= 1 or len(items) < 2:
+        for item in items:
+            yield fn(item)
+        return
+    ex = _executor()
+    todo = iter(items)
+    pending = collections.deque(ex.submit(fn, item) for item in itertools.islice(todo, in_flight(threads)))
+    while pending:
+        result = pending.popleft().result()
+        item = next(todo, _END)
+        if item is not _END:
+            pending.append(ex.submit(fn, item))
+        yield result
+
+
+_END = object()
+
+
+def in_flight(threads: int) -> int:
+    """Tiles whose buffers exist at once with ``threads`` tile threads (one each, and one done, waiting)."""
+    return 1 if threads <= 1 else threads + 1
 
 
 def all_finite(a: np.ndarray) -> bool:
@@ -191,8 +291,9 @@ def kernel_spectrum(w: np.ndarray, geom: ConvGeometry, sizes: tuple[int, ...], c
     [[[[(2+0j), (1-1j), 0j]]]]
     """
     key = (sizes, w.shape, w.dtype.str, conj, geom.dilation, geom.groups)
-    if cache is not None and key in cache:
-        return cache[key]
+    hit = None if cache is None else cache.get(key)  # one lookup: another thread may empty the cache
+    if hit is not None:
+        return hit
     if conj:
         spec = np.conj(kernel_spectrum(w, geom, sizes, cache))
         if cache is not None:
@@ -303,15 +404,19 @@ def _out_bytes(geom, batch, itemsize, op) -> int:
 
 
 def fft_conv(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: dict | None = None) -> np.ndarray:
-    """``conv`` by overlap-save tiles (see the module docstring)."""
+    """``conv`` by overlap-save tiles (see the module docstring); tiles write disjoint outputs."""
     n, nd, g = x.shape[0], geom.nd, geom.groups
     p = fft_plan(geom, n, x.itemsize, "conv")
     sizes, axes = p.sizes, tuple(range(2, 2 + nd))
     kern = kernel_spectrum(w, geom, sizes, cache, conj=True)
     out = np.empty((n, geom.y_channels, *geom.y_shape), dtype=x.dtype)
     nb = _chunk(geom, n, x.itemsize, "conv", sizes)
-    wk = _workers(math.prod(sizes) * nb * geom.x_channels)
-    for tile in _tile_ranges(p, geom.y_shape):
+    fwd, inv = _transforms(geom, nb, "conv")
+    tt = _tile_threads(math.prod(p.tiles), math.prod(sizes) * (fwd + inv))
+    wk = 1 if tt > 1 else _workers(math.prod(sizes) * nb * geom.x_channels)
+    fshape = (*sizes[:-1], sizes[-1] // 2 + 1)
+
+    def one(tile):
         win = _x_window(geom, tile, sizes)
         ysl = tuple(slice(0, j1 - j0) for j0, j1 in tile)
         osl = tuple(slice(j0, j1) for j0, j1 in tile)
@@ -327,15 +432,18 @@ def fft_conv(x: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: dict | Non
             del buf
             mixed = _contract(kern, spec)
             del spec
-            fshape = (*sizes[:-1], sizes[-1] // 2 + 1)
             mixed = mixed.reshape(b1 - b0, geom.y_channels, *fshape)
             full = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=wk, overwrite_x=True)
             out[(slice(b0, b1), ALL, *osl)] = full[(ALL, ALL, *keep)][(ALL, ALL, *ysl)]
+
+    for _ in tile_map(one, _tile_ranges(p, geom.y_shape), tt):
+        pass
     return out
 
 
 def fft_conv_transpose(y: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: dict | None = None) -> np.ndarray:
-    """``conv_transpose`` by overlap-add tiles (see the module docstring)."""
+    """``conv_transpose`` by overlap-add tiles (see the module docstring); the tiles' outputs are added
+    in the caller, in tile order (the same sums whatever the threads)."""
     n, nd, g = y.shape[0], geom.nd, geom.groups
     p = fft_plan(geom, n, y.itemsize, "conv_transpose")
     sizes, axes = p.sizes, tuple(range(2, 2 + nd))
@@ -343,60 +451,67 @@ def fft_conv_transpose(y: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: 
     kt = kern.transpose(0, 2, 1, 3)  # (g, cx/g, cy/g, F)
     out = np.zeros((n, geom.x_channels, *geom.x_shape), dtype=y.dtype)
     nb = _chunk(geom, n, y.itemsize, "conv_transpose", sizes)
-    wk = _workers(math.prod(sizes) * nb * geom.y_channels)
+    fwd, inv = _transforms(geom, nb, "conv_transpose")
+    tt = _tile_threads(math.prod(p.tiles), math.prod(sizes) * (fwd + inv))
+    wk = 1 if tt > 1 else _workers(math.prod(sizes) * nb * geom.y_channels)
     fshape = (*sizes[:-1], sizes[-1] // 2 + 1)
     single = math.prod(p.tiles) == 1
-    for tile in _tile_ranges(p, geom.y_shape):
-        win = _x_window(geom, tile, sizes)
-        if win is None:
-            continue
+    work = [(tile, win, b0) for tile in _tile_ranges(p, geom.y_shape)
+            if (win := _x_window(geom, tile, sizes)) is not None for b0 in range(0, n, nb)]
+
+    def one(item):
+        tile, win, b0 = item
+        b1 = min(n, b0 + nb)
         ins = tuple(slice(0, (j1 - j0 - 1) * s + 1, s) for (j0, j1), s in zip(tile, geom.stride))
-        ysl = tuple(slice(j0, j1) for j0, j1 in tile)
-        for b0 in range(0, n, nb):
-            b1 = min(n, b0 + nb)
-            buf = np.zeros((b1 - b0, geom.y_channels, *sizes), dtype=y.dtype)
-            buf[(ALL, ALL, *ins)] = y[(slice(b0, b1), ALL, *ysl)]
-            spec = scipy.fft.rfftn(buf, axes=axes, workers=wk).reshape(b1 - b0, g, geom.y_channels // g, -1)
-            del buf
-            mixed = _contract(kt, spec).reshape(b1 - b0, geom.x_channels, *fshape)
-            del spec
-            full = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=wk, overwrite_x=True)
-            target = (slice(b0, b1), ALL, *win[0])
-            if single:
-                out[target] = full[(ALL, ALL, *win[1])]
-            else:
-                out[target] += full[(ALL, ALL, *win[1])]
+        buf = np.zeros((b1 - b0, geom.y_channels, *sizes), dtype=y.dtype)
+        buf[(ALL, ALL, *ins)] = y[(slice(b0, b1), ALL, *(slice(j0, j1) for j0, j1 in tile))]
+        spec = scipy.fft.rfftn(buf, axes=axes, workers=wk).reshape(b1 - b0, g, geom.y_channels // g, -1)
+        del buf
+        mixed = _contract(kt, spec).reshape(b1 - b0, geom.x_channels, *fshape)
+        del spec
+        full = scipy.fft.irfftn(mixed, s=sizes, axes=axes, workers=wk, overwrite_x=True)
+        return (slice(b0, b1), ALL, *win[0]), full[(ALL, ALL, *win[1])]
+
+    for target, part in tile_map(one, work, tt):
+        if single:
+            out[target] = part
+        else:
+            out[target] += part
     return out
 
 
 def fft_weight_grad(y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry) -> np.ndarray:
-    """``weight_grad``: ``conj(Y_up) X`` summed over the batch and the tiles, one inverse FFT."""
+    """``weight_grad``: ``conj(Y_up) X`` summed over the batch and the tiles (in tile order, in the
+    caller), one inverse FFT."""
     n, nd, g = y_side.shape[0], geom.nd, geom.groups
     dtype = np.result_type(y_side, x_side)
     p = fft_plan(geom, n, dtype.itemsize, "weight_grad")
     sizes, axes = p.sizes, tuple(range(2, 2 + nd))
     cxg, cyg = geom.x_channels // g, geom.y_channels // g
     nb = _chunk(geom, n, dtype.itemsize, "weight_grad", sizes)
-    wk = _workers(math.prod(sizes) * nb * (geom.x_channels + geom.y_channels))
-    acc = None
-    for tile in _tile_ranges(p, geom.y_shape):
-        win = _x_window(geom, tile, sizes)
-        if win is None:
-            continue
+    fwd, inv = _transforms(geom, nb, "weight_grad")
+    tt = _tile_threads(math.prod(p.tiles), math.prod(sizes) * (fwd + inv))
+    wk = 1 if tt > 1 else _workers(math.prod(sizes) * nb * (geom.x_channels + geom.y_channels))
+    work = [(tile, win, b0) for tile in _tile_ranges(p, geom.y_shape)
+            if (win := _x_window(geom, tile, sizes)) is not None for b0 in range(0, n, nb)]
+
+    def one(item):
+        tile, win, b0 = item
+        b1 = min(n, b0 + nb)
         ins = tuple(slice(0, (j1 - j0 - 1) * s + 1, s) for (j0, j1), s in zip(tile, geom.stride))
-        ysl = tuple(slice(j0, j1) for j0, j1 in tile)
-        for b0 in range(0, n, nb):
-            b1 = min(n, b0 + nb)
-            bx = np.zeros((b1 - b0, geom.x_channels, *sizes), dtype=dtype)
-            bx[(ALL, ALL, *win[1])] = x_side[(slice(b0, b1), ALL, *win[0])]
-            xs = scipy.fft.rfftn(bx, axes=axes, workers=wk).reshape(b1 - b0, g, cxg, -1)
-            del bx
-            by = np.zeros((b1 - b0, geom.y_channels, *sizes), dtype=dtype)
-            by[(ALL, ALL, *ins)] = y_side[(slice(b0, b1), ALL, *ysl)]
-            ys = scipy.fft.rfftn(by, axes=axes, workers=wk).reshape(b1 - b0, g, cyg, -1)
-            del by
-            part = _gram(ys, xs)
-            acc = part if acc is None else acc + part
+        bx = np.zeros((b1 - b0, geom.x_channels, *sizes), dtype=dtype)
+        bx[(ALL, ALL, *win[1])] = x_side[(slice(b0, b1), ALL, *win[0])]
+        xs = scipy.fft.rfftn(bx, axes=axes, workers=wk).reshape(b1 - b0, g, cxg, -1)
+        del bx
+        by = np.zeros((b1 - b0, geom.y_channels, *sizes), dtype=dtype)
+        by[(ALL, ALL, *ins)] = y_side[(slice(b0, b1), ALL, *(slice(j0, j1) for j0, j1 in tile))]
+        ys = scipy.fft.rfftn(by, axes=axes, workers=wk).reshape(b1 - b0, g, cyg, -1)
+        del by
+        return _gram(ys, xs)
+
+    acc = None
+    for part in tile_map(one, work, tt):
+        acc = part if acc is None else acc + part
     if acc is None:
         return np.zeros(geom.weight_shape, dtype=dtype)
     fshape = (*sizes[:-1], sizes[-1] // 2 + 1)
@@ -556,17 +671,17 @@ class Fft(Algorithm):
             copies = batch * (2 * geom.x_channels * grid + geom.y_channels * math.prod(pp.inner.y_shape)) * itemsize
             return self.scratch_bytes(pp.inner, batch, itemsize, op) + copies
         p = fft_plan(geom, batch, itemsize, op)
-        nb = _chunk(geom, batch, itemsize, op, p.sizes)
-        npts = math.prod(p.sizes)
-        kern = geom.y_channels * (geom.x_channels // geom.groups) * npts // p.sizes[-1] * (p.sizes[-1] // 2 + 1) * 2 * itemsize
-        return nb * _scratch_per_sample(geom, itemsize, op, p.sizes) + kern
+        return plan_scratch(geom, batch, itemsize, op, p.sizes, p.tiles)
 
     def describe(self, geom, batch, itemsize, op) -> str:
         """The transform sizes and tiles, for ``explain``."""
         if use_polyphase(geom, batch, itemsize, op):
             pp = polyphase(geom)
-            return f"polyphase, {math.prod(geom.stride)} phases: {fft_plan(pp.inner, batch, itemsize, op)}"
-        return str(fft_plan(geom, batch, itemsize, op))
+            return f"polyphase, {math.prod(geom.stride)} phases: {self.describe(pp.inner, batch, itemsize, op)}"
+        p = fft_plan(geom, batch, itemsize, op)
+        nb = _chunk(geom, batch, itemsize, op, p.sizes)
+        tt = _tile_threads(math.prod(p.tiles), math.prod(p.sizes) * sum(_transforms(geom, nb, op)))
+        return str(p) + (f" on {tt} threads" if tt > 1 else "")
 
     def run(self, op, a, b, geom, cache: dict | None = None):
         """``op`` on ``(a, b)``; non-finite data runs ``direct`` instead (see the module docstring).
