@@ -255,7 +255,7 @@ def gemm_cost(geom, batch: int, itemsize: int, op: str) -> float:
         tiles, cols, side, calls, calls_tiles = core_gemm_work(geom, batch, op)
         par = tiles / (c["rate"] * 4 / itemsize) + (cols * c["cols"] + side * c["side"]) * itemsize / 4
         par += calls_tiles * native_tile_seconds()  # the micro-kernel's calls (thin GEMMs: a depth of 1)
-        return par / thread_speedup() + calls * c["gemm"] + c["call"]
+        return par / thread_speedup(seconds=par) + calls * c["gemm"] + c["call"]
     flops = 2 * geom.macs(batch)
     cols = batch * geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
     side = batch * (geom.x_channels * math.prod(geom.x_shape) if op == "conv_transpose"

@@ -103,10 +103,16 @@ def native_tile_seconds() -> float:
     return _COSTS.get(_native.get_isa(), _COSTS["generic"])["tile"]
 
 
-def thread_speedup(threads: int | None = None) -> float:
-    """How much faster the parallel parts of a call run on ``threads`` threads (the pool's)."""
+#: a call whose parallel part is shorter than this (seconds, on one thread) gains less from more
+#: threads (waking the pool, splitting few tiles): measured 1.0x on two threads for 0.3-0.6 ms
+#: single-channel 3-D calls, 1.7-2.0x for the suite's 5-30 ms layers
+SCALING_S = 2e-3
+
+
+def thread_speedup(threads: int | None = None, seconds: float = float("inf")) -> float:
+    """How much faster a parallel part of ``seconds`` (on one thread) runs on ``threads`` threads."""
     threads = _threads() if threads is None else threads
-    return 1 + _THREAD_EFFICIENCY * (max(threads, 1) - 1)
+    return 1 + _THREAD_EFFICIENCY * (max(threads, 1) - 1) * min(1.0, seconds / SCALING_S)
 
 
 def _strides(shape: tuple[int, ...]) -> np.ndarray:
@@ -150,12 +156,32 @@ def _cached(key: tuple, build) -> object:
     if hit is not None:
         return hit[0]
     value, size = build()
-    if size <= PLAN_CACHE_BYTES // 4:
+    if size <= PLAN_CACHE_BYTES // 2:
         with _PLANS_LOCK:  # concurrent callers: one at a time evicts (oldest first) and inserts
             while _PLANS and sum(b for _, b in _PLANS.values()) + size > PLAN_CACHE_BYTES:
                 _PLANS.pop(next(iter(_PLANS)))
             _PLANS[key] = (value, size)
     return value
+
+
+def _table_bytes_estimate(geom: ConvGeometry, shapes: list, op: str, nr: int) -> int:
+    """The plan's bytes for these GEMMs (:func:`gemm_shapes`): per set of phases 9 bytes per tap and
+    panel of ``nr`` columns, the int32 offsets of gather panels (a strided conv), int64 column and
+    weight tables."""
+    tables = 0
+    gathers = op == "conv" and max(geom.stride) > 1  # strided columns: the panels keep their offsets
+    for _, n, k, _ in shapes[::geom.groups]:  # the groups of a part share its tables
+        taps = k // max(1, (geom.y_channels if op == "conv_transpose" else geom.x_channels) // geom.groups)
+        tables += taps * -(-n // nr) * (9 + 4 * nr * gathers) + 8 * (n + k)
+    return tables
+
+
+#: a gathered B element against one copied in a run (a strided conv's panels): 0.4-0.5 ns against 0.14
+GATHER_PACK = 3.0
+
+#: seconds per (tap, column) to build a plan's tables (NumPy's coordinates, then C's): paid per call
+#: by a plan too large for the cache
+BUILD_S = 6e-9
 
 
 def _compiled_plan(kind: str, build, geom: ConvGeometry, n: int, dtype: np.dtype):
@@ -406,12 +432,18 @@ class Native(Algorithm):
         mr, nr = kern["mr"], kern["nr"]
         par = 0.0
         shapes = gemm_shapes(geom, max(batch, 1), op)
+        # B's elements: a strided conv's panels are gathers (measured ~3x a run's copy, float64 included)
+        pack_b = WGRAD_PACK_B if op == "weight_grad" else c["pack_b"] * (GATHER_PACK if op == "conv" and max(geom.stride) > 1 else 1)
         for m, n, k, buffered in shapes:
             tiles = math.ceil(m / mr) * math.ceil(n / nr)
             par += 2.0 * tiles * mr * nr * k / (c["rate"] * 4 / itemsize) + tiles * -(-k // kern["kc"]) * c["tile"]
-            par += (k * n * (c["pack_b"] if op != "weight_grad" else WGRAD_PACK_B) + m * k * c["pack_a"]
+            par += (k * n * pack_b + m * k * c["pack_a"]
                                                           + m * n * (c["scatter"] * buffered + c["out"])) * itemsize / 4
-        return par / thread_speedup(threads) + c["gemm"] * len(shapes) + c["call"]
+        cost = par / thread_speedup(threads, par) + c["gemm"] * len(shapes) + c["call"]
+        if op != "weight_grad" and _table_bytes_estimate(geom, shapes, op, nr) > PLAN_CACHE_BYTES // 2:
+            channels = max(1, (geom.y_channels if op == "conv_transpose" else geom.x_channels) // geom.groups)
+            cost += BUILD_S * sum(n * (k // channels) for _, n, k, _ in shapes[::geom.groups])  # rebuilt per call
+        return cost
 
     def describe(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> str:
         """The GEMMs (rows x columns x depth; several of one shape counted once) and the ISA."""
@@ -430,16 +462,11 @@ class Native(Algorithm):
         kern = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"] if _native.available() else \
             {"mr": 16, "nr": 32, "mc": 512, "kc": 256, "nc": 1024}
         shapes = gemm_shapes(geom, max(batch, 1), op)
-        panels = kern["kc"] * kern["nc"] * itemsize
+        panel = kern["kc"] * kern["nc"] * itemsize
         if op == "weight_grad":
             m, n, k, _ = shapes[0]
-            return int(8 * (2 + geom.nd) * (n + k) + panels + _threads() * kern["mc"] * kern["kc"] * itemsize)
-        tables = 0
-        gathers = op == "conv" and max(geom.stride) > 1  # strided columns: the panels keep their offsets
-        for _, n, k, _ in shapes[::geom.groups]:  # the groups of a part share its tables
-            taps = k // max(1, (geom.y_channels if op == "conv_transpose" else geom.x_channels) // geom.groups)
-            panels = -(-n // kern["nr"])
-            tables += taps * panels * (9 + 4 * kern["nr"] * gathers) + 8 * (n + k)
+            return int(8 * (2 + geom.nd) * (n + k) + panel + _threads() * kern["mc"] * kern["kc"] * itemsize)
+        tables = _table_bytes_estimate(geom, shapes, op, kern["nr"])
         packed = sum(-(-m // kern["mr"]) * kern["mr"] * k for m, _, k, _ in shapes) * itemsize
         cbuf = max((m * min(n, kern["nc"]) for m, n, _, buffered in shapes if buffered), default=0) * itemsize
-        return int(tables + packed + cbuf + panels)
+        return int(tables + packed + cbuf + panel)
