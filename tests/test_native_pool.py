@@ -11,6 +11,7 @@ import textwrap
 import time
 
 import numpy as np
+import pytest
 from native_support import native_required  # noqa: F401  (autouse fixture)
 
 from tconv.core import _native
@@ -63,6 +64,32 @@ def test_no_thread_spins_after_a_call():
         a = np.random.default_rng(0).random((600, 600)).astype(np.float32)
         for _ in range(3):
             _native.gemm(a, a, threads=2)
+        c0 = time.process_time(); time.sleep(0.3); used = time.process_time() - c0
+        print(used)
+    """)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", TCONV_NUM_THREADS="2")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    used = float(proc.stdout.strip())
+    assert used < 0.03, f"{used:.3f} s of CPU during a 0.3 s sleep after the call: a thread kept spinning"
+
+
+@pytest.mark.parametrize("method", ["gemm", "native"])
+def test_no_thread_spins_after_a_held_call(method):
+    """gemm and native hold the pool awake for the length of one call (their loops have serial work
+    between them); once the call returns, and after an exception inside a hold, the workers sleep."""
+    code = textwrap.dedent(f"""
+        import time, numpy as np, tconv
+        from tconv.core import _native
+        rng = np.random.default_rng(0)
+        x = rng.random((8, 64, 16, 16)).astype(np.float32); w = rng.random((64, 32, 4, 4)).astype(np.float32)
+        for _ in range(3):
+            tconv.conv_transpose(x, w, stride=2, padding=1, method={method!r})
+        try:
+            with _native.hold():
+                raise ValueError
+        except ValueError:
+            pass
         c0 = time.process_time(); time.sleep(0.3); used = time.process_time() - c0
         print(used)
     """)

@@ -33,7 +33,7 @@ import numpy as np
 
 from ...errors import TconvError, TconvTypeError
 
-__all__ = ["available", "info", "isas", "get_isa", "set_isa", "use_isa", "set_num_threads",
+__all__ = ["available", "info", "isas", "get_isa", "set_isa", "use_isa", "hold", "set_num_threads",
            "get_num_threads", "gemm", "fma_peak", "ISAS", "disabled", "direct", "im2col", "col2im"]
 
 #: every instruction set the extension is built for, best first
@@ -146,6 +146,31 @@ def use_isa(name: str) -> Iterator[None]:
         yield
     finally:
         _ext.set_isa(before)
+
+
+def hold():
+    """Context manager for one call made of several parallel loops with serial work between them
+    (the gemm algorithm's GEMMs and col2im): the pool's idle workers keep spinning until it exits
+    instead of falling asleep between the loops (a sleeping worker takes tens of microseconds to
+    wake, per loop); after it they spin briefly and sleep, as after any call.
+
+    >>> with hold():
+    ...     pass
+    """
+    return _Holding()
+
+
+class _Holding:
+    __slots__ = ("held",)
+
+    def __enter__(self) -> None:
+        self.held = _ext is not None and available()
+        if self.held:
+            _ext.pool_hold(1)
+
+    def __exit__(self, *exc) -> None:
+        if self.held:
+            _ext.pool_hold(-1)
 
 
 def set_num_threads(n: int) -> None:

@@ -279,13 +279,17 @@ class Gemm(Algorithm):
     def cost(self, geom, batch, itemsize, op):
         return gemm_cost(geom, batch, itemsize, op)
 
+    # each call is several GEMMs with serial im2col/col2im between them: the pool is held for the call
     def conv_transpose(self, y, w, geom):
-        return gemm_conv_transpose(y, w, geom)
+        with _native.hold():
+            return gemm_conv_transpose(y, w, geom)
 
     def conv(self, x, w, geom):
-        return gemm_conv(x, w, geom)
+        with _native.hold():
+            return gemm_conv(x, w, geom)
 
     def weight_grad(self, y_side, x_side, geom):
-        if _fast(geom, y_side.dtype):
-            return fast_weight_gradient(y_side, x_side, geom)
-        return numpy_weight_gradient(y_side, x_side, geom)
+        with _native.hold():
+            if _fast(geom, y_side.dtype):
+                return fast_weight_gradient(y_side, x_side, geom)
+            return numpy_weight_gradient(y_side, x_side, geom)

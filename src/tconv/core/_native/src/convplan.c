@@ -597,6 +597,7 @@ PyObject *tc_py_conv_run(PyObject *self, PyObject *args)
     const char *w = (const char *)b[0].view.buf, *src = (const char *)b[1].view.buf;
     char *dst = (char *)b[2].view.buf;
     Py_BEGIN_ALLOW_THREADS
+    tc_pool_hold(1); /* the packing and the GEMMs' loops back to back: workers stay awake between */
     if (own) {
         pack_all(p, w, own, threads);
         packed = own;
@@ -609,6 +610,7 @@ PyObject *tc_py_conv_run(PyObject *self, PyObject *args)
         pb.a_packed = packed ? packed + (size_t)g->a_off * es : NULL;
         rc = tc_gemm(p->isa, &pb, threads);
     }
+    tc_pool_hold(-1);
     Py_END_ALLOW_THREADS
     free(own);
     if (rc != 0)

@@ -401,6 +401,18 @@ static PyObject *py_set_num_threads(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+static PyObject *py_pool_hold(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long d = PyLong_AsLong(arg);
+    if (d == -1 && PyErr_Occurred())
+        return NULL;
+    if (d != 1 && d != -1)
+        return PyErr_Format(err_value, "pool_hold(%ld): use 1 or -1", d);
+    tc_pool_hold((int)d);
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_get_num_threads(PyObject *self, PyObject *noargs)
 {
     (void)self;
@@ -419,6 +431,7 @@ static PyMethodDef methods[] = {
     {"_set_blocks", py_set_blocks, METH_VARARGS, "retune the cache blocks of the current ISA (benchmarks)"},
     {"set_num_threads", py_set_num_threads, METH_O, "the pool's size from the next call on"},
     {"get_num_threads", py_get_num_threads, METH_NOARGS, "the pool's size"},
+    {"pool_hold", py_pool_hold, METH_O, "pool_hold(1 | -1): keep idle workers spinning during one call"},
     TC_DIRECT_METHODS
     {NULL, NULL, 0, NULL},
 };

@@ -11,7 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TC_SPIN_NS 50000L /* how long an idle worker spins before it sleeps */
+#define TC_SPIN_NS 50000L    /* how long an idle worker spins (pause) ... */
+#define TC_YIELD_NS 300000L  /* ... then yields (sched_yield: any runnable thread, a NumPy matmul's
+                                BLAS workers included, takes the core at once) before it sleeps:
+                                a vCPU that went idle takes milliseconds to wake on these VMs */
 #define TC_MAX_THREADS 256
 
 typedef struct {
@@ -29,6 +32,8 @@ typedef struct {
     tc_task_fn fn;
     void *ctx;
     atomic_int busy;       /* 1 while a team owns the pool */
+    atomic_int hold;       /* > 0 while a caller is inside one tconv call (tc_pool_hold): idle
+                              workers keep spinning between its parallel loops instead of sleeping */
     atomic_int want;       /* size asked for by set_num_threads or the environment */
 } tc_pool;
 
@@ -65,9 +70,18 @@ static unsigned wait_for_job(unsigned seen)
         unsigned g = atomic_load_explicit(&pool.gen, memory_order_acquire);
         if (g != seen)
             return g;
-        if ((i & 63) == 63 && now_ns() > deadline)
-            break;
+        if ((i & 63) == 63 && now_ns() > deadline) {
+            if (atomic_load_explicit(&pool.hold, memory_order_relaxed) <= 0)
+                break;
+            deadline = now_ns() + TC_SPIN_NS; /* the call is still running: its next loop comes soon */
+        }
         cpu_relax();
+    }
+    for (long until = now_ns() + TC_YIELD_NS; now_ns() < until;) {
+        unsigned g = atomic_load_explicit(&pool.gen, memory_order_acquire);
+        if (g != seen || pool.stop)
+            break;
+        sched_yield();
     }
     pthread_mutex_lock(&pool.mu);
     while (atomic_load(&pool.gen) == seen && !pool.stop)
@@ -130,6 +144,7 @@ static void atfork_child(void)
     pool.nworkers = 0;
     pool.stop = 0;
     atomic_store(&pool.busy, 0);
+    atomic_store(&pool.hold, 0);
 }
 
 static int default_threads(void)
@@ -158,6 +173,8 @@ void tc_pool_init(void)
     atomic_store(&pool.want, default_threads());
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
+
+void tc_pool_hold(int delta) { atomic_fetch_add(&pool.hold, delta); }
 
 void tc_pool_set_threads(int n)
 {

@@ -15,6 +15,10 @@ typedef struct {
 void tc_pool_init(void);                 /* once, at module import: atfork handlers, default size */
 void tc_pool_set_threads(int n);         /* n >= 1; takes effect at the next call */
 int tc_pool_threads(void);               /* the size a call would get */
+/* +1 when a tconv call starts a sequence of parallel loops with serial work between them, -1 when it
+ * ends: while held, idle workers spin instead of sleeping (a sleeping worker takes tens of
+ * microseconds to wake, per loop); after the call they spin TC_SPIN_NS, then sleep as ever. */
+void tc_pool_hold(int delta);
 void tc_team_begin(tc_team *team, int want);
 void tc_team_run(tc_team *team, int ntasks, tc_task_fn fn, void *ctx);
 void tc_team_end(tc_team *team);
