@@ -55,6 +55,16 @@ def test_os_fork_after_a_call():
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
 
 
+def _cpu_during_sleep_after(code: str) -> float:
+    """Process CPU time over a 0.3 s sleep after ``code`` (a fresh process, OpenBLAS on one thread, so
+    that only tconv's pool could spin)."""
+    code += "\nc0 = time.process_time(); time.sleep(0.3); print(time.process_time() - c0)\n"
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", TCONV_NUM_THREADS="2")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return float(proc.stdout.strip())
+
+
 def test_no_thread_spins_after_a_call():
     """Process CPU time over a 0.3 s sleep right after a 2-thread call stays near zero (measured in a
     fresh process with OpenBLAS on one thread, so that only tconv's pool could spin)."""
@@ -64,13 +74,8 @@ def test_no_thread_spins_after_a_call():
         a = np.random.default_rng(0).random((600, 600)).astype(np.float32)
         for _ in range(3):
             _native.gemm(a, a, threads=2)
-        c0 = time.process_time(); time.sleep(0.3); used = time.process_time() - c0
-        print(used)
     """)
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", TCONV_NUM_THREADS="2")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
-    assert proc.returncode == 0, proc.stderr
-    used = float(proc.stdout.strip())
+    used = _cpu_during_sleep_after(code)
     assert used < 0.03, f"{used:.3f} s of CPU during a 0.3 s sleep after the call: a thread kept spinning"
 
 
@@ -90,11 +95,6 @@ def test_no_thread_spins_after_a_held_call(method):
                 raise ValueError
         except ValueError:
             pass
-        c0 = time.process_time(); time.sleep(0.3); used = time.process_time() - c0
-        print(used)
     """)
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", TCONV_NUM_THREADS="2")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
-    assert proc.returncode == 0, proc.stderr
-    used = float(proc.stdout.strip())
+    used = _cpu_during_sleep_after(code)
     assert used < 0.03, f"{used:.3f} s of CPU during a 0.3 s sleep after the call: a thread kept spinning"
