@@ -195,3 +195,19 @@ def test_a_sample_past_the_index_limit_is_refused_by_supports():
     for op in ("conv", "conv_transpose"):
         assert "2**31" in ALGORITHMS["native"].supports(geom, np.dtype(np.float32), op)
     assert ALGORITHMS["native"].supports(geom, np.dtype(np.float32), "weight_grad") is None
+
+
+def test_a_layer_keeps_packed_weights_and_drops_them_when_the_weight_changes():
+    """A layer running native keeps the packed weights in its cache; an in-place edit of the weight
+    (or a new array) is seen before they are reused: the result is the new weight's."""
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((8, 6, 4, 4))
+    x = rng.standard_normal((2, 8, 5, 5))
+    layer = tconv.ConvTranspose(w.copy(), stride=2, padding=1, method="native")
+    first = layer(x)
+    assert any(k[0] == "native" for k in layer._spectra)
+    np.testing.assert_array_equal(layer(x), first)
+    layer.weight[0, 0, 0, 0] += 1.0
+    np.testing.assert_allclose(layer(x), tconv.conv_transpose(x, layer.weight, stride=2, padding=1), rtol=1e-12)
+    layer.weight = 2 * layer.weight
+    np.testing.assert_allclose(layer(x), tconv.conv_transpose(x, layer.weight, stride=2, padding=1), rtol=1e-12)
