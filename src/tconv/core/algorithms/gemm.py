@@ -6,9 +6,9 @@ group, then each tap's slab of ``cols`` is added into its strided output window
 The weight gradient: im2col of the x-side array, then GEMMs accumulating over the batch.
 Scratch: ``C_out * prod(k) * prod(input)`` elements per sample of a batch chunk for ``cols``,
 chunked to :data:`~tconv.core.algorithms._base.SCRATCH_FACTOR` times the output's bytes.
-im2col/col2im are the compiled core's (or NumPy's, tap by tap, without it) and run on the calling
-thread: right after a GEMM, OpenBLAS's workers still spin on the other cores, and a second pool
-there is slower (measured 2-3x).
+im2col/col2im are the compiled core's (or NumPy's, tap by tap, without it), on the pool like the GEMMs
+(:func:`~tconv.core.machine.threads_for`); the call holds the pool (``_native.hold()``) so that its workers
+stay awake between the GEMMs and these passes.
 """
 
 from __future__ import annotations
