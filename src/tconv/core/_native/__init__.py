@@ -164,7 +164,7 @@ class _Holding:
     __slots__ = ("held",)
 
     def __enter__(self) -> None:
-        self.held = _ext is not None and available()
+        self.held = available()
         if self.held:
             _ext.pool_hold(1)
 

@@ -84,11 +84,17 @@ def _im2col_chunks(x: np.ndarray, geom):
         yield b0, b1, flat
 
 
+def _one_gemm_per_chunk(cb: int, M: int) -> bool:
+    """A chunk of ``cb`` samples of ``M`` cells runs as one GEMM (small images, after one copy) rather
+    than one GEMM per sample: the rule the cost model (:func:`core_gemm_work`) counts calls by."""
+    return cb > 1 and M < 1024
+
+
 def _y_side(y, b0: int, b1: int, M: int):
     """``y[b0:b1]`` as one ``(C, cb*M)`` matrix when images are small (one copy, then one GEMM),
     else None (the caller runs one GEMM per sample on ``y`` itself)."""
     cb = b1 - b0
-    if cb > 1 and M < 1024:
+    if _one_gemm_per_chunk(cb, M):
         return np.ascontiguousarray(y[b0:b1].reshape(cb, y.shape[1], M).transpose(1, 0, 2))
     return None
 
@@ -230,9 +236,9 @@ def core_gemm_work(geom, batch: int, op: str) -> tuple[float, int, int, int, int
     mr, nr = kern["mr"], kern["nr"]
     nb = chunk_size(geom, batch, 4)
     chunks = -(-batch // nb)
-    per_sample = M >= 1024 and nb > 1
+    per_sample = not _one_gemm_per_chunk(nb, M)
     calls = g * (batch if per_sample else chunks)
-    cols = (nb if not per_sample else 1) * M
+    cols = (1 if per_sample else nb) * M
     if op == "conv_transpose":
         rows, depth, side = cxg * K, cyg, batch * geom.x_channels * math.prod(geom.x_shape)
     elif op == "conv":

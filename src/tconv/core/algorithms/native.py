@@ -307,8 +307,24 @@ def _transpose_plan(geom: ConvGeometry, n: int):
     return geom.y_shape, parts, gemms, math.prod(geom.weight_shape), n * geom.y_channels * yprod, n * geom.x_channels * xprod
 
 
+#: the plan builder of each operation native runs through the compiled plans
+_BUILDERS = {"conv": _conv_plan, "conv_transpose": _transpose_plan}
+
 #: the indirection tables hold int32 offsets: a call's source stays below this many elements
 _INDEX_LIMIT = 2**31
+
+
+def _source_elements(geom: ConvGeometry, op: str) -> int:
+    """Elements of one sample of B's source: the input of ``op`` (``y`` for conv_transpose, ``x`` for conv)."""
+    if op == "conv_transpose":
+        return geom.y_channels * math.prod(geom.y_shape)
+    return geom.x_channels * math.prod(geom.x_shape)
+
+
+def _output_shape(geom: ConvGeometry, op: str, batch: int) -> tuple[int, ...]:
+    if op == "conv_transpose":
+        return (batch, geom.x_channels, *geom.x_shape)
+    return (batch, geom.y_channels, *geom.y_shape)
 
 
 def _packed(plan, w: np.ndarray, op: str, geom: ConvGeometry, cache: dict | None) -> np.ndarray | None:
@@ -317,7 +333,7 @@ def _packed(plan, w: np.ndarray, op: str, geom: ConvGeometry, cache: dict | None
     if cache is None:
         return None
     info = _native._ext.conv_plan_info(plan)
-    key = ("native", op, geom, info["isa"], w.dtype.char, _native.info()["kernels"][w.dtype.name]["kc"])
+    key = ("native", op, geom, info["isa"], w.dtype.char, info["mr"], info["kc"])  # the packed layout's own
     packed = cache.get(key)
     if packed is None:
         packed = np.empty(info["a_len"], w.dtype)
@@ -349,8 +365,7 @@ class Native(Algorithm):
             return "float32 and float64 only"
         if geom.nd > 8:
             return "at most 8 spatial axes"
-        per_sample = (geom.y_channels * math.prod(geom.y_shape) if op == "conv_transpose"
-                      else geom.x_channels * math.prod(geom.x_shape))
+        per_sample = _source_elements(geom, op)
         if op != "weight_grad" and per_sample >= _INDEX_LIMIT:
             return f"one sample's input has {per_sample} elements; the indirection tables hold offsets below 2**31"
         return None
@@ -368,13 +383,10 @@ class Native(Algorithm):
         """A repeated plain call (:mod:`tconv.core.callcache`): the plan looked up once, then one C call
         per call (``conv_run``, the weights packed in it) and the bias added."""
         dt = np.dtype(dtype)
-        per_sample = (geom.y_channels * math.prod(geom.y_shape) if op == "conv_transpose"
-                      else geom.x_channels * math.prod(geom.x_shape))
-        if op == "weight_grad" or batch == 0 or batch * per_sample >= _INDEX_LIMIT:
+        if op == "weight_grad" or batch == 0 or batch * _source_elements(geom, op) >= _INDEX_LIMIT:
             return super().prepare(op, geom, batch, dtype)
-        plan = _compiled_plan(op, _transpose_plan if op == "conv_transpose" else _conv_plan, geom, batch, dt)
-        channels, spatial = (geom.x_channels, geom.x_shape) if op == "conv_transpose" else (geom.y_channels, geom.y_shape)
-        out_shape, bias_shape = (batch, channels, *spatial), (1, -1) + (1,) * geom.nd
+        plan = _compiled_plan(op, _BUILDERS[op], geom, batch, dt)
+        out_shape, bias_shape = _output_shape(geom, op, batch), (1, -1) + (1,) * geom.nd
         run, empty = _native._ext.conv_run, np.empty
 
         def prepared(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
@@ -397,12 +409,11 @@ class Native(Algorithm):
         elements (the indirection tables are int32)."""
         src = np.ascontiguousarray(src)
         w = np.ascontiguousarray(w, dtype=src.dtype)
-        channels, spatial = (geom.x_channels, geom.x_shape) if op == "conv_transpose" else (geom.y_channels, geom.y_shape)
-        out = np.empty((src.shape[0], channels, *spatial), src.dtype)
+        out = np.empty(_output_shape(geom, op, src.shape[0]), src.dtype)
         if out.size == 0:
             return out
-        build = _transpose_plan if op == "conv_transpose" else _conv_plan
-        chunk = max(1, (_INDEX_LIMIT - 1) // max(1, math.prod(src.shape[1:])))
+        build = _BUILDERS[op]
+        chunk = max(1, (_INDEX_LIMIT - 1) // max(1, _source_elements(geom, op)))
         for n0 in range(0, src.shape[0], chunk):
             part_src, part_out = src[n0:n0 + chunk], out[n0:n0 + chunk]
             plan = _compiled_plan(op, build, geom, part_src.shape[0], src.dtype)

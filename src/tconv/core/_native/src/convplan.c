@@ -439,9 +439,9 @@ PyObject *tc_py_conv_plan_info(PyObject *self, PyObject *arg)
         bytes += part_bytes(&p->parts[i]);
     for (int i = 0; i < p->ngemms; ++i)
         bytes += 8 * p->gemms[i].m * ((p->gemms[i].a_rowoff != NULL) + (p->gemms[i].c_rowoff != NULL));
-    return Py_BuildValue("{s:n,s:s,s:i,s:i,s:n,s:n,s:n,s:n}", "a_len", p->a_len, "isa", p->isa->name, "gemms",
-                         p->ngemms, "parts", p->nparts, "w_len", p->w_len, "src_len", p->src_len, "dst_len", p->dst_len,
-                         "bytes", bytes);
+    return Py_BuildValue("{s:n,s:s,s:i,s:i,s:i,s:i,s:n,s:n,s:n,s:n}", "a_len", p->a_len, "isa", p->isa->name, "mr",
+                         p->mr, "kc", p->kc, "gemms", p->ngemms, "parts", p->nparts, "w_len", p->w_len, "src_len",
+                         p->src_len, "dst_len", p->dst_len, "bytes", bytes);
 }
 
 /* ---- running ---- */
