@@ -166,11 +166,11 @@ static void table_tile(const gemm_call *g, const char *ap, const char *bp, ptrdi
     if (co[n - 1] - co[0] == n - 1) {
         char *c = pb->c + (i * pb->rs_c + co[0]) * es;
         TC_CHECK(c >= pb->c_lo && c < pb->c_hi);
-        kr->kernel(g->kc, ap, bp, c, pb->rs_c, 1, m, n, pb->alpha, g->beta);
+        tc_kernel_for(kr, m)(g->kc, ap, bp, c, pb->rs_c, 1, m, n, pb->alpha, g->beta);
         return;
     }
     _Alignas(TC_ALIGN) double tile[16 * 64];
-    kr->kernel(g->kc, ap, bp, tile, kr->nr, 1, m, n, 1.0, 0.0);
+    tc_kernel_for(kr, m)(g->kc, ap, bp, tile, kr->nr, 1, m, n, 1.0, 0.0);
     ptrdiff_t st = n > 1 ? co[1] - co[0] : 1;
     int uniform = st > 0 && co[n - 1] - co[0] == (n - 1) * st; /* a constant stride (a phase row) */
     for (ptrdiff_t ii = 0; ii < m; ++ii) {
@@ -193,12 +193,13 @@ static void macro_kernel(const gemm_call *g, const char *abuf, ptrdiff_t i0, ptr
     for (ptrdiff_t ir = 0; ir < mc; ir += kr->mr) {                   /* loop 2 */
         const char *ap = abuf + (size_t)(ir * g->kc) * g->es;
         ptrdiff_t mr = min_pd(kr->mr, mc - ir);
+        tc_ukernel kernel = tc_kernel_for(kr, mr);
         for (ptrdiff_t jr = j0; jr < j0 + n; jr += kr->nr) {          /* loop 1 */
             const char *bp = g->bbuf + (size_t)(jr * g->kc) * g->es;
             ptrdiff_t i = i0 + ir, j = g->jc + jr, nr = min_pd(kr->nr, j0 + n - jr);
             if (g->cbuf) { /* contiguous accumulation; scattered once after the last depth block */
                 char *c = g->cbuf + (i * g->cbuf_rs + jr) * (ptrdiff_t)g->es;
-                kr->kernel(g->kc, ap, bp, c, g->cbuf_rs, 1, mr, nr, 1.0, g->pc == 0 ? 0.0 : 1.0);
+                kernel(g->kc, ap, bp, c, g->cbuf_rs, 1, mr, nr, 1.0, g->pc == 0 ? 0.0 : 1.0);
                 continue;
             }
             if (pb->c_coloff) {
@@ -207,7 +208,7 @@ static void macro_kernel(const gemm_call *g, const char *abuf, ptrdiff_t i0, ptr
             }
             char *c = pb->c + (i * pb->rs_c + j * pb->cs_c) * (ptrdiff_t)g->es;
             TC_CHECK(c >= pb->c_lo && c < pb->c_hi);
-            kr->kernel(g->kc, ap, bp, c, pb->rs_c, pb->cs_c, mr, nr, pb->alpha, g->beta);
+            kernel(g->kc, ap, bp, c, pb->rs_c, pb->cs_c, mr, nr, pb->alpha, g->beta);
         }
     }
 }

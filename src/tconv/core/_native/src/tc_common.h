@@ -71,7 +71,19 @@ typedef struct {
     tc_fma_chain fma_chain;
     tc_pack_rm pack_rm;  /* NULL: the portable loop */
     tc_pack_ind pack_ind; /* the indirect B packer, width nr */
+    int short_mr[2];     /* the short tiles' rows, descending (0: none), on the same MR-high A panels */
+    tc_ukernel short_kernel[2];
 } tc_gemm_kernel;
+
+/* The micro-kernel for a tile of m <= MR rows: the shortest tile that covers them. */
+static inline tc_ukernel tc_kernel_for(const tc_gemm_kernel *kr, ptrdiff_t m)
+{
+    if (kr->short_mr[1] && m <= kr->short_mr[1])
+        return kr->short_kernel[1];
+    if (m <= kr->short_mr[0])
+        return kr->short_kernel[0];
+    return kr->kernel;
+}
 
 /* The function table of one instruction set. */
 typedef struct {
