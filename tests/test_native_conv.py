@@ -211,3 +211,79 @@ def test_a_layer_keeps_packed_weights_and_drops_them_when_the_weight_changes():
     np.testing.assert_allclose(layer(x), tconv.conv_transpose(x, layer.weight, stride=2, padding=1), rtol=1e-12)
     layer.weight = 2 * layer.weight
     np.testing.assert_allclose(layer(x), tconv.conv_transpose(x, layer.weight, stride=2, padding=1), rtol=1e-12)
+
+
+UNION_CASES = [  # few output channels and a stride: the phases as one GEMM over the union of their taps
+    ((64, 3, 4, 4), (8, 8), dict(stride=2, padding=1)),                   # a generator's last layer
+    ((6, 3, 4, 5), (9, 7), dict(stride=(3, 2), padding=(2, 1), output_padding=(1, 0))),  # two cell counts
+    ((4, 1, 5, 5), (6, 5), dict(stride=2, padding=2, output_padding=1, groups=2)),
+    ((3, 2, 3, 3, 3), (3, 4, 5), dict(stride=2, padding=1, output_padding=1)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ci", range(len(UNION_CASES)))
+def test_few_output_channels_run_as_one_gemm_over_the_union_of_taps(isa, dtype, ci):
+    """The stride phases of one cell count are one GEMM whose rows are (output channel, phase) and
+    whose depth is the union of the phases' taps (a missing tap's weight is zero, in a re-laid copy
+    of the weight); the result against the float64 ``gemm`` algorithm, with and without a weight
+    owner's cache of the packed copy."""
+    from tconv.core.algorithms import native
+    from tconv.core.dispatch import run
+
+    wshape, inshape, kw = UNION_CASES[ci]
+    geom = tconv.conv_transpose_geometry(wshape, inshape, **kw)
+    assert native._union(geom)
+    counts = {c for c, _, _ in native._phase_parts(geom)}
+    assert len(native.gemm_shapes(geom, 2, "conv_transpose")) == len(counts) * geom.groups
+    rng = np.random.default_rng(ci)
+    w = rng.standard_normal(wshape).astype(dtype)
+    y = rng.standard_normal((2, geom.y_channels, *geom.y_shape)).astype(dtype)
+    want = ALGORITHMS["gemm"].conv_transpose(y.astype(np.float64), w.astype(np.float64), geom)
+    cache: dict = {}
+    for got in (ALGORITHMS["native"].conv_transpose(y, w, geom), run("native", "conv_transpose", y, w, geom, cache=cache),
+                run("native", "conv_transpose", y, w, geom, cache=cache)):
+        np.testing.assert_allclose(got, want, rtol=0, atol=tolerance(dtype, geom) * max(1.0, float(np.abs(want).max())))
+    assert len([k for k in cache if k[0] == "native"]) == 1
+
+
+_IN_PLACE_SCRIPT = """
+import sys, numpy as np, tconv
+from tconv.core import _native
+from tconv.core.algorithms import ALGORITHMS
+out = {}
+for i, (wshape, inshape, kw) in enumerate(CASES):
+    geom = tconv.conv_transpose_geometry(wshape, inshape, **kw)
+    rng = np.random.default_rng(i)
+    w = rng.standard_normal(wshape).astype(np.float32)
+    y = rng.standard_normal((2, geom.y_channels, *geom.y_shape)).astype(np.float32)
+    x = rng.standard_normal((2, geom.x_channels, *geom.x_shape)).astype(np.float32)
+    out[f"t{i}"] = ALGORITHMS["native"].conv_transpose(y, w, geom)
+    out[f"c{i}"] = ALGORITHMS["native"].conv(x, w, geom)
+out["tiles"] = np.array(_native.info()["kernels"]["float32"]["taps_tiles"])
+np.savez(sys.argv[1], **out)
+"""
+
+
+def test_b_read_in_place_gives_the_packed_results(tmp_path):
+    """On an ISA whose micro-kernel reads B where it lies (AVX-512's masked loads: gemm.c's taps
+    mode), a run with every implicit GEMM read in place (TC_TAPS_TILES=1000) and one with none
+    (TC_TAPS_TILES=0) agree to rounding on every case; elsewhere the kernels report no in-place
+    reading at all."""
+    import os
+    import subprocess
+    import sys
+
+    script = "CASES = " + repr(CASES + UNION_CASES) + "\n" + _IN_PLACE_SCRIPT
+    runs = {}
+    for tiles in ("0", "1000"):
+        path = tmp_path / f"r{tiles}.npz"
+        env = dict(os.environ, TC_TAPS_TILES=tiles)
+        subprocess.run([sys.executable, "-c", script, str(path)], check=True, env=env)
+        runs[tiles] = np.load(path)
+    if "avx512" not in _native.isas():
+        assert int(runs["1000"]["tiles"]) == 0 and _native.info()["kernels"]["float32"]["taps_tiles"] == 0
+        return
+    assert int(runs["0"]["tiles"]) == 0 and int(runs["1000"]["tiles"]) == 1000
+    for key in (k for k in runs["0"].files if k != "tiles"):
+        np.testing.assert_allclose(runs["1000"][key], runs["0"][key], rtol=1e-5, atol=1e-5 * max(1.0, float(np.abs(runs["0"][key]).max())))

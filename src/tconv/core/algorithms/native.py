@@ -55,7 +55,7 @@ _THREAD_EFFICIENCY = 0.85
 #: 2-core Xeon with AVX-512, each ISA forced)
 _COSTS = {
     "avx512": dict(rate=179e9, pack_b=0.14e-9, pack_a=0.26e-9, scatter=1.0e-9, out=0.14e-9, tile=120e-9, gemm=1.6e-6,
-                   call=35e-6),
+                   call=20e-6),
     "avx2": dict(rate=103e9, pack_b=0.2e-9, pack_a=0.05e-9, scatter=0.87e-9, out=0.05e-9, tile=57e-9, gemm=2e-6,
                  call=30e-6),
     "generic": dict(rate=29.7e9, pack_b=0.82e-9, pack_a=1.9e-9, scatter=0.8e-9, out=0.15e-9, tile=19e-9, gemm=2.6e-6,
@@ -67,6 +67,19 @@ _COSTS = {
 #: element through conv.c's coordinate tables, not yet the indirect packer): 1.3-2.9 ns on the suite's
 #: layers (median 1.9), 0.5 ns for long 1-D runs (L7)
 WGRAD_PACK_B = 1.9e-9
+
+
+#: the micro-kernel reading B in place (masked loads of the image's rows from L2) against packed
+#: panels: 120 against 179 GFLOP/s on L2's union GEMM (12 x 16384 x 576, one thread, AVX-512)
+TAPS_RATE = 0.67
+
+
+def row_slots(m: int, kern: dict) -> int:
+    """Rows the register tiles compute for ``m`` rows: whole tiles of MR, the rest on the shortest
+    short tile that covers it (gemm_kernel.inc's SHORT), else one more whole tile."""
+    mr, rest = kern["mr"], m % kern["mr"]
+    fits = [t for t in kern.get("short", ()) if t >= rest > 0]
+    return m - rest + (min(fits) if fits else mr * (rest > 0))
 
 
 def _threads() -> int:
@@ -88,14 +101,89 @@ def gemm_shapes(geom: ConvGeometry, batch: int, op: str) -> list[tuple[int, int,
 
 @lru_cache(maxsize=1024)
 def _phase_sets(geom: ConvGeometry) -> list[tuple[int, tuple[int, ...], int, bool]]:
-    """conv_transpose's GEMMs per group: ``(phases, cell counts, taps, C buffered)`` per set of
-    phases that read the same input cells (see :func:`_transpose_plan`)."""
+    """conv_transpose's GEMMs per group: ``(phases, cell counts, taps, C buffered)`` per part of
+    :func:`_phase_parts` (phases that read the same input cells, or all the phases of one cell count
+    over the union of their taps)."""
+    strided = math.prod(geom.stride) > 1
+    return [(len(phases), counts, len(offs), strided or len(phases) > 1)
+            for counts, offs, phases in _phase_parts(geom)]
+
+
+#: few output channels per group (a generator's last layer: 1 or 3) and a stride: the phases of one
+#: cell count are one GEMM over the union of their taps (the weights of a phase's missing taps zero),
+#: whose rows are (output channel, phase), instead of one GEMM of a few rows per phase
+UNION_CHANNELS = 4
+#: ... when the union does at most this many times the useful multiply-adds
+UNION_WASTE = 3.0
+
+
+@lru_cache(maxsize=1024)
+def _phase_parts(geom: ConvGeometry) -> list[tuple[tuple[int, ...], np.ndarray, list]]:
+    """conv_transpose's parts: ``(cell counts, tap shifts (taps, nd), phases)`` with each phase
+    ``(r, flat taps, their indices into the part's shifts)``. A part is the phases that read the same
+    input cells (every phase when ``kernel == stride``) or, for few output channels
+    (:data:`UNION_CHANNELS`), every phase of one cell count over the union of their shifts."""
     sets: dict = {}
     for r in np.ndindex(*_phases(geom)):
-        _, off, counts = _phase_offsets(geom, r)
-        sets.setdefault((off.tobytes(), counts), [0, len(off)])[0] += 1
-    strided = math.prod(geom.stride) > 1
-    return [(p, counts, taps, strided or p > 1) for (_, counts), (p, taps) in sets.items()]
+        tflat, off, counts = _phase_offsets(geom, r)
+        sets.setdefault((off.tobytes(), counts), []).append((r, tflat, off))
+    parts = [(counts, phases[0][2], [(r, t, np.arange(len(t))) for r, t, _ in phases])
+             for (_, counts), phases in sets.items()]
+    if geom.x_channels // geom.groups > UNION_CHANNELS or len(parts) < 2:
+        return parts
+    by_counts: dict = {}
+    for counts, off, phases in parts:
+        by_counts.setdefault(counts, []).append((off, phases))
+    merged = []
+    for counts, group in by_counts.items():
+        if len(group) == 1:  # one set of this cell count: as it is
+            merged.append((counts, group[0][0], group[0][1]))
+            continue
+        union = np.unique(np.concatenate([off for off, _ in group]).reshape(-1, geom.nd), axis=0)
+        phases = [(r, t, np.array([np.flatnonzero((union == o).all(axis=1))[0] for o in off], np.int64))
+                  for off, ph in group for r, t, _ in ph]
+        useful = sum(len(t) for _, t, _ in phases)
+        if len(phases) * len(union) > UNION_WASTE * useful:
+            return parts
+        merged.append((counts, union, phases))
+    return merged
+
+
+def _union(geom: ConvGeometry) -> bool:
+    """Whether some part of conv_transpose's plan is a union of taps (its weights then re-laid out)."""
+    return any(len(u) != len(off) or (u != np.arange(len(off))).any()
+               for _, off, phases in _phase_parts(geom) for _, _, u in phases)
+
+
+@lru_cache(maxsize=256)
+def _weight_map(geom: ConvGeometry) -> np.ndarray | None:
+    """For a plan with unions of taps: the GEMMs' weight buffer as indices into the flat weight (-1:
+    zero, a phase's missing tap), parts after parts and groups after groups as the plan lays them
+    out (:func:`_transpose_plan`); None when the plan reads the weight as it is."""
+    if not _union(geom):
+        return None
+    g, K = geom.groups, math.prod(geom.kernel)
+    cxg, cyg = geom.x_channels // g, geom.y_channels // g
+    maps = []
+    for _, off, phases in _phase_parts(geom):
+        U, P = len(off), len(phases)
+        for gi in range(g):
+            wm = np.full((cxg, P, cyg, U), -1, np.int64)   # rows (output channel, phase), depth (channel, tap)
+            for pi, (_, tflat, uidx) in enumerate(phases):
+                for t, u in zip(tflat, uidx):
+                    wm[:, pi, :, u] = (gi * cyg * cxg * K + np.arange(cyg)[None, :] * cxg * K
+                                       + np.arange(cxg)[:, None] * K + t)
+            maps.append(wm.ravel())
+    return np.concatenate(maps)
+
+
+def _plan_weight(w: np.ndarray, geom: ConvGeometry, op: str) -> np.ndarray:
+    """The weight buffer the plan reads: ``w`` itself, or for unions of taps its re-laid copy."""
+    wmap = _weight_map(geom) if op == "conv_transpose" else None
+    if wmap is None:
+        return w
+    flat = np.concatenate([w.ravel(), np.zeros(1, w.dtype)])
+    return flat[wmap]   # -1: the appended zero
 
 
 def native_tile_seconds() -> float:
@@ -270,41 +358,48 @@ def _phase_offsets(geom: ConvGeometry, r: tuple[int, ...]):
 
 
 def _transpose_plan(geom: ConvGeometry, n: int):
-    """``conv_transpose`` for a batch of ``n`` as the compiled core's plan: one part per set of
-    stride phases that read the same input cells (the same tap shifts and cell counts: every phase
-    when ``kernel == stride``), its columns ``(sample, cell of the phase)``, its depth ``(input
-    channel, tap)``; one GEMM per (part, group), whose rows are ``(output channel, phase)``
-    through row tables when the part has several phases; C is the phases' cells of the output."""
+    """``conv_transpose`` for a batch of ``n`` as the compiled core's plan: one part per
+    :func:`_phase_parts` part, its columns ``(sample, cell of the phase)``, its depth ``(input
+    channel, tap)``; one GEMM per (part, group), whose rows are ``(output channel, phase)`` through
+    row tables when the part has several phases; C is the phases' cells of the output. A part whose
+    phases read the same taps reads the weight in place; a union of taps reads its re-laid copy
+    (:func:`_weight_map`, rows after rows, dense)."""
     nd, g = geom.nd, geom.groups
     cxg, cyg, K = geom.x_channels // g, geom.y_channels // g, math.prod(geom.kernel)
     xprod, yprod = math.prod(geom.x_shape), math.prod(geom.y_shape)
     xs, ys = _strides(geom.x_shape), _strides(geom.y_shape)
     stride = np.array(geom.stride, np.int64)
-    sets: dict = {}
-    for r in np.ndindex(*_phases(geom)):
-        tflat, off, counts = _phase_offsets(geom, r)
-        sets.setdefault((off.tobytes(), counts), []).append((r, tflat, off))
-    parts, gemms = [], []
-    for (_, counts), phases in sets.items():
-        r0, tflat0, off = phases[0]
+    union = _union(geom)
+    parts, gemms, w_at = [], [], 0
+    for counts, off, phases in _phase_parts(geom):
         mgrid = _grid(counts)
-        one = len(phases) == 1
-        a_qoff = (np.arange(cyg, dtype=np.int64)[:, None] * cxg * K + (tflat0 - (0 if one else tflat0[:1]))[None, :]).ravel()
+        one, U, P = len(phases) == 1, len(off), len(phases)
+        r0, tflat0, _ = phases[0]
+        if union:    # the re-laid weight: (group, output channel, phase, channel, tap), dense
+            a_qoff = np.arange(cyg * U, dtype=np.int64)
+        else:
+            a_qoff = (np.arange(cyg, dtype=np.int64)[:, None] * cxg * K + (tflat0 - (0 if one else tflat0[:1]))[None, :]).ravel()
         parts.append((_columns(n, mgrid, geom.y_channels * yprod, ys, np.ones(nd, np.int64), np.zeros(nd, np.int64)),
                       np.tile(mgrid, (n, 1)), (off * ys).sum(axis=1), off,
                       _columns(n, mgrid, geom.x_channels * xprod, xs, stride,
-                               np.array(r0 if one else (0,) * nd, np.int64)), a_qoff, cyg))
-        if one:  # rows i = output channel: plain strides
-            rows = (cxg, K, None, xprod, None)
-        else:    # rows i = (output channel, phase), phase inner
+                               np.array(r0 if one and not union else (0,) * nd, np.int64)), a_qoff, cyg))
+        ch = np.arange(cxg, dtype=np.int64)[:, None]
+        cell = np.array([int((np.array(r, np.int64) * xs).sum()) for r, _, _ in phases], np.int64)
+        if union:    # rows i = (output channel, phase), phase inner, each a dense row of the copy
+            rows = (cxg * P, cyg * U, None, 0, (ch * xprod + cell).ravel())
+            w_base = [w_at + gi * cxg * P * cyg * U for gi in range(g)]
+            w_at += g * cxg * P * cyg * U
+        elif one:    # rows i = output channel: plain strides
+            rows, w_base = (cxg, K, None, xprod, None), [gi * cyg * cxg * K for gi in range(g)]
+        else:        # rows i = (output channel, phase), phase inner
             first = np.array([t[0] if len(t) else 0 for _, t, _ in phases], np.int64)
-            cell = np.array([int((np.array(r, np.int64) * xs).sum()) for r, _, _ in phases], np.int64)
-            ch = np.arange(cxg, dtype=np.int64)[:, None]
-            rows = (cxg * len(phases), 0, (ch * K + first).ravel(), 0, (ch * xprod + cell).ravel())
+            rows = (cxg * P, 0, (ch * K + first).ravel(), 0, (ch * xprod + cell).ravel())
+            w_base = [gi * cyg * cxg * K for gi in range(g)]
         m, a_rs, a_rowoff, c_rs, c_rowoff = rows
-        gemms += [(len(parts) - 1, m, a_rs, gi * cyg * cxg * K, gi * cyg * yprod, yprod, c_rs, gi * cxg * xprod,
+        gemms += [(len(parts) - 1, m, a_rs, w_base[gi], gi * cyg * yprod, yprod, c_rs, gi * cxg * xprod,
                    a_rowoff, c_rowoff) for gi in range(g)]
-    return geom.y_shape, parts, gemms, math.prod(geom.weight_shape), n * geom.y_channels * yprod, n * geom.x_channels * xprod
+    w_len = w_at if union else math.prod(geom.weight_shape)
+    return geom.y_shape, parts, gemms, w_len, n * geom.y_channels * yprod, n * geom.x_channels * xprod
 
 
 #: the plan builder of each operation native runs through the compiled plans
@@ -389,9 +484,11 @@ class Native(Algorithm):
         out_shape, bias_shape = _output_shape(geom, op, batch), (1, -1) + (1,) * geom.nd
         run, empty = _native._ext.conv_run, np.empty
 
+        mapped = _weight_map(geom) is not None and op == "conv_transpose"
+
         def prepared(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
             out = empty(out_shape, dt)
-            run(plan, b, a, out, _threads(), None)
+            run(plan, _plan_weight(b, geom, op) if mapped else b, a, out, _threads(), None)
             if bias is not None:
                 out += bias.reshape(bias_shape)
             return out
@@ -413,6 +510,7 @@ class Native(Algorithm):
         if out.size == 0:
             return out
         build = _BUILDERS[op]
+        w = _plan_weight(w, geom, op)
         chunk = max(1, (_INDEX_LIMIT - 1) // max(1, _source_elements(geom, op)))
         for n0 in range(0, src.shape[0], chunk):
             part_src, part_out = src[n0:n0 + chunk], out[n0:n0 + chunk]
@@ -444,12 +542,18 @@ class Native(Algorithm):
         par = 0.0
         shapes = gemm_shapes(geom, max(batch, 1), op)
         # B's elements: a strided conv's panels are gathers (measured ~3x a run's copy, float64 included)
-        pack_b = WGRAD_PACK_B if op == "weight_grad" else c["pack_b"] * (GATHER_PACK if op == "conv" and max(geom.stride) > 1 else 1)
+        gathers = op == "conv" and max(geom.stride) > 1
+        pack_b = WGRAD_PACK_B if op == "weight_grad" else c["pack_b"] * (GATHER_PACK if gathers else 1)
         for m, n, k, buffered in shapes:
-            tiles = math.ceil(m / mr) * math.ceil(n / nr)
-            par += 2.0 * tiles * mr * nr * k / (c["rate"] * 4 / itemsize) + tiles * -(-k // kern["kc"]) * c["tile"]
-            par += (k * n * pack_b + m * k * c["pack_a"]
-                                                          + m * n * (c["scatter"] * buffered + c["out"])) * itemsize / 4
+            col_tiles = math.ceil(n / nr)
+            tiles = math.ceil(m / mr) * col_tiles
+            rate = c["rate"] * 4 / itemsize
+            in_place = op != "weight_grad" and not gathers and math.ceil(m / mr) <= kern.get("taps_tiles", 0)
+            if in_place:  # B read where it lies (gemm.c's taps mode): no packing, a slower kernel
+                rate *= TAPS_RATE
+            par += 2.0 * row_slots(m, kern) * col_tiles * nr * k / rate + tiles * -(-k // kern["kc"]) * c["tile"]
+            par += (k * n * pack_b * (not in_place) + m * k * c["pack_a"]
+                    + m * n * (c["scatter"] * buffered + c["out"])) * itemsize / 4
         cost = par / thread_speedup(threads, par) + c["gemm"] * len(shapes) + c["call"]
         if op != "weight_grad" and _table_bytes_estimate(geom, shapes, op, nr) > PLAN_CACHE_BYTES // 2:
             channels = max(1, (geom.y_channels if op == "conv_transpose" else geom.x_channels) // geom.groups)

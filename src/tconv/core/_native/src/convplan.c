@@ -464,6 +464,21 @@ static void pack_indirect(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, p
         c->fn(c->t, c->src, c->cstride, (r0 + r) / width, p0, depth, (char *)dst + (size_t)(r * depth) * c->es);
 }
 
+/* the driver's taps interface (B read in place): a micro-panel without gather taps */
+static int taps_indirect(const tc_packer *self, ptrdiff_t panel, ptrdiff_t p0, tc_taps *out)
+{
+    const ind_ctx *c = (const ind_ctx *)self->ctx;
+    const tc_indirect *t = c->t;
+    TC_CHECK(panel >= 0 && panel < t->npanels);
+    for (int tap = 0; tap < t->ntaps; ++tap)
+        if (t->kind[tap * t->npanels + panel] == TC_IND_GATHER)
+            return 0;
+    *out = (tc_taps){.src = c->src + (size_t)((p0 / t->ntaps) * c->cstride) * c->es, .cstride = c->cstride,
+                     .tstride = t->npanels, .base = t->base + panel, .mask = t->mask + panel, .ntaps = t->ntaps,
+                     .t0 = (int)(p0 % t->ntaps)};
+    return 1;
+}
+
 /* the GEMM problem of g over the given buffers (the packer contexts are the caller's) */
 static tc_gemm_problem gemm_problem(const conv_plan *p, const plan_gemm *g, const char *w, const char *src, char *dst,
                                     size_t dst_bytes, tc_wtable *wt, ind_ctx *ic)
@@ -471,10 +486,11 @@ static tc_gemm_problem gemm_problem(const conv_plan *p, const plan_gemm *g, cons
     const plan_part *pt = &p->parts[g->part];
     size_t es = tc_dtype_size(p->dtype);
     *wt = (tc_wtable){p->dtype, w + (size_t)g->w_base * es, pt->a_qoff, g->a_rs, g->a_rowoff};
-    *ic = (ind_ctx){&pt->ind, src ? src + (size_t)g->src_base * es : NULL, g->cstride,
-                    p->isa->gemm[p->dtype].pack_ind, es};
+    const tc_gemm_kernel *kr = &p->isa->gemm[p->dtype];
+    *ic = (ind_ctx){&pt->ind, src ? src + (size_t)g->src_base * es : NULL, g->cstride, kr->pack_ind, es};
     return (tc_gemm_problem){.dtype = p->dtype, .m = g->m, .n = pt->n, .k = pt->k, .alpha = 1.0, .beta = 0.0,
-                             .a = {tc_pack_wtable, wt}, .b = {pack_indirect, ic},
+                             .a = {tc_pack_wtable, wt},
+                             .b = {pack_indirect, ic, kr->taps_kernel ? taps_indirect : NULL},
                              .c = dst ? dst + (size_t)g->c_base * es : NULL, .rs_c = g->c_rs, .cs_c = 1, .c_coloff = pt->c_coloff,
                              .c_rowoff = g->c_rowoff, .c_lo = dst, .c_hi = dst + dst_bytes};
 }

@@ -96,6 +96,9 @@ typedef struct {
     const tc_gemm_problem *pb;
     size_t es;
     char *bbuf;              /* the shared packed B panel */
+    int taps;                /* B's micro-panels read in place where they can be (tc_ukernel_taps) */
+    tc_taps *btaps;          /* taps mode: per micro-panel of the block, how it is read in place, */
+    uint8_t *inplace;        /* or 0 here: packed as usual */
     ptrdiff_t jc, nc, pc, kc;
     double beta;             /* beta for this pc step */
     ptrdiff_t pack_chunk;    /* columns per B-packing task (a multiple of NR) */
@@ -112,12 +115,83 @@ static ptrdiff_t min_pd(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
 static ptrdiff_t ceil_div(ptrdiff_t a, ptrdiff_t b) { return (a + b - 1) / b; }
 static ptrdiff_t round_up(ptrdiff_t a, ptrdiff_t b) { return ceil_div(a, b) * b; }
 
+/* ---- B: packed panels, or (taps mode) read where they lie ---- */
+
+/* Taps mode: for an implicit GEMM (a packer with taps) on an ISA whose micro-kernel reads B in
+ * place, when B is read by few row tiles (TC_TAPS_TILES): packing would copy every element of B for
+ * that few reads, where in place the kernel reads the source (in cache) directly.  A micro-panel
+ * that needs a gather (a tap whose lanes are not one run) is packed as usual. */
+#define TC_TAPS_TILES 2
+
+int tc_gemm_taps_tiles(const tc_gemm_kernel *kr)
+{
+    static atomic_int tiles = -1;
+    if (atomic_load(&tiles) < 0) { /* TC_TAPS_TILES in the environment overrides it (benchmarks) */
+        const char *e = getenv("TC_TAPS_TILES");
+        atomic_store(&tiles, e ? atoi(e) : TC_TAPS_TILES);
+    }
+    return kr->taps_kernel ? atomic_load(&tiles) : 0;
+}
+
+static int taps_mode(const tc_gemm_kernel *kr, const tc_gemm_problem *pb)
+{
+    return pb->b.taps && ceil_div(pb->m, kr->mr) <= tc_gemm_taps_tiles(kr);
+}
+
+/* The bytes of one B block buffer (nc_max x kc_max): the packed panel, and in taps mode its tables. */
+static size_t b_bytes(const gemm_call *g, ptrdiff_t nc_max, ptrdiff_t kc_max)
+{
+    size_t panel = (size_t)round_up((ptrdiff_t)((size_t)(nc_max * kc_max) * g->es), TC_ALIGN);
+    return panel + (g->taps ? (size_t)ceil_div(nc_max, g->kr->nr) * (sizeof(tc_taps) + 1) : 0);
+}
+
+/* Lays g's B block out in buf (b_bytes long); returns buf (NULL: none, the caller reports it). */
+static char *b_layout(gemm_call *g, char *buf, ptrdiff_t nc_max, ptrdiff_t kc_max)
+{
+    g->bbuf = buf;
+    if (buf && g->taps) {
+        g->btaps = (tc_taps *)(buf + round_up((ptrdiff_t)((size_t)(nc_max * kc_max) * g->es), TC_ALIGN));
+        g->inplace = (uint8_t *)(g->btaps + ceil_div(nc_max, g->kr->nr));
+    }
+    return buf;
+}
+
+/* Columns [j0, j0 + n) of the block (j0 a multiple of NR): packed, or in taps mode described. */
+static void fill_b(const gemm_call *g, ptrdiff_t j0, ptrdiff_t n)
+{
+    const tc_packer *b = &g->pb->b;
+    int nr = g->kr->nr;
+    for (ptrdiff_t j = j0; j < j0 + n; j += nr) {
+        ptrdiff_t pj = j / nr, w = min_pd(nr, j0 + n - j);
+        if (g->taps && (g->inplace[pj] = (uint8_t)b->taps(b, (g->jc + j) / nr, g->pc, &g->btaps[pj])))
+            continue;
+        if (!g->taps) { /* the whole range at once */
+            b->pack(b, g->jc + j0, n, g->pc, g->kc, nr, g->bbuf + (size_t)(j0 * g->kc) * g->es);
+            return;
+        }
+        b->pack(b, g->jc + j, w, g->pc, g->kc, nr, g->bbuf + (size_t)(j * g->kc) * g->es);
+    }
+}
+
+/* The micro-kernel on B's micro-panel at column jr of the block (a tile of m rows). */
+static void tile_kernel(const gemm_call *g, const char *ap, ptrdiff_t jr, void *c, ptrdiff_t rs_c, ptrdiff_t cs_c,
+                        ptrdiff_t m, ptrdiff_t n, double alpha, double beta)
+{
+    const tc_gemm_kernel *kr = g->kr;
+    ptrdiff_t pj = jr / kr->nr;
+    if (g->taps && g->inplace[pj]) {
+        tc_taps_kernel_for(kr, m)(g->kc, ap, &g->btaps[pj], c, rs_c, cs_c, m, n, alpha, beta);
+        return;
+    }
+    tc_kernel_for(kr, m)(g->kc, ap, g->bbuf + (size_t)(jr * g->kc) * g->es, c, rs_c, cs_c, m, n, alpha, beta);
+}
+
 static void pack_b_task(void *ctx, int task, int thread)
 {
     (void)thread;
     gemm_call *g = (gemm_call *)ctx;
     ptrdiff_t j0 = task * g->pack_chunk, n = min_pd(g->pack_chunk, g->nc - j0);
-    g->pb->b.pack(&g->pb->b, g->jc + j0, n, g->pc, g->kc, g->kr->nr, g->bbuf + (size_t)(j0 * g->kc) * g->es);
+    fill_b(g, j0, n);
 }
 
 /* C row update through a column table: c[co[j]] = alpha * t[j] (+ c[co[j]] when beta is 1);
@@ -156,7 +230,7 @@ UPDATE_ROW(double, update_row_f64)
 
 /* One micro-tile of C at rows [i, i + m), columns [j, j + n) when C's columns come from a table:
  * contiguous columns go straight to the kernel; others through a register-tile buffer. */
-static void table_tile(const gemm_call *g, const char *ap, const char *bp, ptrdiff_t i, ptrdiff_t j,
+static void table_tile(const gemm_call *g, const char *ap, ptrdiff_t jr, ptrdiff_t i, ptrdiff_t j,
                        ptrdiff_t m, ptrdiff_t n)
 {
     const tc_gemm_kernel *kr = g->kr;
@@ -166,11 +240,11 @@ static void table_tile(const gemm_call *g, const char *ap, const char *bp, ptrdi
     if (co[n - 1] - co[0] == n - 1) {
         char *c = pb->c + (i * pb->rs_c + co[0]) * es;
         TC_CHECK(c >= pb->c_lo && c < pb->c_hi);
-        tc_kernel_for(kr, m)(g->kc, ap, bp, c, pb->rs_c, 1, m, n, pb->alpha, g->beta);
+        tile_kernel(g, ap, jr, c, pb->rs_c, 1, m, n, pb->alpha, g->beta);
         return;
     }
     _Alignas(TC_ALIGN) double tile[16 * 64];
-    tc_kernel_for(kr, m)(g->kc, ap, bp, tile, kr->nr, 1, m, n, 1.0, 0.0);
+    tile_kernel(g, ap, jr, tile, kr->nr, 1, m, n, 1.0, 0.0);
     ptrdiff_t st = n > 1 ? co[1] - co[0] : 1;
     int uniform = st > 0 && co[n - 1] - co[0] == (n - 1) * st; /* a constant stride (a phase row) */
     for (ptrdiff_t ii = 0; ii < m; ++ii) {
@@ -193,22 +267,20 @@ static void macro_kernel(const gemm_call *g, const char *abuf, ptrdiff_t i0, ptr
     for (ptrdiff_t ir = 0; ir < mc; ir += kr->mr) {                   /* loop 2 */
         const char *ap = abuf + (size_t)(ir * g->kc) * g->es;
         ptrdiff_t mr = min_pd(kr->mr, mc - ir);
-        tc_ukernel kernel = tc_kernel_for(kr, mr);
         for (ptrdiff_t jr = j0; jr < j0 + n; jr += kr->nr) {          /* loop 1 */
-            const char *bp = g->bbuf + (size_t)(jr * g->kc) * g->es;
             ptrdiff_t i = i0 + ir, j = g->jc + jr, nr = min_pd(kr->nr, j0 + n - jr);
             if (g->cbuf) { /* contiguous accumulation; scattered once after the last depth block */
                 char *c = g->cbuf + (i * g->cbuf_rs + jr) * (ptrdiff_t)g->es;
-                kernel(g->kc, ap, bp, c, g->cbuf_rs, 1, mr, nr, 1.0, g->pc == 0 ? 0.0 : 1.0);
+                tile_kernel(g, ap, jr, c, g->cbuf_rs, 1, mr, nr, 1.0, g->pc == 0 ? 0.0 : 1.0);
                 continue;
             }
             if (pb->c_coloff) {
-                table_tile(g, ap, bp, i, j, mr, nr);
+                table_tile(g, ap, jr, i, j, mr, nr);
                 continue;
             }
             char *c = pb->c + (i * pb->rs_c + j * pb->cs_c) * (ptrdiff_t)g->es;
             TC_CHECK(c >= pb->c_lo && c < pb->c_hi);
-            kernel(g->kc, ap, bp, c, pb->rs_c, pb->cs_c, mr, nr, pb->alpha, g->beta);
+            tile_kernel(g, ap, jr, c, pb->rs_c, pb->cs_c, mr, nr, pb->alpha, g->beta);
         }
     }
 }
@@ -363,7 +435,7 @@ static void serial_depth(gemm_call *lg, ptrdiff_t k0, ptrdiff_t k1, double beta0
     for (lg->pc = k0; lg->pc < k1; lg->pc += kr->kc) {                 /* loop 4 */
         lg->kc = min_pd(kr->kc, k1 - lg->pc);
         lg->beta = lg->pc == k0 ? beta0 : 1.0;
-        pb->b.pack(&pb->b, lg->jc, lg->nc, lg->pc, lg->kc, kr->nr, lg->bbuf);
+        fill_b(lg, 0, lg->nc);
         for (ptrdiff_t ic = 0; ic < pb->m; ic += kr->mc) {              /* loop 3 */
             ptrdiff_t mc = min_pd(kr->mc, pb->m - ic);
             if (abuf)
@@ -385,7 +457,7 @@ static void column_task(void *ctx, int task, int thread)
     gemm_call lg = *g;
     ptrdiff_t c0 = task * g->nchunk, c1 = min_pd(c0 + g->nchunk, pb->n);
     ptrdiff_t kc_max = min_pd(kr->kc, pb->k), nc_max = round_up(min_pd(kr->nc, c1 - c0), kr->nr);
-    lg.bbuf = (char *)thread_scratch(SCRATCH_B, (size_t)(nc_max * kc_max) * g->es);
+    b_layout(&lg, (char *)thread_scratch(SCRATCH_B, b_bytes(&lg, nc_max, kc_max)), nc_max, kc_max);
     char *abuf = pb->a_packed ? NULL
                               : (char *)thread_scratch(SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * kc_max) * g->es);
     if (g->cbuf) { /* buffered C: this task's own buffer */
@@ -515,9 +587,9 @@ static void split_task(void *ctx, int task, int thread)
     part.alpha = 1.0;
     part.c_lo = part.c;
     part.c_hi = part.c + (size_t)(pb->m * pb->n) * s->es;
-    gemm_call lg = {.kr = kr, .pb = &part, .es = s->es};
+    gemm_call lg = {.kr = kr, .pb = &part, .es = s->es, .taps = taps_mode(kr, pb)};
     ptrdiff_t nc_max = round_up(min_pd(kr->nc, pb->n), kr->nr), kc_max = min_pd(kr->kc, k1 - k0);
-    lg.bbuf = (char *)thread_scratch(SCRATCH_B, (size_t)(nc_max * kc_max) * s->es);
+    b_layout(&lg, (char *)thread_scratch(SCRATCH_B, b_bytes(&lg, nc_max, kc_max)), nc_max, kc_max);
     char *abuf = pb->a_packed ? NULL
                               : (char *)thread_scratch(SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * kc_max) * s->es);
     if (!lg.bbuf || (!abuf && !pb->a_packed)) {
@@ -604,12 +676,11 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
     int splits = depth_splits(&isa->gemm[pb.dtype], &pb); /* from the shape alone (see split_depth) */
     if (splits > 1 && !buffered_c(&pb, &isa->gemm[pb.dtype], es))
         return split_depth(isa, &pb, splits, threads);
-    gemm_call g = {.kr = &isa->gemm[pb.dtype], .pb = &pb, .es = es};
+    gemm_call g = {.kr = &isa->gemm[pb.dtype], .pb = &pb, .es = es, .taps = taps_mode(&isa->gemm[pb.dtype], &pb)};
     atomic_init(&g.failed, 0);
     const tc_gemm_kernel *kr = g.kr;
     ptrdiff_t nc_max = round_up(min_pd(kr->nc, pb.n), kr->nr), kc_max = min_pd(kr->kc, pb.k);
-    g.bbuf = (char *)thread_scratch(SCRATCH_B, (size_t)(nc_max * kc_max) * es);
-    if (!g.bbuf)
+    if (!b_layout(&g, (char *)thread_scratch(SCRATCH_B, b_bytes(&g, nc_max, kc_max)), nc_max, kc_max))
         return -1;
     if (buffered_c(&pb, kr, es)) {
         g.cbuf_rs = nc_max;

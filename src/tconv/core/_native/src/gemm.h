@@ -16,6 +16,9 @@ struct tc_packer {
     void (*pack)(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0, ptrdiff_t depth,
                  int width, void *dst);
     const void *ctx;
+    /* optional, B only: micro-panel `panel` (columns [panel*NR, +NR)) from depth p0 as read in
+     * place (tc_taps), for an ISA with a tc_ukernel_taps; returns 0 when the panel must be packed */
+    int (*taps)(const tc_packer *self, ptrdiff_t panel, ptrdiff_t p0, tc_taps *out);
 };
 
 typedef struct {
@@ -53,5 +56,9 @@ ptrdiff_t tc_gemm_a_len(const tc_isa_table *isa, tc_dtype dt, ptrdiff_t m, ptrdi
 void tc_gemm_pack_a(const tc_isa_table *isa, const tc_gemm_problem *pb, char *dst, int threads);
 
 size_t tc_dtype_size(tc_dtype dt);
+
+/* The most row tiles (ceil(m / MR)) for which an implicit GEMM reads B in place (0: never, the ISA
+ * has no tc_ukernel_taps). */
+int tc_gemm_taps_tiles(const tc_gemm_kernel *kr);
 
 #endif

@@ -37,6 +37,21 @@ typedef struct {
 typedef void (*tc_ukernel)(ptrdiff_t k, const void *ap, const void *bp, void *c, ptrdiff_t rs_c,
                            ptrdiff_t cs_c, ptrdiff_t m, ptrdiff_t n, double alpha, double beta);
 
+/* B's micro-panel read in place (an implicit GEMM's rows where they lie in the image): depth step
+ * q = c * ntaps + t, from c = 0 and t = t0, is the NR values at src + c*cstride + base[t*tstride]
+ * (elements), lane i read only when bit i of mask[t*tstride] is set (zero otherwise). */
+typedef struct {
+    const void *src;
+    ptrdiff_t cstride, tstride;
+    const int32_t *base;
+    const uint32_t *mask;
+    int ntaps, t0;
+} tc_taps;
+
+/* The micro-kernel on such a B (otherwise as tc_ukernel). */
+typedef void (*tc_ukernel_taps)(ptrdiff_t k, const void *ap, const tc_taps *b, void *c, ptrdiff_t rs_c,
+                                ptrdiff_t cs_c, ptrdiff_t m, ptrdiff_t n, double alpha, double beta);
+
 /* FMA-chain probe: runs `iters` rounds of independent FMA chains, returns the flops done. */
 typedef double (*tc_fma_chain)(int64_t iters);
 
@@ -63,7 +78,6 @@ typedef struct {
  * dst[p * width + i]. */
 typedef void (*tc_pack_ind)(const tc_indirect *t, const void *src, ptrdiff_t cstride, ptrdiff_t panel,
                             ptrdiff_t p0, ptrdiff_t depth, void *dst);
-
 typedef struct {
     int mr, nr;          /* register tile */
     int mc, kc, nc;      /* cache blocks (see gemm_kernel.inc) */
@@ -73,6 +87,8 @@ typedef struct {
     tc_pack_ind pack_ind; /* the indirect B packer, width nr */
     int short_mr[2];     /* the short tiles' rows, descending (0: none), on the same MR-high A panels */
     tc_ukernel short_kernel[2];
+    tc_ukernel_taps taps_kernel;        /* NULL: B is always packed (masked loads cost too much) */
+    tc_ukernel_taps short_taps[2];
 } tc_gemm_kernel;
 
 /* The micro-kernel for a tile of m <= MR rows: the shortest tile that covers them. */
@@ -83,6 +99,15 @@ static inline tc_ukernel tc_kernel_for(const tc_gemm_kernel *kr, ptrdiff_t m)
     if (m <= kr->short_mr[0])
         return kr->short_kernel[0];
     return kr->kernel;
+}
+
+static inline tc_ukernel_taps tc_taps_kernel_for(const tc_gemm_kernel *kr, ptrdiff_t m)
+{
+    if (kr->short_mr[1] && m <= kr->short_mr[1])
+        return kr->short_taps[1];
+    if (m <= kr->short_mr[0])
+        return kr->short_taps[0];
+    return kr->taps_kernel;
 }
 
 /* The function table of one instruction set. */
