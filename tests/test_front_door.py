@@ -131,6 +131,16 @@ def test_explain_prints_the_direction_of_the_operation():
     assert first.startswith("operation: conv; input 256x16x16 -> output 512x8x8")
 
 
+def test_explain_takes_the_arrays_of_the_call_as_well_as_their_shapes():
+    """A user who has the arrays passes them (it once raised NumPy's "truth value of an array is
+    ambiguous"): their shapes are used, and the input's dtype unless ``dtype`` says otherwise."""
+    x, w = np.zeros((2, 6, 8, 8)), np.zeros((6, 3, 4, 4), np.float32)
+    by_arrays = tconv.explain(x, w, stride=2, padding=1)
+    by_shapes = tconv.explain(x.shape, w.shape, stride=2, padding=1, dtype="float64")
+    assert str(by_arrays) == str(by_shapes) and by_arrays.dtype == "float64"
+    assert tconv.explain(x, w, stride=2, padding=1, dtype="float32").dtype == "float32"
+
+
 def test_conv_matrix_says_which_input_shape_it_takes():
     with pytest.raises(tconv.TconvError) as info:
         tconv.conv_matrix(np.ones((1, 1, 3, 3)), (2, 2))

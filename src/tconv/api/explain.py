@@ -28,13 +28,15 @@ def explain(
     groups=1,
     dilation=1,
     *,
-    dtype: str = "float32",
+    dtype: str | None = None,
     op: str = "conv_transpose",
     measure: bool = False,
     chunks=None,
 ):
     """The planner's report for ``op`` on an input of shape ``x_shape`` with a weight of
-    ``weight_shape`` (see :func:`tconv.core.planner.explain`); ``print()`` it.
+    ``weight_shape`` (see :func:`tconv.core.planner.explain`); ``print()`` it. Either may be an
+    array instead of a shape: its shape is used, and without ``dtype`` the input array's dtype
+    (else float32).
 
     With ``chunks`` (a :mod:`tconv.dask` chunks spec for the input) it returns the chunked
     plan of ``conv_transpose`` instead (:class:`tconv.dask.ChunkPlan`): halo per axis, output
@@ -42,7 +44,12 @@ def explain(
 
     >>> explain((16, 512, 8, 8), (512, 256, 4, 4), stride=2, padding=1).choice  # 'gemm' without the compiled core
     'native'
+    >>> explain(np.zeros((1, 4, 8, 8)), np.zeros((4, 2, 3, 3))).dtype  # arrays: their shapes and dtype
+    'float64'
     """
+    if dtype is None:
+        dtype = x_shape.dtype if isinstance(getattr(x_shape, "dtype", None), np.dtype) else "float32"
+    x_shape, weight_shape = (getattr(s, "shape", s) for s in (x_shape, weight_shape))
     dt = np.dtype(dtype)
     real = {"complex64": "float32", "complex128": "float64"}.get(dt.name, dt.name)
     p: Plan = _plan_explain(x_shape, weight_shape, stride, padding, output_padding, groups, dilation,
