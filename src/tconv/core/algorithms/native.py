@@ -63,10 +63,12 @@ _COSTS = {
 }
 
 
-#: seconds per element of the weight gradient's B (the transposed patches, gathered element by
-#: element through conv.c's coordinate tables, not yet the indirect packer): 1.3-2.9 ns on the suite's
-#: layers (median 1.9), 0.5 ns for long 1-D runs (L7)
-WGRAD_PACK_B = 1.9e-9
+#: seconds per element of the weight gradient's B (the transposed patches through conv.c's
+#: coordinate tables): with stride 1 each row's depth runs along an image row (copied, then
+#: transposed with the ISA's transposing pack), 0.5 ns (R1, one thread, AVX-512); a strided one is
+#: gathered element by element, 1.3-2.9 ns on the suite's layers (median 1.9)
+WGRAD_PACK_B = 0.5e-9
+WGRAD_PACK_B_STRIDED = 1.9e-9
 
 
 #: the micro-kernel reading B in place (masked loads of the image's rows from L2) against packed
@@ -543,7 +545,10 @@ class Native(Algorithm):
         shapes = gemm_shapes(geom, max(batch, 1), op)
         # B's elements: a strided conv's panels are gathers (measured ~3x a run's copy, float64 included)
         gathers = op == "conv" and max(geom.stride) > 1
-        pack_b = WGRAD_PACK_B if op == "weight_grad" else c["pack_b"] * (GATHER_PACK if gathers else 1)
+        if op == "weight_grad":
+            pack_b = WGRAD_PACK_B if max(geom.stride) == 1 else WGRAD_PACK_B_STRIDED
+        else:
+            pack_b = c["pack_b"] * (GATHER_PACK if gathers else 1)
         for m, n, k, buffered in shapes:
             col_tiles = math.ceil(n / nr)
             tiles = math.ceil(m / mr) * col_tiles

@@ -69,6 +69,88 @@ static void run_range(const tc_gather *g, const int64_t *c0, const int64_t *qc, 
     *hi = h < *lo ? *lo : h > len ? len : h;
 }
 
+/* The depth steps from p (at most maxlen) that read consecutive source cells along the last axis
+ * of one row, alike for every column: the positions of one output row in a stride-1 weight
+ * gradient, whose B rows are (channel, tap) and depth (sample, position). */
+static ptrdiff_t depth_run(const tc_gather *g, ptrdiff_t p, ptrdiff_t maxlen)
+{
+    const int nd = g->nd, last = nd - 1;
+    const int64_t *q0 = g->qcoord + p * nd;
+    ptrdiff_t len = 1;
+    for (; len < maxlen; ++len) {
+        const int64_t *q = q0 + len * nd;
+        int same = g->qbase[p + len] == g->qbase[p] + len && q[last] == q0[last] + len;
+        for (int a = 0; a < last; ++a)
+            same &= q[a] == q0[a];
+        if (!same)
+            break;
+    }
+    return len;
+}
+
+/* Column r's cells [lo, hi) of a depth run of len from depth step p (the rest lies outside the
+ * source: zero). */
+static void depth_range(const tc_gather *g, ptrdiff_t r, ptrdiff_t p, ptrdiff_t len, ptrdiff_t *lo, ptrdiff_t *hi)
+{
+    const int last = g->nd - 1;
+    const int64_t *c = g->colcoord + r * g->nd, *q = g->qcoord + p * g->nd;
+    int64_t base = g->colbase[r] + g->qbase[p], v = c[last] + q[last];
+    *lo = *hi = 0;
+    for (int a = 0; a < last; ++a)
+        if (c[a] + q[a] < 0 || c[a] + q[a] >= g->bound[a])
+            return;
+    int64_t l = -v > -base ? -v : -base, h = g->bound[last] - v < g->src_len - base ? g->bound[last] - v
+                                                                                      : g->src_len - base;
+    *lo = l < 0 ? 0 : l > len ? len : (ptrdiff_t)l;
+    *hi = h < *lo ? *lo : h > len ? len : (ptrdiff_t)h;
+}
+
+#define DEPTH_CHUNK 128 /* depth steps per transpose (the staging rows: 32 x 128 elements) */
+#define STAGE_ROWS 32
+
+/* The length of the run of consecutive offsets from v[0] (at most n). */
+static ptrdiff_t consecutive(const int64_t *v, ptrdiff_t n)
+{
+    ptrdiff_t len = 1;
+    while (len < n && v[len] == v[0] + len)
+        ++len;
+    return len;
+}
+
+#define PACK_DEPTH_RUNS(T)                                                                       \
+    /* B's rows read along their depth runs (depth_run): each row's run copied into a staging   \
+     * row (zeros where it leaves the source), the rows then transposed into the panel (the      \
+     * ISA's transposing pack for float32): no per-element check, no per-element gather. */      \
+    static void pack_depth_runs_##T(const tc_gather *g, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0, \
+                                    ptrdiff_t depth, int width, T *dst, tc_pack_rm fast)         \
+    {                                                                                            \
+        T stage[STAGE_ROWS * DEPTH_CHUNK];                                                       \
+        const T *src = (const T *)g->src;                                                        \
+        for (ptrdiff_t p = 0; p < depth;) {                                                      \
+            ptrdiff_t len = depth_run(g, p0 + p, depth - p < DEPTH_CHUNK ? depth - p : DEPTH_CHUNK); \
+            for (ptrdiff_t i = 0; i < rows; ++i) {                                               \
+                ptrdiff_t lo, hi;                                                                \
+                T *t = stage + i * len;                                                          \
+                depth_range(g, r0 + i, p0 + p, len, &lo, &hi);                                   \
+                const T *s = src + g->colbase[r0 + i] + g->qbase[p0 + p];                        \
+                TC_CHECK(hi <= lo || (s + lo >= src && s + hi <= src + g->src_len));             \
+                memset(t, 0, sizeof(T) * (size_t)lo);                                            \
+                if (hi > lo)                                                                     \
+                    memcpy(t + lo, s + lo, sizeof(T) * (size_t)(hi - lo));                       \
+                memset(t + hi, 0, sizeof(T) * (size_t)(len - hi));                               \
+            }                                                                                    \
+            T *d = dst + p * width;                                                              \
+            if (fast)                                                                            \
+                for (ptrdiff_t h = 0; h < rows; h += 16)                                         \
+                    fast(stage + h * len, len, len, (int)(rows - h < 16 ? rows - h : 16), d + h, width); \
+            else                                                                                 \
+                for (ptrdiff_t k = 0; k < len; ++k)                                              \
+                    for (ptrdiff_t i = 0; i < rows; ++i)                                         \
+                        d[k * width + i] = stage[i * len + k];                                   \
+            p += len;                                                                            \
+        }                                                                                        \
+    }
+
 #define PACK_GATHER(T)                                                                           \
     /* one run of `len` columns from r, into d[p * width + i] for i < len */                    \
     static void pack_run_##T(const tc_gather *g, ptrdiff_t r, ptrdiff_t len, int64_t step,       \
@@ -105,8 +187,11 @@ static void run_range(const tc_gather *g, const int64_t *c0, const int64_t *qc, 
     }                                                                                            \
                                                                                                  \
     static void pack_gather_##T(const tc_gather *g, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0,  \
-                                ptrdiff_t depth, int width, T *dst)                             \
+                                ptrdiff_t depth, int width, T *dst, tc_pack_rm fast)            \
     {                                                                                            \
+        if (rows <= STAGE_ROWS && depth_run(g, p0, depth < 8 ? depth : 8) == 8) {                \
+            pack_depth_runs_##T(g, r0, rows, p0, depth, width, dst, fast); /* long depth runs */ \
+        } else                                                                                   \
         for (ptrdiff_t i = 0; i < rows;) { /* the panel as runs along the last axis */           \
             int64_t step;                                                                        \
             ptrdiff_t len = gather_run(g, r0 + i, rows - i, &step);                              \
@@ -122,6 +207,8 @@ static void run_range(const tc_gather *g, const int64_t *c0, const int64_t *qc, 
                 dst[p * width + i] = 0;                                                          \
     }
 
+PACK_DEPTH_RUNS(float)
+PACK_DEPTH_RUNS(double)
 PACK_GATHER(float)
 PACK_GATHER(double)
 
@@ -132,17 +219,29 @@ void tc_pack_gather(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff
     for (ptrdiff_t r = 0; r < rows; r += width) {
         ptrdiff_t h = rows - r < width ? rows - r : width;
         if (g->dtype == TC_F32)
-            pack_gather_float(g, r0 + r, h, p0, depth, width, (float *)dst + r * depth);
+            pack_gather_float(g, r0 + r, h, p0, depth, width, (float *)dst + r * depth, g->pack_rm);
         else
-            pack_gather_double(g, r0 + r, h, p0, depth, width, (double *)dst + r * depth);
+            pack_gather_double(g, r0 + r, h, p0, depth, width, (double *)dst + r * depth, NULL);
     }
 }
 
 #define PACK_WTABLE(T)                                                                           \
     static void pack_wtable_##T(const tc_wtable *t, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0,  \
-                                ptrdiff_t depth, int width, T *dst)                             \
+                                ptrdiff_t depth, int width, T *dst, tc_pack_rm fast)            \
     {                                                                                            \
         const T *w = (const T *)t->w;                                                            \
+        if (fast && !t->rowoff && t->rs > 1 && rows <= 16) { /* rows a stride apart, depth runs  \
+                                                                consecutive: the ISA's transpose */ \
+            for (ptrdiff_t p = 0; p < depth;) {                                                  \
+                ptrdiff_t len = consecutive(t->qoff + p0 + p, depth - p);                        \
+                fast(w + t->qoff[p0 + p] + r0 * t->rs, t->rs, len, (int)rows, dst + p * width, width); \
+                for (ptrdiff_t q = p; q < p + len; ++q)                                          \
+                    for (ptrdiff_t i = rows; i < width; ++i)                                     \
+                        dst[q * width + i] = 0;                                                  \
+                p += len;                                                                        \
+            }                                                                                    \
+            return;                                                                              \
+        }                                                                                        \
         for (ptrdiff_t p = 0; p < depth; ++p) {                                                  \
             const T *wq = w + t->qoff[p0 + p];                                                   \
             T *d = dst + p * width;                                                              \
@@ -170,8 +269,8 @@ void tc_pack_wtable(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff
     for (ptrdiff_t r = 0; r < rows; r += width) {
         ptrdiff_t h = rows - r < width ? rows - r : width;
         if (t->dtype == TC_F32)
-            pack_wtable_float(t, r0 + r, h, p0, depth, width, (float *)dst + r * depth);
+            pack_wtable_float(t, r0 + r, h, p0, depth, width, (float *)dst + r * depth, t->pack_rm);
         else
-            pack_wtable_double(t, r0 + r, h, p0, depth, width, (double *)dst + r * depth);
+            pack_wtable_double(t, r0 + r, h, p0, depth, width, (double *)dst + r * depth, NULL);
     }
 }

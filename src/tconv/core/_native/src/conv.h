@@ -26,6 +26,7 @@ typedef struct {
     const int64_t *qcoord;     /* k x nd */
     int64_t bound[TC_MAX_ND];
     int nd;
+    tc_pack_rm pack_rm;        /* float32: the ISA's transposing pack (NULL: the portable loop) */
 } tc_gather;
 
 typedef struct {
@@ -34,6 +35,7 @@ typedef struct {
     const int64_t *qoff;       /* k */
     ptrdiff_t rs;              /* between rows i, or, when rowoff is set, */
     const int64_t *rowoff;     /* row i at rowoff[i] (the rows of several phases in one GEMM) */
+    tc_pack_rm pack_rm;        /* float32: the ISA's transposing pack (NULL: the portable loop) */
 } tc_wtable;
 
 void tc_pack_gather(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0, ptrdiff_t depth,

@@ -485,7 +485,8 @@ static tc_gemm_problem gemm_problem(const conv_plan *p, const plan_gemm *g, cons
 {
     const plan_part *pt = &p->parts[g->part];
     size_t es = tc_dtype_size(p->dtype);
-    *wt = (tc_wtable){p->dtype, w + (size_t)g->w_base * es, pt->a_qoff, g->a_rs, g->a_rowoff};
+    *wt = (tc_wtable){p->dtype, w + (size_t)g->w_base * es, pt->a_qoff, g->a_rs, g->a_rowoff,
+                      p->dtype == TC_F32 ? p->isa->gemm[TC_F32].pack_rm : NULL};
     const tc_gemm_kernel *kr = &p->isa->gemm[p->dtype];
     *ic = (ind_ctx){&pt->ind, src ? src + (size_t)g->src_base * es : NULL, g->cstride, kr->pack_ind, es};
     return (tc_gemm_problem){.dtype = p->dtype, .m = g->m, .n = pt->n, .k = pt->k, .alpha = 1.0, .beta = 0.0,
@@ -513,16 +514,16 @@ static void pack_task(void *ctx, int task, int thread)
     const conv_plan *p = j->p;
     const tc_gemm_kernel *kr = &p->isa->gemm[p->dtype];
     size_t es = tc_dtype_size(p->dtype);
-    ptrdiff_t pc = (task / j->row_blocks) * kr->kc, ic = (task % j->row_blocks) * kr->mc;
+    ptrdiff_t block = task / j->row_blocks, ic = (task % j->row_blocks) * kr->mc;
     for (int i = 0; i < p->ngemms; ++i) {
         const plan_gemm *g = &p->gemms[i];
-        ptrdiff_t k = p->parts[g->part].k;
+        ptrdiff_t k = p->parts[g->part].k, kb = tc_gemm_depth_block(kr, k), pc = block * kb;
         if (pc >= k || ic >= g->m)
             continue;
         tc_wtable wt;
         ind_ctx c;
         tc_gemm_problem pb = gemm_problem(p, g, j->w, NULL, NULL, 0, &wt, &c);
-        ptrdiff_t kc = k - pc < kr->kc ? k - pc : kr->kc, mc = g->m - ic < kr->mc ? g->m - ic : kr->mc;
+        ptrdiff_t kc = k - pc < kb ? k - pc : kb, mc = g->m - ic < kr->mc ? g->m - ic : kr->mc;
         ptrdiff_t mpad = (g->m + kr->mr - 1) / kr->mr * kr->mr;
         pb.a.pack(&pb.a, ic, mc, pc, kc, kr->mr, j->packed + (size_t)(g->a_off + pc * mpad + ic * kc) * es);
     }
@@ -534,7 +535,8 @@ static void pack_all(const conv_plan *p, const char *w, char *packed, int thread
     pack_job j = {p, w, packed, 0, 0};
     for (int i = 0; i < p->ngemms; ++i) {
         const plan_gemm *g = &p->gemms[i];
-        ptrdiff_t k = p->parts[g->part].k, b = (k + kr->kc - 1) / kr->kc, r = (g->m + kr->mc - 1) / kr->mc;
+        ptrdiff_t k = p->parts[g->part].k, kb = tc_gemm_depth_block(kr, k), b = (k + kb - 1) / kb;
+        ptrdiff_t r = (g->m + kr->mc - 1) / kr->mc;
         j.blocks = b > j.blocks ? b : j.blocks;
         j.row_blocks = r > j.row_blocks ? r : j.row_blocks;
     }

@@ -257,32 +257,44 @@ static void table_tile(const gemm_call *g, const char *ap, ptrdiff_t jr, ptrdiff
     }
 }
 
+/* One micro-tile: rows [ir, ir + mr) of the A block, columns jr of the B block. */
+static void micro_tile(const gemm_call *g, const char *abuf, ptrdiff_t i0, ptrdiff_t ir, ptrdiff_t mr, ptrdiff_t jr,
+                       ptrdiff_t nr)
+{
+    const tc_gemm_problem *pb = g->pb;
+    const char *ap = abuf + (size_t)(ir * g->kc) * g->es;
+    ptrdiff_t i = i0 + ir, j = g->jc + jr;
+    if (g->cbuf) { /* contiguous accumulation; scattered once after the last depth block */
+        char *c = g->cbuf + (i * g->cbuf_rs + jr) * (ptrdiff_t)g->es;
+        tile_kernel(g, ap, jr, c, g->cbuf_rs, 1, mr, nr, 1.0, g->pc == 0 ? 0.0 : 1.0);
+        return;
+    }
+    if (pb->c_coloff) {
+        table_tile(g, ap, jr, i, j, mr, nr);
+        return;
+    }
+    char *c = pb->c + (i * pb->rs_c + j * pb->cs_c) * (ptrdiff_t)g->es;
+    TC_CHECK(c >= pb->c_lo && c < pb->c_hi);
+    tile_kernel(g, ap, jr, c, pb->rs_c, pb->cs_c, mr, nr, pb->alpha, g->beta);
+}
+
 /* loops 2 and 1 over one packed A block (mc rows from i0) and columns [j0, j0 + n) of the B panel.
- * The A micro-panel (MR x KC) stays in L1 while the B micro-panels of the panel (L2) stream past. */
+ * Packed B: the A micro-panel (MR x KC) stays in L1 while the B micro-panels of the panel (L2)
+ * stream past.  B read in place (taps mode): the other order (BLIS's), so that a B micro-panel's
+ * rows, pulled from the image into L1 by the first row tile, serve the block's other row tiles. */
 static void macro_kernel(const gemm_call *g, const char *abuf, ptrdiff_t i0, ptrdiff_t mc, ptrdiff_t j0,
                          ptrdiff_t n)
 {
     const tc_gemm_kernel *kr = g->kr;
-    const tc_gemm_problem *pb = g->pb;
-    for (ptrdiff_t ir = 0; ir < mc; ir += kr->mr) {                   /* loop 2 */
-        const char *ap = abuf + (size_t)(ir * g->kc) * g->es;
-        ptrdiff_t mr = min_pd(kr->mr, mc - ir);
-        for (ptrdiff_t jr = j0; jr < j0 + n; jr += kr->nr) {          /* loop 1 */
-            ptrdiff_t i = i0 + ir, j = g->jc + jr, nr = min_pd(kr->nr, j0 + n - jr);
-            if (g->cbuf) { /* contiguous accumulation; scattered once after the last depth block */
-                char *c = g->cbuf + (i * g->cbuf_rs + jr) * (ptrdiff_t)g->es;
-                tile_kernel(g, ap, jr, c, g->cbuf_rs, 1, mr, nr, 1.0, g->pc == 0 ? 0.0 : 1.0);
-                continue;
-            }
-            if (pb->c_coloff) {
-                table_tile(g, ap, jr, i, j, mr, nr);
-                continue;
-            }
-            char *c = pb->c + (i * pb->rs_c + j * pb->cs_c) * (ptrdiff_t)g->es;
-            TC_CHECK(c >= pb->c_lo && c < pb->c_hi);
-            tile_kernel(g, ap, jr, c, pb->rs_c, pb->cs_c, mr, nr, pb->alpha, g->beta);
-        }
+    if (g->taps) {
+        for (ptrdiff_t jr = j0; jr < j0 + n; jr += kr->nr)            /* loop 1 */
+            for (ptrdiff_t ir = 0; ir < mc; ir += kr->mr)             /* loop 2 */
+                micro_tile(g, abuf, i0, ir, min_pd(kr->mr, mc - ir), jr, min_pd(kr->nr, j0 + n - jr));
+        return;
     }
+    for (ptrdiff_t ir = 0; ir < mc; ir += kr->mr)                     /* loop 2 */
+        for (ptrdiff_t jr = j0; jr < j0 + n; jr += kr->nr)            /* loop 1 */
+            micro_tile(g, abuf, i0, ir, min_pd(kr->mr, mc - ir), jr, min_pd(kr->nr, j0 + n - jr));
 }
 
 /* The packed A block of rows [ic, ic + mc) at depth block pc (tc_gemm_pack_a's layout). */
@@ -432,8 +444,9 @@ static void serial_depth(gemm_call *lg, ptrdiff_t k0, ptrdiff_t k1, double beta0
 {
     const tc_gemm_kernel *kr = lg->kr;
     const tc_gemm_problem *pb = lg->pb;
-    for (lg->pc = k0; lg->pc < k1; lg->pc += kr->kc) {                 /* loop 4 */
-        lg->kc = min_pd(kr->kc, k1 - lg->pc);
+    ptrdiff_t kb = tc_gemm_depth_block(kr, pb->k);
+    for (lg->pc = k0; lg->pc < k1; lg->pc += kb) {                     /* loop 4 */
+        lg->kc = min_pd(kb, k1 - lg->pc);
         lg->beta = lg->pc == k0 ? beta0 : 1.0;
         fill_b(lg, 0, lg->nc);
         for (ptrdiff_t ic = 0; ic < pb->m; ic += kr->mc) {              /* loop 3 */
@@ -456,7 +469,7 @@ static void column_task(void *ctx, int task, int thread)
     const tc_gemm_problem *pb = g->pb;
     gemm_call lg = *g;
     ptrdiff_t c0 = task * g->nchunk, c1 = min_pd(c0 + g->nchunk, pb->n);
-    ptrdiff_t kc_max = min_pd(kr->kc, pb->k), nc_max = round_up(min_pd(kr->nc, c1 - c0), kr->nr);
+    ptrdiff_t kc_max = min_pd(tc_gemm_depth_block(kr, pb->k), pb->k), nc_max = round_up(min_pd(kr->nc, c1 - c0), kr->nr);
     b_layout(&lg, (char *)thread_scratch(SCRATCH_B, b_bytes(&lg, nc_max, kc_max)), nc_max, kc_max);
     char *abuf = pb->a_packed ? NULL
                               : (char *)thread_scratch(SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * kc_max) * g->es);
@@ -477,6 +490,20 @@ static void column_task(void *ctx, int task, int thread)
             scatter_rows(&lg, 0, pb->m);
         }
     }
+}
+
+/* ---- depth blocks ---- */
+
+/* The depth block of a GEMM of depth k: the fewest blocks of at most KC, of equal size (a multiple
+ * of 8, the last shorter), so that no block is a short tail (1026 = 5 x 208 - 14, not 4 x 256 + 2:
+ * a tail of 2 would read and write all of C for 2 multiply-adds per element).  Every pass over A's
+ * packed blocks (packing, the driver's loop 4, the depth split) uses this one size. */
+ptrdiff_t tc_gemm_depth_block(const tc_gemm_kernel *kr, ptrdiff_t k)
+{
+    if (k <= kr->kc)
+        return k > 0 ? k : 1;
+    ptrdiff_t blocks = ceil_div(k, kr->kc);
+    return min_pd(kr->kc, round_up(ceil_div(k, blocks), 8));
 }
 
 /* ---- A packed once for all threads ---- */
@@ -500,8 +527,9 @@ static void pack_a_task(void *ctx, int task, int thread)
     (void)thread;
     const pack_a_call *c = (const pack_a_call *)ctx;
     const tc_gemm_kernel *kr = c->kr;
-    ptrdiff_t pc = (task / c->row_blocks) * kr->kc, ic = (task % c->row_blocks) * kr->mc;
-    ptrdiff_t kc = min_pd(kr->kc, c->pb->k - pc), mc = min_pd(kr->mc, c->pb->m - ic);
+    ptrdiff_t kb = tc_gemm_depth_block(kr, c->pb->k);
+    ptrdiff_t pc = (task / c->row_blocks) * kb, ic = (task % c->row_blocks) * kr->mc;
+    ptrdiff_t kc = min_pd(kb, c->pb->k - pc), mc = min_pd(kr->mc, c->pb->m - ic);
     ptrdiff_t mpad = round_up(c->pb->m, kr->mr);
     c->pb->a.pack(&c->pb->a, ic, mc, pc, kc, kr->mr, c->dst + (size_t)(pc * mpad + ic * kc) * c->es);
 }
@@ -512,7 +540,7 @@ void tc_gemm_pack_a(const tc_isa_table *isa, const tc_gemm_problem *pb, char *ds
     if (pb->m <= 0 || pb->k <= 0)
         return;
     pack_a_call c = {kr, pb, dst, tc_dtype_size(pb->dtype), ceil_div(pb->m, kr->mc)};
-    int tasks = (int)(ceil_div(pb->k, kr->kc) * c.row_blocks);
+    int tasks = (int)(ceil_div(pb->k, tc_gemm_depth_block(kr, pb->k)) * c.row_blocks);
     tc_team team;
     tc_team_begin(&team, (double)pb->m * (double)pb->k < 1e5 ? 1 : threads);
     tc_team_run(&team, tasks, pack_a_task, &c);
@@ -588,7 +616,7 @@ static void split_task(void *ctx, int task, int thread)
     part.c_lo = part.c;
     part.c_hi = part.c + (size_t)(pb->m * pb->n) * s->es;
     gemm_call lg = {.kr = kr, .pb = &part, .es = s->es, .taps = taps_mode(kr, pb)};
-    ptrdiff_t nc_max = round_up(min_pd(kr->nc, pb->n), kr->nr), kc_max = min_pd(kr->kc, k1 - k0);
+    ptrdiff_t nc_max = round_up(min_pd(kr->nc, pb->n), kr->nr), kc_max = min_pd(tc_gemm_depth_block(kr, pb->k), k1 - k0);
     b_layout(&lg, (char *)thread_scratch(SCRATCH_B, b_bytes(&lg, nc_max, kc_max)), nc_max, kc_max);
     char *abuf = pb->a_packed ? NULL
                               : (char *)thread_scratch(SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * kc_max) * s->es);
@@ -637,7 +665,7 @@ static int split_depth(const tc_isa_table *isa, const tc_gemm_problem *pb, int s
 {
     size_t es = tc_dtype_size(pb->dtype);
     split_call s = {.kr = &isa->gemm[pb->dtype], .pb = pb, .es = es, .splits = splits};
-    s.chunk = round_up(ceil_div(pb->k, splits), s.kr->kc);
+    s.chunk = round_up(ceil_div(pb->k, splits), tc_gemm_depth_block(s.kr, pb->k)); /* whole depth blocks */
     s.splits = (int)ceil_div(pb->k, s.chunk);
     s.parts = (char *)malloc((size_t)(s.splits * pb->m * pb->n) * es);
     if (!s.parts)
@@ -679,7 +707,8 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
     gemm_call g = {.kr = &isa->gemm[pb.dtype], .pb = &pb, .es = es, .taps = taps_mode(&isa->gemm[pb.dtype], &pb)};
     atomic_init(&g.failed, 0);
     const tc_gemm_kernel *kr = g.kr;
-    ptrdiff_t nc_max = round_up(min_pd(kr->nc, pb.n), kr->nr), kc_max = min_pd(kr->kc, pb.k);
+    ptrdiff_t kb = tc_gemm_depth_block(kr, pb.k);
+    ptrdiff_t nc_max = round_up(min_pd(kr->nc, pb.n), kr->nr), kc_max = min_pd(kb, pb.k);
     if (!b_layout(&g, (char *)thread_scratch(SCRATCH_B, b_bytes(&g, nc_max, kc_max)), nc_max, kc_max))
         return -1;
     if (buffered_c(&pb, kr, es)) {
@@ -705,8 +734,8 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
     for (g.jc = 0; g.jc < pb.n; g.jc += kr->nc) {                     /* loop 5 */
         g.nc = min_pd(kr->nc, pb.n - g.jc);
         plan_tiles(&g, team.threads);
-        for (g.pc = 0; g.pc < pb.k; g.pc += kr->kc) {                 /* loop 4 */
-            g.kc = min_pd(kr->kc, pb.k - g.pc);
+        for (g.pc = 0; g.pc < pb.k; g.pc += kb) {                     /* loop 4 */
+            g.kc = min_pd(kb, pb.k - g.pc);
             g.beta = g.pc == 0 ? pb.beta : 1.0;
             tc_team_run(&team, (int)ceil_div(g.nc, g.pack_chunk), pack_b_task, &g);
             tc_team_run(&team, (int)(ceil_div(pb.m, g.mchunk) * g.tn), tile_task, &g);

@@ -50,12 +50,15 @@ void tc_pack_strided(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdif
 int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb, int threads);
 
 /* A packed whole for the ISA's register tile and depth blocks: round_up(m, MR) * k elements, the
- * depth blocks of KC one after the other, each as its MR-row micro-panels.  tc_gemm_pack_a fills
+ * depth blocks (tc_gemm_depth_block) one after the other, each as its MR-row micro-panels.  tc_gemm_pack_a fills
  * dst (of tc_gemm_a_len elements) with pb's A on up to `threads` threads; then pb->a_packed = dst. */
 ptrdiff_t tc_gemm_a_len(const tc_isa_table *isa, tc_dtype dt, ptrdiff_t m, ptrdiff_t k);
 void tc_gemm_pack_a(const tc_isa_table *isa, const tc_gemm_problem *pb, char *dst, int threads);
 
 size_t tc_dtype_size(tc_dtype dt);
+
+/* The depth block (loop 4's step) of a GEMM of depth k: at most KC, blocks of equal size. */
+ptrdiff_t tc_gemm_depth_block(const tc_gemm_kernel *kr, ptrdiff_t k);
 
 /* The most row tiles (ceil(m / MR)) for which an implicit GEMM reads B in place (0: never, the ISA
  * has no tc_ukernel_taps). */

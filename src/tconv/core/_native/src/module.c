@@ -250,9 +250,10 @@ static PyObject *py_conv_gemm(PyObject *self, PyObject *args)
     } else {
         tc_dtype dt = op[CG_W].dtype;
         size_t es = tc_dtype_size(dt);
-        tc_wtable wt = {dt, (const char *)op[CG_W].view.buf + w_base * (long long)es, t[CG_AQ], a_rs, NULL};
+        tc_pack_rm rm = dt == TC_F32 ? isa_current->gemm[TC_F32].pack_rm : NULL;
+        tc_wtable wt = {dt, (const char *)op[CG_W].view.buf + w_base * (long long)es, t[CG_AQ], a_rs, NULL, rm};
         tc_gather ga = {dt, (const char *)op[CG_SRC].view.buf, len[CG_SRC], t[CG_CB], t[CG_CC], t[CG_QB], t[CG_QC],
-                        {0}, (int)nd};
+                        {0}, (int)nd, rm};
         for (int a = 0; a < nd; ++a)
             ga.bound[a] = t[CG_BD][a];
         char *dst = (char *)op[CG_DST].view.buf;

@@ -20,7 +20,7 @@ size_t tc_dtype_size(tc_dtype dt) { return dt == TC_F32 ? sizeof(float) : sizeof
             return;                                                                            \
         }                                                                                      \
         if (a->cs == 1 && rows == width && width <= 16 && fast) { /* the ISA's transpose */ \
-            fast(src, a->rs, depth, width, dst);                                               \
+            fast(src, a->rs, depth, width, dst, width);                                               \
             return;                                                                            \
         }                                                                                      \
         if (a->cs == 1 && rows == width) { /* depth contiguous: a transpose, 8 depth steps at a time */ \

@@ -56,8 +56,8 @@ typedef void (*tc_ukernel_taps)(ptrdiff_t k, const void *ap, const tc_taps *b, v
 typedef double (*tc_fma_chain)(int64_t iters);
 
 /* Packs `width` (<= 16) rows of a row-major matrix (row stride rs elements, depth contiguous) into
- * dst[p * width + i]: the transposing pack of A, vectorised where an ISA provides one. */
-typedef void (*tc_pack_rm)(const void *src, ptrdiff_t rs, ptrdiff_t depth, int width, void *dst);
+ * dst[p * ld + i]: the transposing pack, vectorised where an ISA provides one (float32). */
+typedef void (*tc_pack_rm)(const void *src, ptrdiff_t rs, ptrdiff_t depth, int width, void *dst, ptrdiff_t ld);
 
 /* The indirect B packer's tables (convplan.c): B[q, j] = src[c * cstride + ind[t][j]] for depth
  * index q = c * ntaps + t; ind < 0 reads zero.  Each panel of `width` columns has a kind per tap: */
