@@ -24,6 +24,8 @@ import numpy as np
 
 from .. import _native
 from ..machine import MIN_WORK_PER_THREAD, threads_for
+from ..outputs import RECYCLE_MIN
+from ..outputs import empty as output_empty
 from ..taps import poison_padded_products, tap_windows
 from ._base import Algorithm, Prepared, register
 from ._kernels import accumulator, as3, pad3, params3
@@ -175,7 +177,7 @@ class Direct(Algorithm):
     def conv_transpose(self, y, w, geom):
         if not native_runs(geom, y.dtype):
             return numpy_conv_transpose(y, w, geom)
-        out = np.empty((y.shape[0], geom.x_channels, *geom.x_shape), dtype=y.dtype)
+        out = output_empty((y.shape[0], geom.x_channels, *geom.x_shape), y.dtype)
         wide = accumulator(y.dtype, geom.y_channels // geom.groups * math.prod(geom.kernel)).dtype != y.dtype
         _native.direct("conv_transpose", as3(np.ascontiguousarray(y), geom.nd),
                        as3(np.ascontiguousarray(w, dtype=y.dtype), geom.nd), as3(out, geom.nd),
@@ -201,7 +203,8 @@ class Direct(Algorithm):
         w_shape = (*geom.weight_shape[:2], *pad3(geom.kernel, 1))
         plan = _native._ext.direct_plan("t" if transpose else "c", in_shape, w_shape, (*out_shape[:2], *pad3(out_shape[2:], 1)),
                                         (geom.groups, *params3(geom)), acc, padded)
-        run, empty, macs = _native._ext.direct_run, np.empty, geom.macs(batch)
+        run, macs = _native._ext.direct_run, geom.macs(batch)
+        empty = output_empty if math.prod(out_shape) * dt.itemsize >= RECYCLE_MIN else np.empty
         fixed = 1 if macs < MIN_WORK_PER_THREAD else 0  # threads_for gives 1 whatever the cap
 
         def prepared(a, b, bias):
@@ -215,7 +218,7 @@ class Direct(Algorithm):
     def conv(self, x, w, geom):
         if not native_runs(geom, x.dtype):
             return poison_padded_products(numpy_conv(x, w, geom), w, geom)
-        out = np.empty((x.shape[0], geom.y_channels, *geom.y_shape), dtype=x.dtype)
+        out = output_empty((x.shape[0], geom.y_channels, *geom.y_shape), x.dtype)
         wide = accumulator(x.dtype, geom.x_channels // geom.groups * math.prod(geom.kernel)).dtype != x.dtype
         _native.direct("conv", as3(np.ascontiguousarray(x), geom.nd),
                        as3(np.ascontiguousarray(w, dtype=x.dtype), geom.nd), as3(out, geom.nd),

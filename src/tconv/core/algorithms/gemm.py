@@ -20,6 +20,7 @@ import numpy as np
 from .. import _native
 from ..blas import gemm_cm
 from ..machine import blas_rates
+from ..outputs import empty as output_empty
 from ..taps import tap_windows
 from ._base import SCRATCH_FACTOR, Algorithm, register
 from ._kernels import as3, col2im_into, im2col_into, pad3, workspace
@@ -106,7 +107,7 @@ def fast_conv_transpose(y: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
     cyg, cxg = geom.y_channels // g, geom.x_channels // g
     K, M = math.prod(geom.kernel), math.prod(geom.y_shape)
     y, w = np.ascontiguousarray(y), np.ascontiguousarray(w)
-    out = np.empty((n, geom.x_channels, *geom.x_shape), dtype=y.dtype)
+    out = output_empty((n, geom.x_channels, *geom.x_shape), y.dtype)
     if n == 0:
         return out
     for b0, b1, _ in _chunks(geom, n, y.itemsize):
@@ -132,7 +133,7 @@ def fast_conv(x: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
     cyg, cxg = geom.y_channels // g, geom.x_channels // g
     K, M = math.prod(geom.kernel), math.prod(geom.y_shape)
     x, w = np.ascontiguousarray(x), np.ascontiguousarray(w)
-    out = np.empty((n, geom.y_channels, *geom.y_shape), dtype=x.dtype)
+    out = output_empty((n, geom.y_channels, *geom.y_shape), x.dtype)
     if n == 0:
         return out
     for b0, b1, flat in _im2col_chunks(x, geom):

@@ -43,6 +43,8 @@ import numpy as np
 from .. import _native
 from ..geometry import ConvGeometry
 from ..options import thread_cap
+from ..outputs import RECYCLE_MIN
+from ..outputs import empty as output_empty
 from ._base import Algorithm, Prepared, register
 
 #: a second thread's share (the pool's split and the shared L3)
@@ -484,7 +486,8 @@ class Native(Algorithm):
             return super().prepare(op, geom, batch, dtype)
         plan = _compiled_plan(op, _BUILDERS[op], geom, batch, dt)
         out_shape, bias_shape = _output_shape(geom, op, batch), (1, -1) + (1,) * geom.nd
-        run, empty = _native._ext.conv_run, np.empty
+        run = _native._ext.conv_run
+        empty = output_empty if math.prod(out_shape) * dt.itemsize >= RECYCLE_MIN else np.empty
 
         mapped = _weight_map(geom) is not None and op == "conv_transpose"
 
@@ -508,7 +511,7 @@ class Native(Algorithm):
         elements (the indirection tables are int32)."""
         src = np.ascontiguousarray(src)
         w = np.ascontiguousarray(w, dtype=src.dtype)
-        out = np.empty(_output_shape(geom, op, src.shape[0]), src.dtype)
+        out = output_empty(_output_shape(geom, op, src.shape[0]), src.dtype)
         if out.size == 0:
             return out
         build = _BUILDERS[op]
