@@ -351,7 +351,7 @@ static int buffered_c(const tc_gemm_problem *pb, const tc_gemm_kernel *kr, size_
     return pb->k > kr->kc && (size_t)(pb->m * kr->nc) * es <= ((size_t)1 << 20);
 }
 
-#define SCATTER_ROWS 16 /* rows per scatter task: even, so that interleaved pairs stay in one task */
+#define SCATTER_ROWS 16 /* rows per scatter task: a multiple of 2, 4, 8, 16, so that phase groups stay in one */
 
 /* Splits the block's column table into runs of a constant positive step (the cells of one row of
  * an output phase), so that the scatter of each row is a tight strided loop per run. */
@@ -369,31 +369,45 @@ static void column_runs(gemm_call *g)
     }
 }
 
-/* Two rows whose cells interleave (rows of the phases r and r + 1 of the last axis, stride 2, in
- * one GEMM): c[2j] = a[j], c[2j + 1] = b[j], contiguous stores instead of two strided passes. */
-#define INTERLEAVE(T, NAME)                                                                        \
-    static void NAME(T *restrict c, const T *restrict a, const T *restrict b, ptrdiff_t n, T alpha) \
+/* Rows whose cells interleave: q rows with consecutive row offsets (the phases r, r + 1, ... of the
+ * last axis in one GEMM, rows (channel, phase)), written together column by column: the q cells of a
+ * column are neighbours in C, so each line of C is written in one pass instead of q strided ones
+ * (stride 2: two contiguous rows; L7's stride 8: four phases per GEMM, half of each line). */
+#define SCATTER_GROUP 16
+
+#define GROUP_WRITE(T, NAME)                                                                       \
+    static void NAME(T *restrict c, ptrdiff_t st, const T *restrict t, ptrdiff_t ld, ptrdiff_t n, int q, \
+                     T alpha)                                                                      \
     {                                                                                              \
-        for (ptrdiff_t j = 0; j < n; ++j) {                                                        \
-            c[2 * j] = alpha * a[j];                                                               \
-            c[2 * j + 1] = alpha * b[j];                                                           \
+        if (q == 2 && st == 2) { /* two phases of stride 2: one contiguous run */                 \
+            for (ptrdiff_t j = 0; j < n; ++j) {                                                    \
+                c[2 * j] = alpha * t[j];                                                           \
+                c[2 * j + 1] = alpha * t[ld + j];                                                  \
+            }                                                                                      \
+            return;                                                                                \
         }                                                                                          \
+        for (ptrdiff_t j = 0; j < n; ++j, c += st)                                                 \
+            for (int r = 0; r < q; ++r)                                                            \
+                c[r] = alpha * t[r * ld + j];                                                      \
     }
 
-INTERLEAVE(float, interleave_f32)
-INTERLEAVE(double, interleave_f64)
+GROUP_WRITE(float, group_write_f32)
+GROUP_WRITE(double, group_write_f64)
 
-/* Can rows i and i + 1 be scattered together by interleaving?  (beta 0, every run of step 2, row
- * i + 1's cells right after row i's.) */
-static int pairs_interleave(const gemm_call *g, ptrdiff_t i)
+/* The rows from i (before i1) written together: beta 0, consecutive row offsets, every run of
+ * columns at least q apart (the cells of one column never reach the next's).  1: row i alone. */
+static int scatter_group(const gemm_call *g, ptrdiff_t i, ptrdiff_t i1)
 {
     const tc_gemm_problem *pb = g->pb;
-    if (!pb->c_rowoff || pb->beta != 0.0 || i + 1 >= pb->m || pb->c_rowoff[i + 1] != pb->c_rowoff[i] + 1)
-        return 0;
-    for (int r = 0; r < g->nruns; ++r)
-        if (g->runs[r].st != 2)
-            return 0;
-    return 1;
+    if (!pb->c_rowoff || pb->beta != 0.0)
+        return 1;
+    int q = 1;
+    while (q < SCATTER_GROUP && i + q < i1 && pb->c_rowoff[i + q] == pb->c_rowoff[i] + q)
+        ++q;
+    for (int r = 0; q > 1 && r < g->nruns; ++r)
+        if (g->runs[r].n > 1 && g->runs[r].st < q)
+            return 1;
+    return q;
 }
 
 static void scatter_rows(const gemm_call *g, ptrdiff_t i0, ptrdiff_t i1)
@@ -401,32 +415,25 @@ static void scatter_rows(const gemm_call *g, ptrdiff_t i0, ptrdiff_t i1)
     const tc_gemm_problem *pb = g->pb;
     const int64_t *co = pb->c_coloff + g->jc;
     ptrdiff_t es = (ptrdiff_t)g->es;
-    for (ptrdiff_t i = i0; i < i1; ++i) {
+    for (ptrdiff_t i = i0; i < i1;) {
         char *row = pb->c + (pb->c_rowoff ? pb->c_rowoff[i] : i * pb->rs_c) * es;
         const char *t = g->cbuf + i * g->cbuf_rs * es;
-        if (i + 1 < i1 && pairs_interleave(g, i)) {
-            const char *t1 = t + g->cbuf_rs * es;
-            for (int r = 0; r < g->nruns; ++r) {
-                const column_run *u = &g->runs[r];
-                TC_CHECK(row + co[u->j] * es >= pb->c_lo && row + (co[u->j] + 2 * u->n - 1) * es < pb->c_hi);
-                if (es == (ptrdiff_t)sizeof(float))
-                    interleave_f32((float *)row + co[u->j], (const float *)t + u->j, (const float *)t1 + u->j, u->n,
-                                   (float)pb->alpha);
-                else
-                    interleave_f64((double *)row + co[u->j], (const double *)t + u->j, (const double *)t1 + u->j,
-                                   u->n, pb->alpha);
-            }
-            ++i;
-            continue;
-        }
+        int q = scatter_group(g, i, i1);
         for (int r = 0; r < g->nruns; ++r) {
             const column_run *u = &g->runs[r];
-            TC_CHECK(row + co[u->j] * es >= pb->c_lo && row + (co[u->j] + (u->n - 1) * u->st) * es < pb->c_hi);
-            if (es == (ptrdiff_t)sizeof(float))
+            TC_CHECK(row + co[u->j] * es >= pb->c_lo && row + (co[u->j] + (u->n - 1) * u->st + q - 1) * es < pb->c_hi);
+            if (q > 1 && es == (ptrdiff_t)sizeof(float))
+                group_write_f32((float *)row + co[u->j], u->st, (const float *)t + u->j, g->cbuf_rs, u->n, q,
+                                (float)pb->alpha);
+            else if (q > 1)
+                group_write_f64((double *)row + co[u->j], u->st, (const double *)t + u->j, g->cbuf_rs, u->n, q,
+                                pb->alpha);
+            else if (es == (ptrdiff_t)sizeof(float))
                 update_row_f32(row, co + u->j, u->st, (const float *)t + u->j, u->n, pb->alpha, pb->beta);
             else
                 update_row_f64(row, co + u->j, u->st, (const double *)t + u->j, u->n, pb->alpha, pb->beta);
         }
+        i += q;
     }
 }
 
