@@ -91,23 +91,22 @@ typedef struct {
     tc_ukernel_taps short_taps[2];
 } tc_gemm_kernel;
 
-/* The micro-kernel for a tile of m <= MR rows: the shortest tile that covers them. */
+/* The tile for m <= MR rows: the shortest that covers them (0: the full tile, 1 or 2: short_mr[0/1]). */
+static inline int tc_tile_for(const tc_gemm_kernel *kr, ptrdiff_t m)
+{
+    return kr->short_mr[1] && m <= kr->short_mr[1] ? 2 : m <= kr->short_mr[0] ? 1 : 0;
+}
+
 static inline tc_ukernel tc_kernel_for(const tc_gemm_kernel *kr, ptrdiff_t m)
 {
-    if (kr->short_mr[1] && m <= kr->short_mr[1])
-        return kr->short_kernel[1];
-    if (m <= kr->short_mr[0])
-        return kr->short_kernel[0];
-    return kr->kernel;
+    int t = tc_tile_for(kr, m);
+    return t ? kr->short_kernel[t - 1] : kr->kernel;
 }
 
 static inline tc_ukernel_taps tc_taps_kernel_for(const tc_gemm_kernel *kr, ptrdiff_t m)
 {
-    if (kr->short_mr[1] && m <= kr->short_mr[1])
-        return kr->short_taps[1];
-    if (m <= kr->short_mr[0])
-        return kr->short_taps[0];
-    return kr->taps_kernel;
+    int t = tc_tile_for(kr, m);
+    return t ? kr->short_taps[t - 1] : kr->taps_kernel;
 }
 
 /* The function table of one instruction set. */
