@@ -22,6 +22,7 @@ CASES = [  # (weight shape, input shape of conv_transpose, keyword arguments)
     ((5, 7, 1, 16), (3, 40), dict(stride=(1, 8), padding=(0, 4))),
     ((4, 4, 3, 3), (20, 33), dict(padding=((3, 0), (0, 2)), dilation=2)),
     ((2, 9, 5), (3,), dict(stride=4, padding=5)),
+    ((3, 5, 16), (2600,), dict(stride=8, padding=4)),  # two parts of 7800 columns: run block by block
 ]
 
 
