@@ -230,8 +230,9 @@ void tc_pack_gather(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff
                                 ptrdiff_t depth, int width, T *dst, tc_pack_rm fast)            \
     {                                                                                            \
         const T *w = (const T *)t->w;                                                            \
-        if (fast && !t->rowoff && t->rs > 1 && rows <= 16) { /* rows a stride apart, depth runs  \
-                                                                consecutive: the ISA's transpose */ \
+        if (fast && !t->rowoff && t->rs > 1 && rows <= 16 && depth >= 16 &&                      \
+            consecutive(t->qoff + p0, 16) == 16) { /* rows a stride apart, depth runs consecutive    \
+                                                      (a weight gradient's A): the ISA's transpose */ \
             for (ptrdiff_t p = 0; p < depth;) {                                                  \
                 ptrdiff_t len = consecutive(t->qoff + p0 + p, depth - p);                        \
                 fast(w + t->qoff[p0 + p] + r0 * t->rs, t->rs, len, (int)rows, dst + p * width, width); \
