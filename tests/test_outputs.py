@@ -75,3 +75,25 @@ def test_the_kept_bytes_stay_bounded_and_small_outputs_are_plain():
     del held
     outputs.release()
     assert not outputs._KEPT
+
+
+def test_a_forked_child_starts_with_a_fresh_cache_even_if_the_lock_was_held():
+    """A thread of the parent may hold the cache's lock at the fork: the child gets a fresh lock and no
+    kept buffers, and its large calls work."""
+    import os
+
+    y, w = _big_call()
+    want = tconv.conv_transpose(y, w, stride=2)
+    outputs._LOCK.acquire()  # as if another thread were inside empty() at the fork
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: exit code 0 only if a large call works and matches
+            ok = False
+            try:
+                ok = not outputs._KEPT and np.allclose(tconv.conv_transpose(y, w, stride=2), want, atol=1e-5)
+            finally:
+                os._exit(0 if ok else 1)
+    finally:
+        outputs._LOCK.release()
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

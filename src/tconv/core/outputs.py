@@ -27,6 +27,7 @@ True
 from __future__ import annotations
 
 import math
+import os
 import sys
 import threading
 
@@ -41,6 +42,18 @@ RECYCLE_MAX_BYTES = 256 << 20
 
 _LOCK = threading.Lock()
 _KEPT: list[np.ndarray] = []   # 1-D uint8 buffers
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with no kept buffers and a fresh lock (a thread of the parent may have
+    held it at the fork: the child must not wait for a thread it does not have)."""
+    global _LOCK
+    _LOCK = threading.Lock()
+    _KEPT.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _free(i: int) -> bool:
