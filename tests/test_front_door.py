@@ -139,6 +139,9 @@ def test_explain_takes_the_arrays_of_the_call_as_well_as_their_shapes():
     by_shapes = tconv.explain(x.shape, w.shape, stride=2, padding=1, dtype="float64")
     assert str(by_arrays) == str(by_shapes) and by_arrays.dtype == "float64"
     assert tconv.explain(x, w, stride=2, padding=1, dtype="float32").dtype == "float32"
+    for bad in ("abc", 5, (2, 6.0, 8, 8)):  # neither a shape nor an array: named as given
+        with pytest.raises(tconv.TconvTypeError, match=r"x_shape=.* must be a shape \(a tuple of ints\) or an array"):
+            tconv.explain(bad, w)
 
 
 def test_conv_matrix_says_which_input_shape_it_takes():

@@ -50,6 +50,12 @@ def explain(
     if dtype is None:
         dtype = x_shape.dtype if isinstance(getattr(x_shape, "dtype", None), np.dtype) else "float32"
     x_shape, weight_shape = (getattr(s, "shape", s) for s in (x_shape, weight_shape))
+    for name, shape in (("x_shape", x_shape), ("weight_shape", weight_shape)):
+        if isinstance(shape, (str, bytes)) or not isinstance(shape, (tuple, list)) or not all(
+                isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in shape):
+            from ..errors import TconvTypeError
+
+            raise TconvTypeError(f"{name}={shape!r} must be a shape (a tuple of ints) or an array")
     dt = np.dtype(dtype)
     real = {"complex64": "float32", "complex128": "float64"}.get(dt.name, dt.name)
     p: Plan = _plan_explain(x_shape, weight_shape, stride, padding, output_padding, groups, dilation,
