@@ -18,5 +18,7 @@ int tc_get_flat(PyObject *obj, const char *name, int writable, int table, tc_buf
 int tc_rows_in_range(int64_t base, int64_t m, int64_t rs, const int64_t *table, Py_ssize_t n, Py_ssize_t len);
 /* Do two buffers share bytes? */
 int tc_ranges_overlap(const Py_buffer *x, const Py_buffer *y);
+/* A kernel call's result: None for rc 0, else NULL with a MemoryError (its scratch could not be had). */
+PyObject *tc_none_or_nomem(int rc);
 
 #endif

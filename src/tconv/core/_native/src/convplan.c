@@ -485,9 +485,8 @@ static tc_gemm_problem gemm_problem(const conv_plan *p, const plan_gemm *g, cons
 {
     const plan_part *pt = &p->parts[g->part];
     size_t es = tc_dtype_size(p->dtype);
-    *wt = (tc_wtable){p->dtype, w + (size_t)g->w_base * es, pt->a_qoff, g->a_rs, g->a_rowoff,
-                      p->dtype == TC_F32 ? p->isa->gemm[TC_F32].pack_rm : NULL};
     const tc_gemm_kernel *kr = &p->isa->gemm[p->dtype];
+    *wt = (tc_wtable){p->dtype, w + (size_t)g->w_base * es, pt->a_qoff, g->a_rs, g->a_rowoff, kr->pack_rm};
     *ic = (ind_ctx){&pt->ind, src ? src + (size_t)g->src_base * es : NULL, g->cstride, kr->pack_ind, es};
     return (tc_gemm_problem){.dtype = p->dtype, .m = g->m, .n = pt->n, .k = pt->k, .alpha = 1.0, .beta = 0.0,
                              .a = {tc_pack_wtable, wt},
@@ -631,10 +630,7 @@ PyObject *tc_py_conv_run(PyObject *self, PyObject *args)
     tc_pool_hold(-1);
     Py_END_ALLOW_THREADS
     free(own);
-    if (rc != 0)
-        PyErr_NoMemory();
-    else
-        result = Py_NewRef(Py_None);
+    result = tc_none_or_nomem(rc);
 done:
     for (int i = 0; i < got; ++i)
         tc_buf_release(&b[i]);

@@ -174,10 +174,7 @@ PyObject *tc_py_direct(PyObject *self, PyObject *args)
         rc = op[0] == 't' ? tc_direct_conv_transpose(k, &p, n)
              : op[0] == 'c' ? tc_direct_conv(k, &p, n) : tc_direct_weight_grad(k, &p, n);
         Py_END_ALLOW_THREADS
-        if (rc != 0)
-            PyErr_NoMemory();
-        else
-            result = Py_NewRef(Py_None);
+        result = tc_none_or_nomem(rc);
     }
     tc_buf_release(&a);
     tc_buf_release(&b);
@@ -451,10 +448,7 @@ static PyObject *cols_call(PyObject *args, int to_cols)
         Py_BEGIN_ALLOW_THREADS
         rc = to_cols ? tc_im2col(k, &p, n_first, nb, n) : tc_col2im(k, &p, n_first, nb, n);
         Py_END_ALLOW_THREADS
-        if (rc != 0)
-            PyErr_NoMemory();
-        else
-            result = Py_NewRef(Py_None);
+        result = tc_none_or_nomem(rc);
     }
     tc_buf_release(&x);
     tc_buf_release(&cols);

@@ -138,11 +138,17 @@ static int taps_mode(const tc_gemm_kernel *kr, const tc_gemm_problem *pb)
     return pb->b.taps && ceil_div(pb->m, kr->mr) <= tc_gemm_taps_tiles(kr);
 }
 
-/* The bytes of one B block buffer (nc_max x kc_max): the packed panel, and in taps mode its tables. */
+/* One B block buffer (nc_max x kc_max): the packed panel, then in taps mode, per micro-panel, its
+ * tc_taps and its in-place flag. */
+static size_t b_panel_bytes(const gemm_call *g, ptrdiff_t nc_max, ptrdiff_t kc_max)
+{
+    return (size_t)round_up((ptrdiff_t)((size_t)(nc_max * kc_max) * g->es), TC_ALIGN);
+}
+
 static size_t b_bytes(const gemm_call *g, ptrdiff_t nc_max, ptrdiff_t kc_max)
 {
-    size_t panel = (size_t)round_up((ptrdiff_t)((size_t)(nc_max * kc_max) * g->es), TC_ALIGN);
-    return panel + (g->taps ? (size_t)ceil_div(nc_max, g->kr->nr) * (sizeof(tc_taps) + 1) : 0);
+    size_t tables = g->taps ? (size_t)ceil_div(nc_max, g->kr->nr) * (sizeof(tc_taps) + 1) : 0;
+    return b_panel_bytes(g, nc_max, kc_max) + tables;
 }
 
 /* Lays g's B block out in buf (b_bytes long); returns buf (NULL: none, the caller reports it). */
@@ -150,26 +156,27 @@ static char *b_layout(gemm_call *g, char *buf, ptrdiff_t nc_max, ptrdiff_t kc_ma
 {
     g->bbuf = buf;
     if (buf && g->taps) {
-        g->btaps = (tc_taps *)(buf + round_up((ptrdiff_t)((size_t)(nc_max * kc_max) * g->es), TC_ALIGN));
+        g->btaps = (tc_taps *)(buf + b_panel_bytes(g, nc_max, kc_max));
         g->inplace = (uint8_t *)(g->btaps + ceil_div(nc_max, g->kr->nr));
     }
     return buf;
 }
 
-/* Columns [j0, j0 + n) of the block (j0 a multiple of NR): packed, or in taps mode described. */
+/* Columns [j0, j0 + n) of the block (j0 a multiple of NR): packed, or in taps mode each micro-panel
+ * described for reading in place, or packed when it cannot be. */
 static void fill_b(const gemm_call *g, ptrdiff_t j0, ptrdiff_t n)
 {
     const tc_packer *b = &g->pb->b;
     int nr = g->kr->nr;
+    if (!g->taps) {
+        b->pack(b, g->jc + j0, n, g->pc, g->kc, nr, g->bbuf + (size_t)(j0 * g->kc) * g->es);
+        return;
+    }
     for (ptrdiff_t j = j0; j < j0 + n; j += nr) {
-        ptrdiff_t pj = j / nr, w = min_pd(nr, j0 + n - j);
-        if (g->taps && (g->inplace[pj] = (uint8_t)b->taps(b, (g->jc + j) / nr, g->pc, &g->btaps[pj])))
-            continue;
-        if (!g->taps) { /* the whole range at once */
-            b->pack(b, g->jc + j0, n, g->pc, g->kc, nr, g->bbuf + (size_t)(j0 * g->kc) * g->es);
-            return;
-        }
-        b->pack(b, g->jc + j, w, g->pc, g->kc, nr, g->bbuf + (size_t)(j * g->kc) * g->es);
+        ptrdiff_t pj = j / nr;
+        g->inplace[pj] = (uint8_t)b->taps(b, (g->jc + j) / nr, g->pc, &g->btaps[pj]);
+        if (!g->inplace[pj])
+            b->pack(b, g->jc + j, min_pd(nr, j0 + n - j), g->pc, g->kc, nr, g->bbuf + (size_t)(j * g->kc) * g->es);
     }
 }
 
@@ -476,7 +483,7 @@ static void column_task(void *ctx, int task, int thread)
     const tc_gemm_problem *pb = g->pb;
     gemm_call lg = *g;
     ptrdiff_t c0 = task * g->nchunk, c1 = min_pd(c0 + g->nchunk, pb->n);
-    ptrdiff_t kc_max = min_pd(tc_gemm_depth_block(kr, pb->k), pb->k), nc_max = round_up(min_pd(kr->nc, c1 - c0), kr->nr);
+    ptrdiff_t kc_max = tc_gemm_depth_block(kr, pb->k), nc_max = round_up(min_pd(kr->nc, c1 - c0), kr->nr);
     b_layout(&lg, (char *)thread_scratch(SCRATCH_B, b_bytes(&lg, nc_max, kc_max)), nc_max, kc_max);
     char *abuf = pb->a_packed ? NULL
                               : (char *)thread_scratch(SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * kc_max) * g->es);
@@ -714,9 +721,8 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
     gemm_call g = {.kr = &isa->gemm[pb.dtype], .pb = &pb, .es = es, .taps = taps_mode(&isa->gemm[pb.dtype], &pb)};
     atomic_init(&g.failed, 0);
     const tc_gemm_kernel *kr = g.kr;
-    ptrdiff_t kb = tc_gemm_depth_block(kr, pb.k);
-    ptrdiff_t nc_max = round_up(min_pd(kr->nc, pb.n), kr->nr), kc_max = min_pd(kb, pb.k);
-    if (!b_layout(&g, (char *)thread_scratch(SCRATCH_B, b_bytes(&g, nc_max, kc_max)), nc_max, kc_max))
+    ptrdiff_t kb = tc_gemm_depth_block(kr, pb.k), nc_max = round_up(min_pd(kr->nc, pb.n), kr->nr);
+    if (!b_layout(&g, (char *)thread_scratch(SCRATCH_B, b_bytes(&g, nc_max, kb)), nc_max, kb))
         return -1;
     if (buffered_c(&pb, kr, es)) {
         g.cbuf_rs = nc_max;
@@ -727,7 +733,7 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
     }
     double flops = 2.0 * (double)pb.m * (double)pb.n * (double)pb.k;
     tc_team team;
-    double step = 2.0 * (double)pb.m * (double)min_pd(pb.n, kr->nc) * (double)kc_max;
+    double step = 2.0 * (double)pb.m * (double)min_pd(pb.n, kr->nc) * (double)kb;
     int want = flops < TC_SMALL_FLOPS ? 1 : threads;
     int columns = want > 1 && pb.m * 3 * want * 4 <= pb.n; /* short A: split the columns, no barriers */
     tc_team_begin(&team, columns || step >= TC_STEP_FLOPS ? want : 1);

@@ -130,7 +130,7 @@ static PyObject *py_gemm(PyObject *self, PyObject *args)
     } else if ((cm.rows > 1 && cm.rs == 0) || (cm.cols > 1 && cm.cs == 0)) {
         PyErr_SetString(err_value, "c: the output must not have a zero stride (a broadcast view)");
     } else {
-        tc_pack_rm rm = a.dtype == TC_F32 ? isa_current->gemm[TC_F32].pack_rm : NULL;
+        tc_pack_rm rm = isa_current->gemm[a.dtype].pack_rm; /* float32's transposing pack (float64: none) */
         tc_strided sa = {am, a.dtype, rm}, sb = {bt, a.dtype, rm};
         tc_gemm_problem pb = {.dtype = a.dtype, .m = cm.rows, .n = cm.cols, .k = am.cols,
                               .alpha = alpha, .beta = beta,
@@ -140,10 +140,7 @@ static PyObject *py_gemm(PyObject *self, PyObject *args)
         Py_BEGIN_ALLOW_THREADS
         rc = tc_gemm(isa_current, &pb, threads < 1 ? tc_pool_threads() : threads);
         Py_END_ALLOW_THREADS
-        if (rc != 0)
-            PyErr_NoMemory();
-        else
-            result = Py_NewRef(Py_None);
+        result = tc_none_or_nomem(rc);
     }
     tc_buf_release(&a);
     tc_buf_release(&b);
@@ -199,6 +196,8 @@ int tc_rows_in_range(int64_t base, int64_t m, int64_t rs, const int64_t *table, 
     return a >= 0 && b < len;
 }
 
+PyObject *tc_none_or_nomem(int rc) { return rc != 0 ? PyErr_NoMemory() : Py_NewRef(Py_None); }
+
 int tc_ranges_overlap(const Py_buffer *x, const Py_buffer *y)
 {
     const char *a = (const char *)x->buf, *b = (const char *)y->buf;
@@ -250,7 +249,7 @@ static PyObject *py_conv_gemm(PyObject *self, PyObject *args)
     } else {
         tc_dtype dt = op[CG_W].dtype;
         size_t es = tc_dtype_size(dt);
-        tc_pack_rm rm = dt == TC_F32 ? isa_current->gemm[TC_F32].pack_rm : NULL;
+        tc_pack_rm rm = isa_current->gemm[dt].pack_rm; /* float32's transposing pack (float64: none) */
         tc_wtable wt = {dt, (const char *)op[CG_W].view.buf + w_base * (long long)es, t[CG_AQ], a_rs, NULL, rm};
         tc_gather ga = {dt, (const char *)op[CG_SRC].view.buf, len[CG_SRC], t[CG_CB], t[CG_CC], t[CG_QB], t[CG_QC],
                         {0}, (int)nd, rm};
@@ -266,10 +265,7 @@ static PyObject *py_conv_gemm(PyObject *self, PyObject *args)
         Py_BEGIN_ALLOW_THREADS
         rc = tc_gemm(isa, &pb, threads < 1 ? tc_pool_threads() : threads);
         Py_END_ALLOW_THREADS
-        if (rc != 0)
-            PyErr_NoMemory();
-        else
-            result = Py_NewRef(Py_None);
+        result = tc_none_or_nomem(rc);
     }
 done:
     for (int i = 0; i < got; ++i)
