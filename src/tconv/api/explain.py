@@ -13,6 +13,7 @@ import numpy as np
 
 from ..core.planner import Plan
 from ..core.planner import explain as _plan_explain
+from ..errors import TconvError, TconvTypeError
 from .names import checked_names
 
 __all__ = ["explain"]
@@ -51,10 +52,8 @@ def explain(
         dtype = x_shape.dtype if isinstance(getattr(x_shape, "dtype", None), np.dtype) else "float32"
     x_shape, weight_shape = (getattr(s, "shape", s) for s in (x_shape, weight_shape))
     for name, shape in (("x_shape", x_shape), ("weight_shape", weight_shape)):
-        if isinstance(shape, (str, bytes)) or not isinstance(shape, (tuple, list)) or not all(
+        if not isinstance(shape, (tuple, list)) or not all(
                 isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in shape):
-            from ..errors import TconvTypeError
-
             raise TconvTypeError(f"{name}={shape!r} must be a shape (a tuple of ints) or an array")
     dt = np.dtype(dtype)
     real = {"complex64": "float32", "complex128": "float64"}.get(dt.name, dt.name)
@@ -67,8 +66,6 @@ def explain(
     if chunks is None:
         return p
     if op != "conv_transpose":
-        from ..errors import TconvError
-
         raise TconvError(f"chunks={chunks!r}: the chunked plan is explained for op='conv_transpose' only, not {op!r}")
     from .dask import explain_chunks
 

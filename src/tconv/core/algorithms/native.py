@@ -181,9 +181,13 @@ def _weight_map(geom: ConvGeometry) -> np.ndarray | None:
     return np.concatenate(maps)
 
 
-def _plan_weight(w: np.ndarray, geom: ConvGeometry, op: str) -> np.ndarray:
+def _op_weight_map(geom: ConvGeometry, op: str) -> np.ndarray | None:
+    """:func:`_weight_map` for ``op`` (only conv_transpose's plans have unions of taps)."""
+    return _weight_map(geom) if op == "conv_transpose" else None
+
+
+def _plan_weight(w: np.ndarray, wmap: np.ndarray | None) -> np.ndarray:
     """The weight buffer the plan reads: ``w`` itself, or for unions of taps its re-laid copy."""
-    wmap = _weight_map(geom) if op == "conv_transpose" else None
     if wmap is None:
         return w
     flat = np.concatenate([w.ravel(), np.zeros(1, w.dtype)])
@@ -489,11 +493,11 @@ class Native(Algorithm):
         run = _native._ext.conv_run
         empty = output_empty if math.prod(out_shape) * dt.itemsize >= RECYCLE_MIN else np.empty
 
-        mapped = _weight_map(geom) is not None and op == "conv_transpose"
+        wmap = _op_weight_map(geom, op)
 
         def prepared(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
             out = empty(out_shape, dt)
-            run(plan, _plan_weight(b, geom, op) if mapped else b, a, out, _threads(), None)
+            run(plan, b if wmap is None else _plan_weight(b, wmap), a, out, _threads(), None)
             if bias is not None:
                 out += bias.reshape(bias_shape)
             return out
@@ -515,7 +519,7 @@ class Native(Algorithm):
         if out.size == 0:
             return out
         build = _BUILDERS[op]
-        w = _plan_weight(w, geom, op)
+        w = _plan_weight(w, _op_weight_map(geom, op))
         chunk = max(1, (_INDEX_LIMIT - 1) // max(1, _source_elements(geom, op)))
         for n0 in range(0, src.shape[0], chunk):
             part_src, part_out = src[n0:n0 + chunk], out[n0:n0 + chunk]
