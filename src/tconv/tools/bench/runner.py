@@ -212,8 +212,14 @@ def _tiny_row(peers: _Peers, rounds: int) -> dict:
     return dict(id=TINY.id, name=TINY.name, times=_interleaved(fns, rounds, calls=3, inner=200, pause=0.05))
 
 
-def _matmul_after_call(rounds: int) -> dict:
-    """A NumPy matmul right after a tconv call (L1) against the same matmul after an idle pause."""
+def _matmul_after_call(rounds: int, peers: _Peers) -> dict:
+    """A NumPy matmul right after a tconv call (L1), and right after PyTorch's same call (the control:
+    another library's threads on the same machine), against the same matmul after an idle pause.
+
+    Each step follows a 0.25 s pause: longer than the spin-wait of OpenBLAS's own workers after the
+    previous matmul (about 0.1 s), which would otherwise run beside the next call as a third thread on
+    two cores. Returns the medians over the trials and how many trials took over twice the alone median.
+    """
     import numpy as np
 
     from ...api import functional as _fn
@@ -223,19 +229,23 @@ def _matmul_after_call(rounds: int) -> dict:
     rng = np.random.default_rng(0)
     x = rng.standard_normal(layer.x_shape).astype(np.float32)
     w = rng.standard_normal(layer.w_shape).astype(np.float32)
+    xt, wt, tf = peers.torch.from_numpy(x), peers.torch.from_numpy(w), peers.torch_fn(layer)
     a = rng.standard_normal((512, 512)).astype(np.float32)
-    after, alone = [], []
-    for _ in range(max(5, 3 * rounds)):
-        _fn.conv_transpose(x, w, **layer.kwargs)
-        t = time.perf_counter()
-        a @ a
-        after.append(time.perf_counter() - t)
-        time.sleep(0.05)
-        t = time.perf_counter()
-        a @ a
-        alone.append(time.perf_counter() - t)
-        time.sleep(0.05)
-    return dict(after=float(np.median(after)), alone=float(np.median(alone)))
+    before = {"tconv": lambda: _fn.conv_transpose(x, w, **layer.kwargs),
+              "torch": lambda: tf(xt, wt, **layer.kwargs), "alone": lambda: None}
+    times: dict = {k: [] for k in before}
+    for _ in range(max(12, 4 * rounds)):
+        for name, call in before.items():
+            call()
+            t = time.perf_counter()
+            a @ a
+            times[name].append(time.perf_counter() - t)
+            time.sleep(0.25)
+    alone = float(np.median(times["alone"]))
+    out = {name: float(np.median(v)) for name, v in times.items()}
+    out.update({f"{name}_slow": int(sum(t > 2 * alone for t in v)) for name, v in times.items()})
+    out["trials"] = len(times["alone"])
+    return out
 
 
 def run_suite(rounds: int, layer_ids: list[str] | None) -> dict:
@@ -256,7 +266,7 @@ def run_suite(rounds: int, layer_ids: list[str] | None) -> dict:
               + (f"  ort {t['ort'] * 1e3:8.2f} ms" if "ort" in t else "") + f"  [{row['choice']}]",
               file=sys.stderr, flush=True)
     tiny = _tiny_row(peers, rounds) if not layer_ids or "T1" in layer_ids else None
-    after = _matmul_after_call(rounds) if not layer_ids or "M1" in layer_ids else None
+    after = _matmul_after_call(rounds, peers) if not layer_ids or "M1" in layer_ids else None
     a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
     sgemm = 2 * 2048**3 / float(np.median(_block(lambda: a @ a, 5))) / 1e9
     return dict(rows=rows, tiny=tiny, after=after, blas=blas_info(), sgemm_2048=sgemm, numpy=np.__version__,
@@ -330,9 +340,14 @@ def table(runs: list[dict]) -> str:
                    f"{t['torch'] * 1e6:.1f} us, ORT {t['ort'] * 1e6:.1f} us per call; vs torch "
                    f"{_spread([x['torch'] / x['tconv'] for x in ts])}")
     if first.get("after"):
-        ratios = [run["after"]["after"] / run["after"]["alone"] for run in runs]
-        out.append(f"- a 512^2 NumPy matmul right after a tconv call (L1) takes {_spread(ratios)} its time after an "
-                   "idle pause (> 1: threads left busy after the call; < 1: the pause let BLAS's own threads fall asleep)")
+        ours = [run["after"]["tconv"] / run["after"]["alone"] for run in runs]
+        theirs = [run["after"]["torch"] / run["after"]["alone"] for run in runs]
+        slow = "; ".join(f"{r['after']['tconv_slow']}, {r['after']['torch_slow']} and {r['after']['alone_slow']}"
+                         f" of {r['after']['trials']}" for r in runs)
+        out.append(f"- a 512^2 NumPy matmul right after a tconv call (L1) takes {_spread(ours)} its time after an "
+                   f"idle pause; right after PyTorch's same call (the control) {_spread(theirs)} (> 1: threads "
+                   "left busy after the call, or the scheduler left BLAS's two threads on one core). Trials over "
+                   f"twice the alone median, after tconv, after PyTorch and alone, per run: {slow}")
     out.append(f"- NumPy SGEMM 2048^3 in the same runs: {sgemm:.0f} GFLOP/s (the % of SGEMM column)")
     out.append("- extra memory / output: the NumPy allocations of one call (tracemalloc), plus, for native, its C "
                "allocations (tables, packed weights, buffers) as the planner estimates them")

@@ -15,6 +15,8 @@
 #define TC_YIELD_NS 300000L  /* ... then yields (sched_yield: any runnable thread, a NumPy matmul's
                                 BLAS workers included, takes the core at once) before it sleeps:
                                 a vCPU that went idle takes milliseconds to wake on these VMs */
+/* TC_SPIN_NS / TC_YIELD_NS in the environment override the workers' two phases when the pool
+ * starts (for experiments: benchmarks/ measure the matmul after a call with them) */
 #define TC_MAX_THREADS 256
 
 typedef struct {
@@ -39,6 +41,8 @@ typedef struct {
 
 static tc_pool pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
                        .done = PTHREAD_COND_INITIALIZER};
+
+static long spin_ns = TC_SPIN_NS, yield_ns = TC_YIELD_NS;
 
 static long now_ns(void)
 {
@@ -65,7 +69,7 @@ static void run_tasks(int thread)
  * Returns the new generation, or `seen` when told to stop. */
 static unsigned wait_for_job(unsigned seen)
 {
-    long deadline = now_ns() + TC_SPIN_NS;
+    long deadline = now_ns() + spin_ns;
     for (int i = 0;; ++i) {
         unsigned g = atomic_load_explicit(&pool.gen, memory_order_acquire);
         if (g != seen)
@@ -73,11 +77,11 @@ static unsigned wait_for_job(unsigned seen)
         if ((i & 63) == 63 && now_ns() > deadline) {
             if (atomic_load_explicit(&pool.hold, memory_order_relaxed) <= 0)
                 break;
-            deadline = now_ns() + TC_SPIN_NS; /* the call is still running: its next loop comes soon */
+            deadline = now_ns() + spin_ns; /* the call is still running: its next loop comes soon */
         }
         cpu_relax();
     }
-    for (long until = now_ns() + TC_YIELD_NS; now_ns() < until;) {
+    for (long until = now_ns() + yield_ns; now_ns() < until;) {
         unsigned g = atomic_load_explicit(&pool.gen, memory_order_acquire);
         if (g != seen || pool.stop)
             break;
@@ -124,6 +128,11 @@ static void stop_workers(void)
 
 static void start_workers(int n)
 {
+    const char *e;
+    if ((e = getenv("TC_SPIN_NS")))
+        spin_ns = atol(e);
+    if ((e = getenv("TC_YIELD_NS")))
+        yield_ns = atol(e);
     pool.start_gen = atomic_load(&pool.gen);
     for (int i = 0; i < n; ++i) {
         if (pthread_create(&pool.tids[i], NULL, worker_main, (void *)(intptr_t)(i + 1)) != 0)
