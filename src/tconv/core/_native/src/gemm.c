@@ -102,7 +102,8 @@ typedef struct {
     ptrdiff_t jc, nc, pc, kc;
     double beta;             /* beta for this pc step */
     ptrdiff_t pack_chunk;    /* columns per B-packing task (a multiple of NR) */
-    ptrdiff_t mchunk, nchunk; /* rows / columns per C tile task (multiples of MR / NR) */
+    ptrdiff_t tm, mtiles;    /* row chunks of C tile tasks, each of mtiles / tm register tiles (+1) */
+    ptrdiff_t nchunk;        /* columns per C tile task (a multiple of NR) */
     int tn;                  /* column chunks */
     char *cbuf;              /* C's columns [jc, jc + nc) accumulated here (see buffered_c), or NULL */
     ptrdiff_t cbuf_rs;
@@ -317,7 +318,7 @@ static void tile_task(void *ctx, int task, int thread)
     gemm_call *g = (gemm_call *)ctx;
     const tc_gemm_kernel *kr = g->kr;
     ptrdiff_t ti = task / g->tn, tj = task % g->tn;
-    ptrdiff_t i_end = min_pd((ti + 1) * g->mchunk, g->pb->m);
+    ptrdiff_t i0 = ti * g->mtiles / g->tm * kr->mr, i_end = min_pd((ti + 1) * g->mtiles / g->tm * kr->mr, g->pb->m);
     ptrdiff_t j0 = tj * g->nchunk, n = min_pd(g->nchunk, g->nc - j0);
     if (n <= 0)
         return;
@@ -327,7 +328,7 @@ static void tile_task(void *ctx, int task, int thread)
         atomic_store(&g->failed, 1);
         return;
     }
-    for (ptrdiff_t ic = ti * g->mchunk; ic < i_end; ic += kr->mc) {   /* loop 3 */
+    for (ptrdiff_t ic = i0; ic < i_end; ic += kr->mc) {   /* loop 3 */
         ptrdiff_t mc = min_pd(kr->mc, i_end - ic);
         if (abuf)
             g->pb->a.pack(&g->pb->a, ic, mc, g->pc, g->kc, kr->mr, abuf);
@@ -573,14 +574,15 @@ static void scale_c(const tc_gemm_problem *pb, size_t es)
 }
 
 /* Splits the tiles of one (jc, pc) step: rows first (each row chunk packs A once), then columns
- * when there are too few row chunks for a few tasks per thread. */
+ * when there are too few row chunks for a few tasks per thread.  Row chunks differ by at most one
+ * register tile (1024 rows: 74 tiles as 13, 12, 12, 13, 12, 12, not 5 x 13 + 9), so that each
+ * thread's share is as even as the tiles allow. */
 static void plan_tiles(gemm_call *g, int threads)
 {
     const tc_gemm_kernel *kr = g->kr;
-    ptrdiff_t m = g->pb->m, want = threads == 1 ? 1 : 3 * threads;
-    ptrdiff_t tm = min_pd(want, ceil_div(m, kr->mr));
-    g->mchunk = round_up(ceil_div(m, tm), kr->mr);
-    tm = ceil_div(m, g->mchunk);
+    ptrdiff_t want = threads == 1 ? 1 : 3 * threads;
+    g->mtiles = ceil_div(g->pb->m, kr->mr);
+    ptrdiff_t tm = g->tm = min_pd(want, g->mtiles);
     ptrdiff_t tn = min_pd(ceil_div(want, tm), ceil_div(g->nc, kr->nr));
     g->nchunk = round_up(ceil_div(g->nc, tn), kr->nr);
     g->tn = (int)ceil_div(g->nc, g->nchunk);
@@ -751,7 +753,7 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
             g.kc = min_pd(kb, pb.k - g.pc);
             g.beta = g.pc == 0 ? pb.beta : 1.0;
             tc_team_run(&team, (int)ceil_div(g.nc, g.pack_chunk), pack_b_task, &g);
-            tc_team_run(&team, (int)(ceil_div(pb.m, g.mchunk) * g.tn), tile_task, &g);
+            tc_team_run(&team, (int)(g.tm * g.tn), tile_task, &g);
         }
         if (g.cbuf) {
             column_runs(&g);
