@@ -273,7 +273,7 @@ def _table_bytes_estimate(geom: ConvGeometry, shapes: list, op: str, nr: int) ->
 
 
 #: a gathered B element against one copied in a run (a strided conv's panels): 0.4-0.5 ns against 0.14
-GATHER_PACK = 3.0
+GATHER_PACK = 6.0
 
 #: seconds per (tap, column) to build a plan's tables (NumPy's coordinates, then C's): paid per call
 #: by a plan too large for the cache
