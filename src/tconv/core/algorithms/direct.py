@@ -148,9 +148,16 @@ def numpy_weight_grad(y_side: np.ndarray, x_side: np.ndarray, geom) -> np.ndarra
     return gw.reshape(geom.weight_shape).astype(np.result_type(y_side, x_side), copy=False)
 
 
+#: prepared calls kept by :meth:`Direct._planned` (tap tables of a few hundred bytes each)
+PLANS_KEPT = 64
+
+
 @register
 class Direct(Algorithm):
     name = "direct"
+
+    def __init__(self) -> None:
+        self._plans: dict = {}
 
     def supports(self, geom, dtype, op):
         if geom.nd > 3:
@@ -174,9 +181,28 @@ class Direct(Algorithm):
             return math.prod(geom.weight_shape) * itemsize
         return 0
 
+    def _planned(self, op, a, b, geom):
+        """The prepared call (:meth:`prepare`) for C-contiguous operands of one dtype, kept per
+        ``(op, geometry, batch, dtype)`` (at most :data:`PLANS_KEPT`): a repeated call skips the tap
+        tables' construction and the parameter checks (64x64 k3: 24 -> 8 us); None for any other
+        operands, which take the plain path."""
+        dt = a.dtype
+        if not (a.flags.c_contiguous and b.flags.c_contiguous and b.dtype == dt and a.shape[0]):
+            return None
+        key = (op, geom, a.shape[0], dt, _native.get_isa())  # the plan is the ISA's
+        prepared = self._plans.get(key)
+        if prepared is None:
+            if len(self._plans) >= PLANS_KEPT:
+                self._plans.clear()
+            prepared = self._plans[key] = self.prepare(op, geom, a.shape[0], dt)
+        return prepared
+
     def conv_transpose(self, y, w, geom):
         if not native_runs(geom, y.dtype):
             return numpy_conv_transpose(y, w, geom)
+        prepared = self._planned("conv_transpose", y, w, geom)
+        if prepared is not None:
+            return prepared(y, w, None)
         out = output_empty((y.shape[0], geom.x_channels, *geom.x_shape), y.dtype)
         wide = accumulator(y.dtype, geom.y_channels // geom.groups * math.prod(geom.kernel)).dtype != y.dtype
         _native.direct("conv_transpose", as3(np.ascontiguousarray(y), geom.nd),
@@ -218,6 +244,9 @@ class Direct(Algorithm):
     def conv(self, x, w, geom):
         if not native_runs(geom, x.dtype):
             return poison_padded_products(numpy_conv(x, w, geom), w, geom)
+        prepared = self._planned("conv", x, w, geom)
+        if prepared is not None:
+            return prepared(x, w, None)
         out = output_empty((x.shape[0], geom.y_channels, *geom.y_shape), x.dtype)
         wide = accumulator(x.dtype, geom.x_channels // geom.groups * math.prod(geom.kernel)).dtype != x.dtype
         _native.direct("conv", as3(np.ascontiguousarray(x), geom.nd),
