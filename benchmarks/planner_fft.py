@@ -108,7 +108,7 @@ def evaluate(paths) -> int:
         hits += ratio <= 1.25
         if ratio > 1.25:
             print(f"{'x'.join(map(str, shape)):>12} k{k:<3} s{s} c{cin}->{cout} {dtype:<8}{op:<15} auto={choice:<7} "
-                  f"{ratio:5.2f}x  " + "  ".join(f"{n} {t:.2f} ms" for n, t in sorted(times.items())))
+                  f"{ratio:5.2f}x  " + "  ".join(f"{n} {t:.3f} ms" for n, t in sorted(times.items())))
     print(f"today's model within 1.25x of the best of {len(paths)} runs in {hits} of {len(best)} cases")
     return 0
 
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
                 worst, total, misses = max(worst, ratio), total + 1, misses + (ratio > 1.25)
                 print(f"{'x'.join(map(str, shape)):>12} k{k:<3} s{s} c{cin}->{cout} {np.dtype(dtype).name:<8}"
                       f"{op:<15} auto={choice:<7} fastest={fastest:<7} {ratio:5.2f}x  "
-                      + "  ".join(f"{n} {best[n] * 1e3:8.2f} ms (x{best[n] / est[n]:.2f} est)" for n in sorted(best)),
+                      + "  ".join(f"{n} {best[n] * 1e3:8.3f} ms (x{best[n] / est[n]:.2f} est)" for n in sorted(best)),
                       flush=True)
     print(f"auto within 1.25x of the fastest in {total - misses} of {total} cases; worst {worst:.2f}x")
     return 0

@@ -29,14 +29,15 @@ OpenBLAS's threads competed with other processes.
 
 With ``fft`` (``python benchmarks/planner_fft.py --repeat 3``: the large-kernel grid of issue 20,
 kernels 3 to 65, images 64 to 2048, 1 to 3 axes, strides 1 to 4, 1 or 3-4 channels, float32 and
-float64, every operation; 2-core Xeon shared with other sessions, 2026-12-01, after ``direct``
-became C; table: ``benchmarks/planner-fft.md``): against the best time of each algorithm over six
-runs (load averages 1-6; ``--evaluate``), ``auto``'s choice is within 1.25x of the fastest in 125
-of 132 cases. The 7 others (1.4x-3.7x) are ``direct`` against ``gemm``/``native``: their estimates
-on single-channel strided 3-D and on 50 us 1-D calls; no ``fft``-against-``direct`` case misses. A
-single run is noisier: the last, at a load of 1-3, gave 120 of 132, where two-thread kernels lost a
-core to other sessions. ``tests/test_planner_fft.py`` checks the model against the recorded best
-times (cases whose winner was the same in every run).
+float64, every operation; 2-core Xeon with AVX-512, quiet, 2026-12-02; table:
+``benchmarks/planner-fft.md``): against the best time of each algorithm over two runs
+(``--evaluate benchmarks/planner-fft-runs/run*.txt``), ``auto``'s choice is within 1.25x of the
+fastest in 126 of 132 cases (single runs: 125 and 124). The 6 others: three 30-70 us 1-D calls with
+4 channels where ``native`` beats ``direct`` by 7-18 us (1.27-1.38x), two 64x64 float64 calls with a
+15x15 kernel where ``fft`` takes 0.14 ms and ``native``, chosen, 0.27 ms (1.9x; their estimates are
+0.20 and 0.19 ms), and one 2048^2 float64 weight gradient where ``fft`` beats ``direct`` by 1.29x.
+``tests/test_planner_fft.py`` checks the model against the recorded best times (cases whose winner
+was the same in both runs and clear of the noise).
 """
 
 from __future__ import annotations

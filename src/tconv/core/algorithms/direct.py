@@ -46,10 +46,13 @@ _CALL_S = 2e-5
 #: squares on relative error; the strided rows share the unstrided rate and cell cost) to the best of four runs of
 #: ``python benchmarks/planner_fft.py --repeat 3`` on its single- and few-channel cases (2-core Xeon,
 #: AVX-512, load 1-4, 2026-12-01): per thread 22-24 GMAC/s in float32 and 12-13 in float64 (7-9 for
-#: weight_grad), 4-13 ns per tap and row, 16-32 ns strided (gathered loads)
+#: weight_grad), 4-13 ns per tap and row, 16-32 ns strided (gathered loads). A strided conv's own rate
+#: and loop cost refitted 2026-12-02 (two runs, 2-core Xeon, AVX-512) on 1024^2 k15 s2 and 64^3 k5 s2
+#: (checked on 256^2 k31 s2 and 512^2 k15 s3, within 0.8-1.25x): 9 GMAC/s (float64 5.5) and 16 ns per tap
+#: and row; the shared unstrided rate made short rows (64^3: 32 cells) 1.7x dear and long ones 1.4x cheap
 _FLOOR = {
-    ("conv", 4, False): (2.4e10, 1.2e-8, 9e-10), ("conv", 4, True): (2.4e10, 3e-8, 9e-10),
-    ("conv", 8, False): (1.3e10, 1e-8, 2.3e-9), ("conv", 8, True): (1.3e10, 2.8e-8, 2.3e-9),
+    ("conv", 4, False): (2.4e10, 1.2e-8, 9e-10), ("conv", 4, True): (9e9, 1.6e-8, 9e-10),
+    ("conv", 8, False): (1.3e10, 1e-8, 2.3e-9), ("conv", 8, True): (5.5e9, 1.5e-8, 2.3e-9),
     ("conv_transpose", 4, False): (2.2e10, 1.3e-8, 7.2e-10), ("conv_transpose", 4, True): (2.2e10, 1.7e-8, 7.2e-10),
     ("conv_transpose", 8, False): (1.2e10, 1.1e-8, 9e-10), ("conv_transpose", 8, True): (1.2e10, 1.6e-8, 9e-10),
     ("weight_grad", 4, False): (7.3e9, 1e-8, 0.0), ("weight_grad", 4, True): (7.3e9, 3.2e-8, 0.0),
