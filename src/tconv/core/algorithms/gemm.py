@@ -338,7 +338,11 @@ class Gemm(Algorithm):
 
     def scratch_bytes(self, geom, batch, itemsize, op):
         nb = chunk_size(geom, batch, itemsize)
-        return nb * geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
+        cols = nb * geom.x_channels * math.prod(geom.kernel) * math.prod(geom.y_shape) * itemsize
+        if op == "conv_transpose" and overlap_add(geom):  # the hops, about one output chunk
+            s = geom.stride[0]
+            cols += nb * geom.x_channels * (geom.y_shape[0] + -(-geom.kernel[0] // s) - 1) * s * itemsize
+        return cols
 
     def cost(self, geom, batch, itemsize, op):
         return gemm_cost(geom, batch, itemsize, op)
