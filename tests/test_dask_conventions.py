@@ -160,3 +160,27 @@ def test_a_complex_channels_last_call_enters_the_public_function_once(monkeypatc
     assert entries == {"public": 1, "core": 3}  # Gauss's three real products, each one core call
     ref = tconv.conv_transpose(x.transpose(0, 3, 1, 2), w, stride=2, padding=1).transpose(0, 2, 3, 1)
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_dask_circular_margins_wider_than_the_input():
+    """A circular margin wider than its axis wraps more than once (``da.pad``'s ``wrap`` reaches one
+    period; the VJP of a circular ``conv_transpose`` of 3 cells padded by 2 was refused as the wrong
+    shape): the lazy pad, the forward and the VJP equal NumPy's."""
+    from tconv.core.padding import Boundary
+
+    rng = np.random.default_rng(3)
+    for mode, shape, pads in (("circular", (1,), ((2, 3),)), ("circular", (3, 2), ((4, 0), (3, 5))),
+                              ("replicate", (2,), ((3, 4),)), ("reflect", (5,), ((4, 4),)),
+                              ("symmetric", (3, 3), ((3, 1), (2, 3)))):
+        x = rng.standard_normal((2, *shape))
+        b = Boundary(mode, pads, shape)
+        np.testing.assert_array_equal(b.pad(da.from_array(x, chunks=1)).compute(), b.pad(x))
+    x, w = rng.standard_normal((1, 1, 3)), rng.standard_normal((1, 1, 3))
+    kw = dict(padding=2, padding_mode="circular")
+    y = tconv.conv_transpose(x, w, **kw)
+    np.testing.assert_allclose(tconv.conv_transpose(da.from_array(x), w, **kw).compute(), y, rtol=1e-12, atol=1e-12)
+    g = rng.standard_normal(y.shape)
+    want = tconv.conv_transpose_vjp(g, x, w, None, **kw)
+    got = tconv.conv_transpose_vjp(da.from_array(g), da.from_array(x, chunks=(1, 1, 2)), w, None, **kw)
+    np.testing.assert_allclose(got[0].compute(), want[0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-12, atol=1e-12)

@@ -114,6 +114,11 @@ class Boundary:
         >>> b.pad(np.array([1.0, 2.0, 3.0]), out=np.empty(6)).tolist()
         [1.0, 1.0, 2.0, 3.0, 3.0, 2.0]
         """
+        if out is None and not isinstance(x, np.ndarray) and hasattr(x, "dask"):  # Dask: from slices
+            nd = len(self.shape)
+            for ax, ((lo, hi), n) in enumerate(zip(self.pads, self.shape)):
+                x = _pad_axis_lazy(x, x.ndim - nd + ax, lo, hi, n, self.mode)
+            return x
         if out is None:
             lead = [(0, 0)] * (x.ndim - len(self.shape))
             return np.pad(x, lead + list(self.pads), mode=NUMPY_PAD_MODES[self.mode])
@@ -189,6 +194,30 @@ def _margin_runs(lo: int, hi: int, n: int, mode: str):
             runs.append((i + lo, stop + lo, i % n, False))
             i = stop
     return runs
+
+
+def _pad_axis_lazy(x, axis: int, lo: int, hi: int, n: int, mode: str):
+    """One axis of ``P x`` for a Dask array, from the margin runs' slices of ``x`` (``da.pad``'s
+    ``wrap`` reaches only one period: a circular margin wider than the axis came out short)."""
+    import dask.array as da
+
+    def take(a: int, b: int, flip: bool = False):
+        s = slice(b - 1, a - 1 if a else None, -1) if flip else slice(a, b)
+        return x[(slice(None),) * axis + (s,)]
+
+    if mode == "zeros":
+        widths = [(0, 0)] * x.ndim
+        widths[axis] = (lo, hi)
+        return da.pad(x, widths)
+
+    def piece(start: int, stop: int, target: int, flip):
+        if flip is None:  # replicate: one cell, repeated
+            return da.repeat(take(target, target + 1), stop - start, axis=axis)
+        return take(target, target + stop - start, flip)
+
+    runs = _margin_runs(lo, hi, n, mode)
+    parts = [piece(*r) for r in runs if r[0] < lo] + [x] + [piece(*r) for r in runs if r[0] >= lo + n]
+    return da.concatenate(parts, axis=axis) if len(parts) > 1 else x
 
 
 def _fold_axis_inplace(v: np.ndarray, axis: int, lo: int, hi: int, n: int, mode: str) -> np.ndarray:
