@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
+from ..core.border import BorderPlan
 from ..core.dispatch import run
 from ..core.geometry import conv_geometry, weight_rank
 from ..core.options import check_bytes
@@ -116,6 +117,8 @@ class ConvOperator(LinearOperator):
         else:
             self._boundary = Boundary(boundary, self.pads, self.input_shape)  # the one pad/fold (tconv.api.conventions.padding_mode)
             self.geometry = geom.on_padded_input()
+            border = BorderPlan(geom, self._boundary)  # the zero-padded call plus its border (tconv.core.border)
+            self._border = border if border.usable and dt.kind == "f" and border.cheaper(method, dt) else None
         g = self.geometry
         self.output_shape = g.y_shape
         # vectors flattened in data_format: position j holds channels-first entry perm[j] (None: identity)
@@ -182,13 +185,22 @@ class ConvOperator(LinearOperator):
         return real_run
 
     def _forward(self, x_batch: np.ndarray) -> np.ndarray:
+        if self._sliced(x_batch):
+            return self._border.forward(x_batch, self.weight, self.method)
         if self.boundary != "zeros":
             x_batch = self._pad(x_batch)
         if np.iscomplexobj(x_batch) or np.iscomplexobj(self.weight):
             return complexdata.forward(None, x_batch, self.weight, None, next=self._real("conv"))
         return run(self.method, "conv", x_batch, self.weight, self.geometry, cache=self._spectra)
 
+    def _sliced(self, batch: np.ndarray) -> bool:
+        """A boundary mode run as the zero-padded call plus its border (real data, a thin border)."""
+        return (self.boundary != "zeros" and self._border is not None and not np.iscomplexobj(batch)
+                and not np.iscomplexobj(self.weight))
+
     def _backward(self, y_batch: np.ndarray) -> np.ndarray:
+        if self._sliced(y_batch):
+            return self._border.adjoint(y_batch, self.weight, self.method)
         g = self.geometry
         if np.iscomplexobj(y_batch) or np.iscomplexobj(self.weight):  # A^H: the conjugated weight
             x = complexdata.forward(None, y_batch, np.conj(self.weight), None, next=self._real("conv_transpose"))
