@@ -28,7 +28,7 @@ from .geometry import ConvGeometry, conv_geometry
 from .padding import Boundary
 from .planner import choose, plan
 
-__all__ = ["BorderPlan", "MAX_BORDER_SHARE"]
+__all__ = ["BorderPlan", "MAX_BORDER_SHARE", "MAX_STRIP_CELLS"]
 
 #: above this share of border outputs (a small image against a wide kernel) the pad-then-convolve path
 #: runs instead (it is then no dearer)
@@ -37,6 +37,9 @@ MAX_BORDER_SHARE = 0.25
 #: written (a 512^2 float64 pad: 0.26 ms for 2.1 MB), and what each slab call of this path costs beyond
 #: its kernel (the slicing, the transposes, the call: about 30 us)
 PAD_S_PER_BYTE = 1.2e-10
+#: at most this many padded cells in the border slabs (their tables are kept: 16 bytes per margin cell);
+#: a larger operator (a volume's faces) keeps the padded path
+MAX_STRIP_CELLS = 1 << 22
 SLAB_CALL_S = 3e-5
 
 
@@ -60,8 +63,15 @@ class BorderPlan:
         self.edges = edges = _edges(geom)
         inner = np.prod([b - a for a, b in edges], dtype=np.float64)
         self.usable = inner >= (1 - MAX_BORDER_SHARE) * np.prod(geom.y_shape, dtype=np.float64)
+        self.slabs, self.strips, self._algos, self._weights = [], [], {}, (None, None)
+        # the strips' cell tables (two int64 per margin cell) are kept: bounded before they are built
+        cells = sum(float(np.prod([p1 - p0 for p0, p1 in self._reach(
+            [(0, m) for m in geom.y_shape[:j]] + [r] + [(0, m) for m in geom.y_shape[j + 1:]])]))
+            for j, (a, b) in enumerate(edges) for r in ((0, a), (b, geom.y_shape[j])) if r[1] > r[0])
+        if not self.usable or cells > MAX_STRIP_CELLS:
+            self.usable = False
+            return
         src, nd, lead = boundary.src, geom.nd, (slice(None), slice(None))
-        self.slabs, self.strips = [], []
         for j, (a, b) in enumerate(edges):
             for lo_, hi_ in ((0, a), (b, geom.y_shape[j])):
                 if hi_ <= lo_:
@@ -88,8 +98,6 @@ class BorderPlan:
                                         *self._oriented(j, tuple(p1 - p0 for p0, p1 in reach)),
                                         _fold_groups(margin, [s[p0:p1] for s, (p0, p1) in zip(src, reach)],
                                                      geom.x_shape)))
-        self._algos: dict = {}
-        self._weights: tuple = (None, None)
 
     def cheaper(self, method: str, dtype) -> bool:
         """Whether this path is estimated faster than padding the whole input and convolving it: the
