@@ -66,3 +66,11 @@ def test_a_wide_border_keeps_the_padded_path():
     assert op._border is None
     np.testing.assert_allclose(op.matvec(np.arange(9.0)), tconv.conv(
         np.arange(9.0)[None], np.ones((1, 1, 7)), padding=3, padding_mode="reflect")[0], rtol=1e-12)
+
+
+def test_a_plan_too_large_is_not_built_and_says_so():
+    g = conv_geometry((1, 1, 5, 5, 5), (512, 512, 512), 1, "same")
+    plan = BorderPlan(g, Boundary("reflect", g.pads, g.x_shape))
+    assert not plan.built and not plan.usable
+    with pytest.raises(tconv.TconvError, match="would hold more than"):
+        plan.forward(np.zeros((1, 1, 2, 2, 2)), np.ones((1, 1, 5, 5, 5)), "direct")

@@ -24,6 +24,7 @@ from functools import reduce
 
 import numpy as np
 
+from ..errors import TconvError
 from .geometry import ConvGeometry, conv_geometry
 from .padding import Boundary
 from .planner import choose, plan
@@ -68,7 +69,8 @@ class BorderPlan:
         cells = sum(float(np.prod([p1 - p0 for p0, p1 in self._reach(
             [(0, m) for m in geom.y_shape[:j]] + [r] + [(0, m) for m in geom.y_shape[j + 1:]])]))
             for j, (a, b) in enumerate(edges) for r in ((0, a), (b, geom.y_shape[j])) if r[1] > r[0])
-        if not self.usable or cells > MAX_STRIP_CELLS:
+        self.built = cells <= MAX_STRIP_CELLS
+        if not self.built:
             self.usable = False
             return
         src, nd, lead = boundary.src, geom.nd, (slice(None), slice(None))
@@ -116,6 +118,11 @@ class BorderPlan:
         slabs = sum(est(geom) + SLAB_CALL_S for _, _, geom, _ in self.slabs)
         return est(g) + slabs < est(padded) + pad
 
+    def _check_built(self) -> None:
+        if not self.built:
+            raise TconvError(f"the border slabs of {self.geom.x_shape} would hold more than {MAX_STRIP_CELLS} cells: "
+                             "this plan was not built (pad, then convolve)")
+
     def _oriented(self, j: int, shape) -> tuple:
         """The valid geometry of a slab thin along axis ``j``, and the axis order it runs in: a slab thin
         along the last axis (two output cells per row) runs with its first and last axes swapped, so
@@ -157,6 +164,7 @@ class BorderPlan:
 
     def forward(self, x: np.ndarray, w: np.ndarray, method: str) -> np.ndarray:
         """``A x`` for a batch ``x`` of shape ``(N, C_in, *input_shape)``."""
+        self._check_built()
         y = self._run(method, "conv", x, w, self.geom)
         for out, idx, geom, axes in self.slabs:
             slab = x[idx] if axes is None else x[idx].transpose(axes)
@@ -166,6 +174,7 @@ class BorderPlan:
 
     def adjoint(self, y: np.ndarray, w: np.ndarray, method: str) -> np.ndarray:
         """``A^T y`` for a batch ``y`` of shape ``(N, C_out, *output_shape)``."""
+        self._check_built()
         x = self._run(method, "conv_transpose", y, w, self.geom)
         flat = x.reshape(*x.shape[:2], -1)  # x is the kernel's own contiguous output: a view
         for box, geom, axes, groups in self.strips:
