@@ -81,7 +81,7 @@ def im2col_into(x3: np.ndarray, cols: np.ndarray, n_first: int, geom) -> np.ndar
     """``cols[c, t, b, j] = x3[n_first + b, c, j*s + t*d - lo]`` (zeros out of range), fully
     overwritten: ``x3`` ``(N, C, n0, n1, n2)``, ``cols`` ``(C, k0, k1, k2, B, m0, m1, m2)``."""
     if _native_runs(cols, geom):
-        return _native.im2col(x3, cols, n_first, (1, *params3(geom)), threads=threads_for(4 * cols.size))
+        return _native.im2col(x3, cols, n_first, (1, *params3(geom)), threads=threads_for(cols.size))
     src = x3[n_first:n_first + cols.shape[4]]
     cols.fill(0)
     for tap, ysl, xsl in _windows3(geom):
@@ -93,7 +93,7 @@ def col2im_into(cols: np.ndarray, out3: np.ndarray, n_first: int, geom) -> np.nd
     """The adjoint of :func:`im2col_into`: the planes ``n_first .. n_first + B`` of ``out3``
     become the sums of ``cols`` over the taps landing on each cell (the other planes untouched)."""
     if _native_runs(cols, geom):
-        return _native.col2im(cols, out3, n_first, (1, *params3(geom)), threads=threads_for(4 * cols.size))
+        return _native.col2im(cols, out3, n_first, (1, *params3(geom)), threads=threads_for(cols.size))
     dst = out3[n_first:n_first + cols.shape[4]]
     dst.fill(0)
     for tap, ysl, xsl in _windows3(geom):
