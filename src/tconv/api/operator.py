@@ -112,13 +112,15 @@ class ConvOperator(LinearOperator):
         geom = conv_geometry(w.shape, input_shape, stride, padding, dilation, groups)
         self.input_shape = geom.x_shape
         self.pads = geom.pads
+        self._border = None  # the boundary as the zero-padded call plus its border (tconv.core.border)
         if boundary == "zeros":
             self.geometry = geom
         else:
             self._boundary = Boundary(boundary, self.pads, self.input_shape)  # the one pad/fold (tconv.api.conventions.padding_mode)
             self.geometry = geom.on_padded_input()
-            border = BorderPlan(geom, self._boundary)  # the zero-padded call plus its border (tconv.core.border)
-            self._border = border if border.usable and dt.kind == "f" and border.cheaper(method, dt) else None
+            border = BorderPlan(geom, self._boundary)
+            if border.usable and dt.kind == "f" and border.cheaper(method, dt):
+                self._border = border
         g = self.geometry
         self.output_shape = g.y_shape
         # vectors flattened in data_format: position j holds channels-first entry perm[j] (None: identity)
@@ -194,9 +196,9 @@ class ConvOperator(LinearOperator):
         return run(self.method, "conv", x_batch, self.weight, self.geometry, cache=self._spectra)
 
     def _sliced(self, batch: np.ndarray) -> bool:
-        """A boundary mode run as the zero-padded call plus its border (real data, a thin border)."""
-        return (self.boundary != "zeros" and self._border is not None and not np.iscomplexobj(batch)
-                and not np.iscomplexobj(self.weight))
+        """A boundary mode run as the zero-padded call plus its border (real data, a thin border; the
+        weight is real whenever ``_border`` is set: the operator's dtype is)."""
+        return self._border is not None and not np.iscomplexobj(batch)
 
     def _backward(self, y_batch: np.ndarray) -> np.ndarray:
         if self._sliced(y_batch):

@@ -4,7 +4,7 @@
 With ``A = C P`` (pad, then a valid convolution) and ``C_Z`` the same convolution with zero padding,
 only the outputs whose window reaches a margin differ: ``A = C_Z + R_b (C P - C_Z)``, ``R_b`` keeping
 those border outputs. So ``A x`` is the zero-padded convolution of ``x`` with its border slabs
-recomputed from padded slabs a few rows deep, and, since ``C P - C_Z = C D`` with ``D`` the padding's
+recomputed from padded slabs a few rows deep (one disjoint box of outputs each), and, since ``C P - C_Z = C D`` with ``D`` the padding's
 margins alone, ``A^T y = C_Z^T y + D^T C^T R_b^T y``: the zero-padded transpose of ``y``, plus the
 transposed convolution of each border strip of ``y`` with its margin cells folded onto the pixels they
 copy. No pass over the whole image beyond the kernels' own; the adjoint is exact by construction.
@@ -38,10 +38,10 @@ MAX_BORDER_SHARE = 0.25
 #: written (a 512^2 float64 pad: 0.26 ms for 2.1 MB), and what each slab call of this path costs beyond
 #: its kernel (the slicing, the transposes, the call: about 30 us)
 PAD_S_PER_BYTE = 1.2e-10
+SLAB_CALL_S = 3e-5
 #: at most this many padded cells in the border slabs (their tables are kept: 16 bytes per margin cell);
 #: a larger operator (a volume's faces) keeps the padded path
 MAX_STRIP_CELLS = 1 << 22
-SLAB_CALL_S = 3e-5
 
 
 def _edges(geom: ConvGeometry) -> list[tuple[int, int]]:
@@ -60,46 +60,37 @@ class BorderPlan:
     slabs' algorithms once per batch size and dtype."""
 
     def __init__(self, geom: ConvGeometry, boundary: Boundary):
-        self.geom, self.boundary = geom, boundary
-        self.edges = edges = _edges(geom)
+        self.geom = geom
+        edges = _edges(geom)
         inner = np.prod([b - a for a, b in edges], dtype=np.float64)
-        self.usable = inner >= (1 - MAX_BORDER_SHARE) * np.prod(geom.y_shape, dtype=np.float64)
-        self.slabs, self.strips, self._algos, self._weights = [], [], {}, (None, None)
-        # the strips' cell tables (two int64 per margin cell) are kept: bounded before they are built
-        cells = sum(float(np.prod([p1 - p0 for p0, p1 in self._reach(
-            [(0, m) for m in geom.y_shape[:j]] + [r] + [(0, m) for m in geom.y_shape[j + 1:]])]))
-            for j, (a, b) in enumerate(edges) for r in ((0, a), (b, geom.y_shape[j])) if r[1] > r[0])
+        self.boxes, self._algos, self._weights = [], {}, (None, None)
+        # the border outputs as disjoint boxes: axis j's low and high border over the interior of the
+        # axes before it and the whole of the axes after it (each border output in one box)
+        spans = []
+        for j, (a, b) in enumerate(edges):
+            for r in ((0, a), (b, geom.y_shape[j])):
+                box = [edges[i] if i < j else (0, geom.y_shape[i]) for i in range(geom.nd)]
+                box[j] = r
+                if all(hi > lo for lo, hi in box):
+                    spans.append((j, box))
+        # the boxes' cell tables (two int64 per margin cell) are kept: bounded before they are built
+        cells = sum(float(np.prod([p1 - p0 for p0, p1 in self._reach(box)])) for _, box in spans)
         self.built = cells <= MAX_STRIP_CELLS
+        self.usable = self.built and inner >= (1 - MAX_BORDER_SHARE) * np.prod(geom.y_shape, dtype=np.float64)
         if not self.built:
-            self.usable = False
             return
         src, nd, lead = boundary.src, geom.nd, (slice(None), slice(None))
-        for j, (a, b) in enumerate(edges):
-            for lo_, hi_ in ((0, a), (b, geom.y_shape[j])):
-                if hi_ <= lo_:
-                    continue
-                # forward: axis j's border outputs, the other axes whole (corners recomputed twice, alike)
-                box = [(0, m) for m in geom.y_shape]
-                box[j] = (lo_, hi_)
-                reach = self._reach(box)
-                idx = lead + np.ix_(*(s[p0:p1] for s, (p0, p1) in zip(src, reach)))
-                self.slabs.append((lead + tuple(slice(*r) for r in box), idx,
-                                   *self._oriented(j, tuple(p1 - p0 for p0, p1 in reach))))
-                # adjoint: disjoint strips (axis j's border over the interior of the axes before it)
-                box = [edges[i] if i < j else (0, geom.y_shape[i]) for i in range(nd)]
-                box[j] = (lo_, hi_)
-                if any(r[1] <= r[0] for r in box):
-                    continue
-                reach = self._reach(box)
-                inside = [((np.arange(p0, p1) >= lo) & (np.arange(p0, p1) < lo + n)).reshape(
-                          [-1 if i == ax else 1 for i in range(nd)])
-                          for ax, ((p0, p1), (lo, _), n) in enumerate(zip(reach, geom.pads, geom.x_shape))]
-                margin = ~reduce(np.logical_and, inside)
-                if margin.any():
-                    self.strips.append((lead + tuple(slice(*r) for r in box),
-                                        *self._oriented(j, tuple(p1 - p0 for p0, p1 in reach)),
-                                        _fold_groups(margin, [s[p0:p1] for s, (p0, p1) in zip(src, reach)],
-                                                     geom.x_shape)))
+        for j, box in spans:
+            reach = self._reach(box)
+            maps = [m[p0:p1] for m, (p0, p1) in zip(src, reach)]
+            inside = [((np.arange(p0, p1) >= lo) & (np.arange(p0, p1) < lo + n)).reshape(
+                      [-1 if i == ax else 1 for i in range(nd)])
+                      for ax, ((p0, p1), (lo, _), n) in enumerate(zip(reach, geom.pads, geom.x_shape))]
+            margin = ~reduce(np.logical_and, inside)  # a border box always reads some margin
+            # (out slices, the padded slab as an index of x, its geometry and axis order, its fold)
+            self.boxes.append((lead + tuple(slice(*r) for r in box), lead + np.ix_(*maps),
+                               *self._oriented(j, tuple(p1 - p0 for p0, p1 in reach)),
+                               _fold_groups(margin, maps, geom.x_shape)))
 
     def cheaper(self, method: str, dtype) -> bool:
         """Whether this path is estimated faster than padding the whole input and convolving it: the
@@ -115,7 +106,7 @@ class BorderPlan:
         g = self.geom
         padded = g.on_padded_input()
         pad = PAD_S_PER_BYTE * dt.itemsize * g.x_channels * float(np.prod(padded.x_shape))
-        slabs = sum(est(geom) + SLAB_CALL_S for _, _, geom, _ in self.slabs)
+        slabs = sum(est(geom) + SLAB_CALL_S for _, _, geom, _, _ in self.boxes)
         return est(g) + slabs < est(padded) + pad
 
     def _check_built(self) -> None:
@@ -166,7 +157,7 @@ class BorderPlan:
         """``A x`` for a batch ``x`` of shape ``(N, C_in, *input_shape)``."""
         self._check_built()
         y = self._run(method, "conv", x, w, self.geom)
-        for out, idx, geom, axes in self.slabs:
+        for out, idx, geom, axes, _ in self.boxes:
             slab = x[idx] if axes is None else x[idx].transpose(axes)
             part = self._run(method, "conv", np.ascontiguousarray(slab), self._weight(w, axes), geom)
             y[out] = part if axes is None else part.transpose(axes)
@@ -177,7 +168,7 @@ class BorderPlan:
         self._check_built()
         x = self._run(method, "conv_transpose", y, w, self.geom)
         flat = x.reshape(*x.shape[:2], -1)  # x is the kernel's own contiguous output: a view
-        for box, geom, axes, groups in self.strips:
+        for box, _, geom, axes, groups in self.boxes:
             ys = y[box] if axes is None else y[box].transpose(axes)
             part = self._run(method, "conv_transpose", np.ascontiguousarray(ys), self._weight(w, axes), geom)
             cells = (part if axes is None else np.ascontiguousarray(part.transpose(axes))).reshape(*part.shape[:2], -1)
