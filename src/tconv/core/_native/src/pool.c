@@ -1,13 +1,22 @@
 /* pool.c: pthreads pool, see pool.h.  One job at a time: the owner publishes (fn, ctx, ntasks)
  * and bumps a generation counter; workers (spinning briefly, else asleep on `wake`) take task
- * indices from an atomic counter; the last worker done signals `done`. */
+ * indices from an atomic counter; the owner waits for the last worker by spinning, then yielding.
+ *
+ * The owner never sleeps inside a job: a sleeping owner is woken by the last worker, and the
+ * scheduler then tends to place it on the waker's CPU (wake-affine), so the two threads share one
+ * core, 4 ms time slices apiece, while the other core idles, for tens of milliseconds, until the
+ * load balancer separates them (seen with `perf sched timehist` on a 2-vCPU VM: a 0.7 ms call
+ * took 3-6 ms after every pause of 50 ms or more).  Yielding instead lets a worker that does share
+ * the owner's core run at once, and keeps the owner where it is. */
 #define _GNU_SOURCE
 #include "pool.h"
 
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,7 +30,7 @@
 
 typedef struct {
     pthread_mutex_t mu;
-    pthread_cond_t wake, done;
+    pthread_cond_t wake;
     pthread_t tids[TC_MAX_THREADS];
     int nworkers;          /* running workers (threads - 1) */
     int stop;
@@ -37,10 +46,15 @@ typedef struct {
     atomic_int hold;       /* > 0 while a caller is inside one tconv call (tc_pool_hold): idle
                               workers keep spinning between its parallel loops instead of sleeping */
     atomic_int want;       /* size asked for by set_num_threads or the environment */
+    /* steering a sleeping worker off the owner's core (see steer_sleepers); under `mu` */
+    pid_t sys_tid[TC_MAX_THREADS];   /* worker i's kernel thread id (index i - 1) */
+    cpu_set_t mask[TC_MAX_THREADS];  /* ... the CPUs it may use, read when it started */
+    char asleep[TC_MAX_THREADS];     /* ... waiting on `wake` */
+    char steered[TC_MAX_THREADS];    /* ... its mask narrowed by the owner: it restores it */
 } tc_pool;
 
 static tc_pool pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
-                       .done = PTHREAD_COND_INITIALIZER};
+};
 
 static long spin_ns = TC_SPIN_NS, yield_ns = TC_YIELD_NS;
 
@@ -67,17 +81,21 @@ static void run_tasks(int thread)
 
 /* Waits for a generation other than `seen`: a short spin, then the condition variable.
  * Returns the new generation, or `seen` when told to stop. */
-static unsigned wait_for_job(unsigned seen)
+static unsigned wait_for_job(int id, unsigned seen)
 {
     long deadline = now_ns() + spin_ns;
     for (int i = 0;; ++i) {
         unsigned g = atomic_load_explicit(&pool.gen, memory_order_acquire);
         if (g != seen)
             return g;
-        if ((i & 63) == 63 && now_ns() > deadline) {
-            if (atomic_load_explicit(&pool.hold, memory_order_relaxed) <= 0)
-                break;
-            deadline = now_ns() + spin_ns; /* the call is still running: its next loop comes soon */
+        if ((i & 63) == 63) {
+            if (now_ns() > deadline) {
+                if (atomic_load_explicit(&pool.hold, memory_order_relaxed) <= 0)
+                    break;
+                deadline = now_ns() + spin_ns; /* the call is still running: its next loop soon */
+            }
+            sched_yield(); /* where the scheduler put this worker on the owner's core, the owner
+                              runs now, not after this worker's time slice (milliseconds) */
         }
         cpu_relax();
     }
@@ -88,10 +106,16 @@ static unsigned wait_for_job(unsigned seen)
         sched_yield();
     }
     pthread_mutex_lock(&pool.mu);
+    pool.asleep[id - 1] = 1;
     while (atomic_load(&pool.gen) == seen && !pool.stop)
         pthread_cond_wait(&pool.wake, &pool.mu);
+    pool.asleep[id - 1] = 0;
+    int steered = pool.steered[id - 1];
+    pool.steered[id - 1] = 0;
     unsigned g = pool.stop ? seen : atomic_load(&pool.gen);
     pthread_mutex_unlock(&pool.mu);
+    if (steered) /* woken on another core than the owner's: give back the CPUs it may use */
+        sched_setaffinity(0, sizeof(cpu_set_t), &pool.mask[id - 1]);
     return g;
 }
 
@@ -99,18 +123,19 @@ static void *worker_main(void *arg)
 {
     int id = (int)(intptr_t)arg;
     unsigned seen = pool.start_gen;
+    pthread_mutex_lock(&pool.mu);
+    pool.sys_tid[id - 1] = (pid_t)syscall(SYS_gettid);
+    if (sched_getaffinity(0, sizeof(cpu_set_t), &pool.mask[id - 1]) != 0)
+        CPU_ZERO(&pool.mask[id - 1]); /* unknown: never steered */
+    pthread_mutex_unlock(&pool.mu);
     for (;;) {
-        unsigned g = wait_for_job(seen);
+        unsigned g = wait_for_job(id, seen);
         if (g == seen)
             return NULL;
         seen = g;
         if (id < pool.active)
             run_tasks(id);
-        if (atomic_fetch_add_explicit(&pool.finished, 1, memory_order_acq_rel) + 1 == pool.nworkers) {
-            pthread_mutex_lock(&pool.mu);
-            pthread_cond_signal(&pool.done);
-            pthread_mutex_unlock(&pool.mu);
-        }
+        atomic_fetch_add_explicit(&pool.finished, 1, memory_order_release); /* the owner polls it */
     }
 }
 
@@ -149,9 +174,10 @@ static void atfork_child(void)
 {
     pthread_mutex_init(&pool.mu, NULL);
     pthread_cond_init(&pool.wake, NULL);
-    pthread_cond_init(&pool.done, NULL);
     pool.nworkers = 0;
     pool.stop = 0;
+    memset(pool.asleep, 0, sizeof pool.asleep);
+    memset(pool.steered, 0, sizeof pool.steered);
     atomic_store(&pool.busy, 0);
     atomic_store(&pool.hold, 0);
 }
@@ -209,6 +235,27 @@ void tc_team_begin(tc_team *team, int want)
     team->threads = pool.nworkers + 1 < want ? pool.nworkers + 1 : want;
 }
 
+/* Before waking sleeping workers (under `mu`): narrow each one's CPUs to those it may use minus
+ * the owner's, so that the wake-up cannot place it on the owner's core.  The kernel otherwise often
+ * does (wake-affine: the waker's core, busy with the owner, while the other idles), and the two
+ * threads then share one core in 4 ms time slices: a 0.7 ms call took 3-6 ms after every pause of
+ * 50 ms or more (`perf sched timehist`, a 2-vCPU VM).  The worker restores its mask once awake;
+ * spinning workers are not touched.  Costs a system call per sleeping worker, only after a pause. */
+static void steer_sleepers(int active)
+{
+    int cpu = sched_getcpu();
+    if (cpu < 0)
+        return;
+    for (int i = 0; i < pool.nworkers && i + 1 < active; ++i) {
+        if (!pool.asleep[i] || !CPU_ISSET(cpu, &pool.mask[i]) || CPU_COUNT(&pool.mask[i]) < 2)
+            continue;
+        cpu_set_t away = pool.mask[i];
+        CPU_CLR(cpu, &away);
+        if (sched_setaffinity(pool.sys_tid[i], sizeof(cpu_set_t), &away) == 0)
+            pool.steered[i] = 1;
+    }
+}
+
 void tc_team_run(tc_team *team, int ntasks, tc_task_fn fn, void *ctx)
 {
     if (team->threads <= 1 || ntasks <= 1 || pool.nworkers == 0) {
@@ -223,20 +270,17 @@ void tc_team_run(tc_team *team, int ntasks, tc_task_fn fn, void *ctx)
     atomic_store(&pool.next, 0);
     atomic_store(&pool.finished, 0);
     pthread_mutex_lock(&pool.mu);
+    steer_sleepers(team->threads);
     atomic_fetch_add_explicit(&pool.gen, 1, memory_order_release);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.mu);
     run_tasks(0);
     long deadline = now_ns() + TC_SPIN_NS;
     for (int i = 0; atomic_load_explicit(&pool.finished, memory_order_acquire) != pool.nworkers; ++i) {
-        if ((i & 63) == 63 && now_ns() > deadline) {
-            pthread_mutex_lock(&pool.mu);
-            while (atomic_load(&pool.finished) != pool.nworkers)
-                pthread_cond_wait(&pool.done, &pool.mu);
-            pthread_mutex_unlock(&pool.mu);
-            break;
-        }
-        cpu_relax();
+        if ((i & 63) == 63 && now_ns() > deadline)
+            sched_yield(); /* a worker on this core runs now; on another core this returns at once */
+        else
+            cpu_relax();
     }
 }
 
