@@ -98,3 +98,30 @@ def test_no_thread_spins_after_a_held_call(method):
     """)
     used = _cpu_during_sleep_after(code)
     assert used < 0.03, f"{used:.3f} s of CPU during a 0.3 s sleep after the call: a thread kept spinning"
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="steering needs two CPUs to choose from")
+def test_steered_workers_get_their_cpus_back():
+    """A worker asleep when a job comes is woken with the owner's CPU taken out of its mask (so that
+    the kernel cannot place it on the owner's busy core); once awake it restores its mask. After
+    pauses long enough for the workers to sleep, every thread may again use every CPU the process may."""
+    code = textwrap.dedent("""
+        import glob, os, time, numpy as np
+        from tconv.core import _native
+        a = np.random.default_rng(0).random((400, 400)).astype(np.float32)
+        want = sorted(os.sched_getaffinity(0))
+        for _ in range(4):
+            time.sleep(0.05)  # past the workers' spin and yield phases: they sleep
+            _native.gemm(a, a, threads=2)
+        time.sleep(0.05)
+        masks = {}
+        for task in glob.glob("/proc/self/task/*"):
+            tid = int(task.rsplit("/", 1)[1])
+            masks[tid] = sorted(os.sched_getaffinity(tid))
+        assert len(masks) >= 2, masks
+        assert all(m == want for m in masks.values()), (want, masks)
+        print("ok")
+    """)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", TCONV_NUM_THREADS="2")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
