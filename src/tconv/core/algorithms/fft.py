@@ -68,7 +68,7 @@ __all__ = ["Fft", "FftPlan", "fft_plan", "kernel_spectrum", "all_finite", "fft_c
 # float32), a second worker adds about PARALLEL_GAIN of a thread; one complex multiply-add of the
 # channel mixing costs MIX_S per element (out of cache); the real buffers (zero-fill, copy in,
 # inverse output, copy out) BUFFER_S_PER_BYTE
-FFT_S_PER_POINT_LOG = {8: 2.5e-10, 4: 1.5e-10}
+FFT_S_PER_POINT_LOG = {8: 2.25e-10, 4: 1.35e-10}
 PARALLEL_GAIN = 0.3
 MIX_S = {8: 2.5e-9, 4: 1.2e-9}
 BUFFER_S_PER_BYTE = 1.2e-10
