@@ -90,3 +90,61 @@ def test_fallback_costs_more_than_native():
         slow = direct.cost(geom, 1, 4, "conv_transpose")
     fast = direct.cost(geom, 1, 4, "conv_transpose")
     assert slow > fast if _native.available() else slow == fast
+
+
+@pytest.mark.parametrize("method", ["gemm", "zero_insertion", "direct"])
+def test_fallback_long_float32_reductions_within_twice_torch_error(fallback, method):
+    """Without the core, a 18432-term float32 reduction (2048 channels x 3x3: OpenBLAS's SGEMM for
+    gemm and zero_insertion, in depth chunks summed in float64) stays within twice PyTorch's own
+    float32 error against float64 (tests/test_reliability.py holds the core's algorithms to it)."""
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    x = (1e4 + rng.standard_normal((1, 2048, 5, 5))).astype(np.float32)
+    w = rng.standard_normal((3, 2048, 3, 3)).astype(np.float32)
+    for fn, tfn in ((tconv.conv, F.conv2d), (tconv.conv_transpose, F.conv_transpose2d)):
+        wt = w if fn is tconv.conv else np.ascontiguousarray(w.transpose(1, 0, 2, 3))
+        ref = tfn(torch.tensor(x, dtype=torch.float64), torch.tensor(wt, dtype=torch.float64), padding=1).numpy()
+        scale = np.abs(ref).max()
+        torch_err = np.abs(tfn(torch.tensor(x), torch.tensor(wt), padding=1).numpy() - ref).max() / scale
+        err = np.abs(fn(x, wt, padding=1, method=method) - ref).max() / scale
+        assert err <= 2 * torch_err, (fn.__name__, err, torch_err)
+
+
+@pytest.mark.parametrize("transa", [False, True])
+@pytest.mark.parametrize("transb", [False, True])
+@pytest.mark.parametrize("beta", [0.0, 1.0])
+def test_blas_long_float32_depth_chunks(monkeypatch, transa, transb, beta):
+    """Without the core, a deep float32 GEMM runs in depth chunks summed in float64 (over column
+    blocks of C): every operand layout, offsets, leading dimensions wider than the matrix, both
+    betas, against the float64 product (one SGEMM over the whole depth alongside, as a check of the test)."""
+    from tconv.core import blas
+
+    monkeypatch.setattr(blas, "BLAS_BLOCK_ELEMENTS", 7 * 5)  # several column blocks of C
+    rng = np.random.default_rng(1)
+    m, n, k = 7, 11, 5 * blas.BLAS_DEPTH_CHUNK + 37
+    lda = (k if transa else m) + 3
+    ldb = (n if transb else k) + 2
+    ldc = m + 4
+    a_off, b_off, c_off = 5, 3, 2
+    a = (1e3 + rng.standard_normal(a_off + lda * (m if transa else k))).astype(np.float32)
+    b = rng.standard_normal(b_off + ldb * (k if transb else n)).astype(np.float32)
+    c0 = rng.standard_normal(c_off + ldc * n).astype(np.float32)
+
+    def col_major(buf, off, ld, rows, cols):  # the (rows, cols) column-major matrix at off
+        return np.lib.stride_tricks.as_strided(buf[off:], (rows, cols), (buf.itemsize, ld * buf.itemsize))
+
+    opa = col_major(a, a_off, lda, k, m).T if transa else col_major(a, a_off, lda, m, k)
+    opb = col_major(b, b_off, ldb, n, k).T if transb else col_major(b, b_off, ldb, k, n)
+    want = opa.astype(np.float64) @ opb.astype(np.float64) + beta * col_major(c0, c_off, ldc, m, n)
+    outs = {}
+    for name, fn in (("chunks", blas._blas_long_f32), ("one sgemm", blas._blas)):
+        c = c0.copy()
+        fn(transa, transb, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc, beta)
+        got = col_major(c, c_off, ldc, m, n)
+        outs[name] = float(np.abs(got - want).max() / np.abs(want).max())
+        untouched = np.ones(c.size, bool)
+        untouched[[c_off + i + j * ldc for i in range(m) for j in range(n)]] = False
+        assert np.array_equal(c[untouched], c0[untouched]), name  # only C's cells are written
+    assert outs["chunks"] < 1e-6 and outs["one sgemm"] < 1e-6, outs
