@@ -2,7 +2,9 @@
 
 ``conv_transpose``: ``cols = W^T y`` with ``W`` laid out as ``(C_out*prod(k), C_in)`` per
 group, then each tap's slab of ``cols`` is added into its strided output window
-(col2im). ``conv``: the windows are gathered into ``cols`` (im2col) and multiplied.
+(col2im). On the compiled core the product is one implicit GEMM per group and batch chunk
+(:func:`~tconv.core.algorithms.native.cols_product`: ``y``'s samples read in place, no copy of them
+into one matrix); without it, BLAS per sample (or per chunk of small images). ``conv``: the windows are gathered into ``cols`` (im2col) and multiplied.
 The weight gradient: im2col of the x-side array, then GEMMs accumulating over the batch.
 Scratch: ``C_out * prod(k) * prod(input)`` elements per sample of a batch chunk for ``cols``,
 chunked to :data:`~tconv.core.algorithms._base.SCRATCH_FACTOR` times the output's bytes.
@@ -24,6 +26,7 @@ from ..outputs import empty as output_empty
 from ..taps import tap_windows
 from ._base import SCRATCH_FACTOR, Algorithm, register
 from ._kernels import as3, col2im_into, im2col_into, pad3, workspace
+from .native import cols_product, cols_weight
 
 # cost model: the BLAS rate comes from tconv.core.machine.blas_rates (deterministic per machine);
 # the compiled col2im moves about this many bytes per second, single-threaded; NumPy's, tap by
@@ -150,6 +153,15 @@ def _overlap_add(y: np.ndarray, w: np.ndarray, geom, out: np.ndarray) -> np.ndar
     return out
 
 
+def _cols_weight(w: np.ndarray, geom):
+    """The weight as :func:`~tconv.core.algorithms.native.cols_product` reads it, where the compiled
+    core computes ``cols`` (its implicit GEMM reads each sample's ``y`` in place: no copy of ``y``
+    into one matrix), else None."""
+    if not (_native.available() and w.dtype in (np.float32, np.float64) and geom.nd <= 8):
+        return None
+    return cols_weight(w, geom)
+
+
 def fast_conv_transpose(y: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
     """``cols = W^T y`` through BLAS (the weight is read transposed in place, never re-laid out),
     then the fused col2im, chunked over the batch to bound the scratch memory."""
@@ -162,9 +174,14 @@ def fast_conv_transpose(y: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
         return out
     if overlap_add(geom):
         return _overlap_add(y, w, geom, out)
+    w_cols = _cols_weight(w, geom)
     for b0, b1, _ in _chunks(geom, n, y.itemsize):
         ld = (b1 - b0) * M
         cols, view = _cols(geom, b1 - b0, M, y.dtype)
+        if w_cols is not None:  # the compiled core: one implicit GEMM per group, y read in place
+            cols_product(y[b0:b1], w_cols, geom, cols)
+            col2im_into(view, as3(out, nd), b0, geom)
+            continue
         yt = _y_side(y, b0, b1, M)
         for gi in range(g):
             if yt is not None:
@@ -289,7 +306,9 @@ def core_gemm_work(geom, batch: int, op: str) -> tuple[float, int, int, int, int
     mr, nr = kern["mr"], kern["nr"]
     nb = chunk_size(geom, batch, 4)
     chunks = -(-batch // nb)
-    per_sample = not _one_gemm_per_chunk(nb, M)
+    # conv_transpose's product is one implicit GEMM per group and chunk (cols_product); conv's
+    # one GEMM per sample, or per chunk after one copy of small images (_one_gemm_per_chunk)
+    per_sample = op != "conv_transpose" and not _one_gemm_per_chunk(nb, M)
     calls = g * (batch if per_sample else chunks)
     cols = (1 if per_sample else nb) * M
     if op == "conv_transpose":

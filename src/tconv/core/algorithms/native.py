@@ -413,6 +413,50 @@ def _transpose_plan(geom: ConvGeometry, n: int):
 #: the plan builder of each operation native runs through the compiled plans
 _BUILDERS = {"conv": _conv_plan, "conv_transpose": _transpose_plan}
 
+
+def _cols_plan(geom: ConvGeometry, n: int):
+    """``gemm``'s product ``cols[(cx, t), (b, m)] = sum_cy W[cy, cx, t] y[b, cy, m]`` for a batch of
+    ``n`` as one implicit GEMM per group: ``geom`` is the 1x1 conv of :func:`cols_geometry` (input
+    ``y``, output channels ``(cx, t)``), its C laid out as the col2im's ``(Cx*K, n*M)`` matrix (rows
+    ``n*M`` apart, column ``(b, m)`` at ``b*M + m``) instead of a batch of images."""
+    shape, parts, gemms, w_len, src_len, out_len = _conv_plan(geom, n)
+    yprod = math.prod(geom.y_shape)
+    nd = geom.nd
+    colbase, colcoord, tapoff, tapcoord, _, aqoff, channels = parts[0]
+    c_cols = _columns(n, _grid(geom.y_shape), yprod, _strides(geom.y_shape), np.ones(nd, np.int64),
+                      np.zeros(nd, np.int64))
+    rows = geom.y_channels // geom.groups
+    gemms = [(pi, m, k, a_off, s_off, cs, n * yprod, gi * rows * n * yprod, e1, e2)
+             for gi, (pi, m, k, a_off, s_off, cs, _, _, e1, e2) in enumerate(gemms)]
+    return shape, [(colbase, colcoord, tapoff, tapcoord, c_cols, aqoff, channels)], gemms, w_len, src_len, out_len
+
+
+def cols_geometry(geom: ConvGeometry) -> ConvGeometry:
+    """The 1x1 conv whose output channels are conv_transpose ``geom``'s ``(output channel, tap)``
+    rows of ``cols`` and whose input is ``geom``'s input (``y``)."""
+    from ..geometry import conv_geometry
+
+    k = math.prod(geom.kernel)
+    return conv_geometry((geom.x_channels * k, geom.y_channels // geom.groups, *(1,) * geom.nd), geom.y_shape,
+                         1, 0, 1, geom.groups)
+
+
+def cols_weight(w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+    """conv_transpose weight ``(Cy, Cx/g, *k)`` as :func:`cols_geometry`'s ``(Cx*K, Cy/g, 1...)``:
+    per group the ``(Cy/g, Cx/g*K)`` block transposed."""
+    g, cy = geom.groups, geom.y_channels
+    rows = (geom.x_channels // g) * math.prod(geom.kernel)
+    wt = w.reshape(g, cy // g, rows).transpose(0, 2, 1)
+    return np.ascontiguousarray(wt).reshape(g * rows, cy // g, *(1,) * geom.nd)
+
+
+def cols_product(y: np.ndarray, w_cols: np.ndarray, geom: ConvGeometry, cols: np.ndarray) -> None:
+    """``cols`` (the C-contiguous ``(Cx*K, n*M)`` matrix) = the product of :func:`_cols_plan` for the
+    ``n`` samples of ``y`` (C-contiguous), on the compiled core."""
+    g1 = cols_geometry(geom)
+    plan = _compiled_plan("cols", _cols_plan, g1, y.shape[0], y.dtype)
+    _native._ext.conv_run(plan, w_cols, y, cols, _threads(), None)
+
 #: the indirection tables hold int32 offsets: a call's source stays below this many elements
 _INDEX_LIMIT = 2**31
 
