@@ -239,6 +239,7 @@ typedef struct {
     ptrdiff_t mrow, kk;      /* cells of one y-side channel, taps of the kernel */
     const tc_direct_taps *taps; /* conv_transpose: the tap tables built beforehand, or NULL */
     ptrdiff_t plen[TC_MAX_WEAVE]; /* all_phases: the cells of each phase of a row */
+    int pairs;                    /* col2im with stride 2 and dilation 1 on axis 2: pair_row */
 } call;
 
 /* c->span2 for every tap of axis 2 (freed by the caller); -1 when memory ran out */
@@ -567,6 +568,82 @@ static void unit_next(const call *c, ptrdiff_t per, unit_pos *q)
     ++q->at[0];
 }
 
+/* o[i] += a[i] for the data type */
+static void add_run(char *o, const char *a, ptrdiff_t n, tc_dtype dt)
+{
+    if (dt == TC_F32)
+        for (ptrdiff_t i = 0; i < n; ++i)
+            ((float *)o)[i] += ((const float *)a)[i];
+    else
+        for (ptrdiff_t i = 0; i < n; ++i)
+            ((double *)o)[i] += ((const double *)a)[i];
+}
+
+/* The slab of tap t2 of one (axis-0, axis-1) term of a col2im row: input cells j land on
+ * o = 2j + t2 - lo (stride 2, dilation 1 on axis 2).  With its neighbour tap t2 + 1 (b, or NULL
+ * for none) the two interleave: o = 2j + off and 2j + off + 1. */
+static void pair_term(const call *c, char *orow, const char *a, const char *b, ptrdiff_t off)
+{
+    const tc_direct_problem *p = c->p;
+    const ptrdiff_t es = (ptrdiff_t)dt_size(p->dtype), n2 = p->x[2], m2 = p->m[2];
+    /* j with 0 <= 2j + off and 2j + off + (b != 0) < n2 and j < m2 */
+    ptrdiff_t ja = off >= 0 ? 0 : (-off + 1) / 2, je = min_pd(m2, (n2 - off - (b ? 1 : 0) + 1) / 2);
+    for (ptrdiff_t j = 0; j < m2; ++j) { /* the cells at the row's ends one by one */
+        if (j == ja && je > ja)
+            j = je;
+        if (j >= m2)
+            break;
+        ptrdiff_t o = 2 * j + off;
+        if (o >= 0 && o < n2) {
+            TC_IN(orow + o * es, es, p->lo_o, p->hi_o);
+            add_run(orow + o * es, a + j * es, 1, p->dtype);
+        }
+        if (b && o + 1 >= 0 && o + 1 < n2) {
+            TC_IN(orow + (o + 1) * es, es, p->lo_o, p->hi_o);
+            add_run(orow + (o + 1) * es, b + j * es, 1, p->dtype);
+        }
+    }
+    if (je <= ja)
+        return;
+    TC_IN(orow + (2 * ja + off) * es, (2 * (je - ja) - (b ? 0 : 1)) * es, p->lo_o, p->hi_o);
+    TC_IN(a + ja * es, (je - ja) * es, p->lo_y, p->hi_y);
+    if (b) {
+        TC_IN(b + ja * es, (je - ja) * es, p->lo_y, p->hi_y);
+        c->k->pair[p->dtype](orow + (2 * ja + off) * es, a + ja * es, b + ja * es, je - ja);
+    } else if (p->dtype == TC_F32) {
+        for (ptrdiff_t j = ja; j < je; ++j)
+            ((float *)orow)[2 * j + off] += ((const float *)a)[j];
+    } else {
+        for (ptrdiff_t j = ja; j < je; ++j)
+            ((double *)orow)[2 * j + off] += ((const double *)a)[j];
+    }
+}
+
+/* col2im's row at[] when axis 2 has stride 2 and dilation 1 (c->pairs): the row zeroed, then for
+ * each term of axes 0 and 1 the axis-2 taps two by two, each pair interleaved into the row (the
+ * general path accumulates each phase apart in a block and weaves them, a function call per term,
+ * for the few terms a stride-2 row has). */
+static void pair_row(const call *c, const ptrdiff_t at[5], char *orow)
+{
+    const tc_direct_problem *p = c->p;
+    const ptrdiff_t es = (ptrdiff_t)dt_size(p->dtype), n = at[0], cx = at[1], p0 = at[2], p1 = at[3];
+    TC_IN(orow, p->x[2] * es, p->lo_o, p->hi_o);
+    memset(orow, 0, (size_t)(p->x[2] * es));
+    for (ptrdiff_t h0 = c->start[0][p0]; h0 < c->start[0][p0 + 1]; ++h0) {
+        ptrdiff_t t0 = c->hits[0][h0][0], j0 = c->hits[0][h0][1];
+        for (ptrdiff_t h1 = c->start[1][p1]; h1 < c->start[1][p1 + 1]; ++h1) {
+            ptrdiff_t t1 = c->hits[1][h1][0], j1 = c->hits[1][h1][1];
+            ptrdiff_t tap0 = (t0 * p->k[1] + t1) * p->k[2], at0 = (j0 * p->m[1] + j1) * p->m[2];
+            const char *slab = p->y + (((cx * c->kk + tap0) * c->nb + n) * c->mrow + at0) * es;
+            const ptrdiff_t tstep = c->nb * c->mrow * es; /* the next axis-2 tap's slab */
+            for (ptrdiff_t t2 = 0; t2 < p->k[2]; t2 += 2) {
+                const char *a = slab + t2 * tstep, *b = t2 + 1 < p->k[2] ? a + tstep : NULL;
+                pair_term(c, orow, a, b, t2 - p->lo[2]);
+            }
+        }
+    }
+}
+
 static void transpose_unit(const call *c, block *b, char *cells, double *totals, const unit_pos *q, float *apack,
                            ptrdiff_t *offs, double *tot)
 {
@@ -574,7 +651,9 @@ static void transpose_unit(const call *c, block *b, char *cells, double *totals,
     const ptrdiff_t es = (ptrdiff_t)b->es, *at = q->at, part = q->part;
     ptrdiff_t nout = at[0] + c->n_first; /* col2im writes planes from n_first */
     char *orow = p->out + (((nout * p->cx + at[1]) * p->x[0] + at[2]) * p->x[1] + at[3]) * p->x[2] * es;
-    if (c->all_phases)
+    if (c->pairs)
+        pair_row(c, at, orow);
+    else if (c->all_phases)
         interleaved_row(c, b, cells, totals, at, orow);
     else if (c->tile_p)
         tiled_phases(c, b, cells, totals, at, orow, part * c->tile_p, apack, offs, tot);
@@ -656,6 +735,9 @@ static int run_transpose(call *c, int threads)
     c->mrow = p->m[0] * p->m[1] * p->m[2];
     c->kk = p->k[0] * p->k[1] * p->k[2];
     c->all_phases = p->s[2] > 1 && p->s[2] <= TC_MAX_WEAVE && c->nph == p->s[2];
+    c->pairs = c->nb > 0 && p->s[2] == 2 && p->d[2] == 1 && p->x[2] >= 2; /* col2im, stride 2: pair_row */
+    if (c->pairs)
+        c->all_phases = 1; /* one unit per row */
     for (ptrdiff_t k = 0; c->all_phases && k < p->s[2]; ++k)
         c->plen[k] = (p->x[2] - k + p->s[2] - 1) / p->s[2];
     /* register tiles over phases: conv_transpose in float32 with a long stride, dilation 1 */

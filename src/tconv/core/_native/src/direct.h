@@ -38,6 +38,9 @@ typedef struct {
     void (*edge)(ptrdiff_t K, const float *a, const float *y, const ptrdiff_t *offs, const ptrdiff_t *lim,
                  ptrdiff_t q, double *acc);
     int tile_p, tile_nq;
+    /* pair: o[2i] += a[i], o[2i + 1] += b[i] for i < n (float or double, by tc_dtype): two taps of a
+     * stride-2 axis landing side by side, added into an output row (col2im) */
+    void (*pair[2])(void *o, const void *a, const void *b, ptrdiff_t n);
 } tc_direct_loops;
 
 extern const tc_direct_loops tc_direct_avx512, tc_direct_avx2, tc_direct_generic;
