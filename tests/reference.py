@@ -139,3 +139,23 @@ def torch_ct_grads(case, x, w, b, go):
     out.backward(gt)
     gx = xt.grad.numpy() if case.batch is not None else xt.grad.numpy()[0]
     return gx, wt.grad.numpy(), None if bt is None else bt.grad.numpy()
+
+
+def long_float32_reduction_errors(method: str) -> list[tuple[str, float, float]]:
+    """A 18432-term float32 reduction (2048 channels x 3x3, offset data) through ``method``, as conv
+    and as conv_transpose: ``(function, tconv's error, PyTorch's float32 error)`` against float64,
+    relative to the largest output (the accuracy bound the tests hold: tconv within 2x PyTorch's)."""
+    import tconv
+
+    rng = np.random.default_rng(0)
+    x = (1e4 + rng.standard_normal((1, 2048, 5, 5))).astype(np.float32)
+    w = rng.standard_normal((3, 2048, 3, 3)).astype(np.float32)
+    out = []
+    for fn, tfn in ((tconv.conv, F.conv2d), (tconv.conv_transpose, F.conv_transpose2d)):
+        wt = w if fn is tconv.conv else np.ascontiguousarray(w.transpose(1, 0, 2, 3))
+        ref = tfn(torch.tensor(x, dtype=torch.float64), torch.tensor(wt, dtype=torch.float64), padding=1).numpy()
+        scale = np.abs(ref).max()
+        torch_err = np.abs(tfn(torch.tensor(x), torch.tensor(wt), padding=1).numpy() - ref).max() / scale
+        err = np.abs(fn(x, wt, padding=1, method=method) - ref).max() / scale
+        out.append((fn.__name__, float(err), float(torch_err)))
+    return out

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from reference import close, torch_conv, torch_conv_transpose, torch_ct_grads
+from reference import close, long_float32_reduction_errors, torch_conv, torch_conv_transpose, torch_ct_grads
 from strategies import cases
 
 import tconv
@@ -97,19 +97,8 @@ def test_fallback_long_float32_reductions_within_twice_torch_error(fallback, met
     """Without the core, a 18432-term float32 reduction (2048 channels x 3x3: OpenBLAS's SGEMM for
     gemm and zero_insertion, in depth chunks summed in float64) stays within twice PyTorch's own
     float32 error against float64 (tests/test_reliability.py holds the core's algorithms to it)."""
-    import torch
-    import torch.nn.functional as F
-
-    rng = np.random.default_rng(0)
-    x = (1e4 + rng.standard_normal((1, 2048, 5, 5))).astype(np.float32)
-    w = rng.standard_normal((3, 2048, 3, 3)).astype(np.float32)
-    for fn, tfn in ((tconv.conv, F.conv2d), (tconv.conv_transpose, F.conv_transpose2d)):
-        wt = w if fn is tconv.conv else np.ascontiguousarray(w.transpose(1, 0, 2, 3))
-        ref = tfn(torch.tensor(x, dtype=torch.float64), torch.tensor(wt, dtype=torch.float64), padding=1).numpy()
-        scale = np.abs(ref).max()
-        torch_err = np.abs(tfn(torch.tensor(x), torch.tensor(wt), padding=1).numpy() - ref).max() / scale
-        err = np.abs(fn(x, wt, padding=1, method=method) - ref).max() / scale
-        assert err <= 2 * torch_err, (fn.__name__, err, torch_err)
+    for name, err, torch_err in long_float32_reduction_errors(method):
+        assert err <= 2 * torch_err, (name, err, torch_err)
 
 
 @pytest.mark.parametrize("transa", [False, True])

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from reference import close
+from reference import close, long_float32_reduction_errors
 
 import tconv
 
@@ -376,16 +376,8 @@ def test_auto_is_the_same_in_every_process():
 def test_long_float32_reductions_within_twice_torch_error(method):
     if _refused_without_core(method):
         return
-    rng = np.random.default_rng(0)
-    x = (1e4 + rng.standard_normal((1, 2048, 5, 5))).astype(np.float32)
-    w = rng.standard_normal((3, 2048, 3, 3)).astype(np.float32)
-    for fn, tfn in ((tconv.conv, F.conv2d), (tconv.conv_transpose, F.conv_transpose2d)):
-        wt = w if fn is tconv.conv else np.ascontiguousarray(w.transpose(1, 0, 2, 3))
-        ref = tfn(torch.tensor(x, dtype=torch.float64), torch.tensor(wt, dtype=torch.float64), padding=1).numpy()
-        scale = np.abs(ref).max()
-        torch_err = np.abs(tfn(torch.tensor(x), torch.tensor(wt), padding=1).numpy() - ref).max() / scale
-        err = np.abs(fn(x, wt, padding=1, method=method) - ref).max() / scale
-        assert err <= 2 * torch_err, (fn.__name__, err, torch_err)
+    for name, err, torch_err in long_float32_reduction_errors(method):
+        assert err <= 2 * torch_err, (name, err, torch_err)
 
 
 # -- 10. set-up and first use
