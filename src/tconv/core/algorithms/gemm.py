@@ -4,7 +4,8 @@
 group, then each tap's slab of ``cols`` is added into its strided output window
 (col2im). On the compiled core the product is one implicit GEMM per group and batch chunk
 (:func:`~tconv.core.algorithms.native.cols_product`: ``y``'s samples read in place, no copy of them
-into one matrix); without it, BLAS per sample (or per chunk of small images). ``conv``: the windows are gathered into ``cols`` (im2col) and multiplied.
+into one matrix); without it, BLAS per sample (or per chunk of small images).
+``conv``: the windows are gathered into ``cols`` (im2col) and multiplied.
 The weight gradient: im2col of the x-side array, then GEMMs accumulating over the batch.
 Scratch: ``C_out * prod(k) * prod(input)`` elements per sample of a batch chunk for ``cols``,
 chunked to :data:`~tconv.core.algorithms._base.SCRATCH_FACTOR` times the output's bytes.
@@ -163,8 +164,9 @@ def _cols_weight(w: np.ndarray, geom):
 
 
 def fast_conv_transpose(y: np.ndarray, w: np.ndarray, geom) -> np.ndarray:
-    """``cols = W^T y`` through BLAS (the weight is read transposed in place, never re-laid out),
-    then the fused col2im, chunked over the batch to bound the scratch memory."""
+    """``cols = W^T y``, then the fused col2im, chunked over the batch to bound the scratch memory:
+    on the compiled core :func:`~tconv.core.algorithms.native.cols_product` (the weight re-laid out
+    once per call, O(weights)); without it BLAS, the weight read transposed in place."""
     n, g, nd = y.shape[0], geom.groups, geom.nd
     cyg, cxg = geom.y_channels // g, geom.x_channels // g
     K, M = math.prod(geom.kernel), math.prod(geom.y_shape)

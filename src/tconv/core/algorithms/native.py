@@ -431,6 +431,7 @@ def _cols_plan(geom: ConvGeometry, n: int):
     return shape, [(colbase, colcoord, tapoff, tapcoord, c_cols, aqoff, channels)], gemms, w_len, src_len, out_len
 
 
+@lru_cache(maxsize=256)
 def cols_geometry(geom: ConvGeometry) -> ConvGeometry:
     """The 1x1 conv whose output channels are conv_transpose ``geom``'s ``(output channel, tap)``
     rows of ``cols`` and whose input is ``geom``'s input (``y``)."""

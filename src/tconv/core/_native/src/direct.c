@@ -568,43 +568,51 @@ static void unit_next(const call *c, ptrdiff_t per, unit_pos *q)
     ++q->at[0];
 }
 
-/* o[i] += a[i] for the data type */
-static void add_run(char *o, const char *a, ptrdiff_t n, tc_dtype dt)
+/* o[0] += a[0] in the data type */
+static void add_cell(char *o, const char *a, tc_dtype dt)
 {
     if (dt == TC_F32)
-        for (ptrdiff_t i = 0; i < n; ++i)
-            ((float *)o)[i] += ((const float *)a)[i];
+        *(float *)o += *(const float *)a;
     else
-        for (ptrdiff_t i = 0; i < n; ++i)
-            ((double *)o)[i] += ((const double *)a)[i];
+        *(double *)o += *(const double *)a;
 }
 
-/* The slab of tap t2 of one (axis-0, axis-1) term of a col2im row: input cells j land on
- * o = 2j + t2 - lo (stride 2, dilation 1 on axis 2).  With its neighbour tap t2 + 1 (b, or NULL
- * for none) the two interleave: o = 2j + off and 2j + off + 1. */
+/* Input cells [j0, j1) of a pair_term one by one (the row's ends): a[j] onto o = 2j + off and,
+ * with b, b[j] onto o + 1, where those land inside the row. */
+static void pair_cells(const call *c, char *orow, const char *a, const char *b, ptrdiff_t off, ptrdiff_t j0,
+                       ptrdiff_t j1)
+{
+    const tc_direct_problem *p = c->p;
+    const ptrdiff_t es = (ptrdiff_t)dt_size(p->dtype), n2 = p->x[2];
+    for (ptrdiff_t j = j0; j < j1; ++j) {
+        ptrdiff_t o = 2 * j + off;
+        if (o >= 0 && o < n2) {
+            TC_IN(orow + o * es, es, p->lo_o, p->hi_o);
+            add_cell(orow + o * es, a + j * es, p->dtype);
+        }
+        if (b && o + 1 >= 0 && o + 1 < n2) {
+            TC_IN(orow + (o + 1) * es, es, p->lo_o, p->hi_o);
+            add_cell(orow + (o + 1) * es, b + j * es, p->dtype);
+        }
+    }
+}
+
+/* The slab a of tap t2 of one (axis-0, axis-1) term of a col2im row: input cell j lands on
+ * o = 2j + off, off = t2 - lo (stride 2, dilation 1 on axis 2).  With its neighbour tap t2 + 1
+ * (b, or NULL for none) the two interleave: 2j + off and 2j + off + 1.  The cells [ja, je) whose
+ * targets all lie inside the row run through the ISA's pair loop, the others one by one. */
 static void pair_term(const call *c, char *orow, const char *a, const char *b, ptrdiff_t off)
 {
     const tc_direct_problem *p = c->p;
     const ptrdiff_t es = (ptrdiff_t)dt_size(p->dtype), n2 = p->x[2], m2 = p->m[2];
     /* j with 0 <= 2j + off and 2j + off + (b != 0) < n2 and j < m2 */
     ptrdiff_t ja = off >= 0 ? 0 : (-off + 1) / 2, je = min_pd(m2, (n2 - off - (b ? 1 : 0) + 1) / 2);
-    for (ptrdiff_t j = 0; j < m2; ++j) { /* the cells at the row's ends one by one */
-        if (j == ja && je > ja)
-            j = je;
-        if (j >= m2)
-            break;
-        ptrdiff_t o = 2 * j + off;
-        if (o >= 0 && o < n2) {
-            TC_IN(orow + o * es, es, p->lo_o, p->hi_o);
-            add_run(orow + o * es, a + j * es, 1, p->dtype);
-        }
-        if (b && o + 1 >= 0 && o + 1 < n2) {
-            TC_IN(orow + (o + 1) * es, es, p->lo_o, p->hi_o);
-            add_run(orow + (o + 1) * es, b + j * es, 1, p->dtype);
-        }
-    }
-    if (je <= ja)
+    if (je <= ja) {
+        pair_cells(c, orow, a, b, off, 0, m2);
         return;
+    }
+    pair_cells(c, orow, a, b, off, 0, ja);
+    pair_cells(c, orow, a, b, off, je, m2);
     TC_IN(orow + (2 * ja + off) * es, (2 * (je - ja) - (b ? 0 : 1)) * es, p->lo_o, p->hi_o);
     TC_IN(a + ja * es, (je - ja) * es, p->lo_y, p->hi_y);
     if (b) {
@@ -735,9 +743,8 @@ static int run_transpose(call *c, int threads)
     c->mrow = p->m[0] * p->m[1] * p->m[2];
     c->kk = p->k[0] * p->k[1] * p->k[2];
     c->all_phases = p->s[2] > 1 && p->s[2] <= TC_MAX_WEAVE && c->nph == p->s[2];
-    c->pairs = c->nb > 0 && p->s[2] == 2 && p->d[2] == 1 && p->x[2] >= 2; /* col2im, stride 2: pair_row */
-    if (c->pairs)
-        c->all_phases = 1; /* one unit per row */
+    /* col2im with stride 2 and dilation 1 on axis 2: pair_row, one unit per row (all_phases holds) */
+    c->pairs = c->nb > 0 && c->all_phases && p->s[2] == 2 && p->d[2] == 1;
     for (ptrdiff_t k = 0; c->all_phases && k < p->s[2]; ++k)
         c->plen[k] = (p->x[2] - k + p->s[2] - 1) / p->s[2];
     /* register tiles over phases: conv_transpose in float32 with a long stride, dilation 1 */

@@ -53,8 +53,7 @@ typedef struct {
     char steered[TC_MAX_THREADS];    /* ... its mask narrowed by the owner: it restores it */
 } tc_pool;
 
-static tc_pool pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
-};
+static tc_pool pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 static long spin_ns = TC_SPIN_NS, yield_ns = TC_YIELD_NS;
 
