@@ -4,7 +4,8 @@ Times ``native`` on one thread (``process_time``, best of ``--repeat``: CPU time
 predicts, and it is steadier than wall time on a shared machine) over the suite's channel-heavy
 layers and variations of them, then fits ``seconds = tiles / rate + pack_b * B + pack_a * A +
 scatter * C + out * outputs + tile * micro-tiles + gemm * GEMMs + call`` (outputs: C's
-elements, written once; micro-tiles: register tiles times depth blocks) by non-negative least squares on relative errors, and prints
+elements, written once; micro-tiles: register tiles times depth blocks; the GEMMs whose B is read in
+place, gemm.c's taps mode, count their tiles at their own rate, reported as ``TAPS_RATE``, and no B packing) by non-negative least squares on relative errors, and prints
 the constants and each layer's measured and predicted time::
 
     python benchmarks/calibrate_native.py [--isa avx2] [--repeat 5]
@@ -52,11 +53,15 @@ def geometry(op, c_in, c_out, k, s, p, d, spatial):
 def features(geom, batch, op, itemsize=4):
     kern = _native.info()["kernels"]["float32"]
     mr, nr = kern["mr"], kern["nr"]
-    f = np.zeros(8)
+    f = np.zeros(9)
     shapes = native.gemm_shapes(geom, batch, op)
+    gathers = op == "conv" and max(geom.stride) > 1
     for m, n, k, buffered in shapes:
         tiles = math.ceil(m / mr) * math.ceil(n / nr) * math.ceil(k / kern["kc"])
-        f += [2.0 * math.ceil(m / mr) * mr * math.ceil(n / nr) * nr * k, k * n, m * k, m * n * buffered, m * n, tiles, 1, 0]
+        flops = 2.0 * native.row_slots(m, kern) * math.ceil(n / nr) * nr * k
+        in_place = op != "weight_grad" and not gathers and math.ceil(m / mr) <= kern.get("taps_tiles", 0)
+        f += [flops * (not in_place), k * n * (not in_place), m * k, m * n * buffered, m * n, tiles, 1, 0,
+              flops * in_place]
     f[7] = 1
     return f
 
@@ -114,8 +119,10 @@ def main() -> None:
         return
     coef, _ = nnls(A / t[:, None], np.ones(len(t)))  # relative errors
     rate = 1 / coef[0] if coef[0] > 0 else math.inf
+    taps = (1 / coef[8]) / rate if coef[8] > 0 else math.inf
     print(f"isa {_native.get_isa()}: rate={rate:.3g}, pack_b={coef[1]:.2g}, pack_a={coef[2]:.2g}, "
-          f"scatter={coef[3]:.2g}, out={coef[4]:.2g}, tile={coef[5]:.2g}, gemm={coef[6]:.2g}, call={coef[7]:.2g}")
+          f"scatter={coef[3]:.2g}, out={coef[4]:.2g}, tile={coef[5]:.2g}, gemm={coef[6]:.2g}, call={coef[7]:.2g}; "
+          f"B read in place: TAPS_RATE={taps:.2f} (of rate)")
     model = A @ coef
     for name, tm, tp in zip(names, t, model):
         print(f"  {name:40s} measured {tm * 1e3:9.3f} ms  model {tp * 1e3:9.3f} ms  ({tp / tm:.2f})")

@@ -73,9 +73,10 @@ WGRAD_PACK_B = 0.5e-9
 WGRAD_PACK_B_STRIDED = 1.9e-9
 
 
-#: the micro-kernel reading B in place (masked loads of the image's rows from L2) against packed
-#: panels: 120 against 179 GFLOP/s on L2's union GEMM (12 x 16384 x 576, one thread, AVX-512)
-TAPS_RATE = 0.67
+#: the micro-kernel reading B in place (masked loads of the image's rows, the micro-panel after next
+#: prefetched) against packed panels, fitted with the other constants by benchmarks/calibrate_native.py
+#: over its 24 layers, one thread (Zen 5, AVX-512; 0.67 before the prefetch)
+TAPS_RATE = 0.84
 
 
 def row_slots(m: int, kern: dict) -> int:
