@@ -4,7 +4,8 @@ For each thread count a fresh process runs (OpenBLAS and tconv's pool both sized
 through OPENBLAS_NUM_THREADS / TCONV_NUM_THREADS, so NumPy is measured on the same threads).
 In it, for each size and dtype, tconv and NumPy are timed in blocks of back-to-back calls, the
 blocks interleaved (tconv, NumPy, tconv, ...), and the FMA peak (independent FMA chains in the
-extension, for the ISA in use) is measured between the rounds. Reported: the median of the
+extension, for the ISA in use) is measured between the rounds, each after a 0.25 s pause (NumPy's
+OpenBLAS workers spin-wait after its calls, and would share the cores). Reported: the median of the
 block rates and their spread (min-max), the ratio tconv/NumPy of the medians, and tconv's median
 as a % of the median FMA peak. On a shared machine the absolute figures are noisy; the ratios,
 measured side by side, are the figures to compare.
@@ -24,6 +25,9 @@ import sys
 import time
 
 import numpy as np
+
+#: seconds of idle before our block and the FMA probe (OpenBLAS's workers spin about 0.1 s after a call)
+SETTLE_S = 0.25
 
 DEFAULT_SIZES = ["2048", "1024", "512", "4096x256x1152", "256x4096x576"]
 
@@ -73,8 +77,12 @@ def measure(args: argparse.Namespace) -> list[dict]:
                 np.matmul(a, b, out=c)
 
             for _ in range(args.rounds):
+                # after NumPy's block its OpenBLAS workers spin-wait ~0.1 s: a pause past that before
+                # our block and the probe (without it the 2-thread peak read 245-460 GFLOP/s on a Zen 5)
+                time.sleep(SETTLE_S)
                 ours.append(block_rate(tconv_call, flops, args.block))
                 theirs.append(block_rate(numpy_call, flops, args.block))
+                time.sleep(SETTLE_S)
                 peaks.append(_native.fma_peak(dtype, threads=threads, seconds=0.1))
             rows.append({"size": f"{m}x{n}x{k}", "dtype": dtype_name, "threads": threads, "isa": _native.get_isa(),
                          "ours": ours, "numpy": theirs})
