@@ -225,6 +225,8 @@ void tc_pack_gather(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff
     }
 }
 
+#define WTABLE_AHEAD 16
+
 #define PACK_WTABLE(T)                                                                           \
     static void pack_wtable_##T(const tc_wtable *t, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0,  \
                                 ptrdiff_t depth, int width, T *dst, tc_pack_rm fast)            \
@@ -252,9 +254,14 @@ void tc_pack_gather(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff
             else if (t->rs == 1) /* a depth-major weight matrix: one short copy */               \
                 for (ptrdiff_t i = 0; i < rows; ++i)                                             \
                     d[i] = wq[r0 + i];                                                           \
-            else                                                                                 \
-                for (ptrdiff_t i = 0; i < rows; ++i)                                             \
+            else {                                                                               \
+                const T *ahead = w + t->qoff[p0 + (p + WTABLE_AHEAD < depth ? p + WTABLE_AHEAD : p)];   \
+                for (ptrdiff_t i = 0; i < rows; ++i) { /* rows a stride apart: a line each, fetched  \
+                                                          WTABLE_AHEAD depth steps ahead */       \
+                    __builtin_prefetch(ahead + (r0 + i) * t->rs, 0, 3);                          \
                     d[i] = wq[(r0 + i) * t->rs];                                                 \
+                }                                                                                \
+            }                                                                                    \
             for (ptrdiff_t i = rows; i < width; ++i)                                             \
                 d[i] = 0;                                                                        \
         }                                                                                        \
