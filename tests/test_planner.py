@@ -76,3 +76,28 @@ def test_bench_smoke(tmp_path):
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()
     assert "| L5 single channel |" in text and "geometric mean" in text and "CPU:" in text
+
+
+def test_plans_follow_the_thread_option():
+    """The planner's cache keys on the thread count (and the compiled core's state): after
+    ``set_options(threads=1)`` the same shape is planned again, for one thread."""
+    from tconv.core.machine import cpu_count
+
+    geoms = [tconv.conv_geometry((64, 64, 3, 3), (64, 64), 1, 2, 2),  # F2: native or gemm
+             tconv.conv_geometry((1, 1, 15, 15), (2048, 2048), 1, 0)]  # a tiled fft
+    old = tconv.set_options(threads=None)
+    try:
+        two = [plan(g, 4, "float32", "conv") for g in geoms]
+        tconv.set_options(threads=1)
+        one = [plan(g, 4, "float32", "conv") for g in geoms]
+    finally:
+        tconv.set_options(**old)
+    assert [plan(g, 4, "float32", "conv") for g in geoms] == two  # the cache entries for the default back
+    for a, b in zip(two, one):
+        cost_a, cost_b = ({c.name: c.seconds for c in p.candidates}[a.choice] for p in (a, b))
+        if cpu_count() >= 2 and a.choice in ("native", "fft"):  # (the BLAS fallback's rate is per process)
+            assert cost_b > 1.3 * cost_a, (a.choice, cost_a, cost_b)
+        elif cpu_count() < 2:
+            assert cost_b == cost_a
+    fft_two, fft_one = ({c.name: c.detail for c in p.candidates}["fft"] for p in (two[1], one[1]))
+    assert ("threads" in fft_two) == (cpu_count() >= 2) and "threads" not in fft_one

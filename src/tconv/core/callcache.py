@@ -68,11 +68,7 @@ def _param_ok(v) -> bool:
     return True
 
 
-def _native_state() -> tuple:
-    ext = _native._ext
-    if ext is None:
-        return (False,)
-    return (_native._switched_off, ext.get_isa(), ext.get_num_threads())
+_native_state = _native.state
 
 
 def key(op: str, x, weight, bias, stride, padding, output_padding, groups, dilation, output_size,

@@ -26,7 +26,7 @@ from functools import cache
 
 from .options import thread_cap
 
-__all__ = ["cpu_count", "cpu_has_avx512", "blas_rates", "threads_for", "compiled_core",
+__all__ = ["cpu_count", "cpu_has_avx512", "blas_rates", "threads_for", "compiled_core", "cost_state",
            "MIN_WORK_PER_THREAD", "native_summary"]
 
 #: multiply-adds below which a second thread costs more than it saves (~40-100 us of work)
@@ -82,6 +82,21 @@ def threads_for(work: float) -> int:
     """How many threads a call with ``work`` multiply-adds (or comparable units) gets."""
     cap = thread_cap() or cpu_count()
     return int(max(1, min(cap, work // MIN_WORK_PER_THREAD)))
+
+
+def cost_state() -> tuple:
+    """What the cost models read that can change while the process runs, as one hashable tuple: the
+    options (``threads``, ``max_bytes`` and their environment variables), the CPUs this process may
+    use, and the compiled core's state (on or off, instruction set, pool size).  The planner's caches
+    key on it: after ``tconv.set_options(threads=1)`` a shape is planned again for one thread.
+
+    >>> cost_state() == cost_state()
+    True
+    """
+    from . import _native
+    from .options import state
+
+    return (state(), cpu_count(), _native.state())
 
 
 def compiled_core() -> str:

@@ -62,7 +62,7 @@ from .algorithms import (
     get_algorithm,
 )
 from .geometry import ConvGeometry, conv_geometry, conv_transpose_geometry
-from .machine import cpu_has_avx512, native_summary
+from .machine import cost_state, cpu_has_avx512, native_summary
 from .options import ALWAYS_FITS, check_bytes, format_bytes, memory_limit
 
 __all__ = ["Plan", "Candidate", "plan", "choose", "explain", "output_bytes"]
@@ -148,9 +148,15 @@ def _output_reason(geom: ConvGeometry, batch: int, op: str) -> str:
     return f"weight gradient of shape {geom.weight_shape}"
 
 
-@lru_cache(maxsize=1024)
 def plan(geom: ConvGeometry, batch: int, dtype: str, op: str = "conv_transpose") -> Plan:
-    """Choose the algorithm for ``op`` on ``geom`` (cached per geometry, batch, dtype, op)."""
+    """Choose the algorithm for ``op`` on ``geom`` (cached per geometry, batch, dtype, op and the
+    machine state the costs read, :func:`~tconv.core.machine.cost_state`: the thread count, the
+    instruction set, the compiled core on or off)."""
+    return _plan(geom, batch, dtype, op, cost_state())
+
+
+@lru_cache(maxsize=1024)
+def _plan(geom: ConvGeometry, batch: int, dtype: str, op: str, state: tuple) -> Plan:
     check_operation(op)
     dt = np.dtype(dtype)
     batch = max(batch, 1)
@@ -173,6 +179,9 @@ def plan(geom: ConvGeometry, batch: int, dtype: str, op: str = "conv_transpose")
              Candidate(c.name, f"scratch {format_bytes(c.scratch_bytes)} > {SCRATCH_FACTOR}x the output",
                        c.seconds, c.scratch_bytes, c.detail) for c in cands]
     return Plan(geom, batch, dtype, op, choice, tuple(cands))
+
+
+plan.cache_clear = _plan.cache_clear  # type: ignore[attr-defined]
 
 
 def _measure(p: Plan) -> Plan:

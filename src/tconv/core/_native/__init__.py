@@ -33,7 +33,7 @@ import numpy as np
 
 from ...errors import TconvError, TconvTypeError
 
-__all__ = ["available", "info", "isas", "get_isa", "set_isa", "use_isa", "hold", "set_num_threads",
+__all__ = ["available", "state", "info", "isas", "get_isa", "set_isa", "use_isa", "hold", "set_num_threads",
            "get_num_threads", "gemm", "fma_peak", "ISAS", "disabled", "direct", "im2col", "col2im"]
 
 #: every instruction set the extension is built for, best first
@@ -78,11 +78,24 @@ def available() -> bool:
     return _ext is not None and not _switched_off
 
 
+def state() -> tuple:
+    """What runs now, as one hashable tuple: ``(False,)`` without the extension, else whether it is
+    switched off (:func:`disabled`), the instruction set and the pool's size (the caches of plans key
+    on it, so :func:`set_isa` or :func:`set_num_threads` take effect at the next call).
+
+    >>> state() == state()
+    True
+    """
+    if _ext is None:
+        return (False,)
+    return (_switched_off, _ext.get_isa(), _ext.get_num_threads())
+
+
 @contextlib.contextmanager
 def disabled() -> Iterator[None]:
     """Context manager: :func:`available` is ``False`` inside, so the algorithms run their NumPy
-    fallbacks (as with ``TCONV_NATIVE=0``); process-wide, meant for tests and benchmarks. The
-    planner caches its plans per geometry: clear ``tconv.core.planner.plan`` to re-plan inside.
+    fallbacks (as with ``TCONV_NATIVE=0``); process-wide, meant for tests and benchmarks (the
+    planner's cache keys on :func:`state`, so plans made inside are made for the fallbacks).
 
     >>> with disabled():
     ...     available()

@@ -179,11 +179,16 @@ def _plan_cost(geom, batch, itemsize, op, sizes, tiles) -> float:
     return nt * per_tile / (1 + TILE_PARALLEL_GAIN * (tile_threads - 1)) + kernel + CALL_S
 
 
-@lru_cache(maxsize=512)
 def fft_plan(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> FftPlan:
     """The cheapest tiling (by :func:`fft_cost`'s model) of ``op`` on ``geom`` among those whose
     scratch (:func:`plan_scratch`) fits the planner's budget (``SCRATCH_FACTOR`` times the output,
-    or ``SMALL_SCRATCH_BYTES``); the cheapest of all when none fits."""
+    or ``SMALL_SCRATCH_BYTES``); the cheapest of all when none fits.  Cached per thread budget too
+    (the tiles' threads are part of the cost)."""
+    return _fft_plan(geom, batch, itemsize, op, threads_for(math.inf))
+
+
+@lru_cache(maxsize=512)
+def _fft_plan(geom: ConvGeometry, batch: int, itemsize: int, op: str, threads: int) -> FftPlan:
     ext = _extent(geom)
     opts = [_axis_options(m, s, e, geom.nd <= 3) for m, s, e in zip(geom.y_shape, geom.stride, ext)]
     budget = max(SCRATCH_FACTOR * _out_bytes(geom, batch, itemsize, op), SMALL_SCRATCH_BYTES)
@@ -637,9 +642,13 @@ def _polyphase_cost(geom, batch, itemsize, op) -> float | None:
     return fft_cost(pp.inner, batch, itemsize, op) + elements * PHASE_SPLIT_S
 
 
-@lru_cache(maxsize=512)
 def use_polyphase(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> bool:
     """Whether the polyphase form is estimated cheaper than the full correlation for ``op``."""
+    return _use_polyphase(geom, batch, itemsize, op, threads_for(math.inf))
+
+
+@lru_cache(maxsize=512)
+def _use_polyphase(geom: ConvGeometry, batch: int, itemsize: int, op: str, threads: int) -> bool:
     t = _polyphase_cost(geom, batch, itemsize, op)
     return t is not None and t < POLYPHASE_MARGIN * fft_cost(geom, batch, itemsize, op)
 

@@ -77,6 +77,8 @@ WGRAD_PACK_B_STRIDED = 1.9e-9
 #: prefetched) against packed panels, fitted with the other constants by benchmarks/calibrate_native.py
 #: over its 24 layers, one thread (Zen 5, AVX-512; 0.67 before the prefetch)
 TAPS_RATE = 0.84
+#: the same for a GEMM of fewer rows than a register tile (a short tile: few FMAs per B row loaded)
+TAPS_RATE_SHORT = 0.67
 
 
 def row_slots(m: int, kern: dict) -> int:
@@ -608,7 +610,7 @@ class Native(Algorithm):
             rate = c["rate"] * 4 / itemsize
             in_place = op != "weight_grad" and not gathers and math.ceil(m / mr) <= kern.get("taps_tiles", 0)
             if in_place:  # B read where it lies (gemm.c's taps mode): no packing, a slower kernel
-                rate *= TAPS_RATE
+                rate *= TAPS_RATE if m >= mr else TAPS_RATE_SHORT
             par += 2.0 * row_slots(m, kern) * col_tiles * nr * k / rate + tiles * -(-k // kern["kc"]) * c["tile"]
             par += (k * n * pack_b * (not in_place) + m * k * c["pack_a"]
                     + m * n * (c["scatter"] * buffered + c["out"])) * itemsize / 4
