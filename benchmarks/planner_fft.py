@@ -11,6 +11,7 @@ the cost model's constants were checked; ``FFT_S_PER_POINT_LOG`` itself was meas
 
     python benchmarks/planner_fft.py [--repeat 3] [--quick] > run1.txt
     python benchmarks/planner_fft.py --evaluate run1.txt run2.txt ...
+    python benchmarks/planner_fft.py --repeat 3 --tune > run1.txt   # also set_options(tune=True)'s choice
 
 ``--evaluate`` times nothing: it reads runs printed by this script, keeps each algorithm's best time per
 case over the runs (the time it reaches when the machine lets it), and checks today's model against it.
@@ -30,7 +31,7 @@ import numpy as np
 
 import tconv
 from tconv.core.algorithms import ALGORITHMS
-from tconv.core.planner import plan
+from tconv.core.planner import plan, tuned_plan
 
 # (spatial shape, kernel, stride, channels in, channels out)
 GRID = [
@@ -118,10 +119,13 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="images up to 512^2 and kernels up to 31 only")
     ap.add_argument("--evaluate", nargs="+", metavar="RUN", help="runs printed by this script: evaluate, time nothing")
+    ap.add_argument("--tune", action="store_true",
+                    help="also check set_options(tune=True)'s choice (timed by the planner, apart from the grid's rounds)")
     a = ap.parse_args(argv)
     if a.evaluate:
         return evaluate(a.evaluate)
     worst, misses, total = 1.0, 0, 0
+    tune_worst, tune_misses = 1.0, 0
     for shape, k, s, cin, cout in (QUICK if a.quick else GRID):
         for dtype in (np.float32, np.float64):
             for op in OPS:
@@ -133,7 +137,16 @@ def main(argv=None) -> int:
                       f"{op:<15} auto={choice:<7} fastest={fastest:<7} {ratio:5.2f}x  "
                       + "  ".join(f"{n} {best[n] * 1e3:8.3f} ms (x{best[n] / est[n]:.2f} est)" for n in sorted(best)),
                       flush=True)
+                if a.tune:
+                    tuned = tuned_plan(geom, 1, np.dtype(dtype).name, op).choice
+                    tr = best.get(tuned, float("inf")) / best[fastest]
+                    tune_worst, tune_misses = max(tune_worst, tr), tune_misses + (tr > 1.25)
+                    if tr > 1.25:
+                        print(f"# tune: chose {tuned}, {tr:.2f}x the fastest ({fastest})", flush=True)
     print(f"auto within 1.25x of the fastest in {total - misses} of {total} cases; worst {worst:.2f}x")
+    if a.tune:
+        print(f"auto with tune=True within 1.25x of the fastest in {total - tune_misses} of {total} cases; "
+              f"worst {tune_worst:.2f}x")
     return 0
 
 

@@ -101,3 +101,51 @@ def test_plans_follow_the_thread_option():
             assert cost_b == cost_a
     fft_two, fft_one = ({c.name: c.detail for c in p.candidates}["fft"] for p in (two[1], one[1]))
     assert ("threads" in fft_two) == (cpu_count() >= 2) and "threads" not in fft_one
+
+
+def test_tune_times_the_near_candidates_and_runs_the_fastest(monkeypatch):
+    """set_options(tune=True): the candidates near the model's best are timed once per shape and the
+    measured fastest runs. Here the model is made wrong on purpose (direct estimated just under the
+    best of the others, on a channel-heavy layer where it is many times slower): tune corrects it, the
+    default does not, and the result is the same numbers either way."""
+    from tconv.core import planner
+    from tconv.core.algorithms import ALGORITHMS
+    from tconv.errors import TconvTypeError
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 32, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((32, 32, 3, 3)).astype(np.float32)
+    geom = tconv.conv_geometry(w.shape, x.shape[2:], 1, 1)
+    direct = type(ALGORITHMS["direct"])
+    old = tconv.set_options(threads=1)
+    try:
+        honest = plan(geom, 2, "float32", "conv")
+    finally:
+        tconv.set_options(**old)
+    others = min(c.seconds for c in honest.candidates if c.reason is None and c.name != "direct")
+    monkeypatch.setattr(direct, "cost", lambda self, *a: 0.9 * others)
+    planner.plan.cache_clear()
+    planner._tuned.cache_clear()
+    try:
+        old = tconv.set_options(threads=1)
+        try:
+            assert plan(geom, 2, "float32", "conv").choice == "direct"  # the model, misled
+        finally:
+            tconv.set_options(**old)
+        old = tconv.set_options(tune=True, threads=1)  # one thread: the timings unhurt by a busy second core
+        try:
+            tuned = planner.tuned_plan(geom, 2, "float32", "conv")
+            out = tconv.conv(x, w, padding=1)
+        finally:
+            tconv.set_options(**old)
+    finally:
+        planner.plan.cache_clear()
+        planner._tuned.cache_clear()
+    assert tuned.measured
+    timed = {c.name: c.seconds for c in tuned.candidates if c.reason is None}
+    assert "direct" in timed and len(timed) >= 2
+    assert tuned.choice == min(timed, key=timed.get)
+    assert tuned.choice != "direct" and timed["direct"] > 2 * timed[tuned.choice], tuned  # measured 4-15x here
+    np.testing.assert_allclose(out, tconv.conv(x, w, padding=1, method="direct"), rtol=1e-4, atol=1e-4)
+    with pytest.raises(TconvTypeError, match="tune='yes' must be True or False"):
+        tconv.set_options(tune="yes")

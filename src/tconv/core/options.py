@@ -6,7 +6,11 @@ many bytes it would need and which parameter drives it. Default: half of the mem
 available when the check runs (``MemAvailable``, and the address-space limit
 ``RLIMIT_AS`` when one is set); set it with :func:`set_options` or the environment
 variable ``TCONV_MAX_BYTES``. ``threads`` caps the threads one call uses (default: the
-CPUs this process may run on; environment variable ``TCONV_NUM_THREADS``).
+CPUs this process may run on; environment variable ``TCONV_NUM_THREADS``). ``tune=True`` makes
+``method="auto"`` time the candidates its cost model puts near the best, once per shape, and
+run the measured fastest (FFTW's ``FFTW_MEASURE``, cuDNN's benchmark mode): for a shape met many
+times, as in an iterative solver; the default chooses from the model alone, the same algorithm
+in every process.
 
 >>> old = set_options(max_bytes=2**30)
 >>> get_options()["max_bytes"]
@@ -21,9 +25,10 @@ import resource
 
 from ..errors import TconvError, TconvTypeError
 
-__all__ = ["set_options", "get_options", "memory_limit", "check_bytes", "format_bytes", "ALWAYS_FITS", "state"]
+__all__ = ["set_options", "get_options", "memory_limit", "check_bytes", "format_bytes", "ALWAYS_FITS", "state",
+           "tuning"]
 
-_OPTIONS: dict[str, int | None] = {"max_bytes": None, "threads": None}
+_OPTIONS: dict[str, int | None] = {"max_bytes": None, "threads": None, "tune": False}
 
 
 def _env_int(name: str) -> int | None:
@@ -50,16 +55,30 @@ def _positive(name: str, value: object) -> int | None:
     return v
 
 
-def set_options(*, max_bytes: int | None = None, threads: int | None = None) -> dict[str, int | None]:
-    """Set tconv's options; ``None`` restores the default. Returns the previous options.
+def set_options(*, max_bytes: int | None = None, threads: int | None = None,
+                tune: bool = False) -> dict[str, int | None]:
+    """Set tconv's options; ``None`` (``False``) restores the default. Returns the previous options.
 
     ``max_bytes``: the largest allocation (output, scratch, sparse matrix) tconv may plan.
     ``threads``: the most threads one call uses.
+    ``tune``: ``method="auto"`` times the candidates near the model's best once per shape (see the module).
+
+    >>> old = set_options(tune=True); get_options()["tune"]
+    True
+    >>> _ = set_options(**old)
     """
+    if type(tune) is not bool:
+        raise TconvTypeError(f"tune={tune!r} must be True or False, got {type(tune).__name__}")
     old = dict(_OPTIONS)
     _OPTIONS["max_bytes"] = _positive("max_bytes", max_bytes)
     _OPTIONS["threads"] = _positive("threads", threads)
+    _OPTIONS["tune"] = tune
     return old
+
+
+def tuning() -> bool:
+    """Whether ``method="auto"`` times its near candidates (``set_options(tune=True)``)."""
+    return bool(_OPTIONS["tune"])
 
 
 def get_options() -> dict[str, int | None]:
@@ -142,7 +161,7 @@ except (AttributeError, TypeError, ValueError):  # pragma: no cover - another Py
 
 def state() -> tuple:
     """Everything the options make of a call, as one hashable tuple: ``max_bytes`` and ``threads`` as
-    set, and the values of ``TCONV_NUM_THREADS`` and ``TCONV_MAX_BYTES`` now (read on every call, as
+    set, the values of ``TCONV_NUM_THREADS`` and ``TCONV_MAX_BYTES`` now, and ``tune`` (read on every call, as
     :func:`memory_limit` and :func:`thread_cap` read them). The per-call cache
     (:mod:`tconv.core.callcache`) keys on it, so a change of any of them takes effect at the next call.
 
@@ -151,6 +170,7 @@ def state() -> tuple:
     """
     if _ENV_RAW is not None and os.environ is _ENVIRON:
         get = _ENV_DATA.get  # type: ignore[union-attr]
-        return (_OPTIONS["max_bytes"], _OPTIONS["threads"], get(_ENV_RAW[0]), get(_ENV_RAW[1]))
+        return (_OPTIONS["max_bytes"], _OPTIONS["threads"], get(_ENV_RAW[0]), get(_ENV_RAW[1]), _OPTIONS["tune"])
     env = os.environ
-    return (_OPTIONS["max_bytes"], _OPTIONS["threads"], env.get(_ENV_KEYS[0]), env.get(_ENV_KEYS[1]))
+    return (_OPTIONS["max_bytes"], _OPTIONS["threads"], env.get(_ENV_KEYS[0]), env.get(_ENV_KEYS[1]),
+            _OPTIONS["tune"])
