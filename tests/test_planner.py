@@ -149,3 +149,21 @@ def test_tune_times_the_near_candidates_and_runs_the_fastest(monkeypatch):
     np.testing.assert_allclose(out, tconv.conv(x, w, padding=1, method="direct"), rtol=1e-4, atol=1e-4)
     with pytest.raises(TconvTypeError, match="tune='yes' must be True or False"):
         tconv.set_options(tune="yes")
+
+
+def test_tune_and_measure_respect_the_memory_limit():
+    """Timing allocates random data of the real shapes: explain(measure=True) refuses with the memory
+    guard's error, and tune=True falls back to the model's choice (saying so) when that data would not
+    fit beside the call's own."""
+    from tconv.core import planner
+    from tconv.errors import TconvError
+
+    geom = tconv.conv_geometry((8, 8, 3, 3), (256, 256), 1, 1)
+    old = tconv.set_options(max_bytes=1 << 20, tune=True)
+    try:
+        p = planner.tuned_plan(geom, 4, "float32", "conv")
+        with pytest.raises(TconvError, match="timing the candidates .* above tconv's memory limit"):
+            tconv.explain((4, 8, 256, 256), (8, 8, 3, 3), padding=1, op="conv", measure=True)
+    finally:
+        tconv.set_options(**old)
+    assert not p.measured and "not tuned" in p.note and p.choice == plan(geom, 4, "float32", "conv").choice

@@ -52,6 +52,7 @@ was the same in both runs and clear of the noise).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -204,7 +205,21 @@ def tuned_plan(geom: ConvGeometry, batch: int, dtype: str, op: str = "conv_trans
 
 @lru_cache(maxsize=256)
 def _tuned(geom: ConvGeometry, batch: int, dtype: str, op: str, state: tuple) -> Plan:
-    return _measure(plan(geom, batch, dtype, op), near=TUNE_RANGE)
+    p = plan(geom, batch, dtype, op)
+    need = _measure_bytes(p)
+    if need > memory_limit() // 4:  # the call's own arrays are in memory too: tune only what fits beside
+        return dataclasses.replace(p, note=f"not tuned: its test data and scratch would take {format_bytes(need)}, "
+                                           f"over a quarter of the memory limit")
+    return _measure(p, near=TUNE_RANGE)
+
+
+def _measure_bytes(p: Plan) -> int:
+    """Bytes :func:`_measure` allocates: random inputs and weights of the real shapes, the result and
+    the largest runnable candidate's scratch."""
+    g, es = p.geometry, np.dtype(p.dtype).itemsize
+    data = p.batch * (g.x_channels * math.prod(g.x_shape) + g.y_channels * math.prod(g.y_shape))
+    scratch = max((c.scratch_bytes for c in p.candidates if c.reason is None), default=0)
+    return (2 * data + math.prod(g.weight_shape)) * es + scratch
 
 
 def _measure(p: Plan, near: float | None = None, rounds: int = 3) -> Plan:
@@ -215,6 +230,8 @@ def _measure(p: Plan, near: float | None = None, rounds: int = 3) -> Plan:
     ``near`` times the chosen one's are timed (the others keep their estimate and a reason, so they
     are not chosen)."""
     g, dt = p.geometry, np.dtype(p.dtype)
+    check_bytes(_measure_bytes(p), "timing the candidates (random data of the real shapes, result and scratch)",
+                f"batch {p.batch}, channels {g.x_channels}/{g.y_channels}, sizes {g.x_shape}/{g.y_shape}")
     rng = np.random.default_rng(0)
     x = rng.standard_normal((p.batch, g.x_channels, *g.x_shape)).astype(dt)
     y = rng.standard_normal((p.batch, g.y_channels, *g.y_shape)).astype(dt)
