@@ -125,8 +125,7 @@ def test_tune_times_the_near_candidates_and_runs_the_fastest(monkeypatch):
         tconv.set_options(**old)
     others = min(c.seconds for c in honest.candidates if c.reason is None and c.name != "direct")
     monkeypatch.setattr(direct, "cost", lambda self, *a: 0.9 * others)
-    # and direct made slow for sure (measured 4-15x slower here anyway, but under a parallel test run
-    # without the compiled core, OpenBLAS's two threads on a busy machine can lose as much)
+    # and direct made slow for sure (measured 4-15x slower here anyway)
     real_run = direct.run
 
     def slow_run(self, *args, **kwargs):
@@ -155,7 +154,10 @@ def test_tune_times_the_near_candidates_and_runs_the_fastest(monkeypatch):
     timed = {c.name: c.seconds for c in tuned.candidates if c.reason is None}
     assert "direct" in timed and len(timed) >= 2
     assert tuned.choice == min(timed, key=timed.get)
-    assert tuned.choice != "direct" and timed["direct"] > 2 * timed[tuned.choice], tuned
+    if _native.available():  # one thread of our own core against a slept direct: a wide, steady gap
+        assert tuned.choice != "direct" and timed["direct"] > 2 * timed[tuned.choice], str(tuned)
+    # (without the core the others run on OpenBLAS's own two threads, which in a parallel test run on a
+    # busy machine took 30 ms for a 0.2 ms call, slower than the slept direct: tune then rightly picks it)
     np.testing.assert_allclose(out, tconv.conv(x, w, padding=1, method="direct"), rtol=1e-4, atol=1e-4)
     with pytest.raises(TconvTypeError, match="tune='yes' must be True or False"):
         tconv.set_options(tune="yes")
