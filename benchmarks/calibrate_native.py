@@ -55,11 +55,10 @@ def features(geom, batch, op, itemsize=4):
     mr, nr = kern["mr"], kern["nr"]
     f = np.zeros(9)
     shapes = native.gemm_shapes(geom, batch, op)
-    gathers = op == "conv" and max(geom.stride) > 1
     for m, n, k, buffered in shapes:
         tiles = math.ceil(m / mr) * math.ceil(n / nr) * math.ceil(k / kern["kc"])
         flops = 2.0 * native.row_slots(m, kern) * math.ceil(n / nr) * nr * k
-        in_place = op != "weight_grad" and not gathers and math.ceil(m / mr) <= kern.get("taps_tiles", 0)
+        in_place = native.reads_b_in_place(op, geom, m, kern)
         f += [flops * (not in_place), k * n * (not in_place), m * k, m * n * buffered, m * n, tiles, 1, 0,
               flops * in_place]
     f[7] = 1

@@ -68,9 +68,6 @@ def _param_ok(v) -> bool:
     return True
 
 
-_native_state = _native.state
-
-
 def key(op: str, x, weight, bias, stride, padding, output_padding, groups, dilation, output_size,
         method) -> tuple | None:
     """The cache key of a plain call (channels first, PyTorch weights, zero padding, default dtype),
@@ -92,7 +89,7 @@ def key(op: str, x, weight, bias, stride, padding, output_padding, groups, dilat
             and (type(dilation) is int or _param_ok(dilation)) and (output_size is None or _param_ok(output_size))
             and type(method) is str):
         return None
-    ext = _native._ext  # _native_state(), inline
+    ext = _native._ext  # _native.state(), inline
     return (op, dt is _F64, x.shape, x.strides, weight.shape, weight.strides, bk, stride, padding, output_padding,
             groups, dilation, output_size, method, _options.state(),
             (False,) if ext is None else (_native._switched_off, ext.get_isa(), ext.get_num_threads()))
@@ -116,7 +113,7 @@ def remember(k: tuple, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | Non
         _SEEN[k] = None
         return
     _SEEN.pop(k, None)
-    if _options.state() != k[-2] or _native_state() != k[-1]:
+    if _options.state() != k[-2] or _native.state() != k[-1]:
         return  # the options changed while the call ran
     limit_set = k[-2][0] is not None or k[-2][3] is not None
     xa, w, b, batched, geom = setup(call, x, weight, bias)

@@ -198,8 +198,9 @@ TUNE_RANGE = 3.0
 
 def tuned_plan(geom: ConvGeometry, batch: int, dtype: str, op: str = "conv_transpose") -> Plan:
     """``auto``'s plan under ``set_options(tune=True)``: :func:`plan`'s candidates within
-    :data:`TUNE_RANGE` of its best estimate (and within its scratch guard) timed once per shape (best
-    of 3, random data of the real shapes) and the measured fastest chosen; cached like :func:`plan`."""
+    :data:`TUNE_RANGE` of its best estimate (and within its scratch guard) timed once per shape
+    (:func:`_measure`) and the measured fastest chosen; the model's plan, with a note, when the timing's
+    data would take over a quarter of the memory limit; cached like :func:`plan`."""
     return _tuned(geom, batch, dtype, op, cost_state())
 
 
@@ -239,13 +240,12 @@ def _measure(p: Plan, near: float | None = None, rounds: int = 3) -> Plan:
     args = {"conv": (x, w), "conv_transpose": (y, w), "weight_grad": (y, x)}[p.op]
     best_estimate = {c.name: c for c in p.candidates}[p.choice].seconds
     timed = [c for c in p.candidates if c.reason is None and (near is None or c.seconds <= near * best_estimate)]
-    best = {}
-    for c in timed:
+    reps = {}
+    for c in timed:  # the warm-up call, which also sizes a round
         t = time.perf_counter()
         ALGORITHMS[c.name].run(p.op, *args, g)
-        best[c.name] = time.perf_counter() - t  # the warm-up call: a bound, replaced below
-    reps = {name: max(1, int(2e-3 / max(t, 1e-6))) for name, t in best.items()}
-    best = {name: float("inf") for name in best}
+        reps[c.name] = max(1, int(2e-3 / max(time.perf_counter() - t, 1e-6)))
+    best = {c.name: float("inf") for c in timed}
     for _ in range(rounds):
         for c in timed:
             algo, n = ALGORITHMS[c.name], reps[c.name]

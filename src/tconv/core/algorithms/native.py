@@ -81,6 +81,18 @@ TAPS_RATE = 0.84
 TAPS_RATE_SHORT = 0.67
 
 
+def gathers(op: str, geom: ConvGeometry) -> bool:
+    """Whether ``op``'s B panels are gathers: a strided conv's columns skip cells of the input."""
+    return op == "conv" and max(geom.stride) > 1
+
+
+def reads_b_in_place(op: str, geom: ConvGeometry, m: int, kern: dict) -> bool:
+    """Whether a GEMM of ``m`` rows of ``op`` reads B where it lies (gemm.c's taps mode): not the weight
+    gradient, not a strided conv (:func:`gathers`), and at most ``taps_tiles`` row tiles."""
+    return (op != "weight_grad" and not gathers(op, geom)
+            and math.ceil(m / kern["mr"]) <= kern.get("taps_tiles", 0))
+
+
 def row_slots(m: int, kern: dict) -> int:
     """Rows the register tiles compute for ``m`` rows: whole tiles of MR, the rest on the shortest
     short tile that covers it (gemm_kernel.inc's SHORT), else one more whole tile."""
@@ -268,10 +280,10 @@ def _table_bytes_estimate(geom: ConvGeometry, shapes: list, op: str, nr: int) ->
     panel of ``nr`` columns, the int32 offsets of gather panels (a strided conv), int64 column and
     weight tables."""
     tables = 0
-    gathers = op == "conv" and max(geom.stride) > 1  # strided columns: the panels keep their offsets
+    offsets = gathers(op, geom)  # strided columns: the panels keep their offsets
     for _, n, k, _ in shapes[::geom.groups]:  # the groups of a part share its tables
         taps = k // max(1, (geom.y_channels if op == "conv_transpose" else geom.x_channels) // geom.groups)
-        tables += taps * -(-n // nr) * (9 + 4 * nr * gathers) + 8 * (n + k)
+        tables += taps * -(-n // nr) * (9 + 4 * nr * offsets) + 8 * (n + k)
     return tables
 
 
@@ -599,16 +611,15 @@ class Native(Algorithm):
         par = 0.0
         shapes = gemm_shapes(geom, max(batch, 1), op)
         # B's elements: a strided conv's panels are gathers (measured ~3x a run's copy, float64 included)
-        gathers = op == "conv" and max(geom.stride) > 1
         if op == "weight_grad":
             pack_b = WGRAD_PACK_B if max(geom.stride) == 1 else WGRAD_PACK_B_STRIDED
         else:
-            pack_b = c["pack_b"] * (GATHER_PACK if gathers else 1)
+            pack_b = c["pack_b"] * (GATHER_PACK if gathers(op, geom) else 1)
         for m, n, k, buffered in shapes:
             col_tiles = math.ceil(n / nr)
             tiles = math.ceil(m / mr) * col_tiles
             rate = c["rate"] * 4 / itemsize
-            in_place = op != "weight_grad" and not gathers and math.ceil(m / mr) <= kern.get("taps_tiles", 0)
+            in_place = reads_b_in_place(op, geom, m, kern)
             if in_place:  # B read where it lies (gemm.c's taps mode): no packing, a slower kernel
                 rate *= TAPS_RATE if m >= mr else TAPS_RATE_SHORT
             par += 2.0 * row_slots(m, kern) * col_tiles * nr * k / rate + tiles * -(-k // kern["kc"]) * c["tile"]
