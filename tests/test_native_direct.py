@@ -182,6 +182,49 @@ def test_long_strides_in_register_tiles(isa, shape):
     np.testing.assert_array_less(np.abs(got[fin] - want[fin]), 16 * np.finfo(np.float32).eps * mag[fin] + 1e-30)
 
 
+# stride-1 geometries for direct_rows.c's register tiles (R rows x NQ cells, R <= 4, NQ <= 64): planes
+# just under, at and over a tile's multiple (the last row group and tile moved back), kernels wider
+# than the plane's margin (every tile a boundary patch), 1-3 axes, dilation, groups, crops and padding
+ROWS_CASES = [  # (spatial, kernel, dilation, padding, cin, cout, groups)
+    ((70, 130), (15, 15), (1, 1), (7, 7), 1, 1, 1),     # long float32 sums (225 terms: two chunks)
+    ((9, 64), (3, 3), (1, 1), (1, 1), 2, 3, 1),
+    ((13, 67), (5, 3), (2, 1), (4, 0), 4, 2, 2),
+    ((5, 70), (9, 9), (1, 2), (8, 8), 1, 2, 1),         # every tile a patch (the margins overlap)
+    ((6, 9, 70), (3, 5, 3), (1, 1, 2), (1, 2, 0), 2, 2, 1),
+    ((4, 200), (2, 31), (1, 1), (0, 15), 3, 1, 1),
+    ((300,), (15,), (1,), (7,), 1, 1, 1),               # one row: the row drivers
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", range(len(ROWS_CASES)))
+def test_stride_1_register_tiles_match_numpy(isa, dtype, case):
+    """conv and conv_transpose with stride 1 run as register tiles of rows (direct_rows.c): interior
+    tiles in place, boundary tiles on a zero-padded patch; against the float64 formulation (float32:
+    case 0's 225-term sums in float32 chunks with float64 totals, the others in float32), with NaN and
+    Inf in the input (they land where the reference has them)."""
+    spatial, k, d, pad, cin, cout, groups = ROWS_CASES[case]
+    rng = np.random.default_rng(case)
+    w_shape = (cout, cin // groups, *k)
+    geom = tconv.conv_geometry(w_shape, spatial, 1, pad, dilation=d, groups=groups)
+    x = rng.standard_normal((2, cin, *geom.x_shape))
+    y = rng.standard_normal((2, cout, *geom.y_shape))
+    x.reshape(-1)[[7, x.size // 2]] = np.nan, np.inf
+    y.reshape(-1)[[3, y.size * 2 // 3]] = -np.inf, np.nan
+    w = rng.standard_normal(w_shape)
+    for op, ref, a, per_tap in (("conv", D.numpy_conv, x, cin // groups),
+                                ("conv_transpose", D.numpy_conv_transpose, y, cout // groups)):
+        with np.errstate(invalid="ignore"):
+            want = ref(a, w, geom)
+            mag = ref(np.abs(a), np.abs(w), geom)
+        got = tconv.ALGORITHMS["direct"].run(op, a.astype(dtype), w.astype(dtype), geom)
+        for test in (np.isnan, np.isposinf, np.isneginf):
+            np.testing.assert_array_equal(test(got), test(want))
+        fin = np.isfinite(want)
+        bound = terms_bound(dtype, per_tap * math.prod(k), mag)
+        np.testing.assert_array_less(np.abs(got[fin].astype(np.float64) - want[fin]), bound[fin])
+
+
 def test_huge_strides_return_at_once(isa):
     x = np.ones((1, 1, 2), np.float32)
     for method in ("direct", "gemm"):

@@ -89,10 +89,11 @@ def test_dask_blocks_run_fft():
     da = pytest.importorskip("dask.array")
     rng = np.random.default_rng(3)
     img = rng.standard_normal((1, 1, 300, 280))
-    psf = rng.standard_normal((1, 1, 25, 25))
+    psf = rng.standard_normal((1, 1, 61, 61))
     lazy = tconv.conv(da.from_array(img, chunks=(1, 1, 150, 140)), psf, padding="same", method="fft")
-    want = F.conv2d(torch.tensor(img), torch.tensor(psf), padding=12).numpy()
+    want = F.conv2d(torch.tensor(img), torch.tensor(psf), padding=30).numpy()
     np.testing.assert_allclose(lazy.compute(), want, rtol=0, atol=1e-10 * np.abs(want).max())
-    # the per-block plan (auto on a block's shape with its halo) is fft for this PSF
-    block = tconv.explain((1, 1, 150 + 24, 140 + 24), psf.shape, op="conv", dtype="float64")
+    # the per-block plan (auto on a block's shape with its halo) is fft for this PSF (a 25x25 one on these
+    # blocks runs faster on direct's row tiles)
+    block = tconv.explain((1, 1, 150 + 60, 140 + 60), psf.shape, op="conv", dtype="float64")
     assert block.choice == "fft"

@@ -3,7 +3,11 @@
 The compiled core (:func:`tconv.core._native.direct`, C kernels per instruction set): one output
 row at a time, and along the last axis one phase (``p mod stride``) at a time, so every
 multiply-add runs over contiguous memory; work bounded by the output and the multiply-adds, never
-by the stride. Rows split into a few tiles per thread on tconv's pool, as many threads as
+by the stride. With stride 1 on 2 or 3 axes (conv and conv_transpose) the output is cut into register
+tiles of a few rows by a few vectors instead (``direct_rows.c``: each term one broadcast and one
+multiply-add per vector, the sums in registers over every tap; the tiles at the boundary read a
+zero-padded copy of their input), which runs large few-channel kernels (PSFs) 2-5x faster than the
+row loops. Rows split into a few tiles per thread on tconv's pool, as many threads as
 :func:`tconv.core.machine.threads_for` gives; tiny calls run on the caller alone. No scratch beyond
 a few rows (the weight gradient: one float64 partial per tile and weight entry; conv_transpose with
 several input channels per group: the weight re-laid out tap-major, once per call). Best when
@@ -58,6 +62,17 @@ _FLOOR = {
     ("weight_grad", 4, False): (7.3e9, 1e-8, 0.0), ("weight_grad", 4, True): (7.3e9, 3.2e-8, 0.0),
     ("weight_grad", 8, False): (8.6e9, 3.8e-9, 1.4e-10), ("weight_grad", 8, True): (8.6e9, 2.1e-8, 1.4e-10),
 }
+#: the row tiles of a stride-1 conv / conv_transpose (``direct_rows.c``), per (instruction set, itemsize):
+#: seconds on one thread = multiply-adds / rate + output cells * cell + patch cells copied * copy
+#: (:func:`row_tiles`), divided by the threads; the mean of two fits of ``python benchmarks/calibrate_rows.py
+#: --rounds 5`` (2-core AMD Zen 5, AVX-512, all three paths; 2026-12-03).  float32 runs at about half the FMA
+#: peak on both vector paths: most loads of a shifted input row cross a cache line
+_ROWS = {
+    ("avx512", 4): (4.0e10, 5e-10, 2e-10), ("avx512", 8): (2.45e10, 1.05e-9, 2.6e-10),
+    ("avx2", 4): (3.3e10, 4.2e-10, 2.2e-10), ("avx2", 8): (1.9e10, 1.0e-9, 5.5e-10),
+    ("generic", 4): (1.3e10, 1.6e-9, 9.5e-10), ("generic", 8): (4.8e9, 2.7e-9, 9e-10),
+}
+_ROWS_PATCH_MAX = 4 << 20  # bytes of one patch (direct_rows.c's ROWS_PATCH_MAX)
 #: the main model's memory term (re-reads once the multi-channel input leaves L2) applies above this many
 #: channel pairs per group: the compiled kernels ran 512^2 9x9 with 3 -> 3 channels at 7-12 ms, where
 #: the term alone gave 26-51 ms
@@ -81,9 +96,51 @@ def native_runs(geom, dtype) -> bool:
     return _native.available() and geom.nd <= 3 and np.dtype(dtype) in (np.float32, np.float64)
 
 
+def row_tiles(geom, itemsize: int, op: str) -> dict | None:
+    """What the compiled row tiles (``direct_rows.c``) do with a stride-1 ``conv`` or ``conv_transpose``:
+    ``{"tiles", "patched", "patch_cells"}`` (tiles of R rows x NQ cells in all, those near the boundary
+    that copy their input into a zero-padded patch first, and one patch's cells), or None where the
+    row drivers run it (a stride, one row, a row shorter than a tile, a patch over its cap, weight_grad).
+    The same rule as ``tc_rows_try``, from the current instruction set's tile (``kernel_info``)."""
+    if op == "weight_grad" or max(geom.stride) > 1 or not _native.available():
+        return None
+    r, nq = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"]["direct_rows"]
+    tr = op == "conv_transpose"
+    out3 = pad3(geom.x_shape if tr else geom.y_shape, 1)
+    in3 = pad3(geom.y_shape if tr else geom.x_shape, 1)
+    k3, d3, lo3 = pad3(geom.kernel, 1), pad3(geom.dilation, 1), pad3(geom.pad_lo, 0)
+    if out3[1] < r or out3[2] < nq:
+        return None
+    reach = []
+    for k, d, lo in zip(k3, d3, lo3):
+        ends = (lo, lo - (k - 1) * d) if tr else (-lo, (k - 1) * d - lo)
+        reach.append((min(ends), max(ends)))
+    cin = (geom.y_channels if tr else geom.x_channels) // geom.groups
+    patch = cin * k3[0] * (r + reach[1][1] - reach[1][0]) * (nq + reach[2][1] - reach[2][0])
+    if patch * itemsize > _ROWS_PATCH_MAX:
+        return None
+
+    def inside(n_out, n_in, width, ax):  # (units along the axis, those whose taps all land in range)
+        starts = [min(u * width, n_out - width) for u in range(-(-n_out // width))]
+        lo, hi = reach[ax]
+        return len(starts), sum(o + lo >= 0 and o + width - 1 + hi < n_in for o in starts)
+
+    counts = [inside(out3[0], in3[0], 1, 0), inside(out3[1], in3[1], r, 1), inside(out3[2], in3[2], nq, 2)]
+    planes = (geom.x_channels if tr else geom.y_channels)
+    total = math.prod(c[0] for c in counts) * planes
+    return {"tiles": total, "patched": total - math.prod(c[1] for c in counts) * planes, "patch_cells": patch}
+
+
 def direct_cost(geom, batch: int, itemsize: int, op: str = "conv_transpose") -> float:
     """Estimated seconds of one direct operation with the compiled kernels (see the constants)."""
     macs = geom.macs(batch)
+    rows = row_tiles(geom, itemsize, op)
+    if rows is not None:  # the row tiles: their multiply-adds, the output cells, the patches' copies
+        rate, cell, copy = _ROWS[_native.get_isa(), itemsize]
+        outputs = batch * (geom.x_channels * math.prod(geom.x_shape) if op == "conv_transpose"
+                           else geom.y_channels * math.prod(geom.y_shape))
+        work = macs / rate + outputs * cell + batch * rows["patched"] * rows["patch_cells"] * copy
+        return work / threads_for(macs) + _CALL_S
     if op == "conv_transpose":
         inner = max(1, min(geom.y_shape[-1], -(-geom.x_shape[-1] // geom.stride[-1])))
         outputs = batch * geom.x_channels * math.prod(geom.x_shape)
@@ -188,6 +245,10 @@ class Direct(Algorithm):
             return 2 * out * 8
         if op == "weight_grad":  # float64 partials: a few tiles per thread, each the weight's size
             return 4 * threads_for(geom.macs(batch)) * math.prod(geom.weight_shape) * 8
+        rows = row_tiles(geom, itemsize, op)
+        if rows is not None:  # one patch per thread, the offset tables, the weight re-laid out per output
+            return (_native.get_num_threads() * rows["patch_cells"] * itemsize + 16 * math.prod(geom.weight_shape)
+                    + math.prod(geom.weight_shape) * itemsize)
         if op == "conv_transpose" and geom.y_channels > geom.groups:  # the weight re-laid out tap-major
             return math.prod(geom.weight_shape) * itemsize
         return 0

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "direct_rows.h"
 #include "pool.h"
 
 #define QB 256               /* accumulator cells per block (2 KiB of doubles) */
@@ -814,6 +815,8 @@ int tc_direct_conv_transpose_taps(const tc_direct_loops *k, const tc_direct_prob
     call c = {.k = k, .p = p, .taps = taps};
     if (p->n * p->cx * p->x[0] * p->x[1] * p->x[2] == 0)
         return 0;
+    if (tc_rows_try(k, p, 1, threads) > 0) /* stride 1: the register tiles (direct_rows.c) */
+        return 0;
     char *wt = p->cy == p->groups ? NULL : weight_by_tap(p); /* one input channel per group: w is that already */
     if (!wt && p->cy != p->groups)
         return -1;
@@ -906,6 +909,8 @@ int tc_direct_conv(const tc_direct_loops *k, const tc_direct_problem *p, int thr
     c.units = p->m[2] > 0 ? p->n * p->cy * p->m[0] * p->m[1] : 0;
     c.tiles = tiles_for(c.units, threads);
     if (c.units == 0)
+        return 0;
+    if (tc_rows_try(k, p, 0, threads) > 0) /* stride 1: the register tiles (direct_rows.c) */
         return 0;
     if (build_spans(&c) != 0)
         return -1;

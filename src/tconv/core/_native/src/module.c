@@ -12,6 +12,7 @@
 #include "buffer.h"
 #include "conv.h"
 #include "cpu.h"
+#include "direct.h"
 #include "direct_py.h"
 #include "gemm.h"
 #include "pool.h"
@@ -361,8 +362,10 @@ static PyObject *py_kernel_info(PyObject *self, PyObject *arg)
     if (tc_parse_float_format(dt, &d) != 0)
         return PyErr_Format(err_type, "dtype=%s: use 'f' or 'd'", dt);
     const tc_gemm_kernel *k = &isa_current->gemm[d];
-    return Py_BuildValue("{s:i,s:i,s:i,s:i,s:i,s:(ii),s:i}", "mr", k->mr, "nr", k->nr, "mc", k->mc, "kc", k->kc, "nc",
-                         k->nc, "short", k->short_mr[0], k->short_mr[1], "taps_tiles", tc_gemm_taps_tiles(k));
+    const tc_direct_loops *dk = tc_direct_for(isa_current->name); /* the direct row tiles (direct_rows.c) */
+    return Py_BuildValue("{s:i,s:i,s:i,s:i,s:i,s:(ii),s:i,s:(ii)}", "mr", k->mr, "nr", k->nr, "mc", k->mc, "kc", k->kc,
+                         "nc", k->nc, "short", k->short_mr[0], k->short_mr[1], "taps_tiles", tc_gemm_taps_tiles(k),
+                         "direct_rows", dk->rows_r, dk->rows_nq[d]);
 }
 
 /* _set_blocks(dtype, mc, kc, nc): retune the current ISA's cache blocks (benchmarks only; not
