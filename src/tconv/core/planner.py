@@ -32,14 +32,12 @@ kernels 3 to 65, images 64 to 2048, 1 to 3 axes, strides 1 to 4, 1 or 3-4 channe
 float64, every operation; table: ``benchmarks/planner-fft.md``): against the best time of each
 algorithm over the runs (``--evaluate``), ``auto``'s choice is within 1.25x of the fastest in 129 of
 132 cases on a 2-core Xeon with AVX-512 (two runs, 2026-12-02, ``benchmarks/planner-fft-runs/run*.txt``)
-and in 127 of 132 on a 2-core AMD Zen 5 with AVX-512 (eight runs, ``planner-fft-runs/zen5/``, the last four
-with today's in-place kernels; a noisier machine: the same case's ``fft`` time varied up to 1.6x between
-runs). The Xeon's misses are three 30-70 us 1-D calls with 4 channels where ``native`` beats ``direct``
-by 7-18 us (1.27-1.38x). On the Zen 5 ``direct`` runs 1.2-1.3x slower and ``native``'s float64 GEMM with
-3 rows 1.4-1.8x slower than on the Xeon relative to the model, so 2048^2 k15 (``fft`` 1.3-1.7x faster
-than ``direct``) and 512^2 k9 with 3 channels in float64 (``direct`` or ``fft`` 1.4-1.6x faster than
-``native``) miss: the constants are one table per instruction set, fitted on the Xeon (a refit of the
-FFT's constants on both machines' runs traded three Zen 5 cases for two Xeon ones, so it was left).
+and in 130 of 132 on a 2-core AMD Zen 5 with AVX-512 (``planner-fft-runs/zen5/run17.txt``, ``run18.txt``,
+2026-12-03, after ``direct``'s stride-1 register tiles made it 2-5x faster on large few-channel kernels; 127
+before, in eight runs). The Xeon's misses are three 30-70 us 1-D calls with 4 channels where ``native`` beats
+``direct`` by 7-18 us (1.27-1.38x); the Zen 5's a 0.15 ms float64 weight gradient of a 15x15 kernel on 64^2 where
+``fft`` is 1.28x faster than ``direct`` (which has no register tiles for the weight gradient yet) and 64^3 k9
+float64 conv_transpose at 1.25x (Xeon runs from before the register tiles: not re-run).
 Plans are cached per geometry, batch, dtype, op and :func:`~tconv.core.machine.cost_state` (the thread
 count, the instruction set, the compiled core on or off). With ``set_options(tune=True)`` ``auto`` times the
 candidates estimated within :data:`TUNE_RANGE` of the best at a shape's first call and runs the measured
