@@ -1,4 +1,4 @@
-/* direct_rows.c: the interior of a stride-1 direct conv or conv_transpose as register tiles.
+/* direct_rows.c: a stride-1 direct conv or conv_transpose (2-D, 3-D) as register tiles of rows.
  *
  * With stride 1 on every axis both operations are one correlation over the group's channels,
  *   out[n, co, o] = sum_{ci, t} W[co, ci, t] * in[n, ci, o + off(t)]        (per axis)
