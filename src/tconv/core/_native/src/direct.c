@@ -255,14 +255,19 @@ static int build_spans(call *c)
     return 0;
 }
 
-static void tile_range(const call *c, int task, ptrdiff_t *u0, ptrdiff_t *u1)
+void tc_direct_tile_range(ptrdiff_t units, ptrdiff_t tiles, int task, ptrdiff_t *u0, ptrdiff_t *u1)
 {
-    ptrdiff_t per = c->units / c->tiles, extra = c->units % c->tiles;
+    ptrdiff_t per = units / tiles, extra = units % tiles;
     *u0 = task * per + min_pd(task, extra);
     *u1 = *u0 + per + (task < extra);
 }
 
-static ptrdiff_t tiles_for(ptrdiff_t units, int threads)
+static void tile_range(const call *c, int task, ptrdiff_t *u0, ptrdiff_t *u1)
+{
+    tc_direct_tile_range(c->units, c->tiles, task, u0, u1);
+}
+
+ptrdiff_t tc_direct_tiles(ptrdiff_t units, int threads)
 {
     return threads <= 1 ? min_pd(units, 1) : min_pd(units, (ptrdiff_t)threads * TILES_PER_THREAD);
 }
@@ -753,7 +758,7 @@ static int run_transpose(call *c, int threads)
                 c->nph >= c->k->tile_p ? c->k->tile_p : 0;
     ptrdiff_t per = c->tile_p ? (c->nph + c->tile_p - 1) / c->tile_p : c->nph;
     c->units = p->x[2] <= 0 ? 0 : c->all_phases ? rows : rows * per;
-    c->tiles = tiles_for(c->units, threads);
+    c->tiles = tc_direct_tiles(c->units, threads);
     if (c->units == 0)
         return 0;
     void *mem = NULL;
@@ -907,7 +912,7 @@ int tc_direct_conv(const tc_direct_loops *k, const tc_direct_problem *p, int thr
 {
     call c = {.k = k, .p = p};
     c.units = p->m[2] > 0 ? p->n * p->cy * p->m[0] * p->m[1] : 0;
-    c.tiles = tiles_for(c.units, threads);
+    c.tiles = tc_direct_tiles(c.units, threads);
     if (c.units == 0)
         return 0;
     if (tc_rows_try(k, p, 0, threads) > 0) /* stride 1: the register tiles (direct_rows.c) */
@@ -986,7 +991,7 @@ int tc_direct_weight_grad(const tc_direct_loops *k, const tc_direct_problem *p, 
     const ptrdiff_t nw = p->cy * (p->cx / p->groups) * p->k[0] * p->k[1] * p->k[2];
     call c = {.k = k, .p = p};
     c.units = p->m[2] > 0 ? p->n * p->m[0] * p->m[1] : 0;
-    c.tiles = tiles_for(c.units, threads);
+    c.tiles = tc_direct_tiles(c.units, threads);
     if (c.tiles > 0 && nw > 0) {
         c.partials = (double *)malloc((size_t)(c.tiles * nw) * sizeof(double));
         if (!c.partials || build_spans(&c) != 0) {
@@ -1058,7 +1063,7 @@ int tc_im2col(const tc_direct_loops *k, const tc_direct_problem *p, ptrdiff_t n_
 {
     call c = {.k = k, .p = p, .n_first = n_first, .nb = nb};
     c.units = p->cx * nb;
-    c.tiles = tiles_for(c.units, threads);
+    c.tiles = tc_direct_tiles(c.units, threads);
     run_tiles(&c, threads, im2col_task);
     return 0;
 }

@@ -92,6 +92,11 @@ int tc_im2col(const tc_direct_loops *k, const tc_direct_problem *p, ptrdiff_t n_
 int tc_col2im(const tc_direct_loops *k, const tc_direct_problem *p, ptrdiff_t n_first, ptrdiff_t nb,
               int threads);
 
+/* The work split of every direct driver: `units` in tc_direct_tiles(units, threads) contiguous tiles
+ * (a few per thread, one on a single thread); tile `task` is units [*u0, *u1). */
+ptrdiff_t tc_direct_tiles(ptrdiff_t units, int threads);
+void tc_direct_tile_range(ptrdiff_t units, ptrdiff_t tiles, int task, ptrdiff_t *u0, ptrdiff_t *u1);
+
 /* The loops of the instruction set named `isa` ("avx512", "avx2", "generic"). */
 const tc_direct_loops *tc_direct_for(const char *isa);
 

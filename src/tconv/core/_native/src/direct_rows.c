@@ -12,7 +12,7 @@
  * (R + reach) rows x (NQ + reach) cells) and runs the same loop on it: the boundary costs a copy of
  * a few thousand cells per tile, not a slower loop.
  *
- * Units: (n, co, o0, group of R rows of axis 1), split into a few tiles per thread.  The last row
+ * Units: (n, co, o0, group of R rows of axis 1), split into tiles as the row drivers split theirs.  The last row
  * group of a plane and the last tile of a row are moved back to end at the output's edge: their cells
  * shared with the previous group or tile are computed again and not stored (every cell written
  * once, by one thread).  float32 sums run over at most ROWS_CHUNK terms, float64 across chunks,
@@ -25,11 +25,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "pool.h"
 
 #define ROWS_CHUNK 128      /* float32 terms summed in float32 before the float64 total */
 #define ROWS_MAX_CELLS 256  /* the most cells of one tile (R * NQ), for the stack buffers */
-#define ROWS_TILES_PER_THREAD 4
 #define ROWS_PATCH_MAX (4 << 20) /* bytes of one thread's patch */
 
 static ptrdiff_t min_pd(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
@@ -63,8 +63,6 @@ typedef struct {
     ptrdiff_t groups1;           /* row groups per output plane */
     ptrdiff_t units, tiles;
 } rows_call;
-
-static size_t es_of(tc_dtype dt) { return dt == TC_F32 ? sizeof(float) : sizeof(double); }
 
 /* the per-axis reach of the taps and the patch's extents; 0 when the problem is not for the row tiles */
 static int rows_shape(rows_call *c)
@@ -180,8 +178,8 @@ static void rows_task(void *ctx, int task, int thread)
 {
     const rows_call *c = (const rows_call *)ctx;
     const ptrdiff_t *O = out_ext(c->p, c->transpose);
-    ptrdiff_t per = c->units / c->tiles, extra = c->units % c->tiles;
-    ptrdiff_t u0 = task * per + min_pd(task, extra), u1 = u0 + per + (task < extra);
+    ptrdiff_t u0, u1;
+    tc_direct_tile_range(c->units, c->tiles, task, &u0, &u1);
     char *patch = c->patches + (ptrdiff_t)thread * c->pcells * c->es;
     for (ptrdiff_t u = u0; u < u1; ++u) { /* u = ((n * Cout + co) * O0 + o0) * groups1 + g */
         ptrdiff_t g = u % c->groups1, r = u / c->groups1;
@@ -192,7 +190,7 @@ static void rows_task(void *ctx, int task, int thread)
 /* conv_transpose's weight (Cy, Cx/g, k) as (Cx, Cy/g, k): an output channel's terms contiguous */
 static char *weight_by_output(const tc_direct_problem *p)
 {
-    const ptrdiff_t es = (ptrdiff_t)es_of(p->dtype), cxg = p->cx / p->groups, cyg = p->cy / p->groups;
+    const ptrdiff_t es = (ptrdiff_t)tc_dtype_size(p->dtype), cxg = p->cx / p->groups, cyg = p->cy / p->groups;
     const ptrdiff_t kk = p->k[0] * p->k[1] * p->k[2];
     char *a = (char *)malloc((size_t)(p->cx * cyg * kk * es) + 1);
     if (!a)
@@ -245,7 +243,7 @@ static int weights_finite(const tc_direct_problem *p)
 
 int tc_rows_try(const tc_direct_loops *k, const tc_direct_problem *p, int transpose, int threads)
 {
-    rows_call c = {.k = k, .p = p, .transpose = transpose, .es = (ptrdiff_t)es_of(p->dtype)};
+    rows_call c = {.k = k, .p = p, .transpose = transpose, .es = (ptrdiff_t)tc_dtype_size(p->dtype)};
     c.R = k->rows_r, c.NQ = k->rows_nq[p->dtype];
     c.cig = (transpose ? p->cy : p->cx) / p->groups;
     c.cog = (transpose ? p->cx : p->cy) / p->groups;
@@ -256,7 +254,7 @@ int tc_rows_try(const tc_direct_loops *k, const tc_direct_problem *p, int transp
     const ptrdiff_t *O = out_ext(p, transpose);
     c.groups1 = (O[1] + c.R - 1) / c.R;
     c.units = p->n * c.cout * O[0] * c.groups1;
-    c.tiles = threads <= 1 ? 1 : min_pd(c.units, (ptrdiff_t)threads * ROWS_TILES_PER_THREAD);
+    c.tiles = tc_direct_tiles(c.units, threads);
     tc_team team;
     tc_team_begin(&team, threads);
     char *wt = transpose && c.cig > 1 ? weight_by_output(p) : NULL; /* one input channel: w is (Cout, k) already */
