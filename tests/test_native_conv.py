@@ -23,6 +23,9 @@ CASES = [  # (weight shape, input shape of conv_transpose, keyword arguments)
     ((4, 4, 3, 3), (20, 33), dict(padding=((3, 0), (0, 2)), dilation=2)),
     ((2, 9, 5), (3,), dict(stride=4, padding=5)),
     ((3, 5, 16), (2600,), dict(stride=8, padding=4)),  # two parts of 7800 columns: run block by block
+    # more taps than the packer keeps on the stack (64): its tables read in place, edges masked
+    ((1, 1, 31, 31), (21, 40), dict(stride=2, padding=14)),  # 256 taps a phase, one channel
+    ((2, 3, 5, 5, 5), (6, 7, 20), dict(padding=2)),  # 125 taps
 ]
 
 
