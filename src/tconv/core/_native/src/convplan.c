@@ -173,7 +173,7 @@ static int build_indirect(plan_part *part, const int64_t *colbase, const int64_t
     for (int q = 0; q < ntaps && rc == 0; ++q) {
         rc = tap_row(part, colbase, colcoord, tapoff[q], tapcoord + q * nd, bounds, nd, row);
         for (ptrdiff_t pj = 0; pj < t->npanels && rc == 0; ++pj) {
-            ptrdiff_t at = q * t->npanels + pj;
+            ptrdiff_t at = pj * ntaps + q; /* panel-major: a panel's taps side by side */
             part->kind_buf[at] = panel_kind(row + pj * width, width, part->base_buf + at, part->mask_buf + at);
             if (part->kind_buf[at] == TC_IND_GATHER) {
                 int64_t g = keep_gather(part, row + pj * width, width, &cap);
@@ -471,10 +471,10 @@ static int taps_indirect(const tc_packer *self, ptrdiff_t panel, ptrdiff_t p0, t
     const tc_indirect *t = c->t;
     TC_CHECK(panel >= 0 && panel < t->npanels);
     for (int tap = 0; tap < t->ntaps; ++tap)
-        if (t->kind[tap * t->npanels + panel] == TC_IND_GATHER)
+        if (t->kind[panel * t->ntaps + tap] == TC_IND_GATHER)
             return 0;
     *out = (tc_taps){.src = c->src + (size_t)((p0 / t->ntaps) * c->cstride) * c->es, .cstride = c->cstride,
-                     .tstride = t->npanels, .base = t->base + panel, .mask = t->mask + panel, .ntaps = t->ntaps,
+                     .tstride = 1, .base = t->base + panel * t->ntaps, .mask = t->mask + panel * t->ntaps, .ntaps = t->ntaps,
                      .t0 = (int)(p0 % t->ntaps)};
     return 1;
 }

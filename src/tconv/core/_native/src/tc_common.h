@@ -67,9 +67,10 @@ enum { TC_IND_DENSE = 0, /* every lane valid, lane i at base + i: one plain copy
        TC_IND_ZERO = 3 };  /* no valid lane */
 typedef struct {
     const int32_t *gather; /* the offsets of the gather panels, width each (lanes past the last column -1) */
-    const int32_t *base; /* ntaps x npanels: a run's first offset, or a gather panel's index in `gather` */
-    const uint8_t *kind; /* ntaps x npanels */
-    const uint32_t *mask; /* ntaps x npanels: bit i set when lane i is valid (width <= 32) */
+    /* per (tap, panel), at panel * ntaps + tap (a panel's taps side by side, read together by the packer): */
+    const int32_t *base; /* a run's first offset, or a gather panel's index in `gather` */
+    const uint8_t *kind;
+    const uint32_t *mask; /* bit i set when lane i is valid (width <= 32) */
     ptrdiff_t npad, npanels;
     int ntaps, width;
 } tc_indirect;
