@@ -15,18 +15,12 @@ import tconv
 from tconv.core import _native
 from tconv.core.planner import plan
 
-# the recorded times are the AVX-512 kernels'; with other kernels (TCONV_ISA, TCONV_NATIVE=0, a CPU without
-# AVX-512) the models are theirs and the times do not apply
-pytestmark = pytest.mark.skipif(_native.get_isa() != "avx512",
-                                reason="times recorded with the AVX-512 kernels; this run has others (forced, or another CPU)")
+# the recorded times are one instruction set's kernels' (AVX-512 on a Zen 5, AVX2 on a Zen 3); with others
+# (TCONV_ISA=generic, TCONV_NATIVE=0, a CPU with neither) the models are theirs and no times apply
+pytestmark = pytest.mark.skipif(_native.get_isa() not in ("avx512", "avx2"),
+                                reason="times recorded with the AVX-512 and AVX2 kernels; this run has others")
 
-# (spatial, kernel, stride, channels, dtype, op): measured ms per algorithm, the best of two runs of
-# benchmarks/planner_fft.py --repeat 3 (2026-12-03, 2-core AMD Zen 5 with AVX-512; benchmarks/planner-fft-runs/zen5/
-# run17.txt, run18.txt), re-recorded after direct's stride-1 register tiles (direct_rows.c) made it 2-5x faster on
-# large few-channel kernels (earlier: 2026-12-02, a 2-core Xeon, run7.txt and run8.txt); only cases with a clear
-# winner: the same algorithm fastest in both runs, the second fastest at least 1.5x slower than it, and over
-# 0.2 ms (the rest is within the machine's noise)
-RECORDED = {
+AVX512 = {
     ((1024, 1024), 15, 2, 1, 'float64', 'weight_grad'): {'direct': 9.23, 'fft': 13.85, 'native': 38.64},
     ((1024, 1024), 3, 1, 1, 'float32', 'conv'): {'direct': 0.32, 'fft': 8.06, 'gemm': 5.37, 'native': 1.89},
     ((1024, 1024), 3, 1, 1, 'float32', 'conv_transpose'): {'direct': 0.40, 'fft': 8.21, 'gemm': 4.61, 'native': 1.82},
@@ -94,6 +88,86 @@ RECORDED = {
     ((96, 96, 96), 15, 1, 1, 'float64', 'conv_transpose'): {'direct': 62.82, 'fft': 18.75},
     ((96, 96, 96), 15, 1, 1, 'float64', 'weight_grad'): {'direct': 207.33, 'fft': 21.35},
 }
+
+
+# the same on a 2-core AMD Zen 3 with AVX2 (no AVX-512; the machine of issues 18 and 20), best of two runs of
+# benchmarks/planner_fft.py --repeat 3 (2026-12-03, benchmarks/planner-fft-runs/zen3/run4.txt, run5.txt), after
+# the packer's panel-major tables; the same rule for a clear winner
+AVX2 = {
+        ((1024, 1024), 3, 1, 1, 'float32', 'conv'): {'direct': 0.46, 'fft': 14.45, 'gemm': 7.51, 'native': 3.62},
+        ((1024, 1024), 3, 1, 1, 'float32', 'conv_transpose'): {'direct': 0.44, 'fft': 13.73, 'gemm': 5.55, 'native': 3.36},
+        ((1024, 1024), 3, 1, 1, 'float32', 'weight_grad'): {'direct': 1.53, 'fft': 15.09, 'gemm': 13.56, 'native': 85.76},
+        ((1024, 1024), 3, 1, 1, 'float64', 'conv'): {'direct': 1.02, 'fft': 15.35, 'native': 5.81},
+        ((1024, 1024), 3, 1, 1, 'float64', 'conv_transpose'): {'direct': 0.66, 'fft': 16.98, 'native': 4.45},
+        ((1024, 1024), 3, 1, 1, 'float64', 'weight_grad'): {'direct': 2.05, 'fft': 21.24, 'native': 92.45},
+        ((1024, 1024), 31, 1, 1, 'float32', 'conv'): {'direct': 22.03, 'fft': 8.98},
+        ((1024, 1024), 31, 1, 1, 'float32', 'conv_transpose'): {'direct': 19.44, 'fft': 9.5},
+        ((1024, 1024), 31, 1, 1, 'float32', 'weight_grad'): {'direct': 139.54, 'fft': 9.42, 'native': 641.72},
+        ((1024, 1024), 31, 1, 1, 'float64', 'conv'): {'direct': 32.95, 'fft': 12.48},
+        ((1024, 1024), 31, 1, 1, 'float64', 'conv_transpose'): {'direct': 34.22, 'fft': 12.67},
+        ((1024, 1024), 31, 1, 1, 'float64', 'weight_grad'): {'direct': 153.94, 'fft': 16.23},
+        ((2048, 2048), 15, 1, 1, 'float32', 'conv_transpose'): {'direct': 18.74, 'fft': 29.42},
+        ((2048, 2048), 15, 1, 1, 'float32', 'weight_grad'): {'direct': 129.9, 'fft': 32.92},
+        ((2048, 2048), 15, 1, 1, 'float64', 'weight_grad'): {'direct': 148.03, 'fft': 49.07},
+        ((2048, 2048), 5, 1, 1, 'float32', 'conv'): {'direct': 2.62, 'fft': 35.92},
+        ((2048, 2048), 5, 1, 1, 'float32', 'conv_transpose'): {'direct': 2.84, 'fft': 36.34},
+        ((2048, 2048), 5, 1, 1, 'float32', 'weight_grad'): {'direct': 14.87, 'fft': 44.65},
+        ((2048, 2048), 5, 1, 1, 'float64', 'conv'): {'direct': 5.07, 'fft': 47.58},
+        ((2048, 2048), 5, 1, 1, 'float64', 'conv_transpose'): {'direct': 5.03, 'fft': 48.68},
+        ((2048, 2048), 5, 1, 1, 'float64', 'weight_grad'): {'direct': 17.12, 'fft': 54.73},
+        ((256, 256), 31, 1, 1, 'float32', 'weight_grad'): {'direct': 9.02, 'fft': 1.44, 'native': 35.27},
+        ((256, 256), 31, 1, 1, 'float64', 'conv'): {'direct': 2.19, 'fft': 1.45},
+        ((256, 256), 31, 1, 1, 'float64', 'weight_grad'): {'direct': 8.59, 'fft': 1.77, 'native': 32.43},
+        ((256, 256), 31, 2, 1, 'float32', 'conv'): {'direct': 2.49, 'fft': 1.26, 'gemm': 10.34},
+        ((256, 256), 31, 2, 1, 'float32', 'conv_transpose'): {'direct': 1.44, 'fft': 1.22, 'gemm': 10.39, 'native': 0.64},
+        ((256, 256), 31, 2, 1, 'float32', 'weight_grad'): {'direct': 3.79, 'fft': 1.25, 'gemm': 11.39, 'native': 7.93},
+        ((256, 256), 31, 2, 1, 'float64', 'conv'): {'direct': 2.84, 'fft': 1.41},
+        ((256, 256), 31, 2, 1, 'float64', 'weight_grad'): {'direct': 4.3, 'fft': 1.75, 'native': 13.0},
+        ((256, 256), 5, 1, 1, 'float32', 'weight_grad'): {'direct': 0.31, 'fft': 1.02, 'gemm': 1.53, 'native': 2.4},
+        ((256, 256), 5, 1, 1, 'float64', 'weight_grad'): {'direct': 0.31, 'fft': 1.42, 'gemm': 2.48, 'native': 2.94},
+        ((32, 32, 32), 3, 1, 1, 'float32', 'weight_grad'): {'direct': 0.52, 'fft': 0.84, 'gemm': 1.3, 'native': 1.55},
+        ((32, 32, 32), 3, 1, 1, 'float64', 'weight_grad'): {'direct': 0.43, 'fft': 1.35, 'gemm': 1.31, 'native': 1.62},
+        ((512, 512), 15, 3, 1, 'float32', 'conv'): {'direct': 1.62, 'fft': 3.96, 'gemm': 6.36, 'native': 7.12},
+        ((512, 512), 15, 3, 1, 'float32', 'conv_transpose'): {'direct': 0.86, 'fft': 4.37, 'gemm': 3.3, 'native': 1.7},
+        ((512, 512), 15, 3, 1, 'float32', 'weight_grad'): {'direct': 2.23, 'fft': 4.65, 'gemm': 7.72, 'native': 6.51},
+        ((512, 512), 15, 3, 1, 'float64', 'conv'): {'direct': 2.33, 'fft': 7.88, 'gemm': 10.11, 'native': 65.12},
+        ((512, 512), 15, 3, 1, 'float64', 'conv_transpose'): {'direct': 0.67, 'fft': 5.67, 'gemm': 5.37, 'native': 1.45},
+        ((512, 512), 15, 3, 1, 'float64', 'weight_grad'): {'direct': 2.1, 'fft': 4.33, 'gemm': 8.88, 'native': 6.54},
+        ((512, 512), 65, 1, 1, 'float32', 'conv'): {'direct': 20.21, 'fft': 3.02},
+        ((512, 512), 65, 1, 1, 'float32', 'conv_transpose'): {'direct': 20.57, 'fft': 3.25},
+        ((512, 512), 65, 1, 1, 'float32', 'weight_grad'): {'direct': 148.89, 'fft': 3.54, 'native': 584.84},
+        ((512, 512), 65, 1, 1, 'float64', 'conv'): {'direct': 36.73, 'fft': 4.24},
+        ((512, 512), 65, 1, 1, 'float64', 'conv_transpose'): {'direct': 43.19, 'fft': 6.23},
+        ((512, 512), 65, 1, 1, 'float64', 'weight_grad'): {'direct': 156.13, 'fft': 6.22},
+        ((512, 512), 9, 1, 1, 'float32', 'conv'): {'direct': 0.44, 'fft': 2.79, 'native': 3.28},
+        ((512, 512), 9, 1, 1, 'float32', 'conv_transpose'): {'direct': 0.45, 'fft': 3.81, 'native': 3.23},
+        ((512, 512), 9, 1, 1, 'float64', 'conv'): {'direct': 0.82, 'fft': 4.97, 'native': 6.26},
+        ((512, 512), 9, 1, 1, 'float64', 'conv_transpose'): {'direct': 0.8, 'fft': 5.36, 'native': 6.3},
+        ((512, 512), 9, 1, 3, 'float32', 'conv'): {'direct': 5.14, 'fft': 9.61, 'native': 10.59},
+        ((512, 512), 9, 1, 3, 'float32', 'conv_transpose'): {'direct': 5.18, 'fft': 12.04, 'native': 10.83},
+        ((512, 512), 9, 1, 3, 'float32', 'weight_grad'): {'direct': 32.27, 'fft': 11.27, 'native': 44.12},
+        ((512, 512), 9, 1, 3, 'float64', 'weight_grad'): {'direct': 28.05, 'fft': 13.48, 'native': 42.31},
+        ((64, 64), 15, 1, 1, 'float32', 'weight_grad'): {'direct': 0.33, 'fft': 0.21, 'gemm': 0.86, 'native': 1.04},
+        ((64, 64, 64), 5, 2, 1, 'float32', 'conv'): {'direct': 1.6, 'fft': 3.33, 'gemm': 3.5, 'native': 3.5},
+        ((64, 64, 64), 5, 2, 1, 'float32', 'conv_transpose'): {'direct': 1.24, 'fft': 4.46, 'gemm': 3.39, 'native': 0.26},
+        ((64, 64, 64), 5, 2, 1, 'float32', 'weight_grad'): {'direct': 1.91, 'fft': 3.76, 'gemm': 3.91, 'native': 5.18},
+        ((64, 64, 64), 5, 2, 1, 'float64', 'conv'): {'direct': 1.8, 'fft': 4.99, 'gemm': 5.78, 'native': 4.74},
+        ((64, 64, 64), 5, 2, 1, 'float64', 'conv_transpose'): {'direct': 1.31, 'fft': 4.92, 'gemm': 4.38, 'native': 0.48},
+        ((64, 64, 64), 5, 2, 1, 'float64', 'weight_grad'): {'direct': 1.62, 'fft': 5.94, 'gemm': 6.17, 'native': 6.77},
+        ((64, 64, 64), 9, 1, 1, 'float32', 'conv'): {'direct': 5.92, 'fft': 3.87},
+        ((64, 64, 64), 9, 1, 1, 'float32', 'weight_grad'): {'direct': 33.8, 'fft': 4.04, 'native': 117.19},
+        ((64, 64, 64), 9, 1, 1, 'float64', 'conv'): {'direct': 9.76, 'fft': 5.76},
+        ((64, 64, 64), 9, 1, 1, 'float64', 'conv_transpose'): {'direct': 8.79, 'fft': 5.63},
+        ((64, 64, 64), 9, 1, 1, 'float64', 'weight_grad'): {'direct': 27.66, 'fft': 6.32, 'native': 120.87},
+        ((96, 96, 96), 15, 1, 1, 'float32', 'conv'): {'direct': 64.0, 'fft': 12.29},
+        ((96, 96, 96), 15, 1, 1, 'float32', 'conv_transpose'): {'direct': 64.64, 'fft': 13.22},
+        ((96, 96, 96), 15, 1, 1, 'float32', 'weight_grad'): {'direct': 482.77, 'fft': 14.22},
+        ((96, 96, 96), 15, 1, 1, 'float64', 'conv'): {'direct': 114.41, 'fft': 26.74},
+        ((96, 96, 96), 15, 1, 1, 'float64', 'conv_transpose'): {'direct': 117.34, 'fft': 27.84},
+        ((96, 96, 96), 15, 1, 1, 'float64', 'weight_grad'): {'direct': 387.56, 'fft': 31.83},
+}
+
+RECORDED = {"avx512": AVX512, "avx2": AVX2}.get(_native.get_isa(), {})
 
 def _geom(shape, k, s, c):
     return tconv.conv_geometry((c, c, *(k,) * len(shape)), shape, s, "same")

@@ -37,15 +37,18 @@ and in 130 of 132 on a 2-core AMD Zen 5 with AVX-512 (``planner-fft-runs/zen5/ru
 before, in eight runs). The Xeon's misses are three 30-70 us 1-D calls with 4 channels where ``native`` beats
 ``direct`` by 7-18 us (1.27-1.38x); the Zen 5's a 0.15 ms float64 weight gradient of a 15x15 kernel on 64^2 where
 ``fft`` is 1.28x faster than ``direct`` (which has no register tiles for the weight gradient yet) and 64^3 k9
-float64 conv_transpose at 1.25x (Xeon runs from before the register tiles: not re-run).
+float64 conv_transpose at 1.25x (Xeon runs from before the register tiles: not re-run). On a 2-core AMD Zen 3
+with AVX2 only (``planner-fft-runs/zen3/run4.txt``, ``run5.txt``, 2026-12-03, the AVX2 kernels' own models): 129
+of 132; the misses a 1024^2 k15 stride-2 float64 weight gradient (``direct`` chosen, ``fft`` 1.32x faster) and
+two 0.1-0.15 ms 1-D four-channel weight gradients where ``native`` beats ``direct`` by 30-50 us.
 Plans are cached per geometry, batch, dtype, op and :func:`~tconv.core.machine.cost_state` (the thread
 count, the instruction set, the compiled core on or off). With ``set_options(tune=True)`` ``auto`` times the
 candidates estimated within :data:`TUNE_RANGE` of the best at a shape's first call and runs the measured
 fastest (:func:`tuned_plan`): on the Zen 5 grid (``planner_fft.py --tune``, run15-16) within 1.25x of the
 grid's own fastest in 131 and 130 of 132 cases, where the model alone was at 129 and 128 in the same runs
 (the remaining misses: a 65 us and a 0.13 ms call, timing noise).
-``tests/test_planner_fft.py`` checks the model against the recorded best times (cases whose winner
-was the same in both runs and clear of the noise).
+``tests/test_planner_fft.py`` checks the model against the recorded best times of the AVX-512 and the AVX2
+runs (cases whose winner was the same in both runs and clear of the noise).
 """
 
 from __future__ import annotations

@@ -72,6 +72,13 @@ _ROWS = {
     ("avx2", 4): (3.3e10, 4.2e-10, 2.2e-10), ("avx2", 8): (1.9e10, 1.0e-9, 5.5e-10),
     ("generic", 4): (1.3e10, 1.6e-9, 9.5e-10), ("generic", 8): (4.8e9, 2.7e-9, 9e-10),
 }
+#: the row drivers' time on another instruction set than the one ``_FLOOR`` was fitted on (AVX-512),
+#: relative to the FFT's (whose model is the same everywhere): the float64 weight gradient's dot
+#: products on AVX2, half as wide, took 1.45x the AVX-512 model's share (the geometric mean of
+#: measured / estimated on the 66 weight-gradient cases of three runs of ``benchmarks/planner_fft.py``
+#: on a 2-core Zen 3: direct 2.29-2.70, fft 1.64-1.72; float32 and the other operations matched fft's
+#: within 10%, so they keep the fitted constants)
+_ISA_FACTOR = {("avx2", "weight_grad", 8): 1.45}
 _ROWS_PATCH_MAX = 4 << 20  # bytes of one patch (direct_rows.c's ROWS_PATCH_MAX)
 #: the main model's memory term (re-reads once the multi-channel input leaves L2) applies above this many
 #: channel pairs per group: the compiled kernels ran 512^2 9x9 with 3 -> 3 channels at 7-12 ms, where
@@ -159,7 +166,7 @@ def direct_cost(geom, batch: int, itemsize: int, op: str = "conv_transpose") -> 
     rate, loop, cell = _FLOOR[op, 8 if itemsize == 8 else 4, max(geom.stride) > 1]
     cells = reread if op == "weight_grad" else outputs
     floor = (macs / rate + (macs / inner) * loop + cells * cell) / threads_for(macs)
-    return max(t, floor) + _CALL_S
+    return max(t, floor) * _ISA_FACTOR.get((_native.get_isa(), op, itemsize), 1.0) + _CALL_S
 
 
 def fallback_cost(geom, batch: int, itemsize: int, op: str = "conv_transpose") -> float:
