@@ -26,6 +26,8 @@ CASES = [  # (weight shape, input shape of conv_transpose, keyword arguments)
     # more taps than the packer keeps on the stack (64): its tables read in place, edges masked
     ((1, 1, 31, 31), (21, 40), dict(stride=2, padding=14)),  # 256 taps a phase, one channel
     ((2, 3, 5, 5, 5), (6, 7, 20), dict(padding=2)),  # 125 taps
+    # depth 360 in blocks of 184 (float64: 120) that start inside a channel's taps, edges masked
+    ((40, 6, 3, 3), (9, 37), dict(padding=2, dilation=2)),
 ]
 
 
