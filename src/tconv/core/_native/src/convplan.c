@@ -460,8 +460,7 @@ static void pack_indirect(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, p
 {
     const ind_ctx *c = (const ind_ctx *)self->ctx;
     TC_CHECK(width == c->t->width && r0 % width == 0 && r0 + rows <= c->t->npad);
-    for (ptrdiff_t r = 0; r < rows; r += width)
-        c->fn(c->t, c->src, c->cstride, (r0 + r) / width, p0, depth, (char *)dst + (size_t)(r * depth) * c->es);
+    c->fn(c->t, c->src, c->cstride, r0 / width, (rows + width - 1) / width, p0, depth, dst);
 }
 
 /* the driver's taps interface (B read in place): a micro-panel without gather taps */

@@ -75,10 +75,10 @@ typedef struct {
     int ntaps, width;
 } tc_indirect;
 
-/* Packs one panel (column panel `panel`, depth [p0, p0 + depth)) of an indirect B into
- * dst[p * width + i]. */
+/* Packs `count` panels (column panels panel .. panel + count - 1, depth [p0, p0 + depth)) of an
+ * indirect B, panel j into dst[(j * depth + p) * width + i]. */
 typedef void (*tc_pack_ind)(const tc_indirect *t, const void *src, ptrdiff_t cstride, ptrdiff_t panel,
-                            ptrdiff_t p0, ptrdiff_t depth, void *dst);
+                            ptrdiff_t count, ptrdiff_t p0, ptrdiff_t depth, void *dst);
 typedef struct {
     int mr, nr;          /* register tile */
     int mc, kc, nc;      /* cache blocks (see gemm_kernel.inc) */
