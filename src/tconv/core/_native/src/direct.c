@@ -15,18 +15,16 @@
  * The output axis is cut into blocks of QB cells: the accumulator block stays in L1 while the
  * terms stream past, GROUP at a time (one pass over the block per group, tc_direct_loops.axpy).
  * Scratch: the block and the gather slots, on each thread's stack; the weight gradient's partials
- * (tiles x weight entries, float64).  Rows split into TILES_PER_THREAD tiles per thread. */
+ * (tiles x weight entries, float64).  Rows split into TC_DIRECT_TILES_PER_THREAD tiles per thread (direct.h). */
 #include "direct.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "direct_rows.h"
 #include "pool.h"
 
 #define QB 256               /* accumulator cells per block (2 KiB of doubles) */
 #define GROUP 8              /* terms per pass over the block */
-#define TILES_PER_THREAD 4
 #define TC_MAX_WEAVE 8       /* strides up to this accumulate a row's phases side by side */
 #define TC_MAX_TILE_P 16     /* the most phases of a register tile */
 #define TILE_CHUNK 128       /* terms per pass over a row's tiles (float32 sums over at most this many) */
@@ -255,21 +253,9 @@ static int build_spans(call *c)
     return 0;
 }
 
-void tc_direct_tile_range(ptrdiff_t units, ptrdiff_t tiles, int task, ptrdiff_t *u0, ptrdiff_t *u1)
-{
-    ptrdiff_t per = units / tiles, extra = units % tiles;
-    *u0 = task * per + min_pd(task, extra);
-    *u1 = *u0 + per + (task < extra);
-}
-
 static void tile_range(const call *c, int task, ptrdiff_t *u0, ptrdiff_t *u1)
 {
     tc_direct_tile_range(c->units, c->tiles, task, u0, u1);
-}
-
-ptrdiff_t tc_direct_tiles(ptrdiff_t units, int threads)
-{
-    return threads <= 1 ? min_pd(units, 1) : min_pd(units, (ptrdiff_t)threads * TILES_PER_THREAD);
 }
 
 static void run_tiles(call *c, int threads, tc_task_fn fn)
@@ -809,18 +795,11 @@ static char *weight_by_tap(const tc_direct_problem *p)
     return wt;
 }
 
-int tc_direct_conv_transpose(const tc_direct_loops *k, const tc_direct_problem *p, int threads)
-{
-    return tc_direct_conv_transpose_taps(k, p, threads, NULL);
-}
-
 int tc_direct_conv_transpose_taps(const tc_direct_loops *k, const tc_direct_problem *p, int threads,
                                   const tc_direct_taps *taps)
 {
     call c = {.k = k, .p = p, .taps = taps};
     if (p->n * p->cx * p->x[0] * p->x[1] * p->x[2] == 0)
-        return 0;
-    if (tc_rows_try(k, p, 1, threads) > 0) /* stride 1: the register tiles (direct_rows.c) */
         return 0;
     char *wt = p->cy == p->groups ? NULL : weight_by_tap(p); /* one input channel per group: w is that already */
     if (!wt && p->cy != p->groups)
@@ -914,8 +893,6 @@ int tc_direct_conv(const tc_direct_loops *k, const tc_direct_problem *p, int thr
     c.units = p->m[2] > 0 ? p->n * p->cy * p->m[0] * p->m[1] : 0;
     c.tiles = tc_direct_tiles(c.units, threads);
     if (c.units == 0)
-        return 0;
-    if (tc_rows_try(k, p, 0, threads) > 0) /* stride 1: the register tiles (direct_rows.c) */
         return 0;
     if (build_spans(&c) != 0)
         return -1;

@@ -76,8 +76,8 @@ void tc_direct_taps_free(tc_direct_taps *t);
 
 /* Each returns 0, or -1 when scratch memory could not be had.  `threads`: the most threads the
  * call may use (1: the caller alone); the weight gradient's result depends on it only. */
-int tc_direct_conv_transpose(const tc_direct_loops *k, const tc_direct_problem *p, int threads);
-/* the same with the tap tables built by tc_direct_taps_build for this problem's extents (NULL: built here) */
+/* conv_transpose, with the tap tables built by tc_direct_taps_build for this problem's extents (NULL:
+ * built here) */
 int tc_direct_conv_transpose_taps(const tc_direct_loops *k, const tc_direct_problem *p, int threads,
                                   const tc_direct_taps *taps);
 int tc_direct_conv(const tc_direct_loops *k, const tc_direct_problem *p, int threads);
@@ -92,10 +92,23 @@ int tc_im2col(const tc_direct_loops *k, const tc_direct_problem *p, ptrdiff_t n_
 int tc_col2im(const tc_direct_loops *k, const tc_direct_problem *p, ptrdiff_t n_first, ptrdiff_t nb,
               int threads);
 
-/* The work split of every direct driver: `units` in tc_direct_tiles(units, threads) contiguous tiles
- * (a few per thread, one on a single thread); tile `task` is units [*u0, *u1). */
-ptrdiff_t tc_direct_tiles(ptrdiff_t units, int threads);
-void tc_direct_tile_range(ptrdiff_t units, ptrdiff_t tiles, int task, ptrdiff_t *u0, ptrdiff_t *u1);
+/* The work split of every direct driver (direct.c, direct_rows.c): `units` in
+ * tc_direct_tiles(units, threads) contiguous tiles (TC_DIRECT_TILES_PER_THREAD per thread, one on a
+ * single thread); tile `task` is units [*u0, *u1), the first units % tiles tiles one unit longer. */
+#define TC_DIRECT_TILES_PER_THREAD 4
+
+static inline ptrdiff_t tc_direct_tiles(ptrdiff_t units, int threads)
+{
+    ptrdiff_t most = threads <= 1 ? 1 : (ptrdiff_t)threads * TC_DIRECT_TILES_PER_THREAD;
+    return units < most ? units : most;
+}
+
+static inline void tc_direct_tile_range(ptrdiff_t units, ptrdiff_t tiles, int task, ptrdiff_t *u0, ptrdiff_t *u1)
+{
+    ptrdiff_t per = units / tiles, extra = units % tiles;
+    *u0 = task * per + (task < extra ? task : extra);
+    *u1 = *u0 + per + (task < extra);
+}
 
 /* The loops of the instruction set named `isa` ("avx512", "avx2", "generic"). */
 const tc_direct_loops *tc_direct_for(const char *isa);

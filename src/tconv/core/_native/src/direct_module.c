@@ -12,6 +12,7 @@
 #include "buffer.h"
 #include "direct.h"
 #include "direct_py.h"
+#include "direct_rows.h"
 #include "pool.h"
 
 #define TC_INDEX_LIMIT ((ptrdiff_t)1 << 61) /* every extent, stride and product below it: no overflow */
@@ -131,6 +132,26 @@ static int describe(char op, const tc_buf *a, const tc_buf *b, const tc_buf *o, 
     return describe_dims(op, a->view.shape, b->view.shape, o->view.shape, p);
 }
 
+/* Whether the problem has no output cell to compute (direct.c's drivers return at once). */
+static int no_work(const tc_direct_problem *p, char op)
+{
+    if (op == 't')
+        return p->n * p->cx * p->x[0] * p->x[1] * p->x[2] == 0;
+    return op == 'c' && (p->m[2] <= 0 || p->n * p->cy * p->m[0] * p->m[1] == 0);
+}
+
+/* One direct operation: conv and conv_transpose with stride 1 on the register tiles (direct_rows.c)
+ * when they take the problem, else (and for the weight gradient) direct.c's row drivers. */
+static int run_direct(const tc_direct_loops *k, const tc_direct_problem *p, char op, int threads,
+                      const tc_direct_taps *taps)
+{
+    if ((op == 't' || op == 'c') && !no_work(p, op) && tc_rows_try(k, p, op == 't', threads) > 0)
+        return 0;
+    if (op == 't')
+        return tc_direct_conv_transpose_taps(k, p, threads, taps);
+    return op == 'c' ? tc_direct_conv(k, p, threads) : tc_direct_weight_grad(k, p, threads);
+}
+
 PyObject *tc_py_direct(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -171,8 +192,7 @@ PyObject *tc_py_direct(PyObject *self, PyObject *args)
         const tc_direct_loops *k = tc_direct_for(tc_isa_name());
         int n = threads < 1 ? tc_pool_threads() : threads, rc;
         Py_BEGIN_ALLOW_THREADS
-        rc = op[0] == 't' ? tc_direct_conv_transpose(k, &p, n)
-             : op[0] == 'c' ? tc_direct_conv(k, &p, n) : tc_direct_weight_grad(k, &p, n);
+        rc = run_direct(k, &p, op[0], n, NULL);
         Py_END_ALLOW_THREADS
         result = tc_none_or_nomem(rc);
     }
@@ -368,7 +388,7 @@ PyObject *tc_py_direct_run(PyObject *self, PyObject *const *args, Py_ssize_t nar
         const tc_direct_loops *k = tc_direct_for(tc_isa_name());
         int n = threads < 1 ? tc_pool_threads() : (int)threads, rc, bad = 0;
         Py_BEGIN_ALLOW_THREADS
-        rc = plan->op == 't' ? tc_direct_conv_transpose_taps(k, &p, n, &plan->taps) : tc_direct_conv(k, &p, n);
+        rc = run_direct(k, &p, plan->op, n, &plan->taps);
         if (rc == 0 && bias.held)
             add_bias(plan, p.out, (const char *)bias.view.buf);
         if (rc == 0 && plan->check_weights)

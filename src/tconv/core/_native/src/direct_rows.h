@@ -1,5 +1,5 @@
 /* direct_rows.h: the interior of a stride-1 direct conv (transpose 0) or conv_transpose
- * (transpose 1) as register tiles (direct_rows.c); direct.c runs the rest. */
+ * (transpose 1) as register tiles (direct_rows.c), tried first by direct_module.c; direct.c runs the rest. */
 #ifndef TC_DIRECT_ROWS_H
 #define TC_DIRECT_ROWS_H
 
