@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "gemm.h"
+
 #if defined(__x86_64__)
 #include <cpuid.h>
 
@@ -48,7 +50,7 @@ static void fit_blocks(tc_isa_table *t)
         return;
     for (int d = 0; d < 2; ++d) {
         tc_gemm_kernel *k = &t->gemm[d];
-        long es = d == TC_F32 ? 4 : 8, panel = (long)k->kc * k->nc * es;
+        long es = (long)tc_dtype_size((tc_dtype)d), panel = (long)k->kc * k->nc * es;
         if (panel <= l2)
             continue;
         long nc = l2 / 2 / ((long)k->kc * es) / k->nr * k->nr;

@@ -15,7 +15,8 @@
  * The output axis is cut into blocks of QB cells: the accumulator block stays in L1 while the
  * terms stream past, GROUP at a time (one pass over the block per group, tc_direct_loops.axpy).
  * Scratch: the block and the gather slots, on each thread's stack; the weight gradient's partials
- * (tiles x weight entries, float64).  Rows split into TC_DIRECT_TILES_PER_THREAD tiles per thread (direct.h). */
+ * (tiles x weight entries, float64).  Rows split into TC_DIRECT_TILES_PER_THREAD tiles per thread
+ * (direct.h). */
 #include "direct.h"
 
 #include <stdlib.h>

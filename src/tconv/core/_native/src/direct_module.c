@@ -132,20 +132,12 @@ static int describe(char op, const tc_buf *a, const tc_buf *b, const tc_buf *o, 
     return describe_dims(op, a->view.shape, b->view.shape, o->view.shape, p);
 }
 
-/* Whether the problem has no output cell to compute (direct.c's drivers return at once). */
-static int no_work(const tc_direct_problem *p, char op)
-{
-    if (op == 't')
-        return p->n * p->cx * p->x[0] * p->x[1] * p->x[2] == 0;
-    return op == 'c' && (p->m[2] <= 0 || p->n * p->cy * p->m[0] * p->m[1] == 0);
-}
-
 /* One direct operation: conv and conv_transpose with stride 1 on the register tiles (direct_rows.c)
  * when they take the problem, else (and for the weight gradient) direct.c's row drivers. */
 static int run_direct(const tc_direct_loops *k, const tc_direct_problem *p, char op, int threads,
                       const tc_direct_taps *taps)
 {
-    if ((op == 't' || op == 'c') && !no_work(p, op) && tc_rows_try(k, p, op == 't', threads) > 0)
+    if ((op == 't' || op == 'c') && tc_rows_try(k, p, op == 't', threads) > 0)
         return 0;
     if (op == 't')
         return tc_direct_conv_transpose_taps(k, p, threads, taps);

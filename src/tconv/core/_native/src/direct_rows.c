@@ -254,6 +254,8 @@ int tc_rows_try(const tc_direct_loops *k, const tc_direct_problem *p, int transp
     const ptrdiff_t *O = out_ext(p, transpose);
     c.groups1 = (O[1] + c.R - 1) / c.R;
     c.units = p->n * c.cout * O[0] * c.groups1;
+    if (c.units == 0) /* no output cell: the row drivers return at once */
+        return 0;
     c.tiles = tc_direct_tiles(c.units, threads);
     tc_team team;
     tc_team_begin(&team, threads);

@@ -7,7 +7,8 @@
 
 /* Runs the problem on the row tiles when they take it (stride 1, the ISA has them, an output plane
  * at least one tile wide and high, a patch within its cap): 1, p->out written; 0 when they do not
- * take it; -1 when scratch memory could not be had (nothing written: the row drivers can run it). */
+ * take it (nothing to compute among them); -1 when scratch memory could not be had (nothing written: the
+ * row drivers can run it). */
 int tc_rows_try(const tc_direct_loops *k, const tc_direct_problem *p, int transpose, int threads);
 
 #endif
