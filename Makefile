@@ -67,7 +67,7 @@ sanitize: $(TEST_STAMP)
 		sh -c '$(PY) -c "import tconv.core._native as n; assert n.info()[\"debug_build\"], n.__file__; \
 		print(\"sanitizer build:\", n.__file__)" && $(PY) -m pytest -p no:cacheprovider -q \
 		tests/test_native_build.py tests/test_native_gemm.py tests/test_native_pool.py tests/test_native_conv.py \
-		tests/test_native_direct.py tests/test_compact.py tests/test_callcache.py'
+		tests/test_native_direct.py tests/test_native_brgemm.py tests/test_compact.py tests/test_callcache.py'
 
 clean:
 	rm -rf $(VENV) build $(SANITIZE_DIR) *.egg-info src/*.egg-info

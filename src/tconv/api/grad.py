@@ -3,8 +3,9 @@
 Both operations are linear in the input and in the weight, so the input gradient of
 ``conv_transpose`` is ``conv`` of the output gradient (and vice versa), and the weight gradient
 is one correlation shared by both, the registry's ``weight_grad`` operation (see
-:mod:`tconv.core.dispatch`). ``method=`` governs every gradient, and ``auto`` plans each of the
-two with its own cost model. Every convention of the forward call applies (the chain of
+:mod:`tconv.core.dispatch`). ``method=`` governs every gradient the algorithm implements (``brgemm``
+has no weight gradient of its own: ``auto`` plans that one), and ``auto`` plans each of the two with
+its own cost model. Every convention of the forward call applies (the chain of
 :mod:`tconv.api.conventions`).
 
 >>> import numpy as np

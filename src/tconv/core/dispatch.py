@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import TconvError
+from .algorithms import get_algorithm
 from .geometry import ConvGeometry, conv_geometry, conv_transpose_geometry, weight_rank
 from .params import as_float_array
 from .planner import choose
@@ -247,7 +248,11 @@ def forward(call: Call, x, weight, bias) -> np.ndarray:
 
 
 def weight_gradient(y_side: np.ndarray, x_side: np.ndarray, geom: ConvGeometry, method: str = "auto") -> np.ndarray:
-    """``dW`` of shape ``geom.weight_shape`` from the batched y-side and x-side arrays."""
+    """``dW`` of shape ``geom.weight_shape`` from the batched y-side and x-side arrays. A ``method`` that
+    does not implement the weight gradient (``brgemm``: conv and conv_transpose only) leaves it to
+    ``auto``, so that a VJP asked of it runs (its input gradient on ``method``)."""
+    if method != "auto" and "weight_grad" not in get_algorithm(method).operations:
+        method = "auto"
     dtype = np.result_type(y_side, x_side)
     return run(method, "weight_grad", y_side.astype(dtype, copy=False), x_side.astype(dtype, copy=False), geom)
 

@@ -34,7 +34,7 @@ import numpy as np
 from ...errors import TconvError, TconvTypeError
 
 __all__ = ["available", "state", "info", "isas", "get_isa", "set_isa", "use_isa", "hold", "set_num_threads",
-           "get_num_threads", "gemm", "fma_peak", "ISAS", "disabled", "direct", "im2col", "col2im"]
+           "get_num_threads", "gemm", "fma_peak", "ISAS", "disabled", "direct", "brgemm", "im2col", "col2im"]
 
 #: every instruction set the extension is built for, best first
 ISAS = ("avx512", "avx2", "generic")
@@ -373,9 +373,41 @@ def direct(op: str, a: np.ndarray, b: np.ndarray, out: np.ndarray, params: tuple
     [1. 1. 1. 1.]
     """
     ext = _require()
-    code = _OPS.get(op) if isinstance(op, str) else None
+    code, a, b, out, params = _direct_args(op, a, b, out, params, _OPS)
+    acc = "float64" if a.dtype == np.float64 else ("float32-wide" if wide else "float32")
+    ext.direct(code, a, b, out, params, _ACC[acc], _check_threads(threads))
+    return out
+
+
+def brgemm(op: str, a: np.ndarray, b: np.ndarray, out: np.ndarray, params: tuple[int, ...], *,
+           threads: int | None = None) -> np.ndarray:
+    """``conv`` or ``conv_transpose`` as :func:`direct` takes them (the same arrays and ``params``),
+    computed by ``brgemm.c``: a channels-last copy of the input, read in place by the register tiles,
+    against the weights packed once per call; float32 sums in float32. ``out`` is fully overwritten.
+
+    >>> import numpy as np
+    >>> if available():
+    ...     out = np.empty((1, 1, 1, 1, 4)); p = (1, 1, 1, 2, 1, 1, 1, 0, 0, 0)
+    ...     print(brgemm("conv_transpose", np.ones((1, 1, 1, 1, 2)), np.ones((1, 1, 1, 1, 2)), out, p).ravel())
+    ... else:
+    ...     print(np.ones(4))
+    [1. 1. 1. 1.]
+    """
+    ext = _require()
+    code, a, b, out, params = _direct_args(op, a, b, out, params, _BRGEMM_OPS)
+    ext.brgemm(code, a, b, out, params, _ACC["float64" if a.dtype == np.float64 else "float32"],
+               _check_threads(threads))
+    return out
+
+
+_BRGEMM_OPS = {"conv_transpose": "t", "conv": "c"}
+
+
+def _direct_args(op, a, b, out, params, ops):
+    """:func:`direct`'s and :func:`brgemm`'s arguments checked: ``(code, a, b, out, params)``."""
+    code = ops.get(op) if isinstance(op, str) else None
     if code is None:
-        raise TconvError(f"op={op!r}: use one of {', '.join(_OPS)}")
+        raise TconvError(f"op={op!r}: use one of {', '.join(ops)}")
     a = _check_5d("a", a, None)
     b = _check_5d("b", b, a.dtype)
     out = _check_5d("out", out, a.dtype, write=True)
@@ -388,9 +420,7 @@ def direct(op: str, a: np.ndarray, b: np.ndarray, out: np.ndarray, params: tuple
                          f"groups {groups}: the weight must be (y side, x side / groups)")
     if out.size and (np.shares_memory(out, a) or np.shares_memory(out, b)):
         raise TconvError("out: must not share memory with the inputs")
-    acc = "float64" if a.dtype == np.float64 else ("float32-wide" if wide else "float32")
-    ext.direct(code, a, b, out, _check_params(params), _ACC[acc], _check_threads(threads))
-    return out
+    return code, a, b, out, _check_params(params)
 
 
 def _check_cols(x: np.ndarray, cols: np.ndarray, n_first: int, write_x: bool) -> int:

@@ -4,14 +4,14 @@ runs each one against the same references (PyTorch, ONNX, the sparse matrix, the
 dot-product test).
 
 >>> sorted(ALGORITHMS)
-['direct', 'fft', 'gemm', 'matrix', 'native', 'scatter', 'zero_insertion']
+['brgemm', 'direct', 'fft', 'gemm', 'matrix', 'native', 'scatter', 'zero_insertion']
 >>> sorted(name for name, a in ALGORITHMS.items() if a.reference)
 ['matrix', 'scatter', 'zero_insertion']
 """
 
 from __future__ import annotations
 
-from . import direct, fft, gemm, matrix, native, scatter, zero_insertion  # noqa: F401  (registration)
+from . import brgemm, direct, fft, gemm, matrix, native, scatter, zero_insertion  # noqa: F401  (registration)
 from ._base import (
     ALGORITHMS,
     OPERATIONS,

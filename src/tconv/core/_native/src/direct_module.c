@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+#include "brgemm.h"
 #include "buffer.h"
 #include "direct.h"
 #include "direct_py.h"
@@ -144,16 +145,30 @@ static int run_direct(const tc_direct_loops *k, const tc_direct_problem *p, char
     return op == 'c' ? tc_direct_conv(k, p, threads) : tc_direct_weight_grad(k, p, threads);
 }
 
-PyObject *tc_py_direct(PyObject *self, PyObject *args)
+/* tconv's brgemm (brgemm.c) or direct (run_direct) call on the pool */
+static int run_call(const tc_direct_problem *p, char op, int threads, int brgemm)
 {
-    (void)self;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    if (brgemm)
+        rc = tc_brgemm(tc_isa_current(), p, op == 't', threads);
+    else
+        rc = run_direct(tc_direct_for(tc_isa_name()), p, op, threads, NULL);
+    Py_END_ALLOW_THREADS
+    return rc;
+}
+
+/* direct(...) and brgemm(...): the same arguments, checked the same way */
+static PyObject *direct_or_brgemm(PyObject *args, int brgemm)
+{
     const char *op;
     PyObject *ao, *bo, *oo, *params;
     int acc, threads;
     if (!PyArg_ParseTuple(args, "sOOOO!ii", &op, &ao, &bo, &oo, &PyTuple_Type, &params, &acc, &threads))
         return NULL;
-    if (strlen(op) != 1 || !strchr("tcw", op[0]))
-        return PyErr_Format(tc_err_value(), "op=%s: use 't' (conv_transpose), 'c' (conv) or 'w' (weight gradient)", op);
+    if (strlen(op) != 1 || !strchr(brgemm ? "tc" : "tcw", op[0]))
+        return PyErr_Format(tc_err_value(), "op=%s: use 't' (conv_transpose), 'c' (conv)%s", op,
+                            brgemm ? "" : " or 'w' (weight gradient)");
     if (threads < 0 || threads > 256)
         return PyErr_Format(tc_err_value(), "threads=%d: need 0 (the pool's size) to 256", threads);
     tc_direct_problem p = {0};
@@ -181,17 +196,29 @@ PyObject *tc_py_direct(PyObject *self, PyObject *args)
     } else if (overlap(&o, &a) || overlap(&o, &b)) {
         PyErr_SetString(tc_err_value(), "out: must not share memory with the inputs");
     } else if (describe(op[0], &a, &b, &o, &p) == 0 && check_ranges(&p) == 0) {
-        const tc_direct_loops *k = tc_direct_for(tc_isa_name());
-        int n = threads < 1 ? tc_pool_threads() : threads, rc;
-        Py_BEGIN_ALLOW_THREADS
-        rc = run_direct(k, &p, op[0], n, NULL);
-        Py_END_ALLOW_THREADS
-        result = tc_none_or_nomem(rc);
+        if (brgemm && tc_brgemm_phases(&p, op[0] == 't') > TC_BRGEMM_MAX_PHASES)
+            PyErr_Format(tc_err_value(), "strides (%zd, %zd, %zd), output (%zd, %zd, %zd): brgemm runs at most %zd "
+                         "output phases (per axis the stride or, if smaller, the output's extent, multiplied)",
+                         p.s[0], p.s[1], p.s[2], p.x[0], p.x[1], p.x[2], TC_BRGEMM_MAX_PHASES);
+        else
+            result = tc_none_or_nomem(run_call(&p, op[0], threads < 1 ? tc_pool_threads() : threads, brgemm));
     }
     tc_buf_release(&a);
     tc_buf_release(&b);
     tc_buf_release(&o);
     return result;
+}
+
+PyObject *tc_py_direct(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return direct_or_brgemm(args, 0);
+}
+
+PyObject *tc_py_brgemm(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return direct_or_brgemm(args, 1);
 }
 
 /* ---- the per-call path: direct_plan(...) once per geometry, direct_run(plan, ...) per call ---- */

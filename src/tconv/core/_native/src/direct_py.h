@@ -6,6 +6,7 @@
 #include "binding.h"
 
 PyObject *tc_py_direct(PyObject *self, PyObject *args);
+PyObject *tc_py_brgemm(PyObject *self, PyObject *args); /* brgemm.c's call */
 PyObject *tc_py_direct_plan(PyObject *self, PyObject *args);
 PyObject *tc_py_direct_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 PyObject *tc_py_im2col(PyObject *self, PyObject *args);
@@ -20,6 +21,8 @@ PyObject *tc_py_conv_plan_info(PyObject *self, PyObject *arg);
 #define TC_DIRECT_METHODS                                                                              \
     {"direct", tc_py_direct, METH_VARARGS,                                                             \
      "direct(op, a, b, out, params, acc, threads): op 't' conv_transpose, 'c' conv, 'w' weight gradient"}, \
+    {"brgemm", tc_py_brgemm, METH_VARARGS,                                                             \
+     "brgemm(op, a, b, out, params, acc, threads): op 't' conv_transpose, 'c' conv over a channels-last copy"}, \
     {"direct_plan", tc_py_direct_plan, METH_VARARGS,                                                   \
      "direct_plan(op, a_shape, b_shape, out_shape, params, acc, check_weights): a direct call's plan"},  \
     {"direct_run", (PyCFunction)(void (*)(void))tc_py_direct_run, METH_FASTCALL,                        \

@@ -52,6 +52,20 @@ typedef struct {
 typedef void (*tc_ukernel_taps)(ptrdiff_t k, const void *ap, const tc_taps *b, void *c, ptrdiff_t rs_c,
                                 ptrdiff_t cs_c, ptrdiff_t m, ptrdiff_t n, double alpha, double beta);
 
+/* A read where it lies (brgemm.c: a convolution over a channels-last copy of its input): row i's
+ * depth step q = t * depth + c is src[i * rs + toff[t] + c] (elements), for taps t < ntaps and
+ * channels c < depth; every row of the tile is read (the caller's copy extends past the last row). */
+typedef struct {
+    const void *src;
+    ptrdiff_t rs, depth;
+    const ptrdiff_t *toff;
+    int ntaps;
+} tc_rows_a;
+
+/* The micro-kernel on such an A and a packed B (ntaps * depth steps; otherwise as tc_ukernel). */
+typedef void (*tc_ukernel_rows)(const tc_rows_a *a, const void *bp, void *c, ptrdiff_t rs_c, ptrdiff_t cs_c,
+                                ptrdiff_t m, ptrdiff_t n, double alpha, double beta);
+
 /* FMA-chain probe: runs `iters` rounds of independent FMA chains, returns the flops done. */
 typedef double (*tc_fma_chain)(int64_t iters);
 
@@ -90,6 +104,7 @@ typedef struct {
     tc_ukernel short_kernel[2];
     tc_ukernel_taps taps_kernel;        /* NULL: B is always packed (masked loads cost too much) */
     tc_ukernel_taps short_taps[2];
+    tc_ukernel_rows rows_kernel;        /* the MR x NR tile on A read in place (tc_rows_a) */
 } tc_gemm_kernel;
 
 /* The tile for m <= MR rows: the shortest that covers them (0: the full tile, 1 or 2: short_mr[0/1]). */

@@ -1,0 +1,411 @@
+/* brgemm.c: conv and conv_transpose as batch-reduce GEMMs over a channels-last copy of the input.
+ *
+ * Per axis both operations are one or more "phases" of a correlation: output cell o = r + so*q of
+ * phase r receives, for each tap t of the phase, in[q*si + off(t)] times the tap's weight, summed
+ * over the group's input channels (canonical 3-D form, direct.h):
+ *   conv:           one phase, so = 1, si = s, every tap, off(t) = t*d - lo        (in = x, out = y)
+ *   conv_transpose: s phases r < s, so = s, si = 1, the taps with (r + lo - t*d) % s == 0,
+ *                   off(t) = (r + lo - t*d) / s (XNNPACK's deconvolution phases)  (in = y, out = x)
+ * The input is first copied channels-last, zero padded to every cell a tap reads:
+ *   copy[n, e0, e1, e2, c] = in[n, c, e + first]  (zero outside the input)
+ * so that for one output row of a phase the MR positions q2 .. q2 + MR - 1 of a tile are MR rows of a
+ * GEMM whose depth step (tap, channel) lies at a fixed offset in the copy, channels contiguous: the
+ * register tile broadcasts them where they lie (ukernel.inc, UK_ROWS) and streams the weights,
+ * packed once per call as (tap, channel) x NR output channels.  Against the implicit GEMM of
+ * convplan.c, which copies every input cell once per tap into its B panels, the input is copied
+ * once; the weights are the packed operand, read by every tile from L1/L2.  A tile is MR positions x
+ * NR output channels, written straight into the output (each cell once, by one thread); the copy
+ * extends MR - 1 cells past the last position on axis 2 so that every tile reads whole rows, the
+ * rows past the output discarded.  Units: (phase, sample, group, q0, q1, channel panel), split into a
+ * few contiguous tiles per thread; samples in chunks whose copy stays within BR_COPY_BYTES.
+ * float32 sums run in float32, a tile of more than BR_LONG_TERMS terms in chunks of about
+ * BR_CHUNK_TERMS summed in a tile buffer (as the GEMMs' depth blocks); the result does not depend on
+ * the thread count.  Zero padding is multiplied like PyTorch's conv pads; conv_transpose's callers send
+ * a non-finite weight elsewhere (a padded zero times it would be NaN where no product exists). */
+#include "brgemm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+
+#define BR_COPY_BYTES ((ptrdiff_t)32 << 20) /* the input copy of a batch chunk, at least one sample */
+#define TC_BR_TILE_MAX (16 * 32) /* doubles: the largest register tile's bytes (AVX-512 float32 14 x 32) */
+#define BR_LONG_TERMS 1024 /* a tile's sum of more terms runs in depth chunks of about BR_CHUNK_TERMS, */
+#define BR_CHUNK_TERMS 256 /* the chunks' sums added in a tile buffer (float32 error as the GEMMs' KC blocks) */
+
+static ptrdiff_t min_pd(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
+static ptrdiff_t max_pd(ptrdiff_t a, ptrdiff_t b) { return a > b ? a : b; }
+static ptrdiff_t floor_div(ptrdiff_t a, ptrdiff_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+/* one axis: its phases, each phase's cells and taps (tap indices and input offsets, phase by phase) */
+typedef struct {
+    ptrdiff_t nph, si, so;       /* phases; input step and output step between a phase's cells */
+    ptrdiff_t *count;            /* per phase: output cells */
+    ptrdiff_t *start;            /* per phase: its first tap in tap/off (nph + 1 entries) */
+    ptrdiff_t *tap, *off;        /* k entries */
+    ptrdiff_t first, ext;        /* the copy: input cells [first, first + ext) */
+} br_axis;
+
+typedef struct {
+    const tc_isa_table *isa;
+    const tc_gemm_kernel *kr;
+    const tc_direct_problem *p;
+    int transpose;
+    ptrdiff_t es, mr, nr;
+    ptrdiff_t cin, cout, cig, cog, npanels;
+    const ptrdiff_t *I, *O;      /* input and output extents */
+    const char *in;              /* the input array */
+    br_axis ax[3];
+    ptrdiff_t nph;               /* phases in all (their product) */
+    ptrdiff_t *ph_taps;          /* per phase: its taps in all (product of the axes') */
+    ptrdiff_t *ph_toff;          /* per phase: its first entry in toff */
+    ptrdiff_t *ph_woff;          /* per phase: its first element in the packed weights */
+    ptrdiff_t *ph_units;         /* per phase: units before it (nph + 1 entries) */
+    ptrdiff_t *ph_cb;            /* per phase: channels per depth chunk (cig: one chunk) */
+    ptrdiff_t *toff;             /* per phase tap: its offset in the copy (elements) */
+    char *wpk;                   /* the packed weights */
+    char *copy;                  /* the copy of a batch chunk */
+    ptrdiff_t n0, nb;            /* the chunk: samples [n0, n0 + nb) */
+    ptrdiff_t copy_rows, units, tiles, pack_blocks;
+    void *mem;                   /* the tables in one block */
+} br_call;
+
+/* ---- the phases of each axis ---- */
+
+/* Fills ax (arrays from *mem) for axis a; returns the number of ptrdiff_t taken from mem. */
+static ptrdiff_t axis_phases(br_call *c, int a, ptrdiff_t *mem)
+{
+    const tc_direct_problem *p = c->p;
+    br_axis *x = &c->ax[a];
+    const ptrdiff_t k = p->k[a], s = p->s[a], d = p->d[a], lo = p->lo[a], O = c->O[a];
+    x->nph = c->transpose ? min_pd(s, max_pd(O, 1)) : 1; /* a phase r >= O has no cell */
+    x->si = c->transpose ? 1 : s;
+    x->so = c->transpose ? s : 1;
+    x->count = mem, x->start = mem + x->nph, x->tap = x->start + x->nph + 1, x->off = x->tap + k;
+    ptrdiff_t n = 0, lo_in = 0, hi_in = -1;
+    for (ptrdiff_t r = 0; r < x->nph; ++r) {
+        x->count[r] = c->transpose ? (O > r ? (O - r + s - 1) / s : 0) : O;
+        x->start[r] = n;
+        for (ptrdiff_t t = 0; t < k; ++t) {
+            ptrdiff_t v = c->transpose ? r + lo - t * d : t * d - lo;
+            if (c->transpose && (v % s + s) % s != 0)
+                continue;
+            x->tap[n] = t;
+            x->off[n] = c->transpose ? floor_div(v, s) : v;
+            if (x->count[r] > 0) { /* the input cells this tap reads for the phase */
+                ptrdiff_t a0 = x->off[n], a1 = (x->count[r] - 1) * x->si + x->off[n];
+                lo_in = hi_in < lo_in ? a0 : min_pd(lo_in, a0);
+                hi_in = max_pd(hi_in, a1);
+            }
+            ++n;
+        }
+    }
+    x->start[x->nph] = n;
+    x->first = hi_in < lo_in ? 0 : lo_in;
+    x->ext = hi_in < lo_in ? 1 : hi_in - lo_in + 1;
+    if (a == 2) /* whole tiles: every row of the last tile lies in the copy */
+        x->ext += (c->mr - 1) * x->si;
+    return 2 * x->nph + 1 + 2 * k;
+}
+
+/* The phases' products: taps, their offsets in the copy, where their weights go, units before each. */
+static void phase_tables(br_call *c)
+{
+    const br_axis *A = c->ax;
+    ptrdiff_t t_all = 0, w_all = 0, u_all = 0, ph = 0;
+    for (ptrdiff_t r0 = 0; r0 < A[0].nph; ++r0)
+        for (ptrdiff_t r1 = 0; r1 < A[1].nph; ++r1)
+            for (ptrdiff_t r2 = 0; r2 < A[2].nph; ++r2, ++ph) {
+                const ptrdiff_t r[3] = {r0, r1, r2};
+                ptrdiff_t nt[3];
+                for (int a = 0; a < 3; ++a)
+                    nt[a] = A[a].start[r[a] + 1] - A[a].start[r[a]];
+                c->ph_taps[ph] = nt[0] * nt[1] * nt[2];
+                c->ph_cb[ph] = c->ph_taps[ph] * c->cig <= BR_LONG_TERMS ? c->cig
+                                                                       : max_pd(1, BR_CHUNK_TERMS / c->ph_taps[ph]);
+                c->ph_toff[ph] = t_all;
+                c->ph_woff[ph] = w_all;
+                c->ph_units[ph] = u_all;
+                for (ptrdiff_t i0 = 0; i0 < nt[0]; ++i0)
+                    for (ptrdiff_t i1 = 0; i1 < nt[1]; ++i1)
+                        for (ptrdiff_t i2 = 0; i2 < nt[2]; ++i2) {
+                            ptrdiff_t o0 = A[0].off[A[0].start[r0] + i0] - A[0].first;
+                            ptrdiff_t o1 = A[1].off[A[1].start[r1] + i1] - A[1].first;
+                            ptrdiff_t o2 = A[2].off[A[2].start[r2] + i2] - A[2].first;
+                            c->toff[t_all++] = ((o0 * A[1].ext + o1) * A[2].ext + o2) * c->cin;
+                        }
+                w_all += c->p->groups * c->npanels * c->ph_taps[ph] * c->cig * c->nr;
+                u_all += c->nb * c->p->groups * A[0].count[r0] * A[1].count[r1] * c->npanels;
+            }
+    c->ph_units[ph] = u_all;
+}
+
+/* ---- the weights, packed per (phase, group, channel panel) as (tap, channel) x NR ---- */
+
+/* weight element (output channel co, input channel ci of the group, tap index kt) */
+static ptrdiff_t weight_at(const br_call *c, ptrdiff_t g, ptrdiff_t co, ptrdiff_t ci, ptrdiff_t kt)
+{
+    const ptrdiff_t kk = c->p->k[0] * c->p->k[1] * c->p->k[2];
+    if (c->transpose) /* w (Cy, Cx/g, k): the input channel is cy, the output channel cx */
+        return ((g * c->cig + ci) * c->cog + co) * kk + kt;
+    return ((g * c->cog + co) * c->cig + ci) * kk + kt; /* w (Cy, Cx/g, k): output cy, input cx */
+}
+
+/* block b = (phase, group, panel) of the packed weights */
+static void pack_block(const br_call *c, ptrdiff_t b)
+{
+    const br_axis *A = c->ax;
+    const ptrdiff_t per_ph = c->p->groups * c->npanels, ph = b / per_ph, g = b % per_ph / c->npanels;
+    const ptrdiff_t pj = b % c->npanels, nt = c->ph_taps[ph], nr = c->nr, es = c->es;
+    const ptrdiff_t r2 = ph % A[2].nph, r1 = ph / A[2].nph % A[1].nph, r0 = ph / A[2].nph / A[1].nph;
+    const ptrdiff_t nt1 = A[1].start[r1 + 1] - A[1].start[r1], nt2 = A[2].start[r2 + 1] - A[2].start[r2];
+    const ptrdiff_t ncol = min_pd(nr, c->cog - pj * nr);
+    char *dst = c->wpk + (c->ph_woff[ph] + (g * c->npanels + pj) * nt * c->cig * nr) * es;
+    for (ptrdiff_t c0 = 0; c0 < c->cig; c0 += c->ph_cb[ph]) /* depth chunk by chunk: (tap, channel) each */
+        for (ptrdiff_t t = 0; t < nt; ++t) {
+            ptrdiff_t k0 = A[0].tap[A[0].start[r0] + t / (nt1 * nt2)], k1 = A[1].tap[A[1].start[r1] + t / nt2 % nt1];
+            ptrdiff_t kt = (k0 * c->p->k[1] + k1) * c->p->k[2] + A[2].tap[A[2].start[r2] + t % nt2];
+            for (ptrdiff_t ci = c0; ci < min_pd(c->cig, c0 + c->ph_cb[ph]); ++ci, dst += nr * es) {
+                for (ptrdiff_t j = 0; j < ncol; ++j) {
+                    const char *src = c->p->w + weight_at(c, g, pj * nr + j, ci, kt) * es;
+                    TC_CHECK(src >= c->p->lo_w && src + es <= c->p->hi_w);
+                    memcpy(dst + j * es, src, (size_t)es);
+                }
+                memset(dst + ncol * es, 0, (size_t)((nr - ncol) * es));
+            }
+        }
+}
+
+/* ---- the channels-last copy ---- */
+
+/* copy row (sample nl of the chunk, e0, e1): E2 cells of cin channels, zero outside the input */
+static void copy_row(const br_call *c, ptrdiff_t row)
+{
+    const br_axis *A = c->ax;
+    const ptrdiff_t e1 = row % A[1].ext, e0 = row / A[1].ext % A[0].ext, nl = row / A[1].ext / A[0].ext;
+    const ptrdiff_t es = c->es, cin = c->cin, E2 = A[2].ext;
+    const ptrdiff_t i0 = e0 + A[0].first, i1 = e1 + A[1].first, f2 = A[2].first;
+    char *dst = c->copy + (row * E2) * cin * es;
+    if (i0 < 0 || i0 >= c->I[0] || i1 < 0 || i1 >= c->I[1]) {
+        memset(dst, 0, (size_t)(E2 * cin * es));
+        return;
+    }
+    const ptrdiff_t ja = min_pd(E2, max_pd(0, -f2)), je = max_pd(ja, min_pd(E2, c->I[2] - f2));
+    memset(dst, 0, (size_t)(ja * cin * es));
+    memset(dst + je * cin * es, 0, (size_t)((E2 - je) * cin * es));
+    const ptrdiff_t plane = c->I[0] * c->I[1] * c->I[2];
+    const char *src = c->in + ((((c->n0 + nl) * cin) * c->I[0] + i0) * c->I[1] + i1) * c->I[2] * es;
+    TC_CHECK(je <= ja || (src + (ja + f2) * es >= (c->transpose ? c->p->lo_y : c->p->lo_x) &&
+                          src + ((cin - 1) * plane + je + f2) * es <= (c->transpose ? c->p->hi_y : c->p->hi_x)));
+    tc_pack_rm fast = c->kr->pack_rm;
+    if (es == 4 && fast) { /* the ISA's transposing pack, 16 channels at a time */
+        for (ptrdiff_t c0 = 0; c0 < cin; c0 += 16)
+            fast((const float *)src + c0 * plane + f2 + ja, plane, je - ja, (int)min_pd(16, cin - c0),
+                 (float *)dst + ja * cin + c0, cin);
+    } else if (es == 4) { /* cells of 8 channels at a time: the 8 source rows stay in L1 */
+        float *d = (float *)dst;
+        const float *s = (const float *)src + f2;
+        for (ptrdiff_t c0 = 0; c0 < cin; c0 += 8) {
+            const ptrdiff_t cn = min_pd(8, cin - c0);
+            for (ptrdiff_t j = ja; j < je; ++j)
+                for (ptrdiff_t q = 0; q < cn; ++q)
+                    d[j * cin + c0 + q] = s[(c0 + q) * plane + j];
+        }
+    } else {
+        double *d = (double *)dst;
+        const double *s = (const double *)src + f2;
+        for (ptrdiff_t c0 = 0; c0 < cin; c0 += 8) {
+            const ptrdiff_t cn = min_pd(8, cin - c0);
+            for (ptrdiff_t j = ja; j < je; ++j)
+                for (ptrdiff_t q = 0; q < cn; ++q)
+                    d[j * cin + c0 + q] = s[(c0 + q) * plane + j];
+        }
+    }
+}
+
+/* tasks: the copy's rows in tiles, then (first chunk only) the weight blocks one by one */
+static void prep_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const br_call *c = (const br_call *)ctx;
+    const ptrdiff_t ctiles = tc_direct_tiles(c->copy_rows, 64);
+    if (task < ctiles) {
+        ptrdiff_t r0, r1;
+        tc_direct_tile_range(c->copy_rows, ctiles, task, &r0, &r1);
+        for (ptrdiff_t r = r0; r < r1; ++r)
+            copy_row(c, r);
+        return;
+    }
+    pack_block(c, task - ctiles);
+}
+
+/* ---- the tiles ---- */
+
+/* A tile of a long sum: its depth chunks (ph_cb channels over every tap each) summed in a tile buffer
+ * (the kernel's full tile, C contiguous), then the buffer's m x ncol cells stored. */
+static void long_tile(const br_call *c, tc_rows_a *ra, ptrdiff_t ph, const char *a, const char *bp, char *o,
+                      ptrdiff_t m, ptrdiff_t ncol)
+{
+    const ptrdiff_t es = c->es, nr = c->nr, cb = c->ph_cb[ph], so = c->ax[2].so;
+    const ptrdiff_t plane = c->O[0] * c->O[1] * c->O[2];
+    _Alignas(TC_ALIGN) double buf[TC_BR_TILE_MAX];
+    TC_CHECK(c->mr * nr * es <= (ptrdiff_t)sizeof(buf));
+    for (ptrdiff_t c0 = 0; c0 < c->cig; c0 += cb) {
+        ra->src = a + c0 * es;
+        ra->depth = min_pd(cb, c->cig - c0);
+        c->kr->rows_kernel(ra, bp + c0 * c->ph_taps[ph] * nr * es, buf, nr, 1, c->mr, nr, 1.0, c0 ? 1.0 : 0.0);
+    }
+    ra->depth = c->cig;
+    for (ptrdiff_t j = 0; j < ncol; ++j)
+        for (ptrdiff_t i = 0; i < m; ++i)
+            memcpy(o + (j * plane + i * so) * es, (const char *)buf + (i * nr + j) * es, (size_t)es);
+}
+
+/* unit u of phase ph: (sample, group, q0, q1, panel), its row of tiles along axis 2 */
+static void run_unit(const br_call *c, ptrdiff_t ph, ptrdiff_t u)
+{
+    const br_axis *A = c->ax;
+    const tc_direct_problem *p = c->p;
+    const ptrdiff_t r2 = ph % A[2].nph, r1 = ph / A[2].nph % A[1].nph, r0 = ph / A[2].nph / A[1].nph;
+    const ptrdiff_t Q1 = A[1].count[r1], Q0 = A[0].count[r0], Q2 = A[2].count[r2];
+    const ptrdiff_t pj = u % c->npanels, q1 = u / c->npanels % Q1, q0 = u / c->npanels / Q1 % Q0;
+    const ptrdiff_t g = u / c->npanels / Q1 / Q0 % p->groups, nl = u / c->npanels / Q1 / Q0 / p->groups;
+    const ptrdiff_t es = c->es, mr = c->mr, nr = c->nr, nt = c->ph_taps[ph];
+    const ptrdiff_t plane = c->O[0] * c->O[1] * c->O[2], E2 = A[2].ext;
+    const char *arow = c->copy + ((((nl * A[0].ext + q0 * A[0].si) * A[1].ext + q1 * A[1].si) * E2) * c->cin +
+                                  g * c->cig) * es;
+    char *orow = p->out + ((((c->n0 + nl) * c->cout + g * c->cog + pj * nr) * c->O[0] + r0 + q0 * A[0].so) *
+                           c->O[1] + r1 + q1 * A[1].so) * c->O[2] * es;
+    const char *bp = c->wpk + (c->ph_woff[ph] + (g * c->npanels + pj) * nt * c->cig * nr) * es;
+    const ptrdiff_t ncol = min_pd(nr, c->cog - pj * nr);
+    tc_rows_a ra = {.rs = A[2].si * c->cin, .depth = c->cig, .toff = c->toff + c->ph_toff[ph], .ntaps = (int)nt};
+#ifdef TC_DEBUG
+    const char *copy_end = c->copy + c->nb * A[0].ext * A[1].ext * E2 * c->cin * es;
+    for (int t = 0; t < ra.ntaps; ++t) /* the last tile's last row, every tap: inside the copy */
+        TC_CHECK(arow + (((Q2 - 1) / mr * mr + mr - 1) * ra.rs + ra.toff[t] + c->cig) * es <= copy_end);
+#endif
+    for (ptrdiff_t q2 = 0; q2 < Q2; q2 += mr) {
+        const char *a = nt ? arow + q2 * A[2].si * c->cin * es : c->copy;
+        char *o = orow + (r2 + q2 * A[2].so) * es;
+        const ptrdiff_t m = min_pd(mr, Q2 - q2);
+        TC_CHECK(o >= p->lo_o && o + ((ncol - 1) * plane + (m - 1) * A[2].so + 1) * es <= p->hi_o);
+        if (c->ph_cb[ph] >= c->cig) { /* one chunk: straight into the output */
+            ra.src = a;
+            c->kr->rows_kernel(&ra, bp, o, A[2].so, plane, m, ncol, 1.0, 0.0);
+        } else {
+            long_tile(c, &ra, ph, a, bp, o, m, ncol);
+        }
+    }
+}
+
+static void run_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    const br_call *c = (const br_call *)ctx;
+    ptrdiff_t u0, u1, ph = 0;
+    tc_direct_tile_range(c->units, c->tiles, task, &u0, &u1);
+    for (ptrdiff_t u = u0; u < u1; ++u) {
+        while (u >= c->ph_units[ph + 1])
+            ++ph;
+        run_unit(c, ph, u - c->ph_units[ph]);
+    }
+}
+
+/* ---- the call ---- */
+
+/* the shape of the call (no memory but c->mem, the tables); -1 past TC_BRGEMM_MAX_PHASES or out of memory */
+static int br_shape(br_call *c, const tc_isa_table *isa, const tc_direct_problem *p, int transpose)
+{
+    *c = (br_call){.isa = isa, .kr = &isa->gemm[p->dtype], .p = p, .transpose = transpose};
+    c->es = (ptrdiff_t)tc_dtype_size(p->dtype), c->mr = c->kr->mr, c->nr = c->kr->nr;
+    c->cin = transpose ? p->cy : p->cx, c->cout = transpose ? p->cx : p->cy;
+    c->cig = c->cin / p->groups, c->cog = c->cout / p->groups;
+    c->npanels = (c->cog + c->nr - 1) / c->nr;
+    c->I = transpose ? p->m : p->x, c->O = transpose ? p->x : p->m;
+    c->in = transpose ? p->y : p->xs;
+    c->nph = tc_brgemm_phases(p, transpose);
+    if (c->nph > TC_BRGEMM_MAX_PHASES)
+        return -1;
+    ptrdiff_t axes = 0, taps = 1;
+    for (int a = 0; a < 3; ++a) {
+        axes += 2 * (transpose ? min_pd(p->s[a], max_pd(c->O[a], 1)) : 1) + 1 + 2 * p->k[a];
+        taps *= p->k[a];
+    }
+    c->mem = malloc((size_t)(axes + 5 * c->nph + 1 + taps) * sizeof(ptrdiff_t) + 1);
+    if (!c->mem)
+        return -1;
+    ptrdiff_t *m = (ptrdiff_t *)c->mem;
+    for (int a = 0; a < 3; ++a)
+        m += axis_phases(c, a, m);
+    c->ph_taps = m, c->ph_toff = m + c->nph, c->ph_woff = m + 2 * c->nph, c->ph_units = m + 3 * c->nph;
+    c->ph_cb = m + 4 * c->nph + 1;
+    c->toff = m + 5 * c->nph + 1;
+    return 0;
+}
+
+ptrdiff_t tc_brgemm_phases(const tc_direct_problem *p, int transpose)
+{
+    if (!transpose)
+        return 1;
+    ptrdiff_t n = 1;
+    for (int a = 0; a < 3; ++a) /* each factor at most the output's extent, the product at most its cells */
+        n *= min_pd(p->s[a], max_pd(p->x[a], 1));
+    return n;
+}
+
+/* samples per chunk: the copy of one chunk within BR_COPY_BYTES (at least one sample) */
+static ptrdiff_t chunk_samples(const br_call *c)
+{
+    const ptrdiff_t per = c->ax[0].ext * c->ax[1].ext * c->ax[2].ext * c->cin * c->es;
+    return max_pd(1, min_pd(c->p->n, BR_COPY_BYTES / max_pd(per, 1)));
+}
+
+static ptrdiff_t weight_elems(const br_call *c)
+{
+    const ptrdiff_t taps = c->p->k[0] * c->p->k[1] * c->p->k[2]; /* every tap in one phase each */
+    return c->p->groups * c->npanels * taps * c->cig * c->nr;
+}
+
+ptrdiff_t tc_brgemm_scratch(const tc_isa_table *isa, const tc_direct_problem *p, int transpose)
+{
+    br_call c;
+    if (br_shape(&c, isa, p, transpose) != 0)
+        return -1;
+    ptrdiff_t per = c.ax[0].ext * c.ax[1].ext * c.ax[2].ext * c.cin * c.es;
+    ptrdiff_t bytes = chunk_samples(&c) * per + weight_elems(&c) * c.es;
+    free(c.mem);
+    return bytes;
+}
+
+int tc_brgemm(const tc_isa_table *isa, const tc_direct_problem *p, int transpose, int threads)
+{
+    br_call c;
+    if (br_shape(&c, isa, p, transpose) != 0)
+        return -1;
+    const ptrdiff_t nb = chunk_samples(&c), per = c.ax[0].ext * c.ax[1].ext * c.ax[2].ext * c.cin;
+    const ptrdiff_t outs = p->n * c.cout * c.O[0] * c.O[1] * c.O[2];
+    c.wpk = (char *)malloc((size_t)(weight_elems(&c) * c.es) + 1);
+    c.copy = (char *)malloc((size_t)(nb * per * c.es) + 1);
+    int ok = c.wpk && c.copy;
+    if (ok && outs > 0) {
+        tc_team team;
+        tc_team_begin(&team, threads);
+        for (c.n0 = 0; c.n0 < p->n; c.n0 += c.nb) {
+            c.nb = min_pd(nb, p->n - c.n0);
+            phase_tables(&c);
+            c.copy_rows = c.nb * c.ax[0].ext * c.ax[1].ext;
+            c.pack_blocks = c.n0 == 0 ? c.nph * p->groups * c.npanels : 0;
+            c.units = c.ph_units[c.nph];
+            c.tiles = tc_direct_tiles(c.units, team.threads);
+            tc_team_run(&team, (int)(tc_direct_tiles(c.copy_rows, 64) + c.pack_blocks), prep_task, &c);
+            if (c.tiles > 0)
+                tc_team_run(&team, (int)c.tiles, run_task, &c);
+        }
+        tc_team_end(&team);
+    }
+    free(c.copy);
+    free(c.wpk);
+    free(c.mem);
+    return ok ? 0 : -1;
+}

@@ -1,0 +1,205 @@
+"""``brgemm``: conv and conv_transpose as batch-reduce GEMMs over a channels-last copy of the input.
+
+The compiled core (``tconv/core/_native/src/brgemm.c``; oneDNN's brgemm convolutions and ONNX
+Runtime's NCHWc kernels are the same idea). Per axis, ``conv`` is one phase of cells
+``out[q] = sum_t in[q*s + t*d - lo] w[t]`` and ``conv_transpose`` with stride ``s`` is ``s`` phases
+(XNNPACK's deconvolution): output cell ``r + s*q`` receives the taps with ``(r + lo - t*d) % s == 0``
+from input cell ``q + (r + lo - t*d) // s``. The input is copied once, channels last and zero padded
+to every cell a tap reads; then a register tile of MR output positions x NR output channels reads
+its MR rows where they lie in the copy (one broadcast per position and (tap, channel), the channels
+contiguous) against the weights, packed once per call as (tap, channel) x NR. ``native`` instead
+copies every input cell once per tap into its B panels; here the copy is made once and the weights
+are the streamed operand, which pays where the channels are many and the kernel has several taps
+(the dilated and ResNet-style 3x3 layers). Each output cell is written once, by one thread; float32
+sums run in float32 as the GEMMs'. The weight gradient is not implemented (``native``'s GEMM over
+the positions is the same product). Zero padding is multiplied as PyTorch's convolutions do, so
+non-finite weights give PyTorch's NaNs.
+
+The cost model (:data:`_COSTS`) counts the register tiles' multiply-adds (whole tiles: a channel
+count that leaves a panel partly empty counts full), the tile calls, the copy and the packed
+weights, fitted per ISA to single-thread times; threads as ``native``'s.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _native
+from ..geometry import ConvGeometry
+from ..options import thread_cap
+from ..outputs import empty as output_empty
+from ._base import Algorithm, register
+from ._kernels import as3, params3
+from .native import thread_speedup
+
+#: brgemm.c's TC_BRGEMM_MAX_PHASES: the most output phases of a conv_transpose (per axis the stride or,
+#: if smaller, the output's extent: a phase past the output has no cell; multiplied)
+MAX_PHASES = 1 << 20
+#: brgemm.c's BR_COPY_BYTES: samples are copied in chunks of about this many bytes (at least one)
+COPY_BYTES = 32 << 20
+
+#: per ISA: the register tiles' float32 FLOP/s on one thread (float64 at half the rate), and seconds
+#: per tile call, per loop over the channels of one tap, per element of the channels-last copy (while
+#: a chunk's copy fits the caches, else ``copy_mem``), per weight element packed and per output cell
+#: of a strided conv_transpose (:func:`cost_terms`), float32 (the ``_f64`` ones float64), and per call.
+#: AVX2: non-negative least squares (relative error) on one-thread times of 20 layers per dtype
+#: (``TCONV_NUM_THREADS=1 python benchmarks/calibrate_brgemm.py [--dtype float64]``, 2-core AMD Zen 3,
+#: 2026-12-03): estimates within 0.77-1.23x of the times in float32, 0.69-1.20x in float64 (the rate
+#: above the FMA peak: the fit puts part of each tap loop's work in ``loop``). Generic: the float32
+#: rate of the same script (4.9 GFLOP/s: the scalar tile, never ahead of ``native`` there), the rest
+#: AVX2's. AVX-512 is not measured yet: its rate is 0.75x ``native``'s there (which reads B in place on
+#: AVX-512), so that ``auto`` keeps the measured paths until a session on such a host fits it
+_AVX2 = dict(rate=110e9, tile=0.0, loop=9.4e-9, copy=1.09e-9, copy_mem=2.96e-9, wpack=4.7e-9, scatter=1.35e-9,
+             tile_f64=18e-9, loop_f64=3.4e-9, copy_f64=1.1e-9, copy_mem_f64=5e-9, wpack_f64=5.75e-9,
+             scatter_f64=3.2e-9, call=20e-6)
+_COSTS = {"avx512": {**_AVX2, "rate": 134e9}, "avx2": _AVX2, "generic": {**_AVX2, "rate": 4.9e9}}
+
+
+def phases(geom: ConvGeometry) -> int:
+    """conv_transpose's output phases (``brgemm.c``'s ``tc_brgemm_phases``)."""
+    return math.prod(min(s, max(n, 1)) for s, n in zip(geom.stride, geom.x_shape))
+
+
+def _axis_phases(geom: ConvGeometry, op: str, ax: int) -> list[tuple[int, int]]:
+    """``(cells, taps)`` of each phase of axis ``ax`` (``conv``: one phase of every tap)."""
+    k, s, d, lo = geom.kernel[ax], geom.stride[ax], geom.dilation[ax], geom.pad_lo[ax]
+    if op == "conv":
+        return [(geom.y_shape[ax], k)]
+    out = geom.x_shape[ax]
+    return [(-(-(out - r) // s), sum((r + lo - t * d) % s == 0 for t in range(k))) for r in range(min(s, out))]
+
+
+def tile_shape(geom: ConvGeometry, batch: int, op: str, mr: int, nr: int) -> tuple[int, int, int]:
+    """``(tile calls, multiply-add slots, tap loops)`` of the call: per phase, MR-position tiles along the
+    last axis of every row, one per panel of NR output channels, each ``MR * NR * taps * channels``
+    slots in one loop over the channels per tap."""
+    g = geom.groups
+    cin = (geom.y_channels if op == "conv_transpose" else geom.x_channels) // g
+    cout = (geom.x_channels if op == "conv_transpose" else geom.y_channels) // g
+    panels = -(-cout // nr)
+    axes = [_axis_phases(geom, op, ax) for ax in range(geom.nd)]
+    lead = [(1, 1)]
+    for phases in axes[:-1]:
+        lead = [(a * c, b * t) for a, b in lead for c, t in phases]
+    tiles = slots = loops = 0
+    for rows, taps in lead:
+        for cells, t in axes[-1]:
+            n = rows * -(-cells // mr)
+            tiles += n
+            loops += n * taps * t
+            slots += n * mr * nr * taps * t * cin
+    per = batch * g * panels
+    return tiles * per, slots * per, loops * per
+
+
+def copy_cells(geom: ConvGeometry, op: str) -> int:
+    """Cells of one sample's channels-last copy (the input cells the taps read, per axis)."""
+    cells = 1
+    for ax in range(geom.nd):
+        k, d = geom.kernel[ax], geom.dilation[ax]
+        if op == "conv":
+            cells *= max(1, (geom.y_shape[ax] - 1) * geom.stride[ax] + (k - 1) * d + 1)
+        else:  # a phase's cells and the reach of its taps, in input cells
+            s = geom.stride[ax]
+            cells *= max(1, -(-geom.x_shape[ax] // s) + -(-(k - 1) * d // s))
+    return cells
+
+
+def _threads() -> int:
+    return thread_cap() or _native.get_num_threads()
+
+
+#: a chunk's copy larger than this is written to and read back from memory (the ``copy_mem`` rate)
+COPY_CACHED = 8 << 20
+
+
+def cost_terms(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> dict:
+    """What :meth:`BRGemm.cost` charges for: the register tiles' multiply-add slots (``slots``), tile calls
+    (``tile``), loops over the channels per tap (``loop``), elements copied (``copy`` while a chunk's copy
+    stays within :data:`COPY_CACHED`, else ``copy_mem``), weight elements packed (``wpack``) and a
+    strided conv_transpose's output cells (``scatter``: its phases' cells lie a stride apart, so each
+    phase writes into every line of the output)."""
+    kern = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"]
+    batch = max(batch, 1)
+    tiles, slots, loops = tile_shape(geom, batch, op, kern["mr"], kern["nr"])
+    cin = geom.y_channels if op == "conv_transpose" else geom.x_channels
+    per = copy_cells(geom, op) * cin
+    chunk = max(1, min(batch, COPY_BYTES // max(per * itemsize, 1)))
+    cached = chunk * per * itemsize <= COPY_CACHED
+    scatter = op == "conv_transpose" and math.prod(geom.stride) > 1
+    return {"slots": slots, "tile": tiles, "loop": loops, "copy": batch * per * cached,
+            "copy_mem": batch * per * (not cached), "wpack": math.prod(geom.weight_shape),
+            "scatter": batch * geom.x_channels * math.prod(geom.x_shape) * scatter}
+
+
+@register
+class BRGemm(Algorithm):
+    """conv and conv_transpose on the compiled core's channels-last batch-reduce GEMMs."""
+
+    name = "brgemm"
+    operations = ("conv", "conv_transpose")
+
+    def supports(self, geom: ConvGeometry, dtype: np.dtype, op: str) -> str | None:
+        why = super().supports(geom, dtype, op)
+        if why:
+            return why
+        if not _native.available():
+            return f"the compiled core is unavailable ({_native.info()['reason']})"
+        if np.dtype(dtype) not in (np.float32, np.float64):
+            return "float32 and float64 only"
+        if geom.nd > 3:
+            return "1 to 3 spatial axes"
+        if op == "conv_transpose" and phases(geom) > MAX_PHASES:
+            return (f"stride {geom.stride}, output {geom.x_shape}: at most {MAX_PHASES} output phases (per axis "
+                    f"the stride or, if smaller, the output's extent, multiplied)")
+        return None
+
+    def _call(self, op: str, a: np.ndarray, w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+        a = np.ascontiguousarray(a)
+        w = np.ascontiguousarray(w, dtype=a.dtype)
+        shape = (geom.x_channels, *geom.x_shape) if op == "conv_transpose" else (geom.y_channels, *geom.y_shape)
+        out = output_empty((a.shape[0], *shape), a.dtype)
+        if out.size:
+            _native.brgemm(op, as3(a, geom.nd), as3(w, geom.nd), as3(out, geom.nd), (geom.groups, *params3(geom)),
+                           threads=_threads())
+        return out
+
+    def conv(self, x: np.ndarray, w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+        return self._call("conv", x, w, geom)
+
+    def conv_transpose(self, y: np.ndarray, w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+        return self._call("conv_transpose", y, w, geom)
+
+    def cost(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> float:
+        """Seconds: :func:`cost_terms` times the ISA's constants (:data:`_COSTS`), the compute scaled by
+        the threads as ``native``'s; the copy through memory and a strided conv_transpose's scattered
+        cells are bandwidth, counted whole (two threads ran L7's 8 phases 1.8x, not 2x, faster)."""
+        c = _COSTS.get(_native.get_isa(), _COSTS["generic"])
+        terms = cost_terms(geom, batch, itemsize, op)
+        suffix = "" if itemsize == 4 else "_f64"
+        par = 2.0 * terms["slots"] / (c["rate"] * 4 / itemsize) + sum(
+            terms[k] * c[k + suffix] for k in ("tile", "loop", "copy", "wpack"))
+        memory = sum(terms[k] * c[k + suffix] for k in ("copy_mem", "scatter"))  # bandwidth: no faster on more cores
+        return par / thread_speedup(_threads(), par) + memory + c["call"]
+
+    def scratch_bytes(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> int:
+        """The copy of one chunk of samples (about :data:`COPY_BYTES`, at least one sample) and the
+        packed weights (the weight, its output channels rounded up to whole panels)."""
+        nr = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"]["nr"] if _native.available() else 32
+        cin = geom.y_channels if op == "conv_transpose" else geom.x_channels
+        per = copy_cells(geom, op) * cin * itemsize
+        chunk = max(1, min(max(batch, 1), COPY_BYTES // max(per, 1)))
+        cout = (geom.x_channels if op == "conv_transpose" else geom.y_channels) // geom.groups
+        wpk = math.prod(geom.weight_shape) // max(cout, 1) * (-(-cout // nr) * nr)
+        return int(chunk * per + wpk * itemsize)
+
+    def describe(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> str:
+        kern = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"]
+        n = phases(geom) if op == "conv_transpose" else 1
+        return (f"{n} phase{'s' * (n > 1)}, tiles {kern['mr']} positions x {kern['nr']} channels "
+                f"on a channels-last copy, {_native.get_isa()}")
+
+
+__all__ = ["BRGemm", "tile_shape", "copy_cells", "cost_terms", "phases"]

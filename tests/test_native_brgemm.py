@@ -1,0 +1,140 @@
+"""The compiled core's channels-last batch-reduce GEMMs (the ``brgemm`` algorithm, ``brgemm.c``) against
+the float64 ``gemm`` algorithm on every instruction set the host runs: geometries that exercise the
+tiles' edges (rows shorter than a tile, output channels across several panels and a partial last
+one), the stride phases of conv_transpose (phases without taps, crops, ``output_padding``), strided
+and dilated convs, groups, 1 to 3 axes. The registry tests run ``brgemm`` against PyTorch, ONNX
+Runtime, the sparse matrix, the dot test and the non-finite cases on their own cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from native_support import ISA_PARAMS, native_required  # noqa: F401  (autouse fixture)
+
+import tconv
+from tconv.core import _native
+from tconv.core.algorithms import ALGORITHMS
+from tconv.core.algorithms._kernels import as3, params3
+from tconv.errors import TconvError
+
+BR, REF = ALGORITHMS["brgemm"], ALGORITHMS["gemm"]
+
+CASES = [  # (weight shape, input shape of conv_transpose, keyword arguments)
+    ((64, 64, 3, 3), (13, 20), dict(padding=2, dilation=2)),  # L9-like: 4 panels of float32 on AVX2
+    ((6, 5, 4, 4), (9, 37), dict(stride=2, padding=1)),
+    ((4, 3, 3, 5), (11, 45), dict(stride=(1, 3), padding=(2, 1), dilation=(2, 1), output_padding=(0, 2))),
+    ((8, 2, 3), (70,), dict(stride=3, padding=4, groups=2)),
+    ((3, 4, 2, 2, 2), (5, 6, 9), dict(stride=2)),
+    ((5, 40, 1, 16), (3, 40), dict(stride=(1, 8), padding=(0, 4))),  # 40 output channels: a partial panel
+    ((4, 4, 3, 3), (20, 33), dict(padding=((3, 0), (0, 2)), dilation=2)),  # asymmetric crop
+    ((2, 9, 5), (3,), dict(stride=4, padding=5)),  # fewer positions than a tile
+    ((3, 2, 2, 2), (4, 5), dict(stride=5)),  # stride > kernel: phases without taps (zeros)
+    ((6, 6, 3, 3, 3), (4, 5, 7), dict(padding=1, groups=3)),
+    ((2, 3, 7), (17,), dict(stride=2, padding=9)),  # the crop beyond the kernel's reach
+]
+
+
+@pytest.fixture(params=ISA_PARAMS)
+def isa(request):
+    with _native.use_isa(request.param):
+        yield request.param
+
+
+def close(got, want, dtype, depth):
+    assert got.dtype == dtype and got.shape == want.shape
+    scale = max(1.0, float(np.abs(want).max()))
+    np.testing.assert_allclose(got, want, rtol=0, atol=8 * depth * np.finfo(dtype).eps * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ci", range(len(CASES)))
+def test_brgemm_matches_gemm(isa, dtype, ci):
+    wshape, inshape, kw = CASES[ci]
+    geom = tconv.conv_transpose_geometry(wshape, inshape, **kw)
+    rng = np.random.default_rng(ci)
+    w = rng.standard_normal(wshape).astype(dtype)
+    y = rng.standard_normal((3, geom.y_channels, *geom.y_shape)).astype(dtype)
+    x = rng.standard_normal((3, geom.x_channels, *geom.x_shape)).astype(dtype)
+    w64, y64, x64 = w.astype(np.float64), y.astype(np.float64), x.astype(np.float64)
+    depth = max(geom.x_channels, geom.y_channels) * int(np.prod(geom.kernel))
+    close(BR.conv_transpose(y, w, geom), REF.conv_transpose(y64, w64, geom), dtype, depth)
+    close(BR.conv(x, w, geom), REF.conv(x64, w64, geom), dtype, depth)
+
+
+def random_geometry(rng):
+    """A random geometry (1-3 axes, strides, dilations, groups; a conv's pads, or a conv_transpose's
+    crops and output_padding) and its batch."""
+    nd = int(rng.integers(1, 4))
+    g = int(rng.choice([1, 1, 2, 3]))
+    k = tuple(int(v) for v in rng.integers(1, 5, nd))
+    s = tuple(int(v) for v in rng.integers(1, 4, nd))
+    d = tuple(int(v) for v in rng.integers(1, 3, nd))
+    wshape = (g * int(rng.integers(1, 20)), int(rng.integers(1, 20)), *k)
+    size = tuple(int(v) for v in rng.integers(1, 12, nd))
+    if rng.integers(2):
+        pad = tuple((int(a), int(b)) for a, b in rng.integers(0, 4, (nd, 2)))
+        size = tuple(max(n, dd * (kk - 1) + 1 - lo - hi) for n, dd, kk, (lo, hi) in zip(size, d, k, pad))
+        return tconv.conv_geometry(wshape, size, s, pad, d, g), int(rng.integers(1, 3))
+    crop = tuple(int(v) for v in rng.integers(0, 3, nd))
+    size = tuple(max(n, -(-(2 * c + 1 - dd * (kk - 1)) // ss) + 1) for n, c, dd, kk, ss in zip(size, crop, d, k, s))
+    opad = tuple(int(rng.integers(0, max(ss, dd))) for ss, dd in zip(s, d))
+    wshape = (wshape[0], wshape[1], *k)
+    return tconv.conv_transpose_geometry(wshape, size, s, crop, opad, d, g), int(rng.integers(1, 3))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_brgemm_on_random_geometries(isa, seed):
+    """60 random geometries per seed, both operations, float32 and float64 alternating."""
+    rng = np.random.default_rng(100 + seed)
+    for i in range(60):
+        geom, n = random_geometry(rng)
+        dtype = (np.float32, np.float64)[i % 2]
+        w = rng.standard_normal(geom.weight_shape)
+        x = rng.standard_normal((n, geom.x_channels, *geom.x_shape))
+        y = rng.standard_normal((n, geom.y_channels, *geom.y_shape))
+        depth = max(geom.x_channels, geom.y_channels) * int(np.prod(geom.kernel))
+        close(BR.conv(x.astype(dtype), w.astype(dtype), geom), REF.conv(x, w, geom), dtype, depth)
+        close(BR.conv_transpose(y.astype(dtype), w.astype(dtype), geom), REF.conv_transpose(y, w, geom), dtype, depth)
+
+
+def test_every_cell_written_and_thread_count_free(isa):
+    """The output is fully overwritten (a NaN-filled buffer comes back finite, stride-5 phases without
+    taps as zeros) and the result is bit-identical on one and two threads."""
+    geom = tconv.conv_transpose_geometry((3, 17, 2, 2), (9, 11), stride=5, padding=1)
+    rng = np.random.default_rng(7)
+    y = rng.standard_normal((2, 3, 9, 11)).astype(np.float32)
+    w = rng.standard_normal((3, 17, 2, 2)).astype(np.float32)
+    out = np.full((2, 17, *geom.x_shape), np.nan, np.float32)
+    _native.brgemm("conv_transpose", as3(y, 2), as3(w, 2), as3(out, 2), (1, *params3(geom)), threads=1)
+    assert np.isfinite(out).all()
+    np.testing.assert_array_equal(out[:, :, 2::5, :], 0)  # phase 2 of axis 0 receives no tap
+    two = np.full_like(out, np.nan)
+    _native.brgemm("conv_transpose", as3(y, 2), as3(w, 2), as3(two, 2), (1, *params3(geom)), threads=2)
+    np.testing.assert_array_equal(out, two)
+
+
+def test_bad_input_says_what_and_why():
+    with pytest.raises(TconvError, match="op="):
+        _native.brgemm("weight_grad", np.ones((1, 1, 1, 1, 2)), np.ones((1, 1, 1, 1, 2)), np.ones((1, 1, 1, 1, 1)),
+                       (1, 1, 1, 1, 1, 1, 1, 0, 0, 0))
+    with pytest.raises(TconvError, match="channels"):
+        _native.brgemm("conv", np.ones((1, 2, 1, 1, 4)), np.ones((3, 1, 1, 1, 2)), np.empty((1, 3, 1, 1, 3)),
+                       (1, 1, 1, 1, 1, 1, 1, 0, 0, 0))
+    geom = tconv.conv_transpose_geometry((1, 1, 2, 2, 2), (102, 102, 102), stride=(102, 102, 102))
+    assert "output phases" in BR.supports(geom, np.dtype(np.float32), "conv_transpose")  # 102**3 > 2**20
+    assert "does not implement" in BR.supports(geom, np.dtype(np.float32), "weight_grad")
+    with pytest.raises(TconvError, match="output phases"):  # the C entry checks on its own
+        _native.brgemm("conv_transpose", np.ones((1, 1, 1, 1, 1)), np.ones((1, 1, 1, 1, 1)),
+                       np.empty((1, 1, 1025, 1025, 1)), (1, 1025, 1025, 1, 1, 1, 1, 0, 0, 0))
+
+
+def test_a_huge_stride_costs_its_output_cells():
+    """Phases past the output have no cell: a stride of 10**9 over 3 output cells is 3 phases."""
+    got = tconv.conv_transpose(np.ones((1, 1, 2)), np.ones((1, 1, 1)), stride=10**9, padding=499999999, method="brgemm")
+    np.testing.assert_array_equal(got, np.zeros((1, 1, 3)))
+
+
+def test_explain_names_the_tiles():
+    p = tconv.explain((4, 64, 64, 64), (64, 64, 3, 3), padding=2, dilation=2)
+    row = next(c for c in p.candidates if c.name == "brgemm")
+    assert row.reason is None and "channels-last copy" in row.detail and _native.get_isa() in row.detail
