@@ -37,6 +37,8 @@ from .native import thread_speedup
 #: brgemm.c's TC_BRGEMM_MAX_PHASES: the most output phases of a conv_transpose (per axis the stride or,
 #: if smaller, the output's extent: a phase past the output has no cell; multiplied)
 MAX_PHASES = 1 << 20
+#: brgemm.c's BR_ROW_TILES: a phase's rows of at least this many tiles keep each tile in one row
+ROW_TILES = 4
 #: brgemm.c's BR_COPY_BYTES: samples are copied in chunks of about this many bytes (at least one)
 COPY_BYTES = 32 << 20
 
@@ -72,25 +74,23 @@ def _axis_phases(geom: ConvGeometry, op: str, ax: int) -> list[tuple[int, int]]:
 
 
 def tile_shape(geom: ConvGeometry, batch: int, op: str, mr: int, nr: int) -> tuple[int, int, int]:
-    """``(tile calls, multiply-add slots, tap loops)`` of the call: per phase, MR-position tiles along the
-    last axis of every row, one per panel of NR output channels, each ``MR * NR * taps * channels``
-    slots in one loop over the channels per tap."""
+    """``(tile calls, multiply-add slots, tap loops)`` of the call: per phase, tiles of MR consecutive
+    cells of the phase (within a long row, across short ones), one per panel of NR output channels, each
+    ``MR * NR * taps * channels`` slots in one loop over the channels per tap."""
     g = geom.groups
     cin = (geom.y_channels if op == "conv_transpose" else geom.x_channels) // g
     cout = (geom.x_channels if op == "conv_transpose" else geom.y_channels) // g
-    panels = -(-cout // nr)
-    axes = [_axis_phases(geom, op, ax) for ax in range(geom.nd)]
     lead = [(1, 1)]
-    for phases in axes[:-1]:
-        lead = [(a * c, b * t) for a, b in lead for c, t in phases]
+    for ax in range(geom.nd - 1):
+        lead = [(a * c, b * t) for a, b in lead for c, t in _axis_phases(geom, op, ax)]
+    phases = [(rows, q2, taps * t) for rows, taps in lead for q2, t in _axis_phases(geom, op, geom.nd - 1)]
     tiles = slots = loops = 0
-    for rows, taps in lead:
-        for cells, t in axes[-1]:
-            n = rows * -(-cells // mr)
-            tiles += n
-            loops += n * taps * t
-            slots += n * mr * nr * taps * t * cin
-    per = batch * g * panels
+    for rows, q2, taps in phases:  # a long row's tiles stay in it (brgemm.c's BR_ROW_TILES)
+        n = rows * -(-q2 // mr) if q2 >= ROW_TILES * mr else -(-(rows * q2) // mr)
+        tiles += n
+        loops += n * taps
+        slots += n * mr * nr * taps * cin
+    per = batch * g * -(-cout // nr)
     return tiles * per, slots * per, loops * per
 
 

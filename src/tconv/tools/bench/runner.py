@@ -165,11 +165,11 @@ def _row(layer, peers: _Peers, rounds: int) -> dict:
 
 
 def _c_scratch(plan) -> int:
-    """The compiled core's own allocations (tables, packed weights, buffers: malloc, which
-    tracemalloc does not see), as the planner estimates them for ``native``; 0 for the others, whose
-    scratch is NumPy arrays (traced) or a few rows."""
+    """The compiled core's own allocations (tables, packed weights, buffers, the channels-last copy:
+    malloc, which tracemalloc does not see), as the planner estimates them for ``native`` and ``brgemm``;
+    0 for the others, whose scratch is NumPy arrays (traced) or a few rows."""
     chosen = {c.name: c for c in plan.candidates}[plan.choice]
-    return chosen.scratch_bytes if plan.choice == "native" else 0
+    return chosen.scratch_bytes if plan.choice in ("native", "brgemm") else 0
 
 
 def _grad_timings(layer, x, xt, wt, tf, geom, out_shape, rounds: int) -> tuple[float, dict]:
@@ -349,7 +349,7 @@ def table(runs: list[dict]) -> str:
                    "left busy after the call, or the scheduler left BLAS's two threads on one core). Trials over "
                    f"twice the alone median, after tconv, after PyTorch and alone, per run: {slow}")
     out.append(f"- NumPy SGEMM 2048^3 in the same runs: {sgemm:.0f} GFLOP/s (the % of SGEMM column)")
-    out.append("- extra memory / output: the NumPy allocations of one call (tracemalloc), plus, for native, its C "
+    out.append("- extra memory / output: the NumPy allocations of one call (tracemalloc), plus, for native and brgemm, their C "
                "allocations (tables, packed weights, buffers) as the planner estimates them")
     return "\n".join(out)
 

@@ -8,20 +8,22 @@
  *                   off(t) = (r + lo - t*d) / s (XNNPACK's deconvolution phases)  (in = y, out = x)
  * The input is first copied channels-last, zero padded to every cell a tap reads:
  *   copy[n, e0, e1, e2, c] = in[n, c, e + first]  (zero outside the input)
- * so that for one output row of a phase the MR positions q2 .. q2 + MR - 1 of a tile are MR rows of a
- * GEMM whose depth step (tap, channel) lies at a fixed offset in the copy, channels contiguous: the
- * register tile broadcasts them where they lie (ukernel.inc, UK_ROWS) and streams the weights,
- * packed once per call as (tap, channel) x NR output channels.  Against the implicit GEMM of
- * convplan.c, which copies every input cell once per tap into its B panels, the input is copied
- * once; the weights are the packed operand, read by every tile from L1/L2.  A tile is MR positions x
- * NR output channels, written straight into the output (each cell once, by one thread); the copy
- * extends MR - 1 cells past the last position on axis 2 so that every tile reads whole rows, the
- * rows past the output discarded.  Units: (phase, sample, group, q0, q1, channel panel), split into a
- * few contiguous tiles per thread; samples in chunks whose copy stays within BR_COPY_BYTES.
+ * so that any MR positions of a phase (consecutive in its cells, across its rows) are MR rows of a
+ * GEMM whose depth step (tap, channel) lies at a fixed offset from each row's cell in the copy,
+ * channels contiguous: the register tile broadcasts them where they lie (ukernel.inc, UK_ROWS) and
+ * streams the weights, packed once per call as (tap, channel) x NR output channels.  Against the
+ * implicit GEMM of convplan.c, which copies every input cell once per tap into its B panels, the
+ * input is copied once; the weights are the packed operand, read by every tile from L1/L2.  A tile
+ * is MR positions x NR output channels, written straight into the output (each cell once, by one
+ * thread); tiles run along the phase's cells, across its rows where they are short (fewer than
+ * BR_ROW_TILES tiles: L1's 8 cells ran 92 -> 66 ms on one core), within each row where they are long
+ * (a tile across two rows reads two neighbourhoods: L9 and R1 ran 2-5% slower that way).  Units:
+ * (phase, sample, group, a long row or BR_BLOCK_TILES tiles, channel panel), split into a few contiguous tiles per thread; samples in
+ * chunks whose copy stays within BR_COPY_BYTES.
  * float32 sums run in float32, a tile of more than BR_LONG_TERMS terms in chunks of about
  * BR_CHUNK_TERMS summed in a tile buffer (as the GEMMs' depth blocks); the result does not depend on
- * the thread count.  Zero padding is multiplied like PyTorch's conv pads; conv_transpose's callers send
- * a non-finite weight elsewhere (a padded zero times it would be NaN where no product exists). */
+ * the thread count.  Zero padding is multiplied like PyTorch's convolutions multiply theirs, so a
+ * non-finite weight gives their NaNs. */
 #include "brgemm.h"
 
 #include <stdlib.h>
@@ -31,6 +33,9 @@
 
 #define BR_COPY_BYTES ((ptrdiff_t)32 << 20) /* the input copy of a batch chunk, at least one sample */
 #define TC_BR_TILE_MAX (16 * 32) /* doubles: the largest register tile's bytes (AVX-512 float32 14 x 32) */
+#define TC_BR_MR_MAX 16          /* the most rows of a register tile */
+#define BR_BLOCK_TILES 8 /* tiles per unit (one panel of output channels): the rows their A reads stay in L2 */
+#define BR_ROW_TILES 4   /* a phase's rows of at least this many tiles keep each tile in one row */
 #define BR_LONG_TERMS 1024 /* a tile's sum of more terms runs in depth chunks of about BR_CHUNK_TERMS, */
 #define BR_CHUNK_TERMS 256 /* the chunks' sums added in a tile buffer (float32 error as the GEMMs' KC blocks) */
 
@@ -104,9 +109,20 @@ static ptrdiff_t axis_phases(br_call *c, int a, ptrdiff_t *mem)
     x->start[x->nph] = n;
     x->first = hi_in < lo_in ? 0 : lo_in;
     x->ext = hi_in < lo_in ? 1 : hi_in - lo_in + 1;
-    if (a == 2) /* whole tiles: every row of the last tile lies in the copy */
+    if (a == 2) /* a long row's last tile reads MR rows a step apart: they lie in the copy */
         x->ext += (c->mr - 1) * x->si;
     return 2 * x->nph + 1 + 2 * k;
+}
+
+/* whether a phase's rows of q2 cells are long: each tile in one row, a unit one row */
+static int in_rows(const br_call *c, ptrdiff_t q2) { return q2 >= BR_ROW_TILES * c->mr; }
+
+/* the units of a phase of Q[0] x Q[1] x Q[2] cells (per sample, group and panel): its rows, or
+ * blocks of BR_BLOCK_TILES tiles of MR consecutive cells */
+static ptrdiff_t blocks_of(const br_call *c, const ptrdiff_t *Q)
+{
+    const ptrdiff_t per = BR_BLOCK_TILES * c->mr;
+    return in_rows(c, Q[2]) ? Q[0] * Q[1] : (Q[0] * Q[1] * Q[2] + per - 1) / per;
 }
 
 /* The phases' products: taps, their offsets in the copy, where their weights go, units before each. */
@@ -136,7 +152,8 @@ static void phase_tables(br_call *c)
                             c->toff[t_all++] = ((o0 * A[1].ext + o1) * A[2].ext + o2) * c->cin;
                         }
                 w_all += c->p->groups * c->npanels * c->ph_taps[ph] * c->cig * c->nr;
-                u_all += c->nb * c->p->groups * A[0].count[r0] * A[1].count[r1] * c->npanels;
+                const ptrdiff_t Q[3] = {A[0].count[r0], A[1].count[r1], A[2].count[r2]};
+                u_all += c->nb * c->p->groups * blocks_of(c, Q) * c->npanels;
             }
     c->ph_units[ph] = u_all;
 }
@@ -243,59 +260,102 @@ static void prep_task(void *ctx, int task, int thread)
 /* ---- the tiles ---- */
 
 /* A tile of a long sum: its depth chunks (ph_cb channels over every tap each) summed in a tile buffer
- * (the kernel's full tile, C contiguous), then the buffer's m x ncol cells stored. */
-static void long_tile(const br_call *c, tc_rows_a *ra, ptrdiff_t ph, const char *a, const char *bp, char *o,
-                      ptrdiff_t m, ptrdiff_t ncol)
+ * (the kernel's full tile, C contiguous), then the buffer's m x ncol cells stored at o + coff[i]
+ * (o + i * so without a table). */
+static void long_tile(const br_call *c, tc_rows_a *ra, ptrdiff_t ph, const char *bp, char *o, ptrdiff_t m,
+                      ptrdiff_t ncol, ptrdiff_t so)
 {
-    const ptrdiff_t es = c->es, nr = c->nr, cb = c->ph_cb[ph], so = c->ax[2].so;
-    const ptrdiff_t plane = c->O[0] * c->O[1] * c->O[2];
+    const ptrdiff_t es = c->es, nr = c->nr, cb = c->ph_cb[ph], plane = c->O[0] * c->O[1] * c->O[2];
+    const ptrdiff_t *coff = ra->coff;
+    const char *src = (const char *)ra->src;
     _Alignas(TC_ALIGN) double buf[TC_BR_TILE_MAX];
     TC_CHECK(c->mr * nr * es <= (ptrdiff_t)sizeof(buf));
+    ra->coff = NULL;
     for (ptrdiff_t c0 = 0; c0 < c->cig; c0 += cb) {
-        ra->src = a + c0 * es;
+        ra->src = src + c0 * es;
         ra->depth = min_pd(cb, c->cig - c0);
         c->kr->rows_kernel(ra, bp + c0 * c->ph_taps[ph] * nr * es, buf, nr, 1, c->mr, nr, 1.0, c0 ? 1.0 : 0.0);
     }
-    ra->depth = c->cig;
+    ra->src = src, ra->depth = c->cig, ra->coff = coff;
     for (ptrdiff_t j = 0; j < ncol; ++j)
         for (ptrdiff_t i = 0; i < m; ++i)
-            memcpy(o + (j * plane + i * so) * es, (const char *)buf + (i * nr + j) * es, (size_t)es);
+            memcpy(o + (j * plane + (coff ? coff[i] : i * so)) * es, (const char *)buf + (i * nr + j) * es, (size_t)es);
 }
 
-/* unit u of phase ph: (sample, group, q0, q1, panel), its row of tiles along axis 2 */
+/* the tile's rows: positions p0 .. p0 + MR - 1 of the phase (the last valid one repeated past `cells`),
+ * (q0, q1, q2) stepped from q[], their offsets in the copy (roff) and in the output (coff) */
+static void tile_rows(const br_call *c, const ptrdiff_t *r, const ptrdiff_t *Q, ptrdiff_t *q, ptrdiff_t m,
+                      ptrdiff_t *roff, ptrdiff_t *coff)
+{
+    const br_axis *A = c->ax;
+    for (ptrdiff_t i = 0; i < c->mr; ++i) {
+        if (i < m) {
+            roff[i] = ((q[0] * A[0].si * A[1].ext + q[1] * A[1].si) * A[2].ext + q[2] * A[2].si) * c->cin;
+            coff[i] = ((r[0] + q[0] * A[0].so) * c->O[1] + r[1] + q[1] * A[1].so) * c->O[2] + r[2] + q[2] * A[2].so;
+            if (++q[2] == Q[2] && (q[2] = 0, ++q[1] == Q[1]))
+                q[1] = 0, ++q[0];
+        } else {
+            roff[i] = roff[m - 1], coff[i] = coff[m - 1];
+        }
+    }
+}
+
+/* unit u of phase ph: (sample, group, row or block of tiles, panel); a tile is MR consecutive
+ * positions of the phase, within a long row, across short ones */
 static void run_unit(const br_call *c, ptrdiff_t ph, ptrdiff_t u)
 {
     const br_axis *A = c->ax;
     const tc_direct_problem *p = c->p;
-    const ptrdiff_t r2 = ph % A[2].nph, r1 = ph / A[2].nph % A[1].nph, r0 = ph / A[2].nph / A[1].nph;
-    const ptrdiff_t Q1 = A[1].count[r1], Q0 = A[0].count[r0], Q2 = A[2].count[r2];
-    const ptrdiff_t pj = u % c->npanels, q1 = u / c->npanels % Q1, q0 = u / c->npanels / Q1 % Q0;
-    const ptrdiff_t g = u / c->npanels / Q1 / Q0 % p->groups, nl = u / c->npanels / Q1 / Q0 / p->groups;
+    const ptrdiff_t r[3] = {ph / A[2].nph / A[1].nph, ph / A[2].nph % A[1].nph, ph % A[2].nph};
+    const ptrdiff_t Q[3] = {A[0].count[r[0]], A[1].count[r[1]], A[2].count[r[2]]}, cells = Q[0] * Q[1] * Q[2];
+    const ptrdiff_t nblk = blocks_of(c, Q), pj = u % c->npanels, tb = u / c->npanels % nblk;
+    const int rows = in_rows(c, Q[2]);
+    const ptrdiff_t g = u / c->npanels / nblk % p->groups, nl = u / c->npanels / nblk / p->groups;
     const ptrdiff_t es = c->es, mr = c->mr, nr = c->nr, nt = c->ph_taps[ph];
-    const ptrdiff_t plane = c->O[0] * c->O[1] * c->O[2], E2 = A[2].ext;
-    const char *arow = c->copy + ((((nl * A[0].ext + q0 * A[0].si) * A[1].ext + q1 * A[1].si) * E2) * c->cin +
-                                  g * c->cig) * es;
-    char *orow = p->out + ((((c->n0 + nl) * c->cout + g * c->cog + pj * nr) * c->O[0] + r0 + q0 * A[0].so) *
-                           c->O[1] + r1 + q1 * A[1].so) * c->O[2] * es;
+    const ptrdiff_t plane = c->O[0] * c->O[1] * c->O[2], ncol = min_pd(nr, c->cog - pj * nr);
+    const char *abase = c->copy + ((nl * A[0].ext * A[1].ext * A[2].ext) * c->cin + g * c->cig) * es;
+    char *obase = p->out + (((c->n0 + nl) * c->cout + g * c->cog + pj * nr) * plane) * es;
     const char *bp = c->wpk + (c->ph_woff[ph] + (g * c->npanels + pj) * nt * c->cig * nr) * es;
-    const ptrdiff_t ncol = min_pd(nr, c->cog - pj * nr);
-    tc_rows_a ra = {.rs = A[2].si * c->cin, .depth = c->cig, .toff = c->toff + c->ph_toff[ph], .ntaps = (int)nt};
+    ptrdiff_t roff[TC_BR_MR_MAX], coff[TC_BR_MR_MAX], p0 = rows ? tb * Q[2] : tb * BR_BLOCK_TILES * mr;
+    ptrdiff_t q[3] = {p0 / (Q[1] * Q[2]), p0 / Q[2] % Q[1], p0 % Q[2]};
+    tc_rows_a ra = {.src = nt ? abase : c->copy, .roff = roff, .coff = coff, .depth = c->cig,
+                    .toff = c->toff + c->ph_toff[ph], .ntaps = (int)nt};
+    char *o = obase;
+    TC_CHECK(mr <= TC_BR_MR_MAX);
+    const char *arow = abase;
+    if (rows) { /* a long row: its tiles' rows a fixed step apart in the copy and in the output */
+        ra.roff = ra.coff = NULL, ra.rs = A[2].si * c->cin;
+        tile_rows(c, r, Q, (ptrdiff_t[3]){q[0], q[1], 0}, 1, roff, coff); /* the row's first cell */
+        arow = abase + roff[0] * es, o = obase + coff[0] * es;
+    }
+    for (ptrdiff_t p1 = rows ? p0 + Q[2] : min_pd(cells, p0 + BR_BLOCK_TILES * mr), m; p0 < p1; p0 += m) {
+        m = min_pd(mr, p1 - p0);
+        if (rows) { /* the tile at cell q2 of the row: the kernel steps from its first cell */
+            ra.src = nt ? arow + (p0 - tb * Q[2]) * ra.rs * es : c->copy;
 #ifdef TC_DEBUG
-    const char *copy_end = c->copy + c->nb * A[0].ext * A[1].ext * E2 * c->cin * es;
-    for (int t = 0; t < ra.ntaps; ++t) /* the last tile's last row, every tap: inside the copy */
-        TC_CHECK(arow + (((Q2 - 1) / mr * mr + mr - 1) * ra.rs + ra.toff[t] + c->cig) * es <= copy_end);
+            tile_rows(c, r, Q, q, m, roff, coff); /* for the checks below */
 #endif
-    for (ptrdiff_t q2 = 0; q2 < Q2; q2 += mr) {
-        const char *a = nt ? arow + q2 * A[2].si * c->cin * es : c->copy;
-        char *o = orow + (r2 + q2 * A[2].so) * es;
-        const ptrdiff_t m = min_pd(mr, Q2 - q2);
-        TC_CHECK(o >= p->lo_o && o + ((ncol - 1) * plane + (m - 1) * A[2].so + 1) * es <= p->hi_o);
-        if (c->ph_cb[ph] >= c->cig) { /* one chunk: straight into the output */
-            ra.src = a;
-            c->kr->rows_kernel(&ra, bp, o, A[2].so, plane, m, ncol, 1.0, 0.0);
         } else {
-            long_tile(c, &ra, ph, a, bp, o, m, ncol);
+            tile_rows(c, r, Q, q, m, roff, coff);
         }
+#ifdef TC_DEBUG
+        const char *copy_end = c->copy + c->nb * A[0].ext * A[1].ext * A[2].ext * c->cin * es;
+        for (ptrdiff_t i = 0; i < m; ++i) {
+            TC_CHECK(obase + coff[i] * es >= p->lo_o && obase + (coff[i] + (ncol - 1) * plane + 1) * es <= p->hi_o);
+            for (int t = 0; t < ra.ntaps; ++t) /* every row's reads of every tap inside the copy */
+                TC_CHECK(abase + (roff[i] + ra.toff[t]) * es >= c->copy &&
+                         abase + (roff[i] + ra.toff[t] + c->cig) * es <= copy_end);
+        }
+        for (ptrdiff_t i = m; rows && i < mr; ++i) { /* the rows past a long row's end, read and dropped */
+            for (int t = 0; t < ra.ntaps; ++t)
+                TC_CHECK(abase + (roff[0] + i * ra.rs + ra.toff[t] + c->cig) * es <= copy_end);
+        }
+#endif
+        char *ot = rows ? o + (p0 - tb * Q[2]) * A[2].so * es : obase;
+        if (c->ph_cb[ph] >= c->cig) /* one chunk: straight into the output */
+            c->kr->rows_kernel(&ra, bp, ot, A[2].so, plane, m, ncol, 1.0, 0.0);
+        else
+            long_tile(c, &ra, ph, bp, ot, m, ncol, rows ? A[2].so : 0);
     }
 }
 

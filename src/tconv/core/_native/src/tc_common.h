@@ -53,10 +53,12 @@ typedef void (*tc_ukernel_taps)(ptrdiff_t k, const void *ap, const tc_taps *b, v
                                 ptrdiff_t cs_c, ptrdiff_t m, ptrdiff_t n, double alpha, double beta);
 
 /* A read where it lies (brgemm.c: a convolution over a channels-last copy of its input): row i's
- * depth step q = t * depth + c is src[i * rs + toff[t] + c] (elements), for taps t < ntaps and
- * channels c < depth; every row of the tile is read (the caller's copy extends past the last row). */
+ * depth step q = t * depth + c is src[roff[i] + toff[t] + c] (elements; i * rs when roff is NULL),
+ * for taps t < ntaps and channels c < depth; every row of the tile is read (the caller repeats a
+ * valid row past the last).  C's row i is at c + coff[i] (elements), or c + i * rs_c when coff is NULL. */
 typedef struct {
     const void *src;
+    const ptrdiff_t *roff, *coff;
     ptrdiff_t rs, depth;
     const ptrdiff_t *toff;
     int ntaps;
