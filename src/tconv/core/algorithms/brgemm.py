@@ -48,14 +48,14 @@ COPY_BYTES = 32 << 20
 #: of a strided conv_transpose (:func:`cost_terms`), float32 (the ``_f64`` ones float64), and per call.
 #: AVX2: non-negative least squares (relative error) on one-thread times of 20 layers per dtype
 #: (``TCONV_NUM_THREADS=1 python benchmarks/calibrate_brgemm.py [--dtype float64]``, 2-core AMD Zen 3,
-#: 2026-12-03): estimates within 0.77-1.23x of the times in float32, 0.69-1.20x in float64 (the rate
-#: above the FMA peak: the fit puts part of each tap loop's work in ``loop``). Generic: the float32
+#: 2026-12-03; float32 the mean of two fits): estimates within 0.74-1.20x of the times in float32,
+#: 0.52-1.28x in float64 (the least: a 3-D stride-2 conv whose copy runs through memory). Generic: the float32
 #: rate of the same script (4.9 GFLOP/s: the scalar tile, never ahead of ``native`` there), the rest
 #: AVX2's. AVX-512 is not measured yet: its rate is 0.75x ``native``'s there (which reads B in place on
 #: AVX-512), so that ``auto`` keeps the measured paths until a session on such a host fits it
-_AVX2 = dict(rate=110e9, tile=0.0, loop=9.4e-9, copy=1.09e-9, copy_mem=2.96e-9, wpack=4.7e-9, scatter=1.35e-9,
-             tile_f64=18e-9, loop_f64=3.4e-9, copy_f64=1.1e-9, copy_mem_f64=5e-9, wpack_f64=5.75e-9,
-             scatter_f64=3.2e-9, call=20e-6)
+_AVX2 = dict(rate=99.5e9, tile=45e-9, loop=5.5e-9, copy=0.7e-9, copy_mem=2.8e-9, wpack=1.3e-9, scatter=1.1e-9,
+             tile_f64=52e-9, loop_f64=0.8e-9, copy_f64=0.2e-9, copy_mem_f64=3.2e-9, wpack_f64=2.3e-9,
+             scatter_f64=3.3e-9, call=20e-6)
 _COSTS = {"avx512": {**_AVX2, "rate": 134e9}, "avx2": _AVX2, "generic": {**_AVX2, "rate": 4.9e9}}
 
 
@@ -173,16 +173,15 @@ class BRGemm(Algorithm):
         return self._call("conv_transpose", y, w, geom)
 
     def cost(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> float:
-        """Seconds: :func:`cost_terms` times the ISA's constants (:data:`_COSTS`), the compute scaled by
-        the threads as ``native``'s; the copy through memory and a strided conv_transpose's scattered
-        cells are bandwidth, counted whole (two threads ran L7's 8 phases 1.8x, not 2x, faster)."""
+        """Seconds: :func:`cost_terms` times the ISA's constants (:data:`_COSTS`), scaled by the threads as
+        ``native``'s (two threads ran the copies through memory and the scattered phases of L7, L8 and
+        L3's adjoint 1.9-2x faster than one)."""
         c = _COSTS.get(_native.get_isa(), _COSTS["generic"])
         terms = cost_terms(geom, batch, itemsize, op)
         suffix = "" if itemsize == 4 else "_f64"
         par = 2.0 * terms["slots"] / (c["rate"] * 4 / itemsize) + sum(
-            terms[k] * c[k + suffix] for k in ("tile", "loop", "copy", "wpack"))
-        memory = sum(terms[k] * c[k + suffix] for k in ("copy_mem", "scatter"))  # bandwidth: no faster on more cores
-        return par / thread_speedup(_threads(), par) + memory + c["call"]
+            terms[k] * c[k + suffix] for k in ("tile", "loop", "copy", "copy_mem", "wpack", "scatter"))
+        return par / thread_speedup(_threads(), par) + c["call"]
 
     def scratch_bytes(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> int:
         """The copy of one chunk of samples (about :data:`COPY_BYTES`, at least one sample) and the

@@ -36,7 +36,7 @@
 #define TC_BR_MR_MAX 16          /* the most rows of a register tile */
 #define BR_BLOCK_TILES 8 /* tiles per unit (one panel of output channels): the rows their A reads stay in L2 */
 #define BR_ROW_TILES 4   /* a phase's rows of at least this many tiles keep each tile in one row */
-#define BR_LONG_TERMS 1024 /* a tile's sum of more terms runs in depth chunks of about BR_CHUNK_TERMS, */
+#define BR_LONG_TERMS 4096 /* a tile's sum of more terms runs in depth chunks of about BR_CHUNK_TERMS, */
 #define BR_CHUNK_TERMS 256 /* the chunks' sums added in a tile buffer (float32 error as the GEMMs' KC blocks) */
 
 static ptrdiff_t min_pd(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
@@ -184,11 +184,14 @@ static void pack_block(const br_call *c, ptrdiff_t b)
             ptrdiff_t k0 = A[0].tap[A[0].start[r0] + t / (nt1 * nt2)], k1 = A[1].tap[A[1].start[r1] + t / nt2 % nt1];
             ptrdiff_t kt = (k0 * c->p->k[1] + k1) * c->p->k[2] + A[2].tap[A[2].start[r2] + t % nt2];
             for (ptrdiff_t ci = c0; ci < min_pd(c->cig, c0 + c->ph_cb[ph]); ++ci, dst += nr * es) {
-                for (ptrdiff_t j = 0; j < ncol; ++j) {
-                    const char *src = c->p->w + weight_at(c, g, pj * nr + j, ci, kt) * es;
-                    TC_CHECK(src >= c->p->lo_w && src + es <= c->p->hi_w);
-                    memcpy(dst + j * es, src, (size_t)es);
-                }
+                const ptrdiff_t w0 = weight_at(c, g, pj * nr, ci, kt), step = weight_at(c, g, pj * nr + 1, ci, kt) - w0;
+                TC_CHECK(c->p->w + w0 * es >= c->p->lo_w && c->p->w + (w0 + (ncol - 1) * step + 1) * es <= c->p->hi_w);
+                if (es == 4) /* the panel's output channels a fixed step apart in the weight */
+                    for (ptrdiff_t j = 0; j < ncol; ++j)
+                        ((float *)dst)[j] = ((const float *)c->p->w)[w0 + j * step];
+                else
+                    for (ptrdiff_t j = 0; j < ncol; ++j)
+                        ((double *)dst)[j] = ((const double *)c->p->w)[w0 + j * step];
                 memset(dst + ncol * es, 0, (size_t)((nr - ncol) * es));
             }
         }
