@@ -35,6 +35,7 @@
 #define TC_BR_TILE_MAX (16 * 32) /* doubles: the largest register tile's bytes (AVX-512 float32 14 x 32) */
 #define TC_BR_MR_MAX 16          /* the most rows of a register tile */
 #define BR_BLOCK_TILES 8 /* tiles per unit (one panel of output channels): the rows their A reads stay in L2 */
+#define BR_TILES_PER_THREAD 16 /* work tiles per thread: a thread slowed by the machine hands the others more */
 #define BR_ROW_TILES 4   /* a phase's rows of at least this many tiles keep each tile in one row */
 #define BR_LONG_TERMS 4096 /* a tile's sum of more terms runs in depth chunks of about BR_CHUNK_TERMS, */
 #define BR_CHUNK_TERMS 256 /* the chunks' sums added in a tile buffer (float32 error as the GEMMs' KC blocks) */
@@ -460,7 +461,7 @@ int tc_brgemm(const tc_isa_table *isa, const tc_direct_problem *p, int transpose
             c.copy_rows = c.nb * c.ax[0].ext * c.ax[1].ext;
             c.pack_blocks = c.n0 == 0 ? c.nph * p->groups * c.npanels : 0;
             c.units = c.ph_units[c.nph];
-            c.tiles = tc_direct_tiles(c.units, team.threads);
+            c.tiles = min_pd(c.units, team.threads <= 1 ? 1 : (ptrdiff_t)team.threads * BR_TILES_PER_THREAD);
             tc_team_run(&team, (int)(tc_direct_tiles(c.copy_rows, 64) + c.pack_blocks), prep_task, &c);
             if (c.tiles > 0)
                 tc_team_run(&team, (int)c.tiles, run_task, &c);
