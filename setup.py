@@ -28,12 +28,12 @@ DEPENDS = [f"{SRC}/{f}" for f in ("tc_common.h", "buffer.h", "gemm.h", "pool.h",
 # the direct convolutions (issue 19): drivers and binding in COMMON, the loops per ISA, plain C
 # vectorised by the compiler: fused multiply-adds, `omp simd` pragmas only (no OpenMP runtime)
 DIRECT = ["-ffp-contract=fast", "-fopenmp-simd"]
-COMMON += ["direct.c", "direct_rows.c", "direct_module.c", "compact.c", "brgemm.c"]
+COMMON += ["direct.c", "direct_rows.c", "direct_wgrad.c", "direct_module.c", "compact.c", "brgemm.c"]
 if X86:
     ISA_GROUPS["direct_avx512.c"] = ISA_GROUPS["gemm_avx512.c"] + DIRECT + ["-mprefer-vector-width=512"]
     ISA_GROUPS["direct_avx2.c"] = ISA_GROUPS["gemm_avx2.c"] + DIRECT
 ISA_GROUPS["direct_generic.c"] = DIRECT
-DEPENDS += [f"{SRC}/{f}" for f in ("direct.h", "direct_rows.h", "brgemm.h", "direct_py.h", "direct_kernel.inc", "direct_axpy.inc", "direct_rows.inc")]
+DEPENDS += [f"{SRC}/{f}" for f in ("direct.h", "direct_rows.h", "direct_wgrad.h", "brgemm.h", "direct_py.h", "direct_kernel.inc", "direct_axpy.inc", "direct_rows.inc")]
 
 
 def _flags() -> tuple[list[str], list[str]]:

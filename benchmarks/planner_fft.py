@@ -89,18 +89,47 @@ def case_times(shape, k, s, cin, cout, dtype, op, repeat):
 LINE = re.compile(r"\s*(\S+) k(\d+)\s+s(\d+) c(\d+)->(\d+) (\S+)\s+(\S+)\s+auto=\S+\s+fastest=\S+\s+[\d.]+x\s+(.*)")
 
 
-def evaluate(paths) -> int:
-    """Today's model against the best time of every algorithm over the runs in ``paths``."""
+def run_times(path) -> dict:
+    """``{(shape, k, s, cin, cout, dtype, op): {algorithm: ms}}`` of one run printed by this script."""
+    out: dict = {}
+    with open(path) as f:
+        for line in f:
+            m = LINE.match(line)
+            if m:
+                key = (tuple(int(v) for v in m[1].split("x")), *map(int, m.group(2, 3, 4, 5)), m[6], m[7])
+                out[key] = {name: float(t) for name, t in re.findall(r"(\w+)\s+([\d.]+) ms", m[8])}
+    return out
+
+
+def best_times(paths) -> dict:
+    """Every algorithm's best time per case over the runs in ``paths``."""
     best: dict = {}
     for path in paths:
-        with open(path) as f:
-            for line in f:
-                m = LINE.match(line)
-                if m:
-                    key = (tuple(int(v) for v in m[1].split("x")), *map(int, m.group(2, 3, 4, 5)), m[6], m[7])
-                    times = best.setdefault(key, {})
-                    for name, t in re.findall(r"(\w+)\s+([\d.]+) ms", m[8]):
-                        times[name] = min(times.get(name, float("inf")), float(t))
+        for key, times in run_times(path).items():
+            into = best.setdefault(key, {})
+            for name, t in times.items():
+                into[name] = min(into.get(name, float("inf")), t)
+    return best
+
+
+def record(paths) -> int:
+    """The cases of ``paths`` with a clear winner, as ``tests/test_planner_fft.py`` records them: the same
+    algorithm fastest in every run, the second fastest at least 1.5x slower than it, over 0.2 ms; each
+    algorithm's best time over the runs (ms)."""
+    runs = [run_times(p) for p in paths]
+    for key, times in sorted(best_times(paths).items(), key=str):
+        winners = {min(r[key], key=r[key].get) for r in runs if key in r}
+        ranked = sorted(times.values())
+        if len(winners) == 1 and len(ranked) > 1 and ranked[1] >= 1.5 * ranked[0] and ranked[0] > 0.2:
+            shape, k, s, cin, _, dtype, op = key
+            body = ", ".join(f"'{n}': {t:.2f}" for n, t in sorted(times.items()))
+            print(f"    ({shape}, {k}, {s}, {cin}, '{dtype}', '{op}'): {{{body}}},")
+    return 0
+
+
+def evaluate(paths) -> int:
+    """Today's model against the best time of every algorithm over the runs in ``paths``."""
+    best = best_times(paths)
     hits = 0
     for (shape, k, s, cin, cout, dtype, op), times in sorted(best.items(), key=str):
         geom = tconv.conv_geometry((cout, cin, *(k,) * len(shape)), shape, s, "same")
@@ -119,11 +148,15 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="images up to 512^2 and kernels up to 31 only")
     ap.add_argument("--evaluate", nargs="+", metavar="RUN", help="runs printed by this script: evaluate, time nothing")
+    ap.add_argument("--record", nargs="+", metavar="RUN",
+                    help="runs printed by this script: print their clear winners as tests/test_planner_fft.py records them")
     ap.add_argument("--tune", action="store_true",
                     help="also check set_options(tune=True)'s choice (timed by the planner, apart from the grid's rounds)")
     a = ap.parse_args(argv)
     if a.evaluate:
         return evaluate(a.evaluate)
+    if a.record:
+        return record(a.record)
     worst, misses, total = 1.0, 0, 0
     tune_worst, tune_misses = 1.0, 0
     for shape, k, s, cin, cout in (QUICK if a.quick else GRID):

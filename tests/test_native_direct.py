@@ -271,6 +271,58 @@ def test_concurrent_callers_and_deterministic_weight_gradient(isa):
     assert len(diffs) == 90 and max(diffs) == 0.0  # bit-identical, whoever got the pool
 
 
+WGRAD_CASES = [  # (weight shape, conv input shape, keyword arguments): the weight gradient's register tiles
+    ((1, 1, 15, 15), (64, 70), dict(stride=2, padding=7)),  # a strided PSF: several row tiles, lanes past k2
+    ((2, 3, 5, 40), (9, 90), dict(stride=(1, 3), padding=(2, 0))),  # k2 over a tile's lanes: two tiles a row
+    ((4, 2, 2, 1), (7, 12), dict(groups=2)),  # k1 < the tile's rows, k2 = 1
+    ((3, 1, 3, 4, 5), (6, 9, 11), dict(stride=(2, 1, 2), padding=1, dilation=(2, 1, 1))),  # dilated axis 0
+    ((2, 2, 7), (300,), dict(stride=4, padding=3)),  # 1-D
+    ((2, 2, 3, 3), (20, 20), dict(padding=1, dilation=(1, 2))),  # dilated axis 2: the row drivers
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", range(len(WGRAD_CASES)))
+def test_weight_gradient_tiles_match_numpy(isa, dtype, case):
+    """On every ISA against NumPy's float64 tap-by-tap product, and where the tiles run, bit-identical on
+    one and two threads (the splits are the shape's)."""
+    wshape, size, kw = WGRAD_CASES[case]
+    geom = tconv.conv_geometry(wshape, size, **kw)
+    rng = np.random.default_rng(case)
+    x = rng.standard_normal((2, geom.x_channels, *geom.x_shape))
+    y = rng.standard_normal((2, geom.y_channels, *geom.y_shape))
+    want = D.numpy_weight_grad(y, x, geom)
+    got = tconv.ALGORITHMS["direct"].weight_grad(y.astype(dtype), x.astype(dtype), geom)
+    tol = (1e-5 if dtype == np.float32 else 1e-12) * max(1.0, float(np.abs(want).max()))
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+    tiles = D.wgrad_tiles(geom, 2, np.dtype(dtype).itemsize)
+    assert (tiles is None) == (geom.dilation[-1] > 1 or (geom.nd > 1 and geom.dilation[-2] > 1) or isa == "avx512")
+    if tiles is None:  # the row drivers: the same result for the same thread count only
+        return
+    gw = np.empty(geom.weight_shape, dtype)
+    runs = []
+    for threads in (1, 2):
+        _native.direct("weight_grad", as3(y.astype(dtype), geom.nd), as3(x.astype(dtype), geom.nd), as3(gw, geom.nd),
+                       (geom.groups, *params3(geom)), threads=threads)
+        runs.append(gw.copy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_weight_gradient_of_a_non_finite_y_as_the_row_drivers(isa):
+    """A padded zero times an infinite y would be NaN: such a y runs on the row drivers, which form
+    only the products that exist (as the NumPy reference)."""
+    geom = tconv.conv_geometry((1, 1, 5, 5), (30, 30), stride=2, padding=2)
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((1, 1, 30, 30))
+    y = rng.standard_normal((1, 1, *geom.y_shape))
+    y[0, 0, 0, 0], y[0, 0, 7, 3] = np.inf, np.nan
+    with np.errstate(invalid="ignore"):
+        want = D.numpy_weight_grad(y, x, geom)
+    got = tconv.ALGORITHMS["direct"].weight_grad(y, x, geom)
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(got), test(want))
+
+
 def _problem():
     y = np.ones((1, 2, 1, 1, 4), np.float32)
     w = np.ones((2, 1, 1, 1, 3), np.float32)

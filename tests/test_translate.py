@@ -170,8 +170,10 @@ def test_cli_prints_every_target_and_the_check(capsys):
     for name in ("torch:", "onnx:", "keras: cannot express", "jax:", "tconv:"):
         assert name in out
     assert "transpose_kernel=True" in out and "output shape: (1, 32, 33, 33)" in out
-    assert re.search(r"checked numerically on random data .* own implementation of each convention, .* max error 0 ",
-                     out)
+    # each convention's call plans its own algorithm (keras's crop-after-transpose may run brgemm where the
+    # others run native): equal up to float64 rounding, not bit for bit
+    m = re.search(r"checked numerically on random data .* own implementation of each convention, .* max error (\S+) ", out)
+    assert m and float(m[1]) < 1e-13, out
     assert "the frameworks themselves did not run here: `tconv translate --run`" in out
 
 

@@ -32,7 +32,7 @@ from ..options import thread_cap
 from ..outputs import empty as output_empty
 from ._base import Algorithm, register
 from ._kernels import as3, params3
-from .native import thread_speedup
+from .native import core_refusal, thread_speedup
 
 #: brgemm.c's TC_BRGEMM_MAX_PHASES: the most output phases of a conv_transpose (per axis the stride or,
 #: if smaller, the output's extent: a phase past the output has no cell; multiplied)
@@ -49,12 +49,14 @@ COPY_BYTES = 32 << 20
 #: AVX2: non-negative least squares (relative error) on one-thread times of 20 layers per dtype
 #: (``TCONV_NUM_THREADS=1 python benchmarks/calibrate_brgemm.py [--dtype float64]``, 2-core AMD Zen 3,
 #: 2026-12-03; float32 the mean of two fits): estimates within 0.74-1.20x of the times in float32,
-#: 0.52-1.28x in float64 (the least: a 3-D stride-2 conv whose copy runs through memory). Generic: the float32
+#: 0.52-1.28x in float64 (the least: a 3-D stride-2 conv whose copy runs through memory); float64's tap
+#: loop set to float32's (its fit gave 0.8 ns, and a single-channel 64^3 5x5x5 float64 conv, a tap loop per
+#: channel, then ran 1.4x slower than ``direct`` where it was chosen). Generic: the float32
 #: rate of the same script (4.9 GFLOP/s: the scalar tile, never ahead of ``native`` there), the rest
 #: AVX2's. AVX-512 is not measured yet: its rate is 0.75x ``native``'s there (which reads B in place on
 #: AVX-512), so that ``auto`` keeps the measured paths until a session on such a host fits it
 _AVX2 = dict(rate=99.5e9, tile=45e-9, loop=5.5e-9, copy=0.7e-9, copy_mem=2.8e-9, wpack=1.3e-9, scatter=1.1e-9,
-             tile_f64=52e-9, loop_f64=0.8e-9, copy_f64=0.2e-9, copy_mem_f64=3.2e-9, wpack_f64=2.3e-9,
+             tile_f64=52e-9, loop_f64=5.5e-9, copy_f64=0.2e-9, copy_mem_f64=3.2e-9, wpack_f64=2.3e-9,
              scatter_f64=3.3e-9, call=20e-6)
 _COSTS = {"avx512": {**_AVX2, "rate": 134e9}, "avx2": _AVX2, "generic": {**_AVX2, "rate": 4.9e9}}
 
@@ -142,13 +144,9 @@ class BRGemm(Algorithm):
     operations = ("conv", "conv_transpose")
 
     def supports(self, geom: ConvGeometry, dtype: np.dtype, op: str) -> str | None:
-        why = super().supports(geom, dtype, op)
+        why = super().supports(geom, dtype, op) or core_refusal(dtype)
         if why:
             return why
-        if not _native.available():
-            return f"the compiled core is unavailable ({_native.info()['reason']})"
-        if np.dtype(dtype) not in (np.float32, np.float64):
-            return "float32 and float64 only"
         if geom.nd > 3:
             return "1 to 3 spatial axes"
         if op == "conv_transpose" and phases(geom) > MAX_PHASES:

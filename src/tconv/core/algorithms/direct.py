@@ -7,7 +7,10 @@ by the stride. With stride 1 on 2 or 3 axes (conv and conv_transpose) the output
 tiles of a few rows by a few vectors instead (``direct_rows.c``: each term one broadcast and one
 multiply-add per vector, the sums in registers over every tap; the tiles at the boundary read a
 zero-padded copy of their input), which runs large few-channel kernels (PSFs) 2-5x faster than the
-row loops. Rows split into a few tiles per thread on tconv's pool, as many threads as
+row loops. The weight gradient runs on the same register tiles where the last two axes have no
+dilation (``direct_wgrad.c``; AVX2 and the portable path): a tile of the weight's taps, each term one
+y cell broadcast against a zero-padded copy of x whatever the stride (the row loops gather every x
+load of a strided one: a 1024^2 15x15 stride-2 float64 gradient 15 -> 4 ms on two Zen 3 cores). Rows split into a few tiles per thread on tconv's pool, as many threads as
 :func:`tconv.core.machine.threads_for` gives; tiny calls run on the caller alone. No scratch beyond
 a few rows (the weight gradient: one float64 partial per tile and weight entry; conv_transpose with
 several input channels per group: the weight re-laid out tap-major, once per call). Best when
@@ -80,6 +83,13 @@ _ROWS = {
 #: within 10%, so they keep the fitted constants)
 _ISA_FACTOR = {("avx2", "weight_grad", 8): 1.45}
 _ROWS_PATCH_MAX = 4 << 20  # bytes of one patch (direct_rows.c's ROWS_PATCH_MAX)
+_WGRAD_COPY_MAX = 256 << 20  # bytes of the weight gradient's padded x copy (direct_wgrad.c's WG_COPY_MAX)
+_WGRAD_PARTS_MAX = 1 << 21  # its float64 partials in all (WG_PARTS_MAX)
+#: the weight gradient's tiles run ``_ROWS``'s register tiles (its rate and copy cost) at this share of
+#: the rate (the geometric mean of estimate / time over 16 single- and 4-channel cases, 1-3 axes, strides
+#: 1-2, kernels 5-31, both dtypes, two threads, 2-core Zen 3 AVX2, 2026-12-03: 0.61; the float32 chunks'
+#: float64 totals and each term's offset load)
+_WGRAD_RATE = 0.6
 #: the main model's memory term (re-reads once the multi-channel input leaves L2) applies above this many
 #: channel pairs per group: the compiled kernels ran 512^2 9x9 with 3 -> 3 channels at 7-12 ms, where
 #: the term alone gave 26-51 ms
@@ -138,9 +148,39 @@ def row_tiles(geom, itemsize: int, op: str) -> dict | None:
     return {"tiles": total, "patched": total - math.prod(c[1] for c in counts) * planes, "patch_cells": patch}
 
 
+def wgrad_tiles(geom, batch: int, itemsize: int) -> dict | None:
+    """What the weight gradient's register tiles (``direct_wgrad.c``) do: ``{"slots", "copy_cells",
+    "tiles"}`` (the multiply-add slots of every tile over every y cell, the zero-padded copy of x's planes,
+    the tiles of the weight), or None where the row drivers run it (a dilation on the last two axes, a
+    copy over its cap). The same rule as ``tc_wgrad_rows_shape``, from the instruction set's tile."""
+    if not _native.available():
+        return None
+    kern = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"]
+    if not kern.get("direct_wgrad_rows"):  # not on this instruction set (AVX-512: not measured yet)
+        return None
+    r, nq = kern["direct_rows"]
+    k3, s3, d3, lo3 = pad3(geom.kernel, 1), pad3(geom.stride, 1), pad3(geom.dilation, 1), pad3(geom.pad_lo, 0)
+    m3, x3 = pad3(geom.y_shape, 1), pad3(geom.x_shape, 1)
+    if d3[1] != 1 or d3[2] != 1 or min(m3) <= 0:
+        return None
+    p1, p2 = (m3[1] - 1) * s3[1] + max(k3[1], r), (m3[2] - 1) * s3[2] + max(k3[2], nq)
+    copy_cells = batch * geom.x_channels * x3[0] * p1 * p2
+    if copy_cells * itemsize > _WGRAD_COPY_MAX:
+        return None
+    tiles = geom.y_channels * (geom.x_channels // geom.groups) * k3[0] * -(-k3[1] // r) * -(-k3[2] // nq)
+    if tiles * r * nq * 8 > _WGRAD_PARTS_MAX:
+        return None
+    planes = sum(0 <= j0 * s3[0] + t0 * d3[0] - lo3[0] < x3[0] for t0 in range(k3[0]) for j0 in range(m3[0]))
+    return {"slots": tiles // k3[0] * batch * planes * m3[1] * m3[2] * r * nq, "copy_cells": copy_cells, "tiles": tiles}
+
+
 def direct_cost(geom, batch: int, itemsize: int, op: str = "conv_transpose") -> float:
     """Estimated seconds of one direct operation with the compiled kernels (see the constants)."""
     macs = geom.macs(batch)
+    if op == "weight_grad" and (tiles := wgrad_tiles(geom, batch, itemsize)) is not None:
+        rate, _, copy = _ROWS[_native.get_isa(), itemsize]
+        work = tiles["slots"] / (rate * _WGRAD_RATE) + tiles["copy_cells"] * copy
+        return work / threads_for(macs) + _CALL_S
     rows = row_tiles(geom, itemsize, op)
     if rows is not None:  # the row tiles: their multiply-adds, the output cells, the patches' copies
         rate, cell, copy = _ROWS[_native.get_isa(), itemsize]
@@ -250,7 +290,13 @@ class Direct(Algorithm):
             out = {"conv_transpose": batch * geom.x_channels * math.prod(geom.x_shape),
                    "conv": batch * geom.y_channels * math.prod(geom.y_shape)}.get(op, math.prod(geom.weight_shape))
             return 2 * out * 8
-        if op == "weight_grad":  # float64 partials: a few tiles per thread, each the weight's size
+        if op == "weight_grad":
+            tiles = wgrad_tiles(geom, batch, itemsize)
+            if tiles is not None:  # the padded x copy and float64 partials, a few per thread and tile
+                r, nq = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"]["direct_rows"]
+                splits = min(-(-batch * math.prod(pad3(geom.y_shape, 1)[:2]) // 8), _WGRAD_PARTS_MAX // (tiles["tiles"] * r * nq))
+                return tiles["copy_cells"] * itemsize + 8 * tiles["tiles"] * r * nq * max(1, splits)
+            # float64 partials: a few tiles per thread, each the weight's size
             return 4 * threads_for(geom.macs(batch)) * math.prod(geom.weight_shape) * 8
         rows = row_tiles(geom, itemsize, op)
         if rows is not None:  # one patch per thread, the offset tables, the weight re-laid out per output

@@ -71,6 +71,9 @@ _COSTS = {
 #: gathered element by element, 1.3-2.9 ns on the suite's layers (median 1.9)
 WGRAD_PACK_B = 0.5e-9
 WGRAD_PACK_B_STRIDED = 1.9e-9
+#: ... plus, per depth run (one y row), the cost of about this many elements: 32^3 k3 single-channel
+#: (rows of 32 cells) took 1.5-2.2 ms on two Zen 3 cores where the per-element cost alone gave 0.44
+WGRAD_RUN_CELLS = 64
 
 
 #: the micro-kernel reading B in place (masked loads of the image's rows, the micro-panel after next
@@ -79,6 +82,15 @@ WGRAD_PACK_B_STRIDED = 1.9e-9
 TAPS_RATE = 0.84
 #: the same for a GEMM of fewer rows than a register tile (a short tile: few FMAs per B row loaded)
 TAPS_RATE_SHORT = 0.67
+
+
+def core_refusal(dtype: np.dtype) -> str | None:
+    """Why the compiled core's algorithms (``native``, ``brgemm``) cannot run ``dtype`` here, or None."""
+    if not _native.available():
+        return f"the compiled core is unavailable ({_native.info()['reason']})"
+    if np.dtype(dtype) not in (np.float32, np.float64):
+        return "float32 and float64 only"
+    return None
 
 
 def gathers(op: str, geom: ConvGeometry) -> bool:
@@ -519,13 +531,9 @@ class Native(Algorithm):
     name = "native"
 
     def supports(self, geom: ConvGeometry, dtype: np.dtype, op: str) -> str | None:
-        why = super().supports(geom, dtype, op)
+        why = super().supports(geom, dtype, op) or core_refusal(dtype)
         if why:
             return why
-        if not _native.available():
-            return f"the compiled core is unavailable ({_native.info()['reason']})"
-        if np.dtype(dtype) not in (np.float32, np.float64):
-            return "float32 and float64 only"
         if geom.nd > 8:
             return "at most 8 spatial axes"
         per_sample = _source_elements(geom, op)
@@ -611,8 +619,9 @@ class Native(Algorithm):
         par = 0.0
         shapes = gemm_shapes(geom, max(batch, 1), op)
         # B's elements: a strided conv's panels are gathers (measured ~3x a run's copy, float64 included)
-        if op == "weight_grad":
+        if op == "weight_grad":  # a depth run per y row: short rows pay its set-up (WGRAD_RUN_CELLS) per row
             pack_b = WGRAD_PACK_B if max(geom.stride) == 1 else WGRAD_PACK_B_STRIDED
+            pack_b *= 1 + WGRAD_RUN_CELLS / max(1, geom.y_shape[-1])
         else:
             pack_b = c["pack_b"] * (GATHER_PACK if gathers(op, geom) else 1)
         for m, n, k, buffered in shapes:

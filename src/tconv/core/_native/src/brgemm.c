@@ -200,6 +200,15 @@ static void pack_block(const br_call *c, ptrdiff_t b)
 
 /* ---- the channels-last copy ---- */
 
+/* cells [ja, je) of a copy row, 8 channels at a time (their 8 source rows stay in L1) */
+#define BR_COPY_CELLS(T)                                                                           \
+    for (ptrdiff_t c0 = 0; c0 < cin; c0 += 8) {                                                    \
+        const ptrdiff_t cn = min_pd(8, cin - c0);                                                  \
+        for (ptrdiff_t j = ja; j < je; ++j)                                                        \
+            for (ptrdiff_t q = 0; q < cn; ++q)                                                     \
+                ((T *)dst)[j * cin + c0 + q] = ((const T *)src)[(c0 + q) * plane + f2 + j];        \
+    }
+
 /* copy row (sample nl of the chunk, e0, e1): E2 cells of cin channels, zero outside the input */
 static void copy_row(const br_call *c, ptrdiff_t row)
 {
@@ -224,24 +233,10 @@ static void copy_row(const br_call *c, ptrdiff_t row)
         for (ptrdiff_t c0 = 0; c0 < cin; c0 += 16)
             fast((const float *)src + c0 * plane + f2 + ja, plane, je - ja, (int)min_pd(16, cin - c0),
                  (float *)dst + ja * cin + c0, cin);
-    } else if (es == 4) { /* cells of 8 channels at a time: the 8 source rows stay in L1 */
-        float *d = (float *)dst;
-        const float *s = (const float *)src + f2;
-        for (ptrdiff_t c0 = 0; c0 < cin; c0 += 8) {
-            const ptrdiff_t cn = min_pd(8, cin - c0);
-            for (ptrdiff_t j = ja; j < je; ++j)
-                for (ptrdiff_t q = 0; q < cn; ++q)
-                    d[j * cin + c0 + q] = s[(c0 + q) * plane + j];
-        }
+    } else if (es == 4) {
+        BR_COPY_CELLS(float);
     } else {
-        double *d = (double *)dst;
-        const double *s = (const double *)src + f2;
-        for (ptrdiff_t c0 = 0; c0 < cin; c0 += 8) {
-            const ptrdiff_t cn = min_pd(8, cin - c0);
-            for (ptrdiff_t j = ja; j < je; ++j)
-                for (ptrdiff_t q = 0; q < cn; ++q)
-                    d[j * cin + c0 + q] = s[(c0 + q) * plane + j];
-        }
+        BR_COPY_CELLS(double);
     }
 }
 

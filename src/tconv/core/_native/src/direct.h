@@ -42,6 +42,7 @@ typedef struct {
      * out[r*nq + q] = sum_{k < K} a[k] * src[offs[k] + r*rs + q] for r < rows_r, q < rows_nq[dtype] */
     void (*rows[2])(ptrdiff_t K, const void *a, const ptrdiff_t *offs, const void *src, ptrdiff_t rs, void *out);
     int rows_r, rows_nq[2];
+    int wgrad_rows; /* 1: the weight gradient runs on the row tiles too (direct_wgrad.c) */
     /* pair: o[2i] += a[i], o[2i + 1] += b[i] for i < n (float or double, by tc_dtype): two taps of a
      * stride-2 axis landing side by side, added into an output row (col2im) */
     void (*pair[2])(void *o, const void *a, const void *b, ptrdiff_t n);

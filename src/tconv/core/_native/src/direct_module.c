@@ -14,6 +14,7 @@
 #include "direct.h"
 #include "direct_py.h"
 #include "direct_rows.h"
+#include "direct_wgrad.h"
 #include "pool.h"
 
 #define TC_INDEX_LIMIT ((ptrdiff_t)1 << 61) /* every extent, stride and product below it: no overflow */
@@ -134,11 +135,14 @@ static int describe(char op, const tc_buf *a, const tc_buf *b, const tc_buf *o, 
 }
 
 /* One direct operation: conv and conv_transpose with stride 1 on the register tiles (direct_rows.c)
- * when they take the problem, else (and for the weight gradient) direct.c's row drivers. */
+ * and the weight gradient on its tiles (direct_wgrad.c) when they take the problem, else direct.c's
+ * row drivers. */
 static int run_direct(const tc_direct_loops *k, const tc_direct_problem *p, char op, int threads,
                       const tc_direct_taps *taps)
 {
     if ((op == 't' || op == 'c') && tc_rows_try(k, p, op == 't', threads) > 0)
+        return 0;
+    if (op == 'w' && tc_wgrad_rows_try(k, p, threads) > 0)
         return 0;
     if (op == 't')
         return tc_direct_conv_transpose_taps(k, p, threads, taps);

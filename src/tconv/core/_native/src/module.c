@@ -363,9 +363,10 @@ static PyObject *py_kernel_info(PyObject *self, PyObject *arg)
         return PyErr_Format(err_type, "dtype=%s: use 'f' or 'd'", dt);
     const tc_gemm_kernel *k = &isa_current->gemm[d];
     const tc_direct_loops *dk = tc_direct_for(isa_current->name); /* the direct row tiles (direct_rows.c) */
-    return Py_BuildValue("{s:i,s:i,s:i,s:i,s:i,s:(ii),s:i,s:(ii)}", "mr", k->mr, "nr", k->nr, "mc", k->mc, "kc", k->kc,
-                         "nc", k->nc, "short", k->short_mr[0], k->short_mr[1], "taps_tiles", tc_gemm_taps_tiles(k),
-                         "direct_rows", dk->rows_r, dk->rows_nq[d]);
+    return Py_BuildValue("{s:i,s:i,s:i,s:i,s:i,s:(ii),s:i,s:(ii),s:O}", "mr", k->mr, "nr", k->nr, "mc", k->mc,
+                         "kc", k->kc, "nc", k->nc, "short", k->short_mr[0], k->short_mr[1], "taps_tiles",
+                         tc_gemm_taps_tiles(k), "direct_rows", dk->rows_r, dk->rows_nq[d], "direct_wgrad_rows",
+                         dk->wgrad_rows ? Py_True : Py_False);
 }
 
 /* _set_blocks(dtype, mc, kc, nc): retune the current ISA's cache blocks (benchmarks only; not
