@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import _native
 from ..geometry import ConvGeometry
+from ..machine import threads_for
 from ..options import thread_cap
 from ..outputs import empty as output_empty
 from ._base import Algorithm, register
@@ -46,6 +47,9 @@ COPY_BYTES = 32 << 20
 #: per tile call, per loop over the channels of one tap, per element of the channels-last copy (while
 #: a chunk's copy fits the caches, else ``copy_mem``), per weight element packed and per output cell
 #: of a strided conv_transpose (:func:`cost_terms`), float32 (the ``_f64`` ones float64), and per call.
+#: ``call``: a 15x15 two-channel call through ``method="brgemm"`` took 40 us where the kernels take a few (the
+#: argument checks, the tables' and the copy's allocations; there is no prepared path yet, as ``direct`` has: 12 us),
+#: so tiny calls stay ``direct``'s (T1: 13 -> 28 us when ``brgemm`` took it at a 20 us estimate).
 #: AVX2: non-negative least squares (relative error) on one-thread times of 20 layers per dtype
 #: (``TCONV_NUM_THREADS=1 python benchmarks/calibrate_brgemm.py [--dtype float64]``, 2-core AMD Zen 3,
 #: 2026-12-03; float32 the mean of two fits): estimates within 0.74-1.20x of the times in float32,
@@ -57,7 +61,7 @@ COPY_BYTES = 32 << 20
 #: AVX-512), so that ``auto`` keeps the measured paths until a session on such a host fits it
 _AVX2 = dict(rate=99.5e9, tile=45e-9, loop=5.5e-9, copy=0.7e-9, copy_mem=2.8e-9, wpack=1.3e-9, scatter=1.1e-9,
              tile_f64=52e-9, loop_f64=5.5e-9, copy_f64=0.2e-9, copy_mem_f64=3.2e-9, wpack_f64=2.3e-9,
-             scatter_f64=3.3e-9, call=20e-6)
+             scatter_f64=3.3e-9, call=35e-6)
 _COSTS = {"avx512": {**_AVX2, "rate": 134e9}, "avx2": _AVX2, "generic": {**_AVX2, "rate": 4.9e9}}
 
 
@@ -161,7 +165,7 @@ class BRGemm(Algorithm):
         out = output_empty((a.shape[0], *shape), a.dtype)
         if out.size:
             _native.brgemm(op, as3(a, geom.nd), as3(w, geom.nd), as3(out, geom.nd), (geom.groups, *params3(geom)),
-                           threads=_threads())
+                           threads=threads_for(geom.macs(a.shape[0])))  # small calls on the caller alone
         return out
 
     def conv(self, x: np.ndarray, w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
