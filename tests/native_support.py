@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from tconv.core import _native
@@ -22,6 +23,15 @@ ISA_PARAMS = [
         reason=f"this CPU lacks {isa} (it runs {', '.join(_native.isas()) or 'no native code'})"))
     for isa in _native.ISAS
 ]
+
+
+def assert_close_to_reference(got, want, dtype, geom):
+    """``got`` (``dtype``) against a float64 reference ``want``: same dtype and shape, and within 8 x depth
+    ulps of the largest reference value (depth: the longer side's channels times the kernel's taps)."""
+    assert got.dtype == dtype and got.shape == want.shape
+    depth = max(geom.x_channels, geom.y_channels) * int(np.prod(geom.kernel))
+    scale = max(1.0, float(np.abs(want).max()))
+    np.testing.assert_allclose(got, want, rtol=0, atol=8 * depth * np.finfo(dtype).eps * scale)
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from native_support import ISA_PARAMS, native_required  # noqa: F401  (autouse fixture)
+from native_support import ISA_PARAMS, assert_close_to_reference, native_required  # noqa: F401  (autouse fixture)
 
 import tconv
 from tconv.core import _native
@@ -37,11 +37,6 @@ def isa(request):
         yield request.param
 
 
-def tolerance(dtype, geom):
-    depth = max(geom.x_channels, geom.y_channels) * int(np.prod(geom.kernel))
-    return 8 * depth * np.finfo(dtype).eps
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("ci", range(len(CASES)))
 def test_native_matches_gemm(isa, dtype, ci):
@@ -56,9 +51,7 @@ def test_native_matches_gemm(isa, dtype, ci):
     for got, want in [(nat.conv_transpose(y, w, geom), ref.conv_transpose(y64, w64, geom)),
                       (nat.conv(x, w, geom), ref.conv(x64, w64, geom)),
                       (nat.weight_grad(y, x, geom), ref.weight_grad(y64, x64, geom))]:
-        assert got.dtype == dtype and got.shape == want.shape
-        scale = max(1.0, float(np.abs(want).max()))
-        np.testing.assert_allclose(got, want, rtol=0, atol=tolerance(dtype, geom) * scale)
+        assert_close_to_reference(got, want, dtype, geom)
 
 
 def test_every_output_element_is_written():
@@ -249,7 +242,7 @@ def test_few_output_channels_run_as_one_gemm_over_the_union_of_taps(isa, dtype, 
     cache: dict = {}
     for got in (ALGORITHMS["native"].conv_transpose(y, w, geom), run("native", "conv_transpose", y, w, geom, cache=cache),
                 run("native", "conv_transpose", y, w, geom, cache=cache)):
-        np.testing.assert_allclose(got, want, rtol=0, atol=tolerance(dtype, geom) * max(1.0, float(np.abs(want).max())))
+        assert_close_to_reference(got, want, dtype, geom)
     assert len([k for k in cache if k[0] == "native"]) == 1
 
 

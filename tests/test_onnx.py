@@ -11,6 +11,7 @@ from onnx import helper, numpy_helper
 from reference import close, torch_conv_transpose
 
 import tconv
+from tconv.core import _native
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -37,6 +38,10 @@ def test_onnx_node_case(case, method):
     node = case.model.graph.node[0]
     inputs, outputs = case.data_sets[0]
     attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in _attrs(node).items()}
+    if method in ("native", "brgemm") and not _native.available():  # TCONV_NATIVE=0: refused, saying why
+        with pytest.raises(tconv.TconvError, match="compiled core is unavailable"):
+            tconv.onnx.conv_transpose(*inputs, **attrs, method=method)
+        return
     got = tconv.onnx.conv_transpose(*inputs, **attrs, method=method)
     # fft's float32 transforms round relative to the output's scale, not entry by entry (an exact 0
     # comes back as ~1e-8 of the largest entry)

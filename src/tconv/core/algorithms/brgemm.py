@@ -29,7 +29,6 @@ import numpy as np
 from .. import _native
 from ..geometry import ConvGeometry
 from ..machine import threads_for
-from ..options import thread_cap
 from ..outputs import empty as output_empty
 from ._base import Algorithm, register
 from ._kernels import as3, params3
@@ -113,8 +112,10 @@ def copy_cells(geom: ConvGeometry, op: str) -> int:
     return cells
 
 
-def _threads() -> int:
-    return thread_cap() or _native.get_num_threads()
+def chunk_copy(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> tuple[int, int]:
+    """``(elements, samples)``: one sample's copy and the samples copied at a time (brgemm.c's chunks)."""
+    per = copy_cells(geom, op) * (geom.y_channels if op == "conv_transpose" else geom.x_channels)
+    return per, max(1, min(max(batch, 1), COPY_BYTES // max(per * itemsize, 1)))
 
 
 #: a chunk's copy larger than this is written to and read back from memory (the ``copy_mem`` rate)
@@ -130,9 +131,7 @@ def cost_terms(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> dict:
     kern = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"]
     batch = max(batch, 1)
     tiles, slots, loops = tile_shape(geom, batch, op, kern["mr"], kern["nr"])
-    cin = geom.y_channels if op == "conv_transpose" else geom.x_channels
-    per = copy_cells(geom, op) * cin
-    chunk = max(1, min(batch, COPY_BYTES // max(per * itemsize, 1)))
+    per, chunk = chunk_copy(geom, batch, itemsize, op)
     cached = chunk * per * itemsize <= COPY_CACHED
     scatter = op == "conv_transpose" and math.prod(geom.stride) > 1
     return {"slots": slots, "tile": tiles, "loop": loops, "copy": batch * per * cached,
@@ -183,18 +182,16 @@ class BRGemm(Algorithm):
         suffix = "" if itemsize == 4 else "_f64"
         par = 2.0 * terms["slots"] / (c["rate"] * 4 / itemsize) + sum(
             terms[k] * c[k + suffix] for k in ("tile", "loop", "copy", "copy_mem", "wpack", "scatter"))
-        return par / thread_speedup(_threads(), par) + c["call"]
+        return par / thread_speedup(seconds=par) + c["call"]
 
     def scratch_bytes(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> int:
         """The copy of one chunk of samples (about :data:`COPY_BYTES`, at least one sample) and the
         packed weights (the weight, its output channels rounded up to whole panels)."""
         nr = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"]["nr"] if _native.available() else 32
-        cin = geom.y_channels if op == "conv_transpose" else geom.x_channels
-        per = copy_cells(geom, op) * cin * itemsize
-        chunk = max(1, min(max(batch, 1), COPY_BYTES // max(per, 1)))
+        per, chunk = chunk_copy(geom, batch, itemsize, op)
         cout = (geom.x_channels if op == "conv_transpose" else geom.y_channels) // geom.groups
         wpk = math.prod(geom.weight_shape) // max(cout, 1) * (-(-cout // nr) * nr)
-        return int(chunk * per + wpk * itemsize)
+        return int((chunk * per + wpk) * itemsize)
 
     def describe(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> str:
         kern = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"]
@@ -203,4 +200,4 @@ class BRGemm(Algorithm):
                 f"on a channels-last copy, {_native.get_isa()}")
 
 
-__all__ = ["BRGemm", "tile_shape", "copy_cells", "cost_terms", "phases"]
+__all__ = ["BRGemm", "tile_shape", "copy_cells", "chunk_copy", "cost_terms", "phases"]

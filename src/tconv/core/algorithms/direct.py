@@ -152,7 +152,7 @@ def wgrad_tiles(geom, batch: int, itemsize: int) -> dict | None:
     """What the weight gradient's register tiles (``direct_wgrad.c``) do: ``{"slots", "copy_cells",
     "tiles"}`` (the multiply-add slots of every tile over every y cell, the zero-padded copy of x's planes,
     the tiles of the weight), or None where the row drivers run it (a dilation on the last two axes, a
-    copy over its cap). The same rule as ``tc_wgrad_rows_shape``, from the instruction set's tile."""
+    copy over its cap). The same rule as ``direct_wgrad.c``'s ``wg_shape``, from the instruction set's tile."""
     if not _native.available():
         return None
     kern = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"]

@@ -54,7 +54,6 @@ typedef struct {
 } br_axis;
 
 typedef struct {
-    const tc_isa_table *isa;
     const tc_gemm_kernel *kr;
     const tc_direct_problem *p;
     int transpose;
@@ -114,6 +113,9 @@ static ptrdiff_t axis_phases(br_call *c, int a, ptrdiff_t *mem)
         x->ext += (c->mr - 1) * x->si;
     return 2 * x->nph + 1 + 2 * k;
 }
+
+/* elements of one sample's copy */
+static ptrdiff_t copy_elems(const br_call *c) { return c->ax[0].ext * c->ax[1].ext * c->ax[2].ext * c->cin; }
 
 /* whether a phase's rows of q2 cells are long: each tile in one row, a unit one row */
 static int in_rows(const br_call *c, ptrdiff_t q2) { return q2 >= BR_ROW_TILES * c->mr; }
@@ -338,7 +340,7 @@ static void run_unit(const br_call *c, ptrdiff_t ph, ptrdiff_t u)
             tile_rows(c, r, Q, q, m, roff, coff);
         }
 #ifdef TC_DEBUG
-        const char *copy_end = c->copy + c->nb * A[0].ext * A[1].ext * A[2].ext * c->cin * es;
+        const char *copy_end = c->copy + c->nb * copy_elems(c) * es;
         for (ptrdiff_t i = 0; i < m; ++i) {
             TC_CHECK(obase + coff[i] * es >= p->lo_o && obase + (coff[i] + (ncol - 1) * plane + 1) * es <= p->hi_o);
             for (int t = 0; t < ra.ntaps; ++t) /* every row's reads of every tap inside the copy */
@@ -376,7 +378,7 @@ static void run_task(void *ctx, int task, int thread)
 /* the shape of the call (no memory but c->mem, the tables); -1 past TC_BRGEMM_MAX_PHASES or out of memory */
 static int br_shape(br_call *c, const tc_isa_table *isa, const tc_direct_problem *p, int transpose)
 {
-    *c = (br_call){.isa = isa, .kr = &isa->gemm[p->dtype], .p = p, .transpose = transpose};
+    *c = (br_call){.kr = &isa->gemm[p->dtype], .p = p, .transpose = transpose};
     c->es = (ptrdiff_t)tc_dtype_size(p->dtype), c->mr = c->kr->mr, c->nr = c->kr->nr;
     c->cin = transpose ? p->cy : p->cx, c->cout = transpose ? p->cx : p->cy;
     c->cig = c->cin / p->groups, c->cog = c->cout / p->groups;
@@ -416,8 +418,7 @@ ptrdiff_t tc_brgemm_phases(const tc_direct_problem *p, int transpose)
 /* samples per chunk: the copy of one chunk within BR_COPY_BYTES (at least one sample) */
 static ptrdiff_t chunk_samples(const br_call *c)
 {
-    const ptrdiff_t per = c->ax[0].ext * c->ax[1].ext * c->ax[2].ext * c->cin * c->es;
-    return max_pd(1, min_pd(c->p->n, BR_COPY_BYTES / max_pd(per, 1)));
+    return max_pd(1, min_pd(c->p->n, BR_COPY_BYTES / max_pd(copy_elems(c) * c->es, 1)));
 }
 
 static ptrdiff_t weight_elems(const br_call *c)
@@ -426,23 +427,12 @@ static ptrdiff_t weight_elems(const br_call *c)
     return c->p->groups * c->npanels * taps * c->cig * c->nr;
 }
 
-ptrdiff_t tc_brgemm_scratch(const tc_isa_table *isa, const tc_direct_problem *p, int transpose)
-{
-    br_call c;
-    if (br_shape(&c, isa, p, transpose) != 0)
-        return -1;
-    ptrdiff_t per = c.ax[0].ext * c.ax[1].ext * c.ax[2].ext * c.cin * c.es;
-    ptrdiff_t bytes = chunk_samples(&c) * per + weight_elems(&c) * c.es;
-    free(c.mem);
-    return bytes;
-}
-
 int tc_brgemm(const tc_isa_table *isa, const tc_direct_problem *p, int transpose, int threads)
 {
     br_call c;
     if (br_shape(&c, isa, p, transpose) != 0)
         return -1;
-    const ptrdiff_t nb = chunk_samples(&c), per = c.ax[0].ext * c.ax[1].ext * c.ax[2].ext * c.cin;
+    const ptrdiff_t nb = chunk_samples(&c), per = copy_elems(&c);
     const ptrdiff_t outs = p->n * c.cout * c.O[0] * c.O[1] * c.O[2];
     c.wpk = (char *)malloc((size_t)(weight_elems(&c) * c.es) + 1);
     c.copy = (char *)malloc((size_t)(nb * per * c.es) + 1);

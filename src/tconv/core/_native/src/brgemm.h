@@ -19,8 +19,4 @@ ptrdiff_t tc_brgemm_phases(const tc_direct_problem *p, int transpose);
  * Returns 0, or -1 when scratch memory could not be had (nothing written). */
 int tc_brgemm(const tc_isa_table *isa, const tc_direct_problem *p, int transpose, int threads);
 
-/* The bytes of scratch tc_brgemm takes for the problem (the input copy of one batch chunk and the
- * packed weights), or -1 when the phases exceed TC_BRGEMM_MAX_PHASES. */
-ptrdiff_t tc_brgemm_scratch(const tc_isa_table *isa, const tc_direct_problem *p, int transpose);
-
 #endif

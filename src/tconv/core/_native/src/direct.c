@@ -1046,6 +1046,18 @@ int tc_im2col(const tc_direct_loops *k, const tc_direct_problem *p, ptrdiff_t n_
     return 0;
 }
 
+int tc_all_finite(const void *a, ptrdiff_t n, tc_dtype dt)
+{
+    int ok = 1; /* x - x is 0 for a finite x, NaN otherwise: no branch, so the loop vectorises */
+    if (dt == TC_F32)
+        for (ptrdiff_t i = 0; i < n; ++i)
+            ok &= ((const float *)a)[i] - ((const float *)a)[i] == 0.0f;
+    else
+        for (ptrdiff_t i = 0; i < n; ++i)
+            ok &= ((const double *)a)[i] - ((const double *)a)[i] == 0.0;
+    return ok;
+}
+
 const tc_direct_loops *tc_direct_for(const char *isa)
 {
 #if defined(__x86_64__) /* the AVX builds exist only there (setup.py) */

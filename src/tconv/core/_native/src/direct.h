@@ -111,6 +111,9 @@ static inline void tc_direct_tile_range(ptrdiff_t units, ptrdiff_t tiles, int ta
     *u1 = *u0 + per + (task < extra);
 }
 
+/* Whether the n float32/float64 values at a are all finite (no NaN, no infinity). */
+int tc_all_finite(const void *a, ptrdiff_t n, tc_dtype dt);
+
 /* The loops of the instruction set named `isa` ("avx512", "avx2", "generic"). */
 const tc_direct_loops *tc_direct_for(const char *isa);
 

@@ -355,21 +355,6 @@ static void add_bias(const tc_direct_plan *plan, char *out, const char *bias)
     }
 }
 
-/* whether any of the weight's `bytes` is a non-finite float32/float64 */
-static int non_finite(const char *w, Py_ssize_t bytes, tc_dtype dt)
-{
-    if (dt == TC_F32) {
-        for (Py_ssize_t i = 0; i < bytes / 4; ++i)
-            if (!__builtin_isfinite(((const float *)w)[i]))
-                return 1;
-    } else {
-        for (Py_ssize_t i = 0; i < bytes / 8; ++i)
-            if (!__builtin_isfinite(((const double *)w)[i]))
-                return 1;
-    }
-    return 0;
-}
-
 /* direct_run(plan, a, b, out, bias, threads): the plan's operation on a, b into out (fully
  * overwritten), bias (None or one entry per output channel) added; threads 0: the pool's size.
  * Returns whether the weight has a non-finite entry (conv plans with check_weights; else False). */
@@ -415,7 +400,7 @@ PyObject *tc_py_direct_run(PyObject *self, PyObject *const *args, Py_ssize_t nar
         if (rc == 0 && bias.held)
             add_bias(plan, p.out, (const char *)bias.view.buf);
         if (rc == 0 && plan->check_weights)
-            bad = non_finite(p.w, plan->bytes[1], dt);
+            bad = !tc_all_finite(p.w, plan->bytes[1] / (Py_ssize_t)tc_dtype_size(dt), dt);
         Py_END_ALLOW_THREADS
         if (rc != 0)
             PyErr_NoMemory();

@@ -227,18 +227,7 @@ static void build_offsets(rows_call *c, ptrdiff_t *offs, ptrdiff_t *poffs)
  * row drivers (and PyTorch's conv_transpose) form no product at all */
 static int weights_finite(const tc_direct_problem *p)
 {
-    const ptrdiff_t nw = p->cy * (p->cx / p->groups) * p->k[0] * p->k[1] * p->k[2];
-    int ok = 1;
-    if (p->dtype == TC_F32) {
-        const float *w = (const float *)p->w;
-        for (ptrdiff_t i = 0; i < nw; ++i)
-            ok &= w[i] - w[i] == 0.0f;
-    } else {
-        const double *w = (const double *)p->w;
-        for (ptrdiff_t i = 0; i < nw; ++i)
-            ok &= w[i] - w[i] == 0.0;
-    }
-    return ok;
+    return tc_all_finite(p->w, p->cy * (p->cx / p->groups) * p->k[0] * p->k[1] * p->k[2], p->dtype);
 }
 
 int tc_rows_try(const tc_direct_loops *k, const tc_direct_problem *p, int transpose, int threads)

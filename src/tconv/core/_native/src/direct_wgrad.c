@@ -39,10 +39,10 @@ typedef struct {
     ptrdiff_t R, NQ, es, cxg, cyg;
     ptrdiff_t P1, P2;            /* a padded x plane */
     ptrdiff_t g1, g2;            /* tiles along t1 and t2 */
-    ptrdiff_t tiles, splits, rows; /* dW tiles, splits of each, the (n, j0, j1) rows split */
+    ptrdiff_t tiles, splits, rows; /* dW tiles; splits of the (n, j0, j1) rows, which each runs through every tile */
     ptrdiff_t *offs;             /* per y cell k of a row's stretch: k*s2 */
     char *xp;                    /* the padded x planes (N, Cx, n0, P1, P2) */
-    double *part;                /* per unit: R * NQ float64 partial sums */
+    double *part;                /* per (tile, split): R * NQ float64 partial sums */
 } wg_call;
 
 /* the padded copy of x plane (n, c, i0): row i, cell j hold x[.., i - lo1, j - lo2] (zero outside) */
@@ -151,45 +151,32 @@ static void wg_store(const wg_call *c)
     }
 }
 
-static int y_finite(const tc_direct_problem *p)
+/* Whether the tiles take the problem by its shape (the ISA has them, no dilation on axes 1 and 2, the
+ * padded x copy within its cap, room for 8 splits' partials: a channel-heavy weight is the GEMMs'),
+ * with c's copy plane (every x row and cell a tap reads, shifted by lo; a tile wider or higher than
+ * the kernel reads zeros past it) and tiles filled in. */
+static int wg_shape(wg_call *c)
 {
-    const ptrdiff_t n = p->n * p->cy * p->m[0] * p->m[1] * p->m[2];
-    int ok = 1;
-    if (p->dtype == TC_F32)
-        for (ptrdiff_t i = 0; i < n; ++i)
-            ok &= ((const float *)p->y)[i] - ((const float *)p->y)[i] == 0.0f;
-    else
-        for (ptrdiff_t i = 0; i < n; ++i)
-            ok &= ((const double *)p->y)[i] - ((const double *)p->y)[i] == 0.0;
-    return ok;
-}
-
-int tc_wgrad_rows_shape(const tc_direct_loops *k, const tc_direct_problem *p, ptrdiff_t *P1, ptrdiff_t *P2)
-{
-    const ptrdiff_t R = k->rows_r, NQ = k->rows_nq[p->dtype], es = (ptrdiff_t)tc_dtype_size(p->dtype);
-    if (!k->wgrad_rows || !k->rows[p->dtype] || p->d[1] != 1 || p->d[2] != 1 || p->n <= 0 || p->m[1] <= 0 || p->m[2] <= 0)
+    const tc_direct_problem *p = c->p;
+    const ptrdiff_t R = c->R, NQ = c->NQ;
+    if (!c->k->wgrad_rows || !c->k->rows[p->dtype] || p->d[1] != 1 || p->d[2] != 1 || p->n <= 0 || p->m[1] <= 0 ||
+        p->m[2] <= 0)
         return 0;
-    /* every x row and cell a tap reads, shifted by lo; a tile wider or higher than the kernel reads
-     * zeros past it */
-    *P1 = (p->m[1] - 1) * p->s[1] + max_pd(p->k[1], R);
-    *P2 = (p->m[2] - 1) * p->s[2] + max_pd(p->k[2], NQ);
-    ptrdiff_t bytes = p->n * p->cx * p->x[0] * *P1 * *P2 * es;
-    ptrdiff_t tiles = p->cy * (p->cx / p->groups) * p->k[0] * ((p->k[1] + R - 1) / R) * ((p->k[2] + NQ - 1) / NQ);
-    /* the copy within its cap, and room for 8 splits' partials: a channel-heavy weight is the GEMMs' */
-    return bytes <= WG_COPY_MAX && R * NQ <= WG_MAX_CELLS && tiles * R * NQ * 8 <= WG_PARTS_MAX;
+    c->P1 = (p->m[1] - 1) * p->s[1] + max_pd(p->k[1], R);
+    c->P2 = (p->m[2] - 1) * p->s[2] + max_pd(p->k[2], NQ);
+    c->cxg = p->cx / p->groups, c->cyg = p->cy / p->groups;
+    c->g1 = (p->k[1] + R - 1) / R, c->g2 = (p->k[2] + NQ - 1) / NQ;
+    c->tiles = p->cy * c->cxg * p->k[0] * c->g1 * c->g2;
+    return c->tiles > 0 && p->n * p->cx * p->x[0] * c->P1 * c->P2 * c->es <= WG_COPY_MAX && R * NQ <= WG_MAX_CELLS &&
+           c->tiles * R * NQ * 8 <= WG_PARTS_MAX;
 }
 
 int tc_wgrad_rows_try(const tc_direct_loops *k, const tc_direct_problem *p, int threads)
 {
     wg_call c = {.k = k, .p = p, .R = k->rows_r, .NQ = k->rows_nq[p->dtype], .es = (ptrdiff_t)tc_dtype_size(p->dtype)};
-    if (!tc_wgrad_rows_shape(k, p, &c.P1, &c.P2) || !y_finite(p))
+    if (!wg_shape(&c) || !tc_all_finite(p->y, p->n * p->cy * p->m[0] * p->m[1] * p->m[2], p->dtype))
         return 0;
-    c.cxg = p->cx / p->groups, c.cyg = p->cy / p->groups;
-    c.g1 = (p->k[1] + c.R - 1) / c.R, c.g2 = (p->k[2] + c.NQ - 1) / c.NQ;
-    c.tiles = p->cy * c.cxg * p->k[0] * c.g1 * c.g2;
     c.rows = p->n * p->m[0] * p->m[1];
-    if (c.tiles == 0)
-        return 0;
     /* splits of WG_SPLIT_ROWS rows (more if the partials would pass WG_PARTS_MAX doubles): by the
      * shape alone, so the result is the same on any thread count */
     c.splits = max_pd(1, min_pd((c.rows + WG_SPLIT_ROWS - 1) / WG_SPLIT_ROWS, WG_PARTS_MAX / (c.tiles * c.R * c.NQ)));

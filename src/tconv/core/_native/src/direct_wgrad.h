@@ -5,10 +5,6 @@
 
 #include "direct.h"
 
-/* Whether the tiles take the problem by its shape (no dilation on axes 1 and 2, the ISA has row tiles,
- * the padded x copy within its cap), and that copy's plane (*P1 rows x *P2 cells). */
-int tc_wgrad_rows_shape(const tc_direct_loops *k, const tc_direct_problem *p, ptrdiff_t *P1, ptrdiff_t *P2);
-
 /* Runs the weight gradient on the tiles when they take it (by shape, and y finite): 1, p->out
  * written; 0 when they do not; -1 when scratch memory could not be had (nothing written). */
 int tc_wgrad_rows_try(const tc_direct_loops *k, const tc_direct_problem *p, int threads);
