@@ -131,3 +131,74 @@ def test_explain_names_the_tiles():
     p = tconv.explain((4, 64, 64, 64), (64, 64, 3, 3), padding=2, dilation=2)
     row = next(c for c in p.candidates if c.name == "brgemm")
     assert row.reason is None and "channels-last copy" in row.detail and _native.get_isa() in row.detail
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ci", [0, 1, 4, 5, 8])
+def test_prepared_and_packed_calls_equal_the_plain_call(isa, dtype, ci):
+    """A repeated call runs a prepared plan (``direct_plan(..., brgemm=True)``), a weight owner's call takes
+    the packed weights from its cache (packed once): both bit-identical to the plain C call, the bias
+    added as NumPy adds it, every output cell overwritten."""
+    from tconv.core.dispatch import run
+
+    wshape, inshape, kw = CASES[ci]
+    geom = tconv.conv_transpose_geometry(wshape, inshape, **kw)
+    rng = np.random.default_rng(10 + ci)
+    w = rng.standard_normal(wshape).astype(dtype)
+    for op, shape in (("conv_transpose", (2, geom.y_channels, *geom.y_shape)), ("conv", (2, geom.x_channels, *geom.x_shape))):
+        a = rng.standard_normal(shape).astype(dtype)
+        out_ch = geom.x_channels if op == "conv_transpose" else geom.y_channels
+        plain = np.full((2, out_ch, *(geom.x_shape if op == "conv_transpose" else geom.y_shape)), np.nan, dtype)
+        _native.brgemm(op, as3(a, geom.nd), as3(w, geom.nd), as3(plain, geom.nd), (geom.groups, *params3(geom)))
+        prepared = BR.prepare(op, geom, 2, np.dtype(dtype))
+        bias = rng.standard_normal(out_ch).astype(dtype)
+        cache: dict = {}
+        got = [prepared(a, w, None), prepared(a, w, None, cache), prepared(a, w, None, cache),
+               run("brgemm", op, a, w, geom, cache=cache)]
+        assert len(cache) == 1 and next(iter(cache))[:2] == ("brgemm", op)
+        for g in got:
+            np.testing.assert_array_equal(g, plain)
+        np.testing.assert_array_equal(prepared(a, w, bias, cache), plain + bias.reshape((1, -1) + (1,) * geom.nd))
+
+
+def test_a_layer_keeps_the_packed_weights_until_the_weight_changes():
+    """A layer running brgemm keeps the packed weights in its cache; an in-place edit of the weight or a
+    new array is seen before they are reused."""
+    rng = np.random.default_rng(11)
+    w = rng.standard_normal((8, 6, 4, 4))
+    x = rng.standard_normal((2, 8, 5, 5))
+    layer = tconv.ConvTranspose(w.copy(), stride=2, padding=1, method="brgemm")
+    first = layer(x)
+    kept = [v for k, v in layer._spectra.items() if k[0] == "brgemm"]
+    assert len(kept) == 1
+    np.testing.assert_array_equal(layer(x), first)
+    assert [v for k, v in layer._spectra.items() if k[0] == "brgemm"][0] is kept[0]
+    layer.weight[0, 0, 0, 0] += 1.0
+    np.testing.assert_allclose(layer(x), tconv.conv_transpose(x, layer.weight, stride=2, padding=1), rtol=1e-12)
+    layer.weight = 2 * layer.weight
+    np.testing.assert_allclose(layer(x), tconv.conv_transpose(x, layer.weight, stride=2, padding=1), rtol=1e-12)
+
+
+def test_a_plan_checks_what_it_is_given():
+    """The prepared entry points refuse what does not fit the plan, naming the argument: packed weights
+    of the wrong size or given to a direct plan, a direct plan asked to pack, a float32-wide brgemm plan."""
+    ext = _native._ext
+    shapes = ((1, 2, 1, 1, 6), (2, 3, 1, 1, 3), (1, 3, 1, 1, 8))
+    plan = ext.direct_plan("t", *shapes, (1, 1, 1, 1, 1, 1, 1, 0, 0, 0), 2, False, True)
+    direct_plan = ext.direct_plan("t", *shapes, (1, 1, 1, 1, 1, 1, 1, 0, 0, 0), 2, False)
+    a, w, out = np.ones(shapes[0]), np.ones(shapes[1]), np.empty(shapes[2])
+    n = ext.brgemm_packed_len(plan)
+    with pytest.raises(TconvError, match="packed: .* the plan needs"):
+        ext.direct_run(plan, a, w, out, None, 1, np.empty(n + 1))
+    with pytest.raises(TconvError, match="only a brgemm plan"):
+        ext.direct_run(direct_plan, a, w, out, None, 1, np.empty(n))
+    with pytest.raises(TconvError, match="not a brgemm plan"):
+        ext.brgemm_pack(direct_plan, w, np.empty(n), 1)
+    with pytest.raises(TconvError, match="w: .* the plan needs"):
+        ext.brgemm_pack(plan, np.ones((3, 3)), np.empty(n), 1)
+    with pytest.raises(TconvError, match="acc=1"):
+        ext.direct_plan("t", *shapes, (1, 1, 1, 1, 1, 1, 1, 0, 0, 0), 1, False, True)
+    packed = np.empty(n)
+    ext.brgemm_pack(plan, w, packed, 1)
+    ext.direct_run(plan, a, w, out, None, 1, packed)
+    np.testing.assert_array_equal(out, np.full(shapes[2], 2.0)[:, :, :, :, :8] * [1, 2, 3, 3, 3, 3, 2, 1])

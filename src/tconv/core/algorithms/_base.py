@@ -22,12 +22,35 @@ import numpy as np
 from ...errors import TconvError
 from ..geometry import ConvGeometry
 
-__all__ = ["Algorithm", "ALGORITHMS", "OPERATIONS", "Prepared", "register", "get_algorithm", "check_operation"]
+__all__ = ["Algorithm", "ALGORITHMS", "OPERATIONS", "Prepared", "register", "get_algorithm", "check_operation",
+           "kept_plan", "PLANS_KEPT"]
 
 OPERATIONS = ("conv", "conv_transpose", "weight_grad")
 
 #: a prepared call: ``(a, b, bias) -> out`` (see :meth:`Algorithm.prepare`)
 Prepared = Callable[[np.ndarray, np.ndarray, "np.ndarray | None"], np.ndarray]
+
+
+#: prepared calls an algorithm keeps for its plain calls (:func:`kept_plan`; a few hundred bytes of tables each)
+PLANS_KEPT = 64
+
+
+def kept_plan(plans: dict, make: Callable[..., Prepared], op: str, a: np.ndarray, b: np.ndarray,
+              geom: ConvGeometry, isa: str | None) -> Prepared | None:
+    """The prepared call ``make(op, geom, batch, dtype)`` for C-contiguous operands of one dtype, kept in
+    ``plans`` per ``(op, geometry, batch, dtype, isa)`` (at most :data:`PLANS_KEPT`, then all dropped): a
+    repeated plain call skips the tables' construction and the parameter checks; None for any other
+    operands, which take the algorithm's plain path."""
+    dt = a.dtype
+    if not (a.flags.c_contiguous and b.flags.c_contiguous and b.dtype == dt and a.shape[0]):
+        return None
+    key = (op, geom, a.shape[0], dt, isa)  # a compiled plan is its ISA's
+    prepared = plans.get(key)
+    if prepared is None:
+        if len(plans) >= PLANS_KEPT:
+            plans.clear()
+        prepared = plans[key] = make(op, geom, a.shape[0], dt)
+    return prepared
 
 
 def check_operation(op: str) -> str:

@@ -13,7 +13,8 @@ are the streamed operand, which pays where the channels are many and the kernel 
 (the dilated and ResNet-style 3x3 layers). Each output cell is written once, by one thread; float32
 sums run in float32 as the GEMMs'. The weight gradient is not implemented (``native``'s GEMM over
 the positions is the same product). Zero padding is multiplied as PyTorch's convolutions do, so
-non-finite weights give PyTorch's NaNs.
+non-finite weights give PyTorch's NaNs. A repeated call runs a prepared plan (the phases' tables built
+once, as ``direct``'s), and a weight owner (a layer, ``ConvOperator``) keeps the packed weights.
 
 The cost model (:data:`_COSTS`) counts the register tiles' multiply-adds (whole tiles: a channel
 count that leaves a panel partly empty counts full), the tile calls, the copy and the packed
@@ -26,12 +27,14 @@ import math
 
 import numpy as np
 
+from ...errors import TconvError
 from .. import _native
 from ..geometry import ConvGeometry
-from ..machine import threads_for
+from ..machine import MIN_WORK_PER_THREAD, threads_for
+from ..outputs import RECYCLE_MIN
 from ..outputs import empty as output_empty
-from ._base import Algorithm, register
-from ._kernels import as3, params3
+from ._base import Algorithm, Prepared, kept_plan, register
+from ._kernels import as3, pad3, params3
 from .native import core_refusal, thread_speedup
 
 #: brgemm.c's TC_BRGEMM_MAX_PHASES: the most output phases of a conv_transpose (per axis the stride or,
@@ -46,9 +49,8 @@ COPY_BYTES = 32 << 20
 #: per tile call, per loop over the channels of one tap, per element of the channels-last copy (while
 #: a chunk's copy fits the caches, else ``copy_mem``), per weight element packed and per output cell
 #: of a strided conv_transpose (:func:`cost_terms`), float32 (the ``_f64`` ones float64), and per call.
-#: ``call``: a 15x15 two-channel call through ``method="brgemm"`` took 40 us where the kernels take a few (the
-#: argument checks, the tables' and the copy's allocations; there is no prepared path yet, as ``direct`` has: 12 us),
-#: so tiny calls stay ``direct``'s (T1: 13 -> 28 us when ``brgemm`` took it at a 20 us estimate).
+#: ``call``: a 1x1 single-channel call through ``BRGemm.conv_transpose`` (the prepared plan) takes 4.6 us on
+#: Zen 3 (``direct`` 6.3, ``native`` 20.8); the plain path before plans took 40 us.
 #: AVX2: non-negative least squares (relative error) on one-thread times of 20 layers per dtype
 #: (``TCONV_NUM_THREADS=1 python benchmarks/calibrate_brgemm.py [--dtype float64]``, 2-core AMD Zen 3,
 #: 2026-12-03; float32 the mean of two fits): estimates within 0.74-1.20x of the times in float32,
@@ -60,7 +62,7 @@ COPY_BYTES = 32 << 20
 #: AVX-512), so that ``auto`` keeps the measured paths until a session on such a host fits it
 _AVX2 = dict(rate=99.5e9, tile=45e-9, loop=5.5e-9, copy=0.7e-9, copy_mem=2.8e-9, wpack=1.3e-9, scatter=1.1e-9,
              tile_f64=52e-9, loop_f64=5.5e-9, copy_f64=0.2e-9, copy_mem_f64=3.2e-9, wpack_f64=2.3e-9,
-             scatter_f64=3.3e-9, call=35e-6)
+             scatter_f64=3.3e-9, call=5e-6)
 _COSTS = {"avx512": {**_AVX2, "rate": 134e9}, "avx2": _AVX2, "generic": {**_AVX2, "rate": 4.9e9}}
 
 
@@ -139,6 +141,21 @@ def cost_terms(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> dict:
             "scatter": batch * geom.x_channels * math.prod(geom.x_shape) * scatter}
 
 
+#: weights of fewer elements are packed on the caller alone
+PACK_ALONE = 1 << 16
+
+
+def packed_weights(plan, w: np.ndarray, key: tuple, cache: dict) -> np.ndarray:
+    """The weight ``w`` packed for ``plan``'s tiles (``brgemm_pack``), kept in the weight owner's ``cache``
+    under ``key`` (the op, geometry, ISA and dtype fix the layout; the batch does not)."""
+    packed = cache.get(key)
+    if packed is None:
+        packed = np.empty(_native._ext.brgemm_packed_len(plan), w.dtype)
+        _native._ext.brgemm_pack(plan, w, packed, 1 if w.size < PACK_ALONE else 0)
+        cache[key] = packed
+    return packed
+
+
 @register
 class BRGemm(Algorithm):
     """conv and conv_transpose on the compiled core's channels-last batch-reduce GEMMs."""
@@ -157,9 +174,24 @@ class BRGemm(Algorithm):
                     f"the stride or, if smaller, the output's extent, multiplied)")
         return None
 
-    def _call(self, op: str, a: np.ndarray, w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+    weight_cache = True  # run() takes cache= (a weight owner's dict): the packed weights are kept there
+
+    def __init__(self) -> None:
+        self._plans: dict = {}
+
+    def run(self, op: str, a: np.ndarray, b: np.ndarray, geom: ConvGeometry, cache: dict | None = None) -> np.ndarray:
+        """``op`` on ``(a, b)``; ``cache``: a dict kept by the owner of the weight ``b`` (a layer,
+        ``ConvOperator``), where the weights packed for the tiles are kept between calls (per ISA and dtype)."""
+        if cache is None or op not in self.operations:
+            return super().run(op, a, b, geom)
+        return self._call(op, a, b, geom, cache)
+
+    def _call(self, op: str, a: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: dict | None = None) -> np.ndarray:
         a = np.ascontiguousarray(a)
         w = np.ascontiguousarray(w, dtype=a.dtype)
+        prepared = kept_plan(self._plans, self.prepare, op, a, w, geom, _native.get_isa())
+        if prepared is not None:
+            return prepared(a, w, None, cache)
         shape = (geom.x_channels, *geom.x_shape) if op == "conv_transpose" else (geom.y_channels, *geom.y_shape)
         out = output_empty((a.shape[0], *shape), a.dtype)
         if out.size:
@@ -172,6 +204,38 @@ class BRGemm(Algorithm):
 
     def conv_transpose(self, y: np.ndarray, w: np.ndarray, geom: ConvGeometry) -> np.ndarray:
         return self._call("conv_transpose", y, w, geom)
+
+    def prepare(self, op: str, geom: ConvGeometry, batch: int, dtype: np.dtype) -> Prepared:
+        """The compiled call with its tables built once (``direct_plan(..., brgemm=True)``: the phases, their
+        taps' offsets in the copy, the work units): a call allocates the output and makes one C call
+        (``direct_run``), which adds the bias; with a weight owner's ``cache`` (4th argument) the packed
+        weights are taken from it (packed on first use, :func:`packed_weights`). Threads as :meth:`run`."""
+        dt = np.dtype(dtype)
+        if op not in self.operations or batch == 0:
+            return super().prepare(op, geom, batch, dtype)
+        why = self.supports(geom, dt, op)
+        if why:
+            raise TconvError(f"method='brgemm' cannot run {op} here: {why}")
+        transpose = op == "conv_transpose"
+        cin = geom.y_channels if transpose else geom.x_channels
+        in_shape = (batch, cin, *pad3(geom.y_shape if transpose else geom.x_shape, 1))
+        out_shape = (batch, geom.x_channels, *geom.x_shape) if transpose else (batch, geom.y_channels, *geom.y_shape)
+        w_shape = (*geom.weight_shape[:2], *pad3(geom.kernel, 1))
+        plan = _native._ext.direct_plan("t" if transpose else "c", in_shape, w_shape,
+                                        (*out_shape[:2], *pad3(out_shape[2:], 1)), (geom.groups, *params3(geom)),
+                                        2 if dt == np.float64 else 0, False, True)
+        run, macs = _native._ext.direct_run, geom.macs(batch)
+        empty = output_empty if math.prod(out_shape) * dt.itemsize >= RECYCLE_MIN else np.empty
+        fixed = 1 if macs < MIN_WORK_PER_THREAD else 0  # threads_for gives 1 whatever the cap
+        key = ("brgemm", op, geom, _native.get_isa(), dt.char)
+
+        def prepared(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, cache: dict | None = None) -> np.ndarray:
+            out = empty(out_shape, dt)
+            packed = None if cache is None else packed_weights(plan, b, key, cache)
+            run(plan, a, b, out, bias, fixed or threads_for(macs), packed)
+            return out
+
+        return prepared
 
     def cost(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> float:
         """Seconds: :func:`cost_terms` times the ISA's constants (:data:`_COSTS`), scaled by the threads as
@@ -200,4 +264,4 @@ class BRGemm(Algorithm):
                 f"on a channels-last copy, {_native.get_isa()}")
 
 
-__all__ = ["BRGemm", "tile_shape", "copy_cells", "chunk_copy", "cost_terms", "phases"]
+__all__ = ["BRGemm", "tile_shape", "copy_cells", "chunk_copy", "cost_terms", "phases", "packed_weights"]

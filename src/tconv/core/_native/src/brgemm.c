@@ -69,12 +69,20 @@ typedef struct {
     ptrdiff_t *ph_units;         /* per phase: units before it (nph + 1 entries) */
     ptrdiff_t *ph_cb;            /* per phase: channels per depth chunk (cig: one chunk) */
     ptrdiff_t *toff;             /* per phase tap: its offset in the copy (elements) */
-    char *wpk;                   /* the packed weights */
+    void *mem;                   /* the tables in one block */
+    /* the call's: */
+    const char *wpk;             /* the packed weights */
+    char *wdst;                  /* where pack_block writes them */
     char *copy;                  /* the copy of a batch chunk */
     ptrdiff_t n0, nb;            /* the chunk: samples [n0, n0 + nb) */
     ptrdiff_t copy_rows, units, tiles, pack_blocks;
-    void *mem;                   /* the tables in one block */
 } br_call;
+
+/* a plan: the call's tables for one problem's extents and parameters (no array pointers) */
+struct tc_brgemm_plan {
+    br_call c;
+    tc_direct_problem p;
+};
 
 /* ---- the phases of each axis ---- */
 
@@ -128,7 +136,8 @@ static ptrdiff_t blocks_of(const br_call *c, const ptrdiff_t *Q)
     return in_rows(c, Q[2]) ? Q[0] * Q[1] : (Q[0] * Q[1] * Q[2] + per - 1) / per;
 }
 
-/* The phases' products: taps, their offsets in the copy, where their weights go, units before each. */
+/* The phases' products: taps, their offsets in the copy, where their weights go, units before each
+ * (per sample: a chunk of nb samples has nb times as many). */
 static void phase_tables(br_call *c)
 {
     const br_axis *A = c->ax;
@@ -156,7 +165,7 @@ static void phase_tables(br_call *c)
                         }
                 w_all += c->p->groups * c->npanels * c->ph_taps[ph] * c->cig * c->nr;
                 const ptrdiff_t Q[3] = {A[0].count[r0], A[1].count[r1], A[2].count[r2]};
-                u_all += c->nb * c->p->groups * blocks_of(c, Q) * c->npanels;
+                u_all += c->p->groups * blocks_of(c, Q) * c->npanels;
             }
     c->ph_units[ph] = u_all;
 }
@@ -181,7 +190,7 @@ static void pack_block(const br_call *c, ptrdiff_t b)
     const ptrdiff_t r2 = ph % A[2].nph, r1 = ph / A[2].nph % A[1].nph, r0 = ph / A[2].nph / A[1].nph;
     const ptrdiff_t nt1 = A[1].start[r1 + 1] - A[1].start[r1], nt2 = A[2].start[r2 + 1] - A[2].start[r2];
     const ptrdiff_t ncol = min_pd(nr, c->cog - pj * nr);
-    char *dst = c->wpk + (c->ph_woff[ph] + (g * c->npanels + pj) * nt * c->cig * nr) * es;
+    char *dst = c->wdst + (c->ph_woff[ph] + (g * c->npanels + pj) * nt * c->cig * nr) * es;
     for (ptrdiff_t c0 = 0; c0 < c->cig; c0 += c->ph_cb[ph]) /* depth chunk by chunk: (tap, channel) each */
         for (ptrdiff_t t = 0; t < nt; ++t) {
             ptrdiff_t k0 = A[0].tap[A[0].start[r0] + t / (nt1 * nt2)], k1 = A[1].tap[A[1].start[r1] + t / nt2 % nt1];
@@ -367,9 +376,9 @@ static void run_task(void *ctx, int task, int thread)
     ptrdiff_t u0, u1, ph = 0;
     tc_direct_tile_range(c->units, c->tiles, task, &u0, &u1);
     for (ptrdiff_t u = u0; u < u1; ++u) {
-        while (u >= c->ph_units[ph + 1])
+        while (u >= c->nb * c->ph_units[ph + 1])
             ++ph;
-        run_unit(c, ph, u - c->ph_units[ph]);
+        run_unit(c, ph, u - c->nb * c->ph_units[ph]);
     }
 }
 
@@ -427,14 +436,63 @@ static ptrdiff_t weight_elems(const br_call *c)
     return c->p->groups * c->npanels * taps * c->cig * c->nr;
 }
 
-int tc_brgemm(const tc_isa_table *isa, const tc_direct_problem *p, int transpose, int threads)
+tc_brgemm_plan *tc_brgemm_plan_new(const tc_isa_table *isa, const tc_direct_problem *p, int transpose)
 {
-    br_call c;
-    if (br_shape(&c, isa, p, transpose) != 0)
-        return -1;
+    tc_brgemm_plan *plan = (tc_brgemm_plan *)malloc(sizeof *plan);
+    if (!plan)
+        return NULL;
+    plan->p = *p;
+    if (br_shape(&plan->c, isa, &plan->p, transpose) != 0) {
+        free(plan->c.mem);
+        free(plan);
+        return NULL;
+    }
+    phase_tables(&plan->c);
+    return plan;
+}
+
+void tc_brgemm_plan_free(tc_brgemm_plan *plan)
+{
+    if (plan)
+        free(plan->c.mem);
+    free(plan);
+}
+
+ptrdiff_t tc_brgemm_packed_elems(const tc_brgemm_plan *plan) { return weight_elems(&plan->c); }
+
+/* the plan's call on p's arrays (p: the plan's problem with its pointers set) */
+static br_call bind(const tc_brgemm_plan *plan, const tc_direct_problem *p)
+{
+    br_call c = plan->c;
+    c.p = p;
+    c.I = c.transpose ? p->m : p->x, c.O = c.transpose ? p->x : p->m;
+    c.in = c.transpose ? p->y : p->xs;
+    return c;
+}
+
+static void pack_task(void *ctx, int task, int thread)
+{
+    (void)thread;
+    pack_block((const br_call *)ctx, task);
+}
+
+void tc_brgemm_pack(const tc_brgemm_plan *plan, const tc_direct_problem *p, char *wpk, int threads)
+{
+    br_call c = bind(plan, p);
+    c.wdst = wpk;
+    tc_team team;
+    tc_team_begin(&team, threads);
+    tc_team_run(&team, (int)(c.nph * p->groups * c.npanels), pack_task, &c);
+    tc_team_end(&team);
+}
+
+int tc_brgemm_run(const tc_brgemm_plan *plan, const tc_direct_problem *p, const char *wpk, int threads)
+{
+    br_call c = bind(plan, p);
     const ptrdiff_t nb = chunk_samples(&c), per = copy_elems(&c);
     const ptrdiff_t outs = p->n * c.cout * c.O[0] * c.O[1] * c.O[2];
-    c.wpk = (char *)malloc((size_t)(weight_elems(&c) * c.es) + 1);
+    char *own = wpk ? NULL : (char *)malloc((size_t)(weight_elems(&c) * c.es) + 1);
+    c.wpk = wpk ? wpk : own, c.wdst = own;
     c.copy = (char *)malloc((size_t)(nb * per * c.es) + 1);
     int ok = c.wpk && c.copy;
     if (ok && outs > 0) {
@@ -442,10 +500,9 @@ int tc_brgemm(const tc_isa_table *isa, const tc_direct_problem *p, int transpose
         tc_team_begin(&team, threads);
         for (c.n0 = 0; c.n0 < p->n; c.n0 += c.nb) {
             c.nb = min_pd(nb, p->n - c.n0);
-            phase_tables(&c);
             c.copy_rows = c.nb * c.ax[0].ext * c.ax[1].ext;
-            c.pack_blocks = c.n0 == 0 ? c.nph * p->groups * c.npanels : 0;
-            c.units = c.ph_units[c.nph];
+            c.pack_blocks = c.n0 == 0 && own ? c.nph * p->groups * c.npanels : 0;
+            c.units = c.nb * c.ph_units[c.nph];
             c.tiles = min_pd(c.units, team.threads <= 1 ? 1 : (ptrdiff_t)team.threads * BR_TILES_PER_THREAD);
             tc_team_run(&team, (int)(tc_direct_tiles(c.copy_rows, 64) + c.pack_blocks), prep_task, &c);
             if (c.tiles > 0)
@@ -454,7 +511,16 @@ int tc_brgemm(const tc_isa_table *isa, const tc_direct_problem *p, int transpose
         tc_team_end(&team);
     }
     free(c.copy);
-    free(c.wpk);
-    free(c.mem);
+    free(own);
     return ok ? 0 : -1;
+}
+
+int tc_brgemm(const tc_isa_table *isa, const tc_direct_problem *p, int transpose, int threads)
+{
+    tc_brgemm_plan *plan = tc_brgemm_plan_new(isa, p, transpose);
+    if (!plan)
+        return -1;
+    int rc = tc_brgemm_run(plan, p, NULL, threads);
+    tc_brgemm_plan_free(plan);
+    return rc;
 }

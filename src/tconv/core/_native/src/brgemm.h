@@ -14,9 +14,24 @@
 /* the output phases of the problem (1 for conv) */
 ptrdiff_t tc_brgemm_phases(const tc_direct_problem *p, int transpose);
 
+/* The prepared call (direct_module.c's plans): the phases' tables for p's extents, parameters and
+ * dtype (its array pointers unused), with the ISA's register tile; NULL past TC_BRGEMM_MAX_PHASES or
+ * out of memory. */
+typedef struct tc_brgemm_plan tc_brgemm_plan;
+tc_brgemm_plan *tc_brgemm_plan_new(const tc_isa_table *isa, const tc_direct_problem *p, int transpose);
+void tc_brgemm_plan_free(tc_brgemm_plan *plan);
+
+/* elements of the packed weights (tc_brgemm_pack fills them from p->w, on up to `threads` threads) */
+ptrdiff_t tc_brgemm_packed_elems(const tc_brgemm_plan *plan);
+void tc_brgemm_pack(const tc_brgemm_plan *plan, const tc_direct_problem *p, char *wpk, int threads);
+
+/* The plan's operation on p's arrays (p: the plan's problem, its pointers set); wpk: the weights packed
+ * by tc_brgemm_pack for this plan's problem, or NULL (packed in the call).  0, or -1 out of memory. */
+int tc_brgemm_run(const tc_brgemm_plan *plan, const tc_direct_problem *p, const char *wpk, int threads);
+
 /* Runs conv (transpose 0: p->xs -> p->out, the y side) or conv_transpose (transpose 1: p->y -> p->out,
  * the x side) of the canonical 3-D problem on up to `threads` threads with the ISA's register tile.
  * Returns 0, or -1 when scratch memory could not be had (nothing written). */
-int tc_brgemm(const tc_isa_table *isa, const tc_direct_problem *p, int transpose, int threads);
+int tc_brgemm(const tc_isa_table *isa, const tc_direct_problem *p, int transpose, int threads);  /* plan, run, free */
 
 #endif

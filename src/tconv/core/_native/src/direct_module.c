@@ -162,6 +162,13 @@ static int run_call(const tc_direct_problem *p, char op, int threads, int brgemm
     return rc;
 }
 
+static PyObject *too_many_phases(const tc_direct_problem *p)
+{
+    return PyErr_Format(tc_err_value(), "strides (%zd, %zd, %zd), output (%zd, %zd, %zd): brgemm runs at most %zd "
+                        "output phases (per axis the stride or, if smaller, the output's extent, multiplied)",
+                        p->s[0], p->s[1], p->s[2], p->x[0], p->x[1], p->x[2], TC_BRGEMM_MAX_PHASES);
+}
+
 /* direct(...) and brgemm(...): the same arguments, checked the same way */
 static PyObject *direct_or_brgemm(PyObject *args, int brgemm)
 {
@@ -201,9 +208,7 @@ static PyObject *direct_or_brgemm(PyObject *args, int brgemm)
         PyErr_SetString(tc_err_value(), "out: must not share memory with the inputs");
     } else if (describe(op[0], &a, &b, &o, &p) == 0 && check_ranges(&p) == 0) {
         if (brgemm && tc_brgemm_phases(&p, op[0] == 't') > TC_BRGEMM_MAX_PHASES)
-            PyErr_Format(tc_err_value(), "strides (%zd, %zd, %zd), output (%zd, %zd, %zd): brgemm runs at most %zd "
-                         "output phases (per axis the stride or, if smaller, the output's extent, multiplied)",
-                         p.s[0], p.s[1], p.s[2], p.x[0], p.x[1], p.x[2], TC_BRGEMM_MAX_PHASES);
+            too_many_phases(&p);
         else
             result = tc_none_or_nomem(run_call(&p, op[0], threads < 1 ? tc_pool_threads() : threads, brgemm));
     }
@@ -239,13 +244,16 @@ typedef struct {
     Py_ssize_t channels;      /* of out: a bias has this many entries */
     Py_ssize_t plane;         /* elements of one output channel plane */
     tc_direct_taps taps;      /* conv_transpose: the tap tables (built once) */
+    tc_brgemm_plan *br;       /* a brgemm plan's tables (NULL: direct's kernels) */
 } tc_direct_plan;
 
 static void plan_free(PyObject *capsule)
 {
     tc_direct_plan *plan = (tc_direct_plan *)PyCapsule_GetPointer(capsule, TC_PLAN_NAME);
-    if (plan)
+    if (plan) {
         tc_direct_taps_free(&plan->taps);
+        tc_brgemm_plan_free(plan->br);
+    }
     PyMem_Free(plan);
 }
 
@@ -273,21 +281,23 @@ static Py_ssize_t shape_bytes(const Py_ssize_t *shape, size_t itemsize)
     return n;
 }
 
-/* direct_plan(op, a_shape, b_shape, out_shape, params, acc, check_weights): op 't' or 'c', the 5-D
- * shapes of the canonical form, params and acc as for direct(); returns the plan (a capsule). */
+/* direct_plan(op, a_shape, b_shape, out_shape, params, acc, check_weights[, brgemm]): op 't' or 'c',
+ * the 5-D shapes of the canonical form, params and acc as for direct(); brgemm true: the plan runs
+ * brgemm.c (its tables built here, with the current ISA's tile; acc 0 or 2) instead of direct's
+ * kernels.  Returns the plan (a capsule). */
 PyObject *tc_py_direct_plan(PyObject *self, PyObject *args)
 {
     (void)self;
     const char *op;
     PyObject *ao, *bo, *oo, *params;
-    int acc, check_weights;
-    if (!PyArg_ParseTuple(args, "sO!O!O!O!ip", &op, &PyTuple_Type, &ao, &PyTuple_Type, &bo, &PyTuple_Type, &oo,
-                          &PyTuple_Type, &params, &acc, &check_weights))
+    int acc, check_weights, brgemm = 0;
+    if (!PyArg_ParseTuple(args, "sO!O!O!O!ip|p", &op, &PyTuple_Type, &ao, &PyTuple_Type, &bo, &PyTuple_Type, &oo,
+                          &PyTuple_Type, &params, &acc, &check_weights, &brgemm))
         return NULL;
     if (strlen(op) != 1 || !strchr("tc", op[0]))
         return PyErr_Format(tc_err_value(), "op=%s: use 't' (conv_transpose) or 'c' (conv)", op);
-    if (acc < 0 || acc > 2)
-        return PyErr_Format(tc_err_value(), "acc=%d: use 0, 1 (float32 data) or 2 (float64)", acc);
+    if (acc < 0 || acc > 2 || (brgemm && acc == TC_ACC_F32_WIDE))
+        return PyErr_Format(tc_err_value(), "acc=%d: use 0, 1 (float32 data; brgemm: 0) or 2 (float64)", acc);
     Py_ssize_t shapes[3][5];
     tc_direct_plan plan = {0};
     plan.op = op[0];
@@ -303,20 +313,21 @@ PyObject *tc_py_direct_plan(PyObject *self, PyObject *args)
             return NULL;
     plan.channels = shapes[2][1];
     plan.plane = shapes[2][2] * shapes[2][3] * shapes[2][4];
+    if (brgemm && tc_brgemm_phases(&plan.p, plan.op == 't') > TC_BRGEMM_MAX_PHASES)
+        return too_many_phases(&plan.p);
     tc_direct_plan *mem = (tc_direct_plan *)PyMem_Malloc(sizeof plan);
     if (!mem)
         return PyErr_NoMemory();
-    if (plan.op == 't' && plan.bytes[2] > 0 && tc_direct_taps_build(&plan.p, &plan.taps) != 0) {
-        PyMem_Free(mem);
-        return PyErr_NoMemory();
-    }
+    int bad = brgemm ? !(plan.br = tc_brgemm_plan_new(tc_isa_current(), &plan.p, plan.op == 't'))
+                     : plan.op == 't' && plan.bytes[2] > 0 && tc_direct_taps_build(&plan.p, &plan.taps) != 0;
     *mem = plan;
-    PyObject *capsule = PyCapsule_New(mem, TC_PLAN_NAME, plan_free);
+    PyObject *capsule = bad ? NULL : PyCapsule_New(mem, TC_PLAN_NAME, plan_free);
     if (!capsule) {
         tc_direct_taps_free(&mem->taps);
+        tc_brgemm_plan_free(mem->br);
         PyMem_Free(mem);
     }
-    return capsule;
+    return bad ? PyErr_NoMemory() : capsule;
 }
 
 /* A C-contiguous buffer of the plan's dtype and exactly `bytes` bytes (any number of dimensions). */
@@ -338,6 +349,21 @@ static int get_sized(PyObject *obj, const char *name, int writable, tc_dtype dty
     return 0;
 }
 
+/* bytes of a brgemm plan's packed weights */
+static Py_ssize_t packed_bytes(const tc_direct_plan *plan)
+{
+    return tc_brgemm_packed_elems(plan->br) * (Py_ssize_t)tc_dtype_size(plan->p.dtype);
+}
+
+/* the plan in `capsule`, which must be a brgemm plan (else NULL with the error set) */
+static const tc_direct_plan *brgemm_plan_of(PyObject *capsule)
+{
+    const tc_direct_plan *plan = (const tc_direct_plan *)PyCapsule_GetPointer(capsule, TC_PLAN_NAME);
+    if (plan && !plan->br)
+        return (PyErr_SetString(tc_err_value(), "plan: not a brgemm plan (direct_plan(..., brgemm=True))"), NULL);
+    return plan;
+}
+
 /* out[n, c, ...] += bias[c] (the same float additions as NumPy's out += bias[:, None, ...]) */
 static void add_bias(const tc_direct_plan *plan, char *out, const char *bias)
 {
@@ -355,14 +381,15 @@ static void add_bias(const tc_direct_plan *plan, char *out, const char *bias)
     }
 }
 
-/* direct_run(plan, a, b, out, bias, threads): the plan's operation on a, b into out (fully
- * overwritten), bias (None or one entry per output channel) added; threads 0: the pool's size.
- * Returns whether the weight has a non-finite entry (conv plans with check_weights; else False). */
+/* direct_run(plan, a, b, out, bias, threads[, packed]): the plan's operation on a, b into out (fully
+ * overwritten), bias (None or one entry per output channel) added; threads 0: the pool's size;
+ * packed (brgemm plans): None, or the weights b packed by brgemm_pack for this plan.  Returns whether
+ * the weight has a non-finite entry (conv plans with check_weights; else False). */
 PyObject *tc_py_direct_run(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs != 6)
-        return PyErr_Format(PyExc_TypeError, "direct_run takes 6 arguments (%zd given)", nargs);
+    if (nargs != 6 && nargs != 7)
+        return PyErr_Format(PyExc_TypeError, "direct_run takes 6 or 7 arguments (%zd given)", nargs);
     const tc_direct_plan *plan = (const tc_direct_plan *)PyCapsule_GetPointer(args[0], TC_PLAN_NAME);
     if (!plan)
         return NULL;
@@ -385,18 +412,23 @@ PyObject *tc_py_direct_run(PyObject *self, PyObject *const *args, Py_ssize_t nar
         tc_buf_release(&b);
         return NULL;
     }
-    PyObject *result = NULL;
+    PyObject *result = NULL, *po = nargs == 7 ? args[6] : Py_None;
+    tc_buf pk = {.held = 0};
     if (args[4] != Py_None && get_sized(args[4], "bias", 0, dt, plan->channels * es, &bias) != 0) {
         /* the error is set */
-    } else if (overlap(&o, &a) || overlap(&o, &b) || (bias.held && overlap(&o, &bias))) {
+    } else if (po != Py_None && (!plan->br || get_sized(po, "packed", 0, dt, packed_bytes(plan), &pk) != 0)) {
+        if (!plan->br)
+            PyErr_SetString(tc_err_value(), "packed: only a brgemm plan takes packed weights");
+    } else if (overlap(&o, &a) || overlap(&o, &b) || (bias.held && overlap(&o, &bias)) || (pk.held && overlap(&o, &pk))) {
         PyErr_SetString(tc_err_value(), "out: must not share memory with the inputs");
     } else {
         tc_direct_problem p = plan->p;
         set_pointers(plan->op, &a, &b, &o, &p);
         const tc_direct_loops *k = tc_direct_for(tc_isa_name());
+        const char *wpk = pk.held ? (const char *)pk.view.buf : NULL;
         int n = threads < 1 ? tc_pool_threads() : (int)threads, rc, bad = 0;
         Py_BEGIN_ALLOW_THREADS
-        rc = run_direct(k, &p, plan->op, n, &plan->taps);
+        rc = plan->br ? tc_brgemm_run(plan->br, &p, wpk, n) : run_direct(k, &p, plan->op, n, &plan->taps);
         if (rc == 0 && bias.held)
             add_bias(plan, p.out, (const char *)bias.view.buf);
         if (rc == 0 && plan->check_weights)
@@ -411,7 +443,54 @@ PyObject *tc_py_direct_run(PyObject *self, PyObject *const *args, Py_ssize_t nar
     tc_buf_release(&b);
     tc_buf_release(&o);
     tc_buf_release(&bias);
+    tc_buf_release(&pk);
     return result;
+}
+
+/* brgemm_pack(plan, w, packed, threads): the weight w (the plan's b) packed into `packed` (exactly
+ * brgemm_packed_len(plan) elements of the plan's dtype) for direct_run's packed argument */
+PyObject *tc_py_brgemm_pack(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *capsule, *wo, *po;
+    int threads;
+    if (!PyArg_ParseTuple(args, "OOOi", &capsule, &wo, &po, &threads))
+        return NULL;
+    const tc_direct_plan *plan = brgemm_plan_of(capsule);
+    if (!plan)
+        return NULL;
+    if (threads < 0 || threads > 256)
+        return PyErr_Format(tc_err_value(), "threads=%d: need 0 (the pool's size) to 256", threads);
+    tc_buf w, pk;
+    if (get_sized(wo, "w", 0, plan->p.dtype, plan->bytes[1], &w) != 0)
+        return NULL;
+    if (get_sized(po, "packed", 1, plan->p.dtype, packed_bytes(plan), &pk) != 0) {
+        tc_buf_release(&w);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (overlap(&w, &pk)) {
+        PyErr_SetString(tc_err_value(), "packed: must not share memory with w");
+    } else {
+        tc_direct_problem p = plan->p;
+        p.w = lo_of(&w), p.lo_w = lo_of(&w), p.hi_w = hi_of(&w);
+        int n = threads < 1 ? tc_pool_threads() : threads;
+        Py_BEGIN_ALLOW_THREADS
+        tc_brgemm_pack(plan->br, &p, (char *)pk.view.buf, n);
+        Py_END_ALLOW_THREADS
+        result = Py_NewRef(Py_None);
+    }
+    tc_buf_release(&w);
+    tc_buf_release(&pk);
+    return result;
+}
+
+/* brgemm_packed_len(plan): elements of the plan's packed weights */
+PyObject *tc_py_brgemm_packed_len(PyObject *self, PyObject *capsule)
+{
+    (void)self;
+    const tc_direct_plan *plan = brgemm_plan_of(capsule);
+    return plan ? PyLong_FromSsize_t(tc_brgemm_packed_elems(plan->br)) : NULL;
 }
 
 /* ---- im2col(x, cols, n_first, params, threads) and col2im(cols, out, n_first, params, threads) ---- */
