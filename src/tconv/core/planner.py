@@ -40,7 +40,9 @@ before, in eight runs). The Xeon's misses are three 30-70 us 1-D calls with 4 ch
 float64 conv_transpose at 1.25x (Xeon runs from before the register tiles: not re-run). On a 2-core AMD Zen 3
 with AVX2 only (``planner-fft-runs/zen3/run4.txt``, ``run5.txt``, 2026-12-03, the AVX2 kernels' own models): 129
 of 132; the misses a 1024^2 k15 stride-2 float64 weight gradient (``direct`` chosen, ``fft`` 1.32x faster) and
-two 0.1-0.15 ms 1-D four-channel weight gradients where ``native`` beats ``direct`` by 30-50 us.
+two 0.1-0.15 ms 1-D four-channel weight gradients where ``native`` beats ``direct`` by 30-50 us. After the weight
+gradient's register tiles and ``brgemm`` (2026-12-04, ``zen3/run9.txt``, ``run10.txt``): 131 of 132, the miss a
+2048^2 k15 float64 weight gradient (``direct`` chosen at 1.27x the FFT's best time).
 Plans are cached per geometry, batch, dtype, op and :func:`~tconv.core.machine.cost_state` (the thread
 count, the instruction set, the compiled core on or off). With ``set_options(tune=True)`` ``auto`` times the
 candidates estimated within :data:`TUNE_RANGE` of the best at a shape's first call and runs the measured
