@@ -9,7 +9,7 @@ interleaved, a pause between blocks so the previous library's worker threads go 
 also times the weight gradient against ``torch.autograd``. Extra rows: ``T1`` (a tiny call: the
 per-call overhead), and a NumPy matmul right after a tconv call against the same matmul alone
 (threads left busy after a call). Reported per row: medians, the ratio to the better of PyTorch and
-ONNX Runtime (> 1: tconv is faster), GFLOP/s, and % of NumPy's SGEMM 2048^3 measured in the same run.
+ONNX Runtime (> 1: tconv is faster), GFLOP/s, and % of NumPy's SGEMM 2048^3 timed in the same interleaving as the row.
 
 The orchestrating call runs the whole suite ``--runs`` times (default 3), each in a fresh
 process, and reports each ratio's median over the runs and its spread (min-max): these machines
@@ -156,12 +156,24 @@ def _row(layer, peers: _Peers, rounds: int) -> dict:
     fns = {"tconv": lambda: ours_fn(x, w, **kw), "torch": lambda: tf(xt, wt, **kw)}
     if sess is not None:
         fns["ort"] = lambda: sess.run(None, {"X": x, "W": w})
+    if dt == np.float32:  # NumPy's SGEMM in the same interleaving: the row's % of SGEMM at the same moment
+        a = _sgemm_operand()
+        fns["sgemm"] = lambda: a @ a
     med = _interleaved(fns, rounds)
+    sgemm = med.pop("sgemm", None)
     err_grad, grad = _grad_timings(layer, x, xt, wt, tf, geom, ours.shape, rounds)
     return dict(id=layer.id, name=layer.name, op=op, dtype=dt.name, channel_heavy=layer.channel_heavy,
                 times=med, choice=plan.choice, scratch=(max(0, peak - ours.nbytes) + _c_scratch(plan)) / ours.nbytes,
                 err_torch=err_torch, err_64=err_64, err_grad=err_grad, grad=grad,
-                gflops=2 * geom.macs(layer.n) / med["tconv"] / 1e9)
+                gflops=2 * geom.macs(layer.n) / med["tconv"] / 1e9,
+                sgemm=None if sgemm is None else 2 * 2048**3 / sgemm / 1e9)
+
+
+def _sgemm_operand():
+    """The 2048 x 2048 float32 matrix of the SGEMM reference (``a @ a``)."""
+    import numpy as np
+
+    return np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
 
 
 def _c_scratch(plan) -> int:
@@ -267,7 +279,7 @@ def run_suite(rounds: int, layer_ids: list[str] | None) -> dict:
               file=sys.stderr, flush=True)
     tiny = _tiny_row(peers, rounds) if not layer_ids or "T1" in layer_ids else None
     after = _matmul_after_call(rounds, peers) if not layer_ids or "M1" in layer_ids else None
-    a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
+    a = _sgemm_operand()
     sgemm = 2 * 2048**3 / float(np.median(_block(lambda: a @ a, 5))) / 1e9
     return dict(rows=rows, tiny=tiny, after=after, blas=blas_info(), sgemm_2048=sgemm, numpy=np.__version__,
                 torch=peers.torch.__version__, ort=peers.ort.__version__, cpu=_cpu(),
@@ -291,6 +303,13 @@ def _spread(values) -> str:
     return f"{med:.2f}x" if len(values) == 1 else f"{med:.2f}x [{min(values):.2f}-{max(values):.2f}]"
 
 
+def _pct(values) -> str:
+    import statistics
+
+    med = statistics.median(values)
+    return f"{med:.0f}%" if len(values) == 1 else f"{med:.0f}% [{min(values):.0f}-{max(values):.0f}]"
+
+
 def table(runs: list[dict]) -> str:
     """The report of one or more runs of :func:`run_suite` (medians of the first run's times; every ratio
     as its median over the runs with the min-max spread)."""
@@ -310,12 +329,15 @@ def table(runs: list[dict]) -> str:
         vo = [x["times"]["ort"] / x["times"]["tconv"] for x in same if "ort" in x["times"]]
         vg = [x["grad"]["torch"] / x["grad"]["tconv"] for x in same]
         gflops = statistics.median(x["gflops"] for x in same)
+        # % of SGEMM: per run the row's rate over the SGEMM timed in its own interleaving (the run's
+        # closing SGEMM for runs recorded before that), the median over the runs with its spread
+        pct = [100 * x["gflops"] / (x.get("sgemm") or run["sgemm_2048"]) for x, run in zip(same, runs)]
         per_row[r["id"]] = (statistics.median(better), statistics.median(vg), r)
         ort_ms = f"{t['ort'] * 1e3:.2f}" if "ort" in t else "-"
         lines.append(
             f"| {r['id']} {r['name']} | {r['op']}, {r['dtype']} | {t['tconv'] * 1e3:.2f} | {t['torch'] * 1e3:.2f} "
             f"| {ort_ms} | {_spread(better)} | {_spread(vt)} | {_spread(vo) if vo else '-'} | {gflops:.0f} "
-            f"| {100 * gflops / sgemm:.0f}% | {r['choice']} | {r['scratch']:.2f}x "
+            f"| {_pct(pct)} | {r['choice']} | {r['scratch']:.2f}x "
             f"| {g['tconv'] * 1e3:.2f} | {g['torch'] * 1e3:.2f} | {_spread(vg)} |")
     out = ["\n".join(lines), ""]
     heavy = [v[0] for v in per_row.values() if v[2]["channel_heavy"]]
@@ -348,7 +370,13 @@ def table(runs: list[dict]) -> str:
                    f"idle pause; right after PyTorch's same call (the control) {_spread(theirs)} (> 1: threads "
                    "left busy after the call, or the scheduler left BLAS's two threads on one core). Trials over "
                    f"twice the alone median, after tconv, after PyTorch and alone, per run: {slow}")
-    out.append(f"- NumPy SGEMM 2048^3 in the same runs: {sgemm:.0f} GFLOP/s (the % of SGEMM column)")
+    inline = [x["sgemm"] for run in runs for x in run["rows"] if x.get("sgemm")]
+    if inline:
+        out.append(f"- NumPy SGEMM 2048^3 timed in each float32 row's interleaving (the % of SGEMM column, per run, "
+                   f"median over the runs [min-max]): {statistics.median(inline):.0f} GFLOP/s [{min(inline):.0f}-"
+                   f"{max(inline):.0f}] over the rows and runs; alone at the end of each run: {sgemm:.0f} GFLOP/s")
+    else:
+        out.append(f"- NumPy SGEMM 2048^3 in the same runs: {sgemm:.0f} GFLOP/s (the % of SGEMM column)")
     out.append("- extra memory / output: the NumPy allocations of one call (tracemalloc), plus, for native and brgemm, their C "
                "allocations (tables, packed weights, buffers) as the planner estimates them")
     return "\n".join(out)
