@@ -27,7 +27,7 @@ from functools import cache
 from .options import thread_cap
 
 __all__ = ["cpu_count", "cpu_has_avx512", "blas_rates", "threads_for", "compiled_core", "cost_state",
-           "MIN_WORK_PER_THREAD", "native_summary"]
+           "MIN_WORK_PER_THREAD", "native_summary", "last_level_cache_bytes"]
 
 #: multiply-adds below which a second thread costs more than it saves (~40-100 us of work)
 MIN_WORK_PER_THREAD = 1 << 19
@@ -55,6 +55,35 @@ def cpu_flags() -> frozenset[str]:
 
 def cpu_has_avx512() -> bool:
     return "avx512f" in cpu_flags()
+
+
+#: the last-level cache assumed where the system does not say (these 2-core VMs show 32 MiB of L3)
+DEFAULT_LLC_BYTES = 32 << 20
+
+
+@cache
+def last_level_cache_bytes() -> int:
+    """Bytes of the largest data or unified cache of CPU 0 (Linux sysfs), else :data:`DEFAULT_LLC_BYTES`.
+
+    >>> last_level_cache_bytes() >= 1 << 16
+    True
+    """
+    best = 0
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for entry in os.listdir(base):
+            if not entry.startswith("index"):
+                continue
+            with open(f"{base}/{entry}/type") as f:
+                if f.read().strip() == "Instruction":
+                    continue
+            with open(f"{base}/{entry}/size") as f:
+                text = f.read().strip().upper()
+            scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+            best = max(best, int(text.rstrip("KMG") or 0) * scale)
+    except (OSError, ValueError):
+        return DEFAULT_LLC_BYTES
+    return best or DEFAULT_LLC_BYTES
 
 
 # float32 GEMM FLOP/s per thread by OpenBLAS kernel family (2-core VMs of this project:

@@ -41,8 +41,8 @@ float64 conv_transpose at 1.25x (Xeon runs from before the register tiles: not r
 with AVX2 only (``planner-fft-runs/zen3/run4.txt``, ``run5.txt``, 2026-12-03, the AVX2 kernels' own models): 129
 of 132; the misses a 1024^2 k15 stride-2 float64 weight gradient (``direct`` chosen, ``fft`` 1.32x faster) and
 two 0.1-0.15 ms 1-D four-channel weight gradients where ``native`` beats ``direct`` by 30-50 us. After the weight
-gradient's register tiles and ``brgemm`` (2026-12-04, ``zen3/run9.txt``, ``run10.txt``): 131 of 132, the miss a
-2048^2 k15 float64 weight gradient (``direct`` chosen at 1.27x the FFT's best time).
+gradient's register tiles, ``brgemm`` and a memory term for the tiles past the last-level cache (2026-12-04,
+``zen3/run9.txt`` to ``run11.txt``): 132 of 132.
 Plans are cached per geometry, batch, dtype, op and :func:`~tconv.core.machine.cost_state` (the thread
 count, the instruction set, the compiled core on or off). With ``set_options(tune=True)`` ``auto`` times the
 candidates estimated within :data:`TUNE_RANGE` of the best at a shape's first call and runs the measured

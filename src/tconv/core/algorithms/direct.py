@@ -30,7 +30,7 @@ import math
 import numpy as np
 
 from .. import _native
-from ..machine import MIN_WORK_PER_THREAD, threads_for
+from ..machine import MIN_WORK_PER_THREAD, last_level_cache_bytes, threads_for
 from ..outputs import RECYCLE_MIN
 from ..outputs import empty as output_empty
 from ..taps import poison_padded_products, tap_windows
@@ -174,13 +174,30 @@ def wgrad_tiles(geom, batch: int, itemsize: int) -> dict | None:
     return {"slots": tiles // k3[0] * batch * planes * m3[1] * m3[2] * r * nq, "copy_cells": copy_cells, "tiles": tiles}
 
 
+#: seconds per byte of the weight gradient's tiles once their padded x copy is larger than the last-level
+#: cache (x read, the copy written and read back, y read: each split's rows then come from memory): one
+#: and two threads, 2048^2 float64 5x5 and 15x15, 2-core Zen 3 with 32 MiB of L3, 2026-12-04: 0.25-0.29 ns
+#: (71 / 58 ms against estimates of 38 / 19 without it; 1448^2, a 16.8 MiB copy, within 1.1x of the
+#: estimate); the passes do not go faster on two threads, so the term is not divided by them
+_WGRAD_MEM_S_PER_BYTE = 0.25e-9
+
+
+def wgrad_memory(geom, batch: int, itemsize: int, tiles: dict) -> float:
+    """Seconds the weight gradient's tiles spend on memory when their x copy leaves the last-level cache."""
+    copy_bytes = tiles["copy_cells"] * itemsize
+    if copy_bytes <= last_level_cache_bytes():
+        return 0.0
+    sides = batch * (geom.x_channels * math.prod(geom.x_shape) + geom.y_channels * math.prod(geom.y_shape))
+    return (2 * copy_bytes + sides * itemsize) * _WGRAD_MEM_S_PER_BYTE
+
+
 def direct_cost(geom, batch: int, itemsize: int, op: str = "conv_transpose") -> float:
     """Estimated seconds of one direct operation with the compiled kernels (see the constants)."""
     macs = geom.macs(batch)
     if op == "weight_grad" and (tiles := wgrad_tiles(geom, batch, itemsize)) is not None:
         rate, _, copy = _ROWS[_native.get_isa(), itemsize]
         work = tiles["slots"] / (rate * _WGRAD_RATE) + tiles["copy_cells"] * copy
-        return work / threads_for(macs) + _CALL_S
+        return work / threads_for(macs) + wgrad_memory(geom, batch, itemsize, tiles) + _CALL_S
     rows = row_tiles(geom, itemsize, op)
     if rows is not None:  # the row tiles: their multiply-adds, the output cells, the patches' copies
         rate, cell, copy = _ROWS[_native.get_isa(), itemsize]
