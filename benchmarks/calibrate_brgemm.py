@@ -1,7 +1,7 @@
 """Fits ``brgemm``'s cost constants (``tconv.core.algorithms.brgemm._COSTS``) for the ISA in use.
 
 Times ``method="brgemm"`` on one thread (best of ``--repeat`` rounds of back-to-back calls over
-about 50 ms) on 20 layers (the suite's channel-heavy ones and the adjoints of its strided ones, a
+about 50 ms) on 23 layers (the suite's channel-heavy ones and the adjoints of its strided ones, a
 grouped conv, 1-D, 3-D, few and many channels), then fits ``seconds = 2 * slots / rate + tile * tile
 calls + loop * tap loops + copy * elements copied (copy_mem once a chunk's copy leaves the caches) +
 wpack * weight elements + scatter * output cells of a strided conv_transpose + call`` (the terms:
@@ -46,6 +46,10 @@ CASES = [
     ("conv", (1, 32, 64, 64, 64), (64, 32, 2, 2, 2), dict(stride=2)),  # L8's
     ("conv", (4, 128, 128, 128), (256, 128, 2, 2), dict(stride=2)),  # L3's
     ("conv", (4, 128, 16384), (256, 128, 16), dict(stride=8, padding=4)),  # L7's
+    # small calls, where the per-call and per-tile costs decide (T1; a 4-channel 16x16)
+    ("conv_transpose", (1, 2, 8, 8), (2, 2, 3, 3), dict(stride=2, padding=1)),
+    ("conv_transpose", (1, 4, 16, 16), (4, 4, 3, 3), dict(padding=1)),
+    ("conv", (2, 8, 32, 32), (8, 8, 3, 3), dict(padding=1)),
 ]
 
 

@@ -52,18 +52,24 @@ COPY_BYTES = 32 << 20
 #: ``call``: a 1x1 single-channel call through ``BRGemm.conv_transpose`` (the prepared plan) takes 4.6 us on
 #: Zen 3 (``direct`` 6.3, ``native`` 20.8); the plain path before plans took 40 us.
 #: AVX2: non-negative least squares (relative error) on one-thread times of 20 layers per dtype
-#: (``TCONV_NUM_THREADS=1 python benchmarks/calibrate_brgemm.py [--dtype float64]``, 2-core AMD Zen 3,
+#: (``TCONV_NUM_THREADS=1 python benchmarks/calibrate_brgemm.py [--dtype float64]``, 20 layers then, 2-core AMD Zen 3,
 #: 2026-12-03; float32 the mean of two fits): estimates within 0.74-1.20x of the times in float32,
 #: 0.52-1.28x in float64 (the least: a 3-D stride-2 conv whose copy runs through memory); float64's tap
 #: loop set to float32's (its fit gave 0.8 ns, and a single-channel 64^3 5x5x5 float64 conv, a tap loop per
-#: channel, then ran 1.4x slower than ``direct`` where it was chosen). Generic: the float32
-#: rate of the same script (4.9 GFLOP/s: the scalar tile, never ahead of ``native`` there), the rest
-#: AVX2's. AVX-512 is not measured yet: its rate is 0.75x ``native``'s there (which reads B in place on
-#: AVX-512), so that ``auto`` keeps the measured paths until a session on such a host fits it
+#: channel, then ran 1.4x slower than ``direct`` where it was chosen). Generic: :data:`_GENERIC`.
+#: AVX-512 is not measured yet: it has no entry, so the cost there is infinite and ``auto`` never
+#: picks ``brgemm`` (``method="brgemm"`` runs it, and the tests run it on every ISA) until a session on such a
+#: host fits it (``native`` reads B in place on AVX-512, where it was fitted)
 _AVX2 = dict(rate=99.5e9, tile=45e-9, loop=5.5e-9, copy=0.7e-9, copy_mem=2.8e-9, wpack=1.3e-9, scatter=1.1e-9,
              tile_f64=52e-9, loop_f64=5.5e-9, copy_f64=0.2e-9, copy_mem_f64=3.2e-9, wpack_f64=2.3e-9,
              scatter_f64=3.3e-9, call=5e-6)
-_COSTS = {"avx512": {**_AVX2, "rate": 134e9}, "avx2": _AVX2, "generic": {**_AVX2, "rate": 4.9e9}}
+#: Generic (2026-12-04, the same Zen 3, ``TCONV_ISA=generic``, the 23 layers with three small calls): the scalar
+#: tile runs float64 at float32's rate (``rate_f64``); estimates within 0.68-1.13x of the times in float32,
+#: 0.82-1.16x in float64; the call 4.8 us (float32's fit) and 7.0 (float64's), set to 6.
+_GENERIC = dict(rate=6.15e9, rate_f64=6.13e9, tile=0.0, loop=9.0e-9, copy=5.05e-9, copy_mem=4.7e-9, wpack=22.7e-9,
+                scatter=3.2e-9, tile_f64=17.4e-9, loop_f64=0.5e-9, copy_f64=0.0, copy_mem_f64=4.74e-9,
+                wpack_f64=0.07e-9, scatter_f64=0.0, call=6e-6)
+_COSTS = {"avx2": _AVX2, "generic": _GENERIC}
 
 
 def phases(geom: ConvGeometry) -> int:
@@ -241,10 +247,13 @@ class BRGemm(Algorithm):
         """Seconds: :func:`cost_terms` times the ISA's constants (:data:`_COSTS`), scaled by the threads as
         ``native``'s (two threads ran the copies through memory and the scattered phases of L7, L8 and
         L3's adjoint 1.9-2x faster than one)."""
-        c = _COSTS.get(_native.get_isa(), _COSTS["generic"])
+        c = _COSTS.get(_native.get_isa())
+        if c is None:  # not measured on this ISA: auto leaves it
+            return math.inf
         terms = cost_terms(geom, batch, itemsize, op)
         suffix = "" if itemsize == 4 else "_f64"
-        par = 2.0 * terms["slots"] / (c["rate"] * 4 / itemsize) + sum(
+        rate = c["rate"] if itemsize == 4 else c.get("rate_f64", c["rate"] / 2)
+        par = 2.0 * terms["slots"] / rate + sum(
             terms[k] * c[k + suffix] for k in ("tile", "loop", "copy", "copy_mem", "wpack", "scatter"))
         return par / thread_speedup(seconds=par) + c["call"]
 
@@ -260,8 +269,9 @@ class BRGemm(Algorithm):
     def describe(self, geom: ConvGeometry, batch: int, itemsize: int, op: str) -> str:
         kern = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"]
         n = phases(geom) if op == "conv_transpose" else 1
+        note = "" if _native.get_isa() in _COSTS else " (its costs are not measured on this ISA: auto leaves it)"
         return (f"{n} phase{'s' * (n > 1)}, tiles {kern['mr']} positions x {kern['nr']} channels "
-                f"on a channels-last copy, {_native.get_isa()}")
+                f"on a channels-last copy, {_native.get_isa()}{note}")
 
 
 __all__ = ["BRGemm", "tile_shape", "copy_cells", "chunk_copy", "cost_terms", "phases", "packed_weights"]
