@@ -119,6 +119,15 @@ def test_bad_input_says_what_and_why():
     with pytest.raises(TconvError, match="output phases"):  # the C entry checks on its own
         _native.brgemm("conv_transpose", np.ones((1, 1, 1, 1, 1)), np.ones((1, 1, 1, 1, 1)),
                        np.empty((1, 1, 1025, 1025, 1)), (1, 1025, 1025, 1, 1, 1, 1, 0, 0, 0))
+    # one output cell of a 2x2x2 kernel dilated by 2**30 over pads of 2**29: the copy would span 2**90 cells
+    d, lo = 2**30, 2**29
+    params = (1, 1, 1, 1, d, d, d, lo, lo, lo)
+    with pytest.raises(TconvError, match="2\\*\\*61 bytes"):
+        _native.brgemm("conv", np.ones((1, 1, 1, 1, 1)), np.ones((1, 1, 2, 2, 2)), np.empty((1, 1, 1, 1, 1)), params)
+    with pytest.raises(TconvError, match="2\\*\\*61 bytes"):
+        _native._ext.direct_plan("c", (1, 1, 1, 1, 1), (1, 1, 2, 2, 2), (1, 1, 1, 1, 1), params, 2, False, True)
+    huge = tconv.conv_geometry((1, 1, 2, 2, 2), (1, 1, 1), padding=lo, dilation=d)
+    assert "2**60 bytes" in BR.supports(huge, np.dtype(np.float64), "conv")
 
 
 def test_a_huge_stride_costs_its_output_cells():
@@ -177,6 +186,23 @@ def test_a_layer_keeps_the_packed_weights_until_the_weight_changes():
     np.testing.assert_allclose(layer(x), tconv.conv_transpose(x, layer.weight, stride=2, padding=1), rtol=1e-12)
     layer.weight = 2 * layer.weight
     np.testing.assert_allclose(layer(x), tconv.conv_transpose(x, layer.weight, stride=2, padding=1), rtol=1e-12)
+
+
+def test_one_packed_copy_for_every_input_size_and_no_plan_without_the_core():
+    """The packed weights' key is what fixes their layout (not the input's extents): a layer fed two image
+    sizes keeps one copy; a plan kept while the core ran is not used once it is switched off."""
+    rng = np.random.default_rng(12)
+    w = rng.standard_normal((8, 6, 3, 3))
+    layer = tconv.ConvTranspose(w, padding=1, method="brgemm")
+    for shape in ((2, 8, 5, 5), (1, 8, 9, 7)):
+        x = rng.standard_normal(shape)
+        np.testing.assert_allclose(layer(x), tconv.conv_transpose(x, w, padding=1), rtol=1e-12, atol=1e-12)
+    assert len([k for k in layer._spectra if k[0] == "brgemm"]) == 1
+    geom = tconv.conv_transpose_geometry(w.shape, (5, 5), padding=1)
+    y = rng.standard_normal((2, 8, 5, 5))
+    BR.conv_transpose(y, w, geom)  # a plan is kept
+    with _native.disabled(), pytest.raises(TconvError, match="compiled core is unavailable"):
+        BR.conv_transpose(y, w, geom)
 
 
 def test_a_plan_checks_what_it_is_given():

@@ -36,9 +36,10 @@ PLANS_KEPT = 64
 
 
 def kept_plan(plans: dict, make: Callable[..., Prepared], op: str, a: np.ndarray, b: np.ndarray,
-              geom: ConvGeometry, isa: str | None) -> Prepared | None:
+              geom: ConvGeometry, isa: object) -> Prepared | None:
     """The prepared call ``make(op, geom, batch, dtype)`` for C-contiguous operands of one dtype, kept in
-    ``plans`` per ``(op, geometry, batch, dtype, isa)`` (at most :data:`PLANS_KEPT`, then all dropped): a
+    ``plans`` per ``(op, geometry, batch, dtype, isa)`` (``isa``: what the compiled plan depends on, the ISA or
+    the core's whole state; at most :data:`PLANS_KEPT`, then all dropped): a
     repeated plain call skips the tables' construction and the parameter checks; None for any other
     operands, which take the algorithm's plain path."""
     dt = a.dtype

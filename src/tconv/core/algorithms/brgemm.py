@@ -147,6 +147,21 @@ def cost_terms(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> dict:
             "scatter": batch * geom.x_channels * math.prod(geom.x_shape) * scatter}
 
 
+def _out_channels(geom: ConvGeometry, op: str) -> int:
+    """Output channels per group of ``op``."""
+    return (geom.x_channels if op == "conv_transpose" else geom.y_channels) // geom.groups
+
+
+def pack_key(op: str, geom: ConvGeometry, isa: str | None, dtype: np.dtype) -> tuple:
+    """What fixes the packed weights' layout (``brgemm.c``'s ``pack_block``): the op, the weight's shape,
+    groups, strides, dilations and low pads (each phase's taps), conv_transpose's phases per axis (the
+    stride, or the output's extent where smaller), the ISA (its register tile) and the dtype; not the
+    input's extents, so a layer fed images of several sizes keeps one packed copy."""
+    ph = tuple(min(s, max(n, 1)) for s, n in zip(geom.stride, geom.x_shape)) if op == "conv_transpose" else ()
+    return ("brgemm", op, geom.weight_shape, geom.groups, geom.stride, geom.dilation, geom.pad_lo, ph, isa,
+            np.dtype(dtype).char)
+
+
 #: weights of fewer elements are packed on the caller alone
 PACK_ALONE = 1 << 16
 
@@ -178,6 +193,12 @@ class BRGemm(Algorithm):
         if op == "conv_transpose" and phases(geom) > MAX_PHASES:
             return (f"stride {geom.stride}, output {geom.x_shape}: at most {MAX_PHASES} output phases (per axis "
                     f"the stride or, if smaller, the output's extent, multiplied)")
+        per, _ = chunk_copy(geom, 1, 8, op)
+        blocks = (phases(geom) if op == "conv_transpose" else 1) * geom.groups * -(-_out_channels(geom, op) // 8)
+        if per * 8 >= 2**60 or math.prod(geom.weight_shape) * 32 * 8 >= 2**60 or blocks >= 2**31:
+            return (f"kernel {geom.kernel}, dilation {geom.dilation}, channels {geom.x_channels}/{geom.y_channels}: "
+                    "its channels-last copy of a sample or its packed weights pass 2**60 bytes, or its weight "
+                    "blocks 2**31 (brgemm.c's limits)")
         return None
 
     weight_cache = True  # run() takes cache= (a weight owner's dict): the packed weights are kept there
@@ -195,7 +216,7 @@ class BRGemm(Algorithm):
     def _call(self, op: str, a: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: dict | None = None) -> np.ndarray:
         a = np.ascontiguousarray(a)
         w = np.ascontiguousarray(w, dtype=a.dtype)
-        prepared = kept_plan(self._plans, self.prepare, op, a, w, geom, _native.get_isa())
+        prepared = kept_plan(self._plans, self.prepare, op, a, w, geom, _native.state())  # the core off: no plan
         if prepared is not None:
             return prepared(a, w, None, cache)
         shape = (geom.x_channels, *geom.x_shape) if op == "conv_transpose" else (geom.y_channels, *geom.y_shape)
@@ -233,7 +254,7 @@ class BRGemm(Algorithm):
         run, macs = _native._ext.direct_run, geom.macs(batch)
         empty = output_empty if math.prod(out_shape) * dt.itemsize >= RECYCLE_MIN else np.empty
         fixed = 1 if macs < MIN_WORK_PER_THREAD else 0  # threads_for gives 1 whatever the cap
-        key = ("brgemm", op, geom, _native.get_isa(), dt.char)
+        key = pack_key(op, geom, _native.get_isa(), dt)
 
         def prepared(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, cache: dict | None = None) -> np.ndarray:
             out = empty(out_shape, dt)
@@ -274,4 +295,4 @@ class BRGemm(Algorithm):
                 f"on a channels-last copy, {_native.get_isa()}{note}")
 
 
-__all__ = ["BRGemm", "tile_shape", "copy_cells", "chunk_copy", "cost_terms", "phases", "packed_weights"]
+__all__ = ["BRGemm", "tile_shape", "copy_cells", "chunk_copy", "cost_terms", "phases", "packed_weights", "pack_key"]

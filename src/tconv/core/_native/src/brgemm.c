@@ -30,6 +30,7 @@
  * non-finite weight gives their NaNs. */
 #include "brgemm.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -396,7 +397,22 @@ static void run_task(void *ctx, int task, int thread)
 
 /* ---- the call ---- */
 
-/* the shape of the call (no memory but c->mem, the tables); -1 past TC_BRGEMM_MAX_PHASES or out of memory */
+/* whether the call's sizes stay in range: one sample's copy and the packed weights below 2**61 bytes, the
+ * weight blocks (one pool task each) below 2**31 */
+static int sizes_fit(const br_call *c)
+{
+    const ptrdiff_t limit = (ptrdiff_t)1 << 61;
+    ptrdiff_t n = c->cin * c->es, w = c->p->groups * c->es, blocks;
+    for (int a = 0; a < 3; ++a)
+        if (__builtin_mul_overflow(n, c->ax[a].ext, &n) || __builtin_mul_overflow(w, c->p->k[a], &w) || n >= limit)
+            return 0;
+    if (__builtin_mul_overflow(w, c->npanels * c->cig * c->nr, &w) || w >= limit)
+        return 0;
+    return !__builtin_mul_overflow(c->nph * c->p->groups, c->npanels, &blocks) && blocks < INT_MAX;
+}
+
+/* the shape of the call (no memory but c->mem, the tables); TC_BRGEMM_TOO_MANY_PHASES, TC_BRGEMM_TOO_LARGE
+ * (sizes_fit), or -1 out of memory */
 static int br_shape(br_call *c, const tc_isa_table *isa, const tc_direct_problem *p, int transpose)
 {
     *c = (br_call){.kr = &isa->gemm[p->dtype], .p = p, .transpose = transpose};
@@ -408,7 +424,7 @@ static int br_shape(br_call *c, const tc_isa_table *isa, const tc_direct_problem
     c->in = transpose ? p->y : p->xs;
     c->nph = tc_brgemm_phases(p, transpose);
     if (c->nph > TC_BRGEMM_MAX_PHASES)
-        return -1;
+        return TC_BRGEMM_TOO_MANY_PHASES;
     ptrdiff_t axes = 0, taps = 1;
     for (int a = 0; a < 3; ++a) {
         axes += 2 * (transpose ? min_pd(p->s[a], max_pd(c->O[a], 1)) : 1) + 1 + 2 * p->k[a];
@@ -423,7 +439,7 @@ static int br_shape(br_call *c, const tc_isa_table *isa, const tc_direct_problem
     c->ph_taps = m, c->ph_toff = m + c->nph, c->ph_woff = m + 2 * c->nph, c->ph_units = m + 3 * c->nph;
     c->ph_cb = m + 4 * c->nph + 1;
     c->toff = m + 5 * c->nph + 1;
-    return 0;
+    return sizes_fit(c) ? 0 : TC_BRGEMM_TOO_LARGE;
 }
 
 ptrdiff_t tc_brgemm_phases(const tc_direct_problem *p, int transpose)
@@ -448,13 +464,14 @@ static ptrdiff_t weight_elems(const br_call *c)
     return c->p->groups * c->npanels * taps * c->cig * c->nr;
 }
 
-tc_brgemm_plan *tc_brgemm_plan_new(const tc_isa_table *isa, const tc_direct_problem *p, int transpose)
+tc_brgemm_plan *tc_brgemm_plan_new(const tc_isa_table *isa, const tc_direct_problem *p, int transpose, int *rc)
 {
     tc_brgemm_plan *plan = (tc_brgemm_plan *)malloc(sizeof *plan);
+    *rc = -1;
     if (!plan)
         return NULL;
     plan->p = *p;
-    if (br_shape(&plan->c, isa, &plan->p, transpose) != 0) {
+    if ((*rc = br_shape(&plan->c, isa, &plan->p, transpose)) != 0) {
         free(plan->c.mem);
         free(plan);
         return NULL;
@@ -529,10 +546,11 @@ int tc_brgemm_run(const tc_brgemm_plan *plan, const tc_direct_problem *p, const 
 
 int tc_brgemm(const tc_isa_table *isa, const tc_direct_problem *p, int transpose, int threads)
 {
-    tc_brgemm_plan *plan = tc_brgemm_plan_new(isa, p, transpose);
+    int rc;
+    tc_brgemm_plan *plan = tc_brgemm_plan_new(isa, p, transpose, &rc);
     if (!plan)
-        return -1;
-    int rc = tc_brgemm_run(plan, p, NULL, threads);
+        return rc;
+    rc = tc_brgemm_run(plan, p, NULL, threads);
     tc_brgemm_plan_free(plan);
     return rc;
 }

@@ -14,11 +14,14 @@
 /* the output phases of the problem (1 for conv) */
 ptrdiff_t tc_brgemm_phases(const tc_direct_problem *p, int transpose);
 
+/* why a problem is refused (tc_brgemm_plan_new's *rc, tc_brgemm's result); -1 is out of memory */
+#define TC_BRGEMM_TOO_MANY_PHASES (-2) /* past TC_BRGEMM_MAX_PHASES */
+#define TC_BRGEMM_TOO_LARGE (-3) /* one sample's copy or the packed weights past 2**61 bytes, 2**31 weight blocks */
+
 /* The prepared call (direct_module.c's plans): the phases' tables for p's extents, parameters and
- * dtype (its array pointers unused), with the ISA's register tile; NULL past TC_BRGEMM_MAX_PHASES or
- * out of memory. */
+ * dtype (its array pointers unused), with the ISA's register tile; NULL with *rc one of the codes above. */
 typedef struct tc_brgemm_plan tc_brgemm_plan;
-tc_brgemm_plan *tc_brgemm_plan_new(const tc_isa_table *isa, const tc_direct_problem *p, int transpose);
+tc_brgemm_plan *tc_brgemm_plan_new(const tc_isa_table *isa, const tc_direct_problem *p, int transpose, int *rc);
 void tc_brgemm_plan_free(tc_brgemm_plan *plan);
 
 /* elements of the packed weights (tc_brgemm_pack fills them from p->w, on up to `threads` threads) */
@@ -31,7 +34,7 @@ int tc_brgemm_run(const tc_brgemm_plan *plan, const tc_direct_problem *p, const 
 
 /* Runs conv (transpose 0: p->xs -> p->out, the y side) or conv_transpose (transpose 1: p->y -> p->out,
  * the x side) of the canonical 3-D problem on up to `threads` threads with the ISA's register tile.
- * Returns 0, or -1 when scratch memory could not be had (nothing written). */
+ * Returns 0, -1 when scratch memory could not be had, or a refusal code above (nothing written). */
 int tc_brgemm(const tc_isa_table *isa, const tc_direct_problem *p, int transpose, int threads);  /* plan, run, free */
 
 #endif

@@ -169,6 +169,18 @@ static PyObject *too_many_phases(const tc_direct_problem *p)
                         p->s[0], p->s[1], p->s[2], p->x[0], p->x[1], p->x[2], TC_BRGEMM_MAX_PHASES);
 }
 
+/* the error of a failed brgemm call or plan (rc: -1 or a TC_BRGEMM_ refusal code) */
+static PyObject *brgemm_failed(int rc, const tc_direct_problem *p)
+{
+    if (rc == TC_BRGEMM_TOO_MANY_PHASES)
+        return too_many_phases(p);
+    if (rc == TC_BRGEMM_TOO_LARGE)
+        return PyErr_Format(tc_err_value(), "channels y side %zd, x side %zd, groups %zd, kernel (%zd, %zd, %zd): brgemm's "
+                            "channels-last copy of one sample or its packed weights pass 2**61 bytes, or its weight "
+                            "blocks 2**31", p->cy, p->cx, p->groups, p->k[0], p->k[1], p->k[2]);
+    return PyErr_NoMemory();
+}
+
 /* direct(...) and brgemm(...): the same arguments, checked the same way */
 static PyObject *direct_or_brgemm(PyObject *args, int brgemm)
 {
@@ -207,10 +219,12 @@ static PyObject *direct_or_brgemm(PyObject *args, int brgemm)
     } else if (overlap(&o, &a) || overlap(&o, &b)) {
         PyErr_SetString(tc_err_value(), "out: must not share memory with the inputs");
     } else if (describe(op[0], &a, &b, &o, &p) == 0 && check_ranges(&p) == 0) {
-        if (brgemm && tc_brgemm_phases(&p, op[0] == 't') > TC_BRGEMM_MAX_PHASES)
+        if (brgemm && tc_brgemm_phases(&p, op[0] == 't') > TC_BRGEMM_MAX_PHASES) {
             too_many_phases(&p);
-        else
-            result = tc_none_or_nomem(run_call(&p, op[0], threads < 1 ? tc_pool_threads() : threads, brgemm));
+        } else {
+            int rc = run_call(&p, op[0], threads < 1 ? tc_pool_threads() : threads, brgemm);
+            result = rc == 0 ? Py_NewRef(Py_None) : brgemm ? brgemm_failed(rc, &p) : PyErr_NoMemory();
+        }
     }
     tc_buf_release(&a);
     tc_buf_release(&b);
@@ -318,7 +332,8 @@ PyObject *tc_py_direct_plan(PyObject *self, PyObject *args)
     tc_direct_plan *mem = (tc_direct_plan *)PyMem_Malloc(sizeof plan);
     if (!mem)
         return PyErr_NoMemory();
-    int bad = brgemm ? !(plan.br = tc_brgemm_plan_new(tc_isa_current(), &plan.p, plan.op == 't'))
+    int rc = -1;
+    int bad = brgemm ? !(plan.br = tc_brgemm_plan_new(tc_isa_current(), &plan.p, plan.op == 't', &rc))
                      : plan.op == 't' && plan.bytes[2] > 0 && tc_direct_taps_build(&plan.p, &plan.taps) != 0;
     *mem = plan;
     PyObject *capsule = bad ? NULL : PyCapsule_New(mem, TC_PLAN_NAME, plan_free);
@@ -327,7 +342,7 @@ PyObject *tc_py_direct_plan(PyObject *self, PyObject *args)
         tc_brgemm_plan_free(mem->br);
         PyMem_Free(mem);
     }
-    return bad ? PyErr_NoMemory() : capsule;
+    return bad ? brgemm_failed(rc, &plan.p) : capsule;
 }
 
 /* A C-contiguous buffer of the plan's dtype and exactly `bytes` bytes (any number of dimensions). */
