@@ -375,3 +375,13 @@ def test_the_binding_checks_again_without_the_wrapper():
 def test_params_are_the_geometry():
     geom = tconv.conv_transpose_geometry((2, 1, 3, 4), (5, 6), (2, 3), (1, 0), 0, (1, 2))
     assert params3(geom) == (1, 2, 3, 1, 1, 2, 0, 1, 0)
+
+
+def test_a_weight_gradient_with_strides_near_the_index_limit():
+    """Strides of 2**59 make the tiles' padded x copy 2**118 cells: its size is checked with overflow-checked
+    products and the row drivers take the call (one product, y[0] * x[0]), under the sanitizer build too."""
+    s = 2**59
+    out = np.full((1, 1, 1, 1, 1), np.nan)
+    _native.direct("weight_grad", np.full((1, 1, 1, 2, 2), 3.0), np.full((1, 1, 1, 1, 1), 2.0), out,
+                   (1, 1, s, s, 1, 1, 1, 0, 0, 0))
+    np.testing.assert_array_equal(out, 6.0)

@@ -167,8 +167,12 @@ static int wg_shape(wg_call *c)
     c->cxg = p->cx / p->groups, c->cyg = p->cy / p->groups;
     c->g1 = (p->k[1] + R - 1) / R, c->g2 = (p->k[2] + NQ - 1) / NQ;
     c->tiles = p->cy * c->cxg * p->k[0] * c->g1 * c->g2;
-    return c->tiles > 0 && p->n * p->cx * p->x[0] * c->P1 * c->P2 * c->es <= WG_COPY_MAX && R * NQ <= WG_MAX_CELLS &&
-           c->tiles * R * NQ * 8 <= WG_PARTS_MAX;
+    ptrdiff_t copy = c->es; /* bytes of the padded copy, its products checked (a stride near 2**60 makes P1, P2 huge) */
+    const ptrdiff_t f[5] = {p->n, p->cx, p->x[0], c->P1, c->P2};
+    for (int i = 0; i < 5; ++i)
+        if (__builtin_mul_overflow(copy, f[i], &copy) || copy > WG_COPY_MAX)
+            return 0;
+    return c->tiles > 0 && R * NQ <= WG_MAX_CELLS && c->tiles <= WG_PARTS_MAX && c->tiles * R * NQ * 8 <= WG_PARTS_MAX;
 }
 
 int tc_wgrad_rows_try(const tc_direct_loops *k, const tc_direct_problem *p, int threads)
