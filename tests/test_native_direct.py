@@ -385,3 +385,16 @@ def test_a_weight_gradient_with_strides_near_the_index_limit():
     _native.direct("weight_grad", np.full((1, 1, 1, 2, 2), 3.0), np.full((1, 1, 1, 1, 1), 2.0), out,
                    (1, 1, s, s, 1, 1, 1, 0, 0, 0))
     np.testing.assert_array_equal(out, 6.0)
+
+
+@pytest.mark.parametrize("op", ["conv", "conv_transpose"])
+def test_row_tiles_with_a_dilation_near_the_index_limit(op):
+    """A 2x2 kernel dilated by 2**40 on both image axes: the row tiles' patch would span 2**80 cells; its
+    size is an overflow-checked product and the row drivers take the call. The one tap that lands is
+    checked against NumPy."""
+    d = 2**40
+    x = np.arange(1.0, 33.0).reshape(1, 1, 1, 4, 8)
+    w = np.array([2.0, 3.0, 5.0, 7.0]).reshape(1, 1, 1, 2, 2)
+    out = np.full((1, 1, 1, 4, 8), np.nan)
+    _native.direct(op, x, w, out, (1, 1, 1, 1, 1, d, d, 0, 0, 0) if op == "conv" else (1, 1, 1, 1, 1, d, d, 0, 0, 0))
+    np.testing.assert_array_equal(out, 2.0 * x)  # only tap (0, 0) reads inside the arrays

@@ -81,7 +81,10 @@ static int rows_shape(rows_call *c)
     c->pext[0] = p->k[0];
     c->pext[1] = c->R + c->hi[1] - c->lo[1];
     c->pext[2] = c->NQ + c->hi[2] - c->lo[2];
-    c->pcells = c->cig * c->pext[0] * c->pext[1] * c->pext[2];
+    c->pcells = c->cig; /* the products checked: a dilation near 2**60 makes the reach huge */
+    for (int ax = 0; ax < 3; ++ax)
+        if (__builtin_mul_overflow(c->pcells, c->pext[ax], &c->pcells) || c->pcells > ROWS_PATCH_MAX)
+            return 0;
     return c->pcells * c->es <= ROWS_PATCH_MAX;
 }
 
