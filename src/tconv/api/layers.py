@@ -82,31 +82,33 @@ class _Layer:
         self._spectra: dict = {}  # the weight's transforms (fft), kept between calls
         self._spectra_of: np.ndarray | None = None  # a copy of the weight they were computed from
 
-    def _cache(self) -> dict:
-        """The transform cache for the next call: emptied if ``weight`` is not (in shape and every
-        value) the weight the cached transforms were computed from."""
+    def _cache(self, w) -> dict:
+        """The transform cache for a call on the weight ``w`` (``self.weight`` read once by the caller):
+        emptied if ``w`` is not (in shape and every value) the weight the cached transforms were computed from."""
         if self._spectra:
             seen = self._spectra_of
-            w = self.weight
             if seen is None or np.shape(w) != seen.shape or not np.array_equal(w, seen):
                 self._spectra.clear()
                 self._spectra_of = None
         return self._spectra
 
-    def _kept(self, result):
-        """After a call: remember which weight the new cached transforms belong to; ``result`` unchanged."""
+    def _kept(self, result, w):
+        """After a call on ``w``: remember which weight the new cached transforms belong to (``w``, not
+        ``self.weight``, which another thread may have replaced meanwhile); ``result`` unchanged."""
         if self._spectra and self._spectra_of is None:
-            self._spectra_of = np.array(self.weight, copy=True)
+            self._spectra_of = np.array(w, copy=True)
         return result
 
     def _forward(self, call: Call, x):
-        call = replace(call, cache=self._cache())
-        return self._kept(conventions.forward(call, x, self.weight, self.bias, self.padding_mode, self.data_format))
+        w = self.weight
+        call = replace(call, cache=self._cache(w))
+        return self._kept(conventions.forward(call, x, w, self.bias, self.padding_mode, self.data_format), w)
 
     def _vjp(self, call: Call, grad_output, x, op: str):
-        call = replace(call, cache=self._cache())
-        grads = conventions.vjp(call, grad_output, x, self.weight, self.bias, self.padding_mode, self.data_format)
-        return self._kept(self._grads(grads, op))
+        w = self.weight
+        call = replace(call, cache=self._cache(w))
+        grads = conventions.vjp(call, grad_output, x, w, self.bias, self.padding_mode, self.data_format)
+        return self._kept(self._grads(grads, op), w)
 
     @property
     def kernel_size(self) -> tuple[int, ...]:
