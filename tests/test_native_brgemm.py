@@ -205,6 +205,24 @@ def test_one_packed_copy_for_every_input_size_and_no_plan_without_the_core():
         BR.conv_transpose(y, w, geom)
 
 
+def test_no_input_channel_gives_zeros_and_a_huge_copy_is_refused_whatever_the_channels():
+    """No input channel: every sum is empty, the output zeros at once. The copy's cells are checked apart
+    from its channels: with dilations of 2**59 and no channel its rows were 2**60 memsets of nothing (a hang)."""
+    out = np.full((2, 3, 1, 4, 5), np.nan)
+    _native.brgemm("conv", np.ones((2, 0, 1, 5, 6)), np.ones((3, 0, 1, 2, 2)), out, (1, 1, 1, 1, 1, 1, 1, 0, 0, 0))
+    np.testing.assert_array_equal(out, 0.0)
+    with pytest.raises(TconvError, match="2\\*\\*61 bytes"):
+        _native.brgemm("conv", np.ones((1, 0, 1, 1, 1)), np.ones((1, 0, 2, 2, 1)), np.empty((1, 1, 1, 1, 1)),
+                       (1, 1, 1, 1, 2**59, 2**59, 1, 0, 0, 0))
+
+
+def test_compact_checks_without_a_sum_that_wraps():
+    """compact's interior check compared lo + n with the padded extent: 2**62 + 250 + 2**62 + 1000 wrapped
+    negative and a 4000-byte row was moved inside a 4-byte buffer; now refused."""
+    with pytest.raises(TconvError, match="does not fit"):
+        _native._ext.compact(bytearray(4), 1, 1, 1, 1, 0, 0, 2**62 + 250, 1, 1, 2**62 + 1000, 4)
+
+
 def test_a_plan_checks_what_it_is_given():
     """The prepared entry points refuse what does not fit the plan, naming the argument: packed weights
     of the wrong size or given to a direct plan, a direct plan asked to pack, a float32-wide brgemm plan."""

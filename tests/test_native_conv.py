@@ -100,8 +100,12 @@ def test_the_extension_checks_the_tables():
 
     call()
     np.testing.assert_array_equal(dst[:4], [2, 2, 2, 2])
+    # the last three: sums and products that wrapped in 64 bits past the range check (a write 336 bytes past
+    # dst), and a row count whose packed A would wrap; the checks now run in 128 bits and cap the rows at 2**31
     for bad in [dict(w_base=7), dict(a_qoff=i64(0, 9)), dict(c_base=5), dict(c_coloff=i64(0, 100)),
-                dict(qcoord=i64(0)), dict(m=-1), dict(bounds=i64()), dict(a_qoff=np.zeros(2))]:
+                dict(qcoord=i64(0)), dict(m=-1), dict(bounds=i64()), dict(a_qoff=np.zeros(2)),
+                dict(c_rs=2**62, c_base=2**62 + 100), dict(a_rs=2**62, w_base=2**62 + 100),
+                dict(m=2**62 + 1, a_rs=0, c_rs=0)]:
         with pytest.raises(tconv.TconvError):
             call(**bad)
     with pytest.raises(tconv.TconvError, match="share memory"):
@@ -132,7 +136,9 @@ def test_the_plan_checks_its_tables():
     for bad in [dict(lens=(1, 2, 4)), dict(lens=(2, 1, 4)), dict(lens=(2, 2, 3)),
                 dict(gemms=[(1, *gemm[1:])]), dict(gemms=[(0, 3, *gemm[2:])]),
                 dict(gemms=[(*gemm[:8], i64(0, 5), None)]), dict(gemms=[(*gemm[:8], None, i64(0))]),
-                dict(parts=[(i64(0, -5), *part[1:])]), dict(parts=[(*part[:5], i64(0, 1), 1)])]:
+                dict(parts=[(i64(0, -5), *part[1:])]), dict(parts=[(*part[:5], i64(0, 1), 1)]),
+                dict(gemms=[(0, 2, 1, 0, 0, 2, 2**62, 2**62 + 100, None, None)]),  # wrapped past the check before
+                dict(gemms=[(0, 2**62 - 3, 0, 0, 0, 2, 0, 0, None, None)])]:  # its packed A wrapped to 40 elements
         with pytest.raises(tconv.TconvError):
             plan(**bad)
     for args in [(w[:1], src, dst), (w, src[:1], dst), (w, src, dst[:3]), (w.astype(np.float32), src, dst),

@@ -75,6 +75,7 @@ typedef struct {
     ptrdiff_t *ph_cb;            /* per phase: channels per depth chunk (cig: one chunk) */
     ptrdiff_t *toff;             /* per phase tap: its offset in the copy (elements) */
     void *mem;                   /* the tables in one block */
+    int too_large;               /* an axis of the copy past the index range */
     /* the call's: */
     const char *wpk;             /* the packed weights */
     char *wdst;                  /* where pack_block writes them */
@@ -123,8 +124,9 @@ static ptrdiff_t axis_phases(br_call *c, int a, ptrdiff_t *mem)
     x->start[x->nph] = n;
     x->first = hi_in < lo_in ? 0 : lo_in;
     x->ext = hi_in < lo_in ? 1 : hi_in - lo_in + 1;
-    if (a == 2) /* a long row's last tile reads MR rows a step apart: they lie in the copy */
-        x->ext += (c->mr - 1) * x->si;
+    ptrdiff_t tail; /* a long row's last tile reads MR rows a step apart: they lie in the copy */
+    if (a == 2 && (__builtin_mul_overflow(c->mr - 1, x->si, &tail) || __builtin_add_overflow(x->ext, tail, &x->ext)))
+        c->too_large = 1; /* a conv stride near 2**61 (sizes_fit refuses the call) */
     return 2 * x->nph + 1 + 2 * k;
 }
 
@@ -402,10 +404,14 @@ static void run_task(void *ctx, int task, int thread)
 static int sizes_fit(const br_call *c)
 {
     const ptrdiff_t limit = (ptrdiff_t)1 << 61;
-    ptrdiff_t n = c->cin * c->es, w = c->p->groups * c->es, blocks;
+    ptrdiff_t n = c->es, w = c->p->groups * c->es, blocks; /* n: the copy's cells (channels apart), times es */
+    if (c->too_large)
+        return 0;
     for (int a = 0; a < 3; ++a)
         if (__builtin_mul_overflow(n, c->ax[a].ext, &n) || __builtin_mul_overflow(w, c->p->k[a], &w) || n >= limit)
             return 0;
+    if (__builtin_mul_overflow(n, c->cin, &n) || n >= limit)
+        return 0;
     if (__builtin_mul_overflow(w, c->npanels * c->cig * c->nr, &w) || w >= limit)
         return 0;
     return !__builtin_mul_overflow(c->nph * c->p->groups, c->npanels, &blocks) && blocks < INT_MAX;
@@ -520,6 +526,10 @@ int tc_brgemm_run(const tc_brgemm_plan *plan, const tc_direct_problem *p, const 
     br_call c = bind(plan, p);
     const ptrdiff_t nb = chunk_samples(&c), per = copy_elems(&c);
     const ptrdiff_t outs = p->n * c.cout * c.O[0] * c.O[1] * c.O[2];
+    if (c.cig == 0) { /* no input channel: every sum is empty */
+        memset(p->out, 0, (size_t)(outs * c.es));
+        return 0;
+    }
     char *own = wpk ? NULL : (char *)malloc((size_t)(weight_elems(&c) * c.es) + 1);
     c.wpk = wpk ? wpk : own, c.wdst = own;
     c.copy = (char *)malloc((size_t)(nb * per * c.es) + 1);

@@ -25,7 +25,7 @@ PyObject *tc_py_compact(PyObject *self, PyObject *args)
         return NULL;
     int ok = lead >= 0 && item > 0 && fits(buf.len, lead, p[0], p[1], p[2], item);
     for (int a = 0; a < 3; ++a)
-        ok = ok && lo[a] >= 0 && n[a] >= 0 && lo[a] + n[a] <= p[a];
+        ok = ok && lo[a] >= 0 && n[a] >= 0 && lo[a] <= p[a] && n[a] <= p[a] - lo[a]; /* no sum that can wrap */
     if (!ok) {
         PyBuffer_Release(&buf);
         PyErr_SetString(tc_err_value(), "compact: the interior does not fit in the buffer");

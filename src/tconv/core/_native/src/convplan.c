@@ -254,13 +254,14 @@ done:
     return rc;
 }
 
-/* [lo, hi] of rows [0, m): the table's values, or i * rs */
-static void row_span(const int64_t *rowoff, ptrdiff_t m, ptrdiff_t rs, int64_t *lo, int64_t *hi)
+/* [lo, hi] of rows [0, m): the table's values, or i * rs (the range checks run in 128 bits: no sum or
+ * product of the caller's int64 values can wrap past them) */
+static void row_span(const int64_t *rowoff, ptrdiff_t m, ptrdiff_t rs, __int128 *lo, __int128 *hi)
 {
     *lo = 0;
     *hi = 0;
     if (!rowoff) {
-        int64_t last = (int64_t)(m - 1) * rs;
+        __int128 last = (__int128)(m - 1) * rs;
         *lo = last < 0 ? last : 0;
         *hi = last > 0 ? last : 0;
         return;
@@ -272,7 +273,7 @@ static void row_span(const int64_t *rowoff, ptrdiff_t m, ptrdiff_t rs, int64_t *
 }
 
 /* Do base + row + table[j] land in [0, len) for every row of the span and every j? */
-static int span_in_range(int64_t base, int64_t lo, int64_t hi, const int64_t *table, ptrdiff_t n, int64_t len)
+static int span_in_range(int64_t base, __int128 lo, __int128 hi, const int64_t *table, ptrdiff_t n, int64_t len)
 {
     if (n <= 0)
         return 1;
@@ -281,15 +282,15 @@ static int span_in_range(int64_t base, int64_t lo, int64_t hi, const int64_t *ta
         tlo = table[j] < tlo ? table[j] : tlo;
         thi = table[j] > thi ? table[j] : thi;
     }
-    return base + lo + tlo >= 0 && base + hi + thi < len;
+    return (__int128)base + lo + tlo >= 0 && (__int128)base + hi + thi < len;
 }
 
 /* Every index of GEMM g inside its buffers? */
 static int gemm_in_range(const conv_plan *p, const plan_gemm *g)
 {
     const plan_part *pt = &p->parts[g->part];
-    int64_t lo, hi;
-    if (g->m < 0 || g->cstride < 0 || g->src_base < 0)
+    __int128 lo, hi;
+    if (g->m < 0 || g->m > TC_GEMM_ROWS_MAX || g->cstride < 0 || g->src_base < 0)
         return 0;
     if (g->m == 0)
         return 1;
@@ -301,7 +302,7 @@ static int gemm_in_range(const conv_plan *p, const plan_gemm *g)
         return 0;
     if (pt->vmax < 0 || pt->channels == 0)
         return 1;
-    int64_t last = g->src_base + (int64_t)(pt->channels - 1) * g->cstride + pt->vmax;
+    __int128 last = (__int128)g->src_base + (__int128)(pt->channels - 1) * g->cstride + pt->vmax;
     return last < p->src_len;
 }
 
@@ -354,7 +355,11 @@ static int parse_gemms(PyObject *list, conv_plan *p)
             PyErr_Format(tc_err_value(), "conv_plan: gemm %d reaches outside its buffers", i);
             return -1;
         }
-        off += tc_gemm_a_len(p->isa, p->dtype, g->m, p->parts[g->part].k);
+        if (__builtin_add_overflow(off, tc_gemm_a_len(p->isa, p->dtype, g->m, p->parts[g->part].k), &off) ||
+            off > ((ptrdiff_t)1 << 57)) { /* m < 2**31 and k a table's length: each term fits, the sum is checked */
+            PyErr_Format(tc_err_value(), "conv_plan: the packed weights of gemms 0..%d pass 2**57 elements", i);
+            return -1;
+        }
     }
     p->a_len = off;
     return 0;

@@ -49,6 +49,11 @@ void tc_pack_strided(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdif
  * scratch memory could not be had. */
 int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb, int threads);
 
+/* the most rows of one GEMM the bindings accept (conv_gemm, conv_plan): with a zero row step any count
+ * passes the range checks, and the packed A (rows rounded to panels, times the depth) and the pool's task
+ * counts are sized from it */
+#define TC_GEMM_ROWS_MAX ((int64_t)1 << 31)
+
 /* A packed whole for the ISA's register tile and depth blocks: round_up(m, MR) * k elements, the
  * depth blocks (tc_gemm_depth_block) one after the other, each as its MR-row micro-panels.  tc_gemm_pack_a fills
  * dst (of tc_gemm_a_len elements) with pb's A on up to `threads` threads; then pb->a_packed = dst. */

@@ -186,14 +186,16 @@ static void minmax(const int64_t *v, Py_ssize_t n, int64_t *lo, int64_t *hi)
     }
 }
 
-/* Do rows [0, m) of base + r * rs + table[] all land in [0, len)? */
+/* Do rows [0, m) of base + r * rs + table[] all land in [0, len)?  In 128-bit arithmetic: no sum or
+ * product of the caller's int64 values can wrap past the check. */
 int tc_rows_in_range(int64_t base, int64_t m, int64_t rs, const int64_t *table, Py_ssize_t n, Py_ssize_t len)
 {
     if (m <= 0 || n <= 0)
         return 1;
-    int64_t lo, hi, r0 = 0, r1 = (m - 1) * rs;
+    int64_t lo, hi;
+    __int128 r0 = 0, r1 = (__int128)(m - 1) * rs;
     minmax(table, n, &lo, &hi);
-    int64_t a = base + lo + (r0 < r1 ? r0 : r1), b = base + hi + (r0 < r1 ? r1 : r0);
+    __int128 a = (__int128)base + lo + (r0 < r1 ? r0 : r1), b = (__int128)base + hi + (r0 < r1 ? r1 : r0);
     return a >= 0 && b < len;
 }
 
@@ -236,7 +238,7 @@ static PyObject *py_conv_gemm(PyObject *self, PyObject *args)
     if (op[CG_W].dtype != op[CG_SRC].dtype || op[CG_W].dtype != op[CG_DST].dtype) {
         PyErr_SetString(err_type, "w, src, dst: dtypes differ");
     } else if (nd < 1 || nd > TC_MAX_ND || len[CG_QB] != k || len[CG_QC] != k * nd || len[CG_CC] != n * nd ||
-               len[CG_CO] != n || m < 0) {
+               len[CG_CO] != n || m < 0 || m > TC_GEMM_ROWS_MAX) {
         PyErr_Format(err_value, "tables do not agree: k=%zd, n=%zd, nd=%zd, qbase %zd, qcoord %zd, colcoord %zd, "
                      "c_coloff %zd, m=%lld", k, n, nd, len[CG_QB], len[CG_QC], len[CG_CC], len[CG_CO], m);
     } else if (beta != 0.0 && beta != 1.0) {
