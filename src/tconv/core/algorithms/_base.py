@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ...errors import TconvError
+from .. import _native
 from ..geometry import ConvGeometry
 
 __all__ = ["Algorithm", "ALGORITHMS", "OPERATIONS", "Prepared", "register", "get_algorithm", "check_operation",
@@ -36,16 +37,16 @@ PLANS_KEPT = 64
 
 
 def kept_plan(plans: dict, make: Callable[..., Prepared], op: str, a: np.ndarray, b: np.ndarray,
-              geom: ConvGeometry, isa: object) -> Prepared | None:
+              geom: ConvGeometry) -> Prepared | None:
     """The prepared call ``make(op, geom, batch, dtype)`` for C-contiguous operands of one dtype, kept in
-    ``plans`` per ``(op, geometry, batch, dtype, isa)`` (``isa``: what the compiled plan depends on, the ISA or
-    the core's whole state; at most :data:`PLANS_KEPT`, then all dropped): a
+    ``plans`` per ``(op, geometry, batch, dtype, the compiled core's state)`` (a compiled plan is its ISA's,
+    and none is used with the core switched off; at most :data:`PLANS_KEPT`, then all dropped): a
     repeated plain call skips the tables' construction and the parameter checks; None for any other
     operands, which take the algorithm's plain path."""
     dt = a.dtype
     if not (a.flags.c_contiguous and b.flags.c_contiguous and b.dtype == dt and a.shape[0]):
         return None
-    key = (op, geom, a.shape[0], dt, isa)  # a compiled plan is its ISA's
+    key = (op, geom, a.shape[0], dt, _native.state())
     prepared = plans.get(key)
     if prepared is None:
         if len(plans) >= PLANS_KEPT:

@@ -30,11 +30,11 @@ import numpy as np
 from ...errors import TconvError
 from .. import _native
 from ..geometry import ConvGeometry
-from ..machine import MIN_WORK_PER_THREAD, threads_for
-from ..outputs import RECYCLE_MIN
+from ..machine import threads_for
 from ..outputs import empty as output_empty
 from ._base import Algorithm, Prepared, kept_plan, register
-from ._kernels import as3, pad3, params3
+from ._kernels import as3, params3
+from .direct import compiled_plan
 from .native import core_refusal, thread_speedup
 
 #: brgemm.c's TC_BRGEMM_MAX_PHASES: the most output phases of a conv_transpose (per axis the stride or,
@@ -73,7 +73,7 @@ _COSTS = {"avx2": _AVX2, "generic": _GENERIC}
 
 
 def phases(geom: ConvGeometry) -> int:
-    """conv_transpose's output phases (``brgemm.c``'s ``tc_brgemm_phases``)."""
+    """conv_transpose's output phases (``brgemm.c``'s ``output_phases``)."""
     return math.prod(min(s, max(n, 1)) for s, n in zip(geom.stride, geom.x_shape))
 
 
@@ -216,7 +216,7 @@ class BRGemm(Algorithm):
     def _call(self, op: str, a: np.ndarray, w: np.ndarray, geom: ConvGeometry, cache: dict | None = None) -> np.ndarray:
         a = np.ascontiguousarray(a)
         w = np.ascontiguousarray(w, dtype=a.dtype)
-        prepared = kept_plan(self._plans, self.prepare, op, a, w, geom, _native.state())  # the core off: no plan
+        prepared = kept_plan(self._plans, self.prepare, op, a, w, geom)
         if prepared is not None:
             return prepared(a, w, None, cache)
         shape = (geom.x_channels, *geom.x_shape) if op == "conv_transpose" else (geom.y_channels, *geom.y_shape)
@@ -243,23 +243,13 @@ class BRGemm(Algorithm):
         why = self.supports(geom, dt, op)
         if why:
             raise TconvError(f"method='brgemm' cannot run {op} here: {why}")
-        transpose = op == "conv_transpose"
-        cin = geom.y_channels if transpose else geom.x_channels
-        in_shape = (batch, cin, *pad3(geom.y_shape if transpose else geom.x_shape, 1))
-        out_shape = (batch, geom.x_channels, *geom.x_shape) if transpose else (batch, geom.y_channels, *geom.y_shape)
-        w_shape = (*geom.weight_shape[:2], *pad3(geom.kernel, 1))
-        plan = _native._ext.direct_plan("t" if transpose else "c", in_shape, w_shape,
-                                        (*out_shape[:2], *pad3(out_shape[2:], 1)), (geom.groups, *params3(geom)),
-                                        2 if dt == np.float64 else 0, False, True)
-        run, macs = _native._ext.direct_run, geom.macs(batch)
-        empty = output_empty if math.prod(out_shape) * dt.itemsize >= RECYCLE_MIN else np.empty
-        fixed = 1 if macs < MIN_WORK_PER_THREAD else 0  # threads_for gives 1 whatever the cap
-        key = pack_key(op, geom, _native.get_isa(), dt)
+        plan, out_shape, empty, threads = compiled_plan(op, geom, batch, dt, 2 if dt == np.float64 else 0, brgemm=True)
+        run, key = _native._ext.direct_run, pack_key(op, geom, _native.get_isa(), dt)
 
         def prepared(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, cache: dict | None = None) -> np.ndarray:
             out = empty(out_shape, dt)
             packed = None if cache is None else packed_weights(plan, b, key, cache)
-            run(plan, a, b, out, bias, fixed or threads_for(macs), packed)
+            run(plan, a, b, out, bias, threads(), packed)
             return out
 
         return prepared
@@ -283,7 +273,7 @@ class BRGemm(Algorithm):
         packed weights (the weight, its output channels rounded up to whole panels)."""
         nr = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"]["nr"] if _native.available() else 32
         per, chunk = chunk_copy(geom, batch, itemsize, op)
-        cout = (geom.x_channels if op == "conv_transpose" else geom.y_channels) // geom.groups
+        cout = _out_channels(geom, op)
         wpk = math.prod(geom.weight_shape) // max(cout, 1) * (-(-cout // nr) * nr)
         return int((chunk * per + wpk) * itemsize)
 

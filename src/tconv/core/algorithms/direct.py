@@ -280,6 +280,25 @@ def numpy_weight_grad(y_side: np.ndarray, x_side: np.ndarray, geom) -> np.ndarra
     return gw.reshape(geom.weight_shape).astype(np.result_type(y_side, x_side), copy=False)
 
 
+def compiled_plan(op: str, geom, batch: int, dtype: np.dtype, acc: int, check_weights: bool = False,
+                  brgemm: bool = False):
+    """The compiled core's prepared call for ``op`` (``conv`` or ``conv_transpose``) on ``geom`` and a batch of
+    ``batch`` (``_native._ext.direct_plan`` on the canonical 5-D shapes; ``brgemm``: brgemm.c's tables), with
+    what a prepared call needs around it: ``(plan, output shape, its allocator (recycled from RECYCLE_MIN
+    bytes), threads)``, ``threads()`` 1 below one thread's work, else :func:`threads_for` per call."""
+    transpose = op == "conv_transpose"
+    cin = geom.y_channels if transpose else geom.x_channels
+    in_shape = (batch, cin, *pad3(geom.y_shape if transpose else geom.x_shape, 1))
+    out_shape = (batch, geom.x_channels, *geom.x_shape) if transpose else (batch, geom.y_channels, *geom.y_shape)
+    w_shape = (*geom.weight_shape[:2], *pad3(geom.kernel, 1))
+    plan = _native._ext.direct_plan("t" if transpose else "c", in_shape, w_shape, (*out_shape[:2], *pad3(out_shape[2:], 1)),
+                                    (geom.groups, *params3(geom)), acc, check_weights, brgemm)
+    empty = output_empty if math.prod(out_shape) * np.dtype(dtype).itemsize >= RECYCLE_MIN else np.empty
+    macs = geom.macs(batch)
+    threads = (lambda: 1) if macs < MIN_WORK_PER_THREAD else (lambda: threads_for(macs))  # 1 whatever the cap
+    return plan, out_shape, empty, threads
+
+
 @register
 class Direct(Algorithm):
     name = "direct"
@@ -321,7 +340,7 @@ class Direct(Algorithm):
 
     def _planned(self, op, a, b, geom):
         """The kept prepared call (:func:`kept_plan`; 64x64 k3 conv: 24 -> 12 us), or None."""
-        return kept_plan(self._plans, self.prepare, op, a, b, geom, _native.get_isa())
+        return kept_plan(self._plans, self.prepare, op, a, b, geom)
 
     def conv_transpose(self, y, w, geom):
         if not native_runs(geom, y.dtype):
@@ -345,23 +364,15 @@ class Direct(Algorithm):
         dt = np.dtype(dtype)
         if op == "weight_grad" or not native_runs(geom, dt) or batch == 0:
             return super().prepare(op, geom, batch, dtype)
-        transpose = op == "conv_transpose"
-        cin = geom.y_channels if transpose else geom.x_channels
-        in_shape = (batch, cin, *pad3(geom.y_shape if transpose else geom.x_shape, 1))
-        out_shape = (batch, geom.x_channels, *geom.x_shape) if transpose else (batch, geom.y_channels, *geom.y_shape)
+        cin = geom.y_channels if op == "conv_transpose" else geom.x_channels
         wide = accumulator(dt, cin // geom.groups * math.prod(geom.kernel)).dtype != dt
-        acc = 2 if dt == np.float64 else int(wide)
-        padded = not transpose and any(lo or hi for lo, hi in geom.pads)
-        w_shape = (*geom.weight_shape[:2], *pad3(geom.kernel, 1))
-        plan = _native._ext.direct_plan("t" if transpose else "c", in_shape, w_shape, (*out_shape[:2], *pad3(out_shape[2:], 1)),
-                                        (geom.groups, *params3(geom)), acc, padded)
-        run, macs = _native._ext.direct_run, geom.macs(batch)
-        empty = output_empty if math.prod(out_shape) * dt.itemsize >= RECYCLE_MIN else np.empty
-        fixed = 1 if macs < MIN_WORK_PER_THREAD else 0  # threads_for gives 1 whatever the cap
+        padded = op == "conv" and any(lo or hi for lo, hi in geom.pads)
+        plan, out_shape, empty, threads = compiled_plan(op, geom, batch, dt, 2 if dt == np.float64 else int(wide), padded)
+        run = _native._ext.direct_run
 
         def prepared(a, b, bias):
             out = empty(out_shape, dt)
-            if run(plan, a, b, out, bias, fixed or threads_for(macs)):
+            if run(plan, a, b, out, bias, threads()):
                 poison_padded_products(out, b, geom)
             return out
 

@@ -296,18 +296,12 @@ def _better(t: dict) -> float:
     return min(v for k, v in t.items() if k != "tconv") / t["tconv"]
 
 
-def _spread(values) -> str:
+def _spread(values, digits: int = 2, unit: str = "x") -> str:
     import statistics
 
     med = statistics.median(values)
-    return f"{med:.2f}x" if len(values) == 1 else f"{med:.2f}x [{min(values):.2f}-{max(values):.2f}]"
-
-
-def _pct(values) -> str:
-    import statistics
-
-    med = statistics.median(values)
-    return f"{med:.0f}%" if len(values) == 1 else f"{med:.0f}% [{min(values):.0f}-{max(values):.0f}]"
+    text = f"{med:.{digits}f}{unit}"
+    return text if len(values) == 1 else f"{text} [{min(values):.{digits}f}-{max(values):.{digits}f}]"
 
 
 def table(runs: list[dict]) -> str:
@@ -337,7 +331,7 @@ def table(runs: list[dict]) -> str:
         lines.append(
             f"| {r['id']} {r['name']} | {r['op']}, {r['dtype']} | {t['tconv'] * 1e3:.2f} | {t['torch'] * 1e3:.2f} "
             f"| {ort_ms} | {_spread(better)} | {_spread(vt)} | {_spread(vo) if vo else '-'} | {gflops:.0f} "
-            f"| {_pct(pct)} | {r['choice']} | {r['scratch']:.2f}x "
+            f"| {_spread(pct, 0, '%')} | {r['choice']} | {r['scratch']:.2f}x "
             f"| {g['tconv'] * 1e3:.2f} | {g['torch'] * 1e3:.2f} | {_spread(vg)} |")
     out = ["\n".join(lines), ""]
     heavy = [v[0] for v in per_row.values() if v[2]["channel_heavy"]]

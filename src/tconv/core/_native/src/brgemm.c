@@ -399,8 +399,22 @@ static void run_task(void *ctx, int task, int thread)
 
 /* ---- the call ---- */
 
-/* whether the call's sizes stay in range: one sample's copy and the packed weights below 2**61 bytes, the
- * weight blocks (one pool task each) below 2**31 */
+/* the output phases of the problem (1 for conv) */
+static ptrdiff_t output_phases(const tc_direct_problem *p, int transpose)
+{
+    if (!transpose)
+        return 1;
+    ptrdiff_t n = 1;
+    for (int a = 0; a < 3; ++a) /* each factor at most the output's extent, the product at most its cells */
+        n *= min_pd(p->s[a], max_pd(p->x[a], 1));
+    return n;
+}
+
+/* the weight blocks, (phase, group, channel panel): one pool task each when they are packed */
+static ptrdiff_t weight_blocks(const br_call *c) { return c->nph * c->p->groups * c->npanels; }
+
+/* whether the call's sizes stay in range: one sample's copy and the packed weights below 2**61 bytes,
+ * weight_blocks below 2**31 (its product overflow-checked here) */
 static int sizes_fit(const br_call *c)
 {
     const ptrdiff_t limit = (ptrdiff_t)1 << 61;
@@ -428,7 +442,7 @@ static int br_shape(br_call *c, const tc_isa_table *isa, const tc_direct_problem
     c->npanels = (c->cog + c->nr - 1) / c->nr;
     c->I = transpose ? p->m : p->x, c->O = transpose ? p->x : p->m;
     c->in = transpose ? p->y : p->xs;
-    c->nph = tc_brgemm_phases(p, transpose);
+    c->nph = output_phases(p, transpose);
     if (c->nph > TC_BRGEMM_MAX_PHASES)
         return TC_BRGEMM_TOO_MANY_PHASES;
     ptrdiff_t axes = 0, taps = 1;
@@ -446,16 +460,6 @@ static int br_shape(br_call *c, const tc_isa_table *isa, const tc_direct_problem
     c->ph_cb = m + 4 * c->nph + 1;
     c->toff = m + 5 * c->nph + 1;
     return sizes_fit(c) ? 0 : TC_BRGEMM_TOO_LARGE;
-}
-
-ptrdiff_t tc_brgemm_phases(const tc_direct_problem *p, int transpose)
-{
-    if (!transpose)
-        return 1;
-    ptrdiff_t n = 1;
-    for (int a = 0; a < 3; ++a) /* each factor at most the output's extent, the product at most its cells */
-        n *= min_pd(p->s[a], max_pd(p->x[a], 1));
-    return n;
 }
 
 /* samples per chunk: the copy of one chunk within BR_COPY_BYTES (at least one sample) */
@@ -517,7 +521,7 @@ void tc_brgemm_pack(const tc_brgemm_plan *plan, const tc_direct_problem *p, char
     c.wdst = wpk;
     tc_team team;
     tc_team_begin(&team, threads);
-    tc_team_run(&team, (int)(c.nph * p->groups * c.npanels), pack_task, &c);
+    tc_team_run(&team, (int)weight_blocks(&c), pack_task, &c);
     tc_team_end(&team);
 }
 
@@ -540,7 +544,7 @@ int tc_brgemm_run(const tc_brgemm_plan *plan, const tc_direct_problem *p, const 
         for (c.n0 = 0; c.n0 < p->n; c.n0 += c.nb) {
             c.nb = min_pd(nb, p->n - c.n0);
             c.copy_rows = c.nb * c.ax[0].ext * c.ax[1].ext;
-            c.pack_blocks = c.n0 == 0 && own ? c.nph * p->groups * c.npanels : 0;
+            c.pack_blocks = c.n0 == 0 && own ? weight_blocks(&c) : 0;
             c.units = c.nb * c.ph_units[c.nph];
             c.tiles = min_pd(c.units, team.threads <= 1 ? 1 : (ptrdiff_t)team.threads * BR_TILES_PER_THREAD);
             tc_team_run(&team, (int)(tc_direct_tiles(c.copy_rows, 64) + c.pack_blocks), prep_task, &c);

@@ -11,9 +11,6 @@
  * tables take a few words per phase */
 #define TC_BRGEMM_MAX_PHASES ((ptrdiff_t)1 << 20)
 
-/* the output phases of the problem (1 for conv) */
-ptrdiff_t tc_brgemm_phases(const tc_direct_problem *p, int transpose);
-
 /* why a problem is refused (tc_brgemm_plan_new's *rc, tc_brgemm's result); -1 is out of memory */
 #define TC_BRGEMM_TOO_MANY_PHASES (-2) /* past TC_BRGEMM_MAX_PHASES */
 #define TC_BRGEMM_TOO_LARGE (-3) /* one sample's copy or the packed weights past 2**61 bytes, 2**31 weight blocks */

@@ -162,18 +162,13 @@ static int run_call(const tc_direct_problem *p, char op, int threads, int brgemm
     return rc;
 }
 
-static PyObject *too_many_phases(const tc_direct_problem *p)
-{
-    return PyErr_Format(tc_err_value(), "strides (%zd, %zd, %zd), output (%zd, %zd, %zd): brgemm runs at most %zd "
-                        "output phases (per axis the stride or, if smaller, the output's extent, multiplied)",
-                        p->s[0], p->s[1], p->s[2], p->x[0], p->x[1], p->x[2], TC_BRGEMM_MAX_PHASES);
-}
-
 /* the error of a failed brgemm call or plan (rc: -1 or a TC_BRGEMM_ refusal code) */
 static PyObject *brgemm_failed(int rc, const tc_direct_problem *p)
 {
     if (rc == TC_BRGEMM_TOO_MANY_PHASES)
-        return too_many_phases(p);
+        return PyErr_Format(tc_err_value(), "strides (%zd, %zd, %zd), output (%zd, %zd, %zd): brgemm runs at most %zd "
+                            "output phases (per axis the stride or, if smaller, the output's extent, multiplied)",
+                            p->s[0], p->s[1], p->s[2], p->x[0], p->x[1], p->x[2], TC_BRGEMM_MAX_PHASES);
     if (rc == TC_BRGEMM_TOO_LARGE)
         return PyErr_Format(tc_err_value(), "channels y side %zd, x side %zd, groups %zd, kernel (%zd, %zd, %zd): brgemm's "
                             "channels-last copy of one sample or its packed weights pass 2**61 bytes, or its weight "
@@ -219,12 +214,8 @@ static PyObject *direct_or_brgemm(PyObject *args, int brgemm)
     } else if (overlap(&o, &a) || overlap(&o, &b)) {
         PyErr_SetString(tc_err_value(), "out: must not share memory with the inputs");
     } else if (describe(op[0], &a, &b, &o, &p) == 0 && check_ranges(&p) == 0) {
-        if (brgemm && tc_brgemm_phases(&p, op[0] == 't') > TC_BRGEMM_MAX_PHASES) {
-            too_many_phases(&p);
-        } else {
-            int rc = run_call(&p, op[0], threads < 1 ? tc_pool_threads() : threads, brgemm);
-            result = rc == 0 ? Py_NewRef(Py_None) : brgemm ? brgemm_failed(rc, &p) : PyErr_NoMemory();
-        }
+        int rc = run_call(&p, op[0], threads < 1 ? tc_pool_threads() : threads, brgemm);
+        result = rc == 0 ? Py_NewRef(Py_None) : brgemm ? brgemm_failed(rc, &p) : PyErr_NoMemory();
     }
     tc_buf_release(&a);
     tc_buf_release(&b);
@@ -327,8 +318,6 @@ PyObject *tc_py_direct_plan(PyObject *self, PyObject *args)
             return NULL;
     plan.channels = shapes[2][1];
     plan.plane = shapes[2][2] * shapes[2][3] * shapes[2][4];
-    if (brgemm && tc_brgemm_phases(&plan.p, plan.op == 't') > TC_BRGEMM_MAX_PHASES)
-        return too_many_phases(&plan.p);
     tc_direct_plan *mem = (tc_direct_plan *)PyMem_Malloc(sizeof plan);
     if (!mem)
         return PyErr_NoMemory();
