@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 RUNTIME_STAMP := $(VENV)/.tconv-runtime
 TEST_STAMP    := $(VENV)/.tconv-test
 
-.PHONY: demo test bench bench-inverse bench-dask bench-kernel sanitize lint clean chromium
+.PHONY: demo test bench bench-inverse bench-dask bench-kernel sanitize test-avx512-emulated lint clean chromium
 
 NATIVE_SOURCES := setup.py $(wildcard src/tconv/core/_native/src/*)
 
@@ -69,5 +69,10 @@ sanitize: $(TEST_STAMP)
 		tests/test_native_build.py tests/test_native_gemm.py tests/test_native_pool.py tests/test_native_conv.py \
 		tests/test_native_direct.py tests/test_native_brgemm.py tests/test_compact.py tests/test_callcache.py'
 
+# the compiled core's AVX-512 tests on an emulated Skylake-X (Bochs), for a host without AVX-512:
+# root and apt needed, 15-25 minutes, not part of make test (dev/emulate-avx512.sh says how)
+test-avx512-emulated: $(TEST_STAMP)
+	dev/emulate-avx512.sh
+
 clean:
-	rm -rf $(VENV) build $(SANITIZE_DIR) *.egg-info src/*.egg-info
+	rm -rf $(VENV) build $(SANITIZE_DIR) build-emulate *.egg-info src/*.egg-info
