@@ -5,13 +5,15 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 from hypothesis import HealthCheck, settings
 
-# CI draws the same examples every run (derandomize): a peer's rare crash or wrong answer on a new example
-# (PyTorch 2.13's float16 CPU convolution segfaults on a few shapes; XLA's batched conv_transpose is wrong on
-# a few paddings) must not turn a run red at random; local runs keep exploring new examples
+# every run draws the same examples (derandomize), `make test` as CI: a peer's rare crash or wrong answer on a
+# new example (PyTorch 2.13's float16 CPU convolution segfaults on a few shapes; XLA's batched conv_transpose is
+# wrong on a few paddings; jaxlib 0.10.2's algebraic simplifier aborts the process on a few small dilated ones,
+# tests/test_translate.py::test_xla_abort_is_contained) must not turn a user's run red at random.
+# TCONV_EXPLORE=1 draws new examples each run (the way to look for new bugs, ours or a peer's).
 settings.register_profile(
     "default", max_examples=int(os.environ.get("TCONV_EXAMPLES", "150")), deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    derandomize=bool(os.environ.get("TCONV_DERANDOMIZE") or os.environ.get("CI")),
+    derandomize=os.environ.get("TCONV_EXPLORE", "") in ("", "0"),
 )
 settings.load_profile("default")
 
