@@ -16,7 +16,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 SRC = "src/tconv/core/_native/src"
-COMMON = ["module.c", "cpu.c", "pool.c", "gemm.c", "pack.c", "conv.c", "convplan.c", "gemm_generic.c"]
+COMMON = ["module.c", "cpu.c", "pool.c", "scratch.c", "gemm.c", "pack.c", "conv.c", "convplan.c", "gemm_generic.c"]
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 ISA_GROUPS = {
     "gemm_avx512.c": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mfma"],

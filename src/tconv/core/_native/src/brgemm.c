@@ -35,6 +35,7 @@
 #include <string.h>
 
 #include "pool.h"
+#include "scratch.h"
 
 #define BR_COPY_BYTES ((ptrdiff_t)32 << 20) /* the input copy of a batch chunk, at least one sample */
 #define TC_BR_TILE_MAX (16 * 32) /* doubles: the largest register tile's bytes (AVX-512 float32 14 x 32) */
@@ -534,9 +535,9 @@ int tc_brgemm_run(const tc_brgemm_plan *plan, const tc_direct_problem *p, const 
         memset(p->out, 0, (size_t)(outs * c.es));
         return 0;
     }
-    char *own = wpk ? NULL : (char *)malloc((size_t)(weight_elems(&c) * c.es) + 1);
+    char *own = wpk ? NULL : (char *)tc_call_buffer(TC_SCRATCH_WEIGHTS, (size_t)(weight_elems(&c) * c.es));
     c.wpk = wpk ? wpk : own, c.wdst = own;
-    c.copy = (char *)malloc((size_t)(nb * per * c.es) + 1);
+    c.copy = (char *)tc_call_buffer(TC_SCRATCH_COPY, (size_t)(nb * per * c.es));
     int ok = c.wpk && c.copy;
     if (ok && outs > 0) {
         tc_team team;
@@ -553,8 +554,8 @@ int tc_brgemm_run(const tc_brgemm_plan *plan, const tc_direct_problem *p, const 
         }
         tc_team_end(&team);
     }
-    free(c.copy);
-    free(own);
+    tc_call_release(TC_SCRATCH_COPY, c.copy);
+    tc_call_release(TC_SCRATCH_WEIGHTS, own);
     return ok ? 0 : -1;
 }
 

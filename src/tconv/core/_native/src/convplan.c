@@ -28,6 +28,7 @@
 #include "conv.h"
 #include "gemm.h"
 #include "pool.h"
+#include "scratch.h"
 
 #define PLAN_CAPSULE "tconv.conv_plan"
 
@@ -613,7 +614,7 @@ PyObject *tc_py_conv_run(PyObject *self, PyObject *args)
     const char *packed = pk.held ? (const char *)pk.view.buf : NULL;
     char *own = NULL;
     if (!packed && p->a_len > 0) {
-        own = (char *)aligned_alloc(TC_ALIGN, ((size_t)p->a_len * es + TC_ALIGN - 1) / TC_ALIGN * TC_ALIGN);
+        own = (char *)tc_call_buffer(TC_SCRATCH_WEIGHTS, (size_t)p->a_len * es);
         if (!own) {
             PyErr_NoMemory();
             goto done;
@@ -637,7 +638,7 @@ PyObject *tc_py_conv_run(PyObject *self, PyObject *args)
     }
     tc_pool_hold(-1);
     Py_END_ALLOW_THREADS
-    free(own);
+    tc_call_release(TC_SCRATCH_WEIGHTS, own);
     result = tc_none_or_nomem(rc);
 done:
     for (int i = 0; i < got; ++i)

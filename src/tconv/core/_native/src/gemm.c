@@ -16,74 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <pthread.h>
-#include <sys/mman.h>
 #include <stdatomic.h>
 
 #include "gemm.h"
 #include "pool.h"
+#include "scratch.h"
 
 #define TC_SMALL_FLOPS 2.0e6 /* below this a GEMM runs on the caller alone, */
 #define TC_STEP_FLOPS 4.0e6  /* as does one whose (jc, pc) steps are this small (2 barriers each) */
-
-/* ---- per-thread scratch (a pthread key frees it when the thread ends) ---- */
-
-enum { SCRATCH_A, SCRATCH_B, SCRATCH_C, SCRATCH_RUNS, SCRATCH_SLOTS };
-
-typedef struct {
-    void *ptr[SCRATCH_SLOTS];
-    size_t size[SCRATCH_SLOTS];
-} scratch;
-
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-
-static void scratch_free(void *p)
-{
-    scratch *s = (scratch *)p;
-    for (int i = 0; i < SCRATCH_SLOTS; ++i)
-        free(s->ptr[i]);
-    free(s);
-}
-
-static void scratch_make_key(void) { pthread_key_create(&scratch_key, scratch_free); }
-
-/* Panels of 1 MiB and more go on 2 MiB boundaries and ask for transparent huge pages: the
- * micro-kernel walks a whole panel per call, and 4 KiB pages would cost a TLB miss per 4 KiB. */
-static void *alloc_panel(size_t size)
-{
-    const size_t huge = (size_t)2 << 20;
-    if (size < ((size_t)1 << 20))
-        return aligned_alloc(TC_ALIGN, (size + TC_ALIGN - 1) / TC_ALIGN * TC_ALIGN);
-    size = (size + huge - 1) / huge * huge;
-    void *p = aligned_alloc(huge, size);
-#ifdef MADV_HUGEPAGE
-    if (p)
-        madvise(p, size, MADV_HUGEPAGE);
-#endif
-    return p;
-}
-
-/* This thread's buffer `slot` of at least `size` bytes (NULL if memory ran out); kept between
- * calls so that a call does not fault in fresh pages. */
-static void *thread_scratch(int slot, size_t size)
-{
-    pthread_once(&scratch_once, scratch_make_key);
-    scratch *s = (scratch *)pthread_getspecific(scratch_key);
-    if (!s) {
-        s = (scratch *)calloc(1, sizeof(scratch));
-        if (!s || pthread_setspecific(scratch_key, s) != 0) {
-            free(s);
-            return NULL;
-        }
-    }
-    if (s->size[slot] < size) {
-        free(s->ptr[slot]);
-        s->ptr[slot] = alloc_panel(size);
-        s->size[slot] = s->ptr[slot] ? size : 0;
-    }
-    return s->ptr[slot];
-}
 
 /* ---- one call ---- */
 
@@ -326,7 +266,7 @@ static void tile_task(void *ctx, int task, int thread)
     if (n <= 0)
         return;
     char *abuf = g->pb->a_packed ? NULL
-                                 : (char *)thread_scratch(SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * g->kc) * g->es);
+                                 : (char *)tc_thread_scratch(TC_SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * g->kc) * g->es);
     if (!abuf && !g->pb->a_packed) {
         atomic_store(&g->failed, 1);
         return;
@@ -503,13 +443,13 @@ static void column_task(void *ctx, int task, int thread)
     gemm_call lg = *g;
     ptrdiff_t c0 = task * g->nchunk, c1 = min_pd(c0 + g->nchunk, pb->n);
     ptrdiff_t kc_max = tc_gemm_depth_block(kr, pb->k), nc_max = round_up(min_pd(kr->nc, c1 - c0), kr->nr);
-    b_layout(&lg, (char *)thread_scratch(SCRATCH_B, b_bytes(&lg, nc_max, kc_max)), nc_max, kc_max);
+    b_layout(&lg, (char *)tc_thread_scratch(TC_SCRATCH_B, b_bytes(&lg, nc_max, kc_max)), nc_max, kc_max);
     char *abuf = pb->a_packed ? NULL
-                              : (char *)thread_scratch(SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * kc_max) * g->es);
+                              : (char *)tc_thread_scratch(TC_SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * kc_max) * g->es);
     if (g->cbuf) { /* buffered C: this task's own buffer */
         lg.cbuf_rs = nc_max;
-        lg.cbuf = (char *)thread_scratch(SCRATCH_C, (size_t)(pb->m * nc_max) * g->es);
-        lg.runs = (column_run *)thread_scratch(SCRATCH_RUNS, sizeof(column_run) * (size_t)nc_max);
+        lg.cbuf = (char *)tc_thread_scratch(TC_SCRATCH_C, (size_t)(pb->m * nc_max) * g->es);
+        lg.runs = (column_run *)tc_thread_scratch(TC_SCRATCH_RUNS, sizeof(column_run) * (size_t)nc_max);
     }
     if (!lg.bbuf || (!abuf && !pb->a_packed) || (g->cbuf && (!lg.cbuf || !lg.runs))) {
         atomic_store(&((gemm_call *)ctx)->failed, 1);
@@ -651,9 +591,9 @@ static void split_task(void *ctx, int task, int thread)
     part.c_hi = part.c + (size_t)(pb->m * pb->n) * s->es;
     gemm_call lg = {.kr = kr, .pb = &part, .es = s->es, .taps = taps_mode(kr, pb)};
     ptrdiff_t nc_max = round_up(min_pd(kr->nc, pb->n), kr->nr), kc_max = min_pd(tc_gemm_depth_block(kr, pb->k), k1 - k0);
-    b_layout(&lg, (char *)thread_scratch(SCRATCH_B, b_bytes(&lg, nc_max, kc_max)), nc_max, kc_max);
+    b_layout(&lg, (char *)tc_thread_scratch(TC_SCRATCH_B, b_bytes(&lg, nc_max, kc_max)), nc_max, kc_max);
     char *abuf = pb->a_packed ? NULL
-                              : (char *)thread_scratch(SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * kc_max) * s->es);
+                              : (char *)tc_thread_scratch(TC_SCRATCH_A, (size_t)(round_up(kr->mc, kr->mr) * kc_max) * s->es);
     if (!lg.bbuf || (!abuf && !pb->a_packed)) {
         atomic_store(&s->failed, 1);
         return;
@@ -742,12 +682,12 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
     atomic_init(&g.failed, 0);
     const tc_gemm_kernel *kr = g.kr;
     ptrdiff_t kb = tc_gemm_depth_block(kr, pb.k), nc_max = round_up(min_pd(kr->nc, pb.n), kr->nr);
-    if (!b_layout(&g, (char *)thread_scratch(SCRATCH_B, b_bytes(&g, nc_max, kb)), nc_max, kb))
+    if (!b_layout(&g, (char *)tc_thread_scratch(TC_SCRATCH_B, b_bytes(&g, nc_max, kb)), nc_max, kb))
         return -1;
     if (buffered_c(&pb, kr, es)) {
         g.cbuf_rs = nc_max;
-        g.cbuf = (char *)thread_scratch(SCRATCH_C, (size_t)(pb.m * nc_max) * es);
-        g.runs = (column_run *)thread_scratch(SCRATCH_RUNS, sizeof(column_run) * (size_t)nc_max);
+        g.cbuf = (char *)tc_thread_scratch(TC_SCRATCH_C, (size_t)(pb.m * nc_max) * es);
+        g.runs = (column_run *)tc_thread_scratch(TC_SCRATCH_RUNS, sizeof(column_run) * (size_t)nc_max);
         if (!g.cbuf || !g.runs)
             return -1;
     }

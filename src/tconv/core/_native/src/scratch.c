@@ -1,0 +1,83 @@
+/* scratch.c: per-thread buffers kept between calls (see scratch.h). */
+#define _DEFAULT_SOURCE
+#include "scratch.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "tc_common.h"
+
+typedef struct {
+    void *ptr[TC_SCRATCH_SLOTS];
+    size_t size[TC_SCRATCH_SLOTS];
+} scratch;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+    scratch *s = (scratch *)p;
+    for (int i = 0; i < TC_SCRATCH_SLOTS; ++i)
+        free(s->ptr[i]);
+    free(s);
+}
+
+static void scratch_make_key(void) { pthread_key_create(&scratch_key, scratch_free); }
+
+/* Buffers of 1 MiB and more go on 2 MiB boundaries and ask for transparent huge pages: the
+ * micro-kernel walks a whole panel per call, and 4 KiB pages would cost a TLB miss per 4 KiB. */
+static void *alloc_panel(size_t size)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (size < ((size_t)1 << 20))
+        return aligned_alloc(TC_ALIGN, (size + TC_ALIGN - 1) / TC_ALIGN * TC_ALIGN);
+    size = (size + huge - 1) / huge * huge;
+    void *p = aligned_alloc(huge, size);
+#ifdef MADV_HUGEPAGE
+    if (p)
+        madvise(p, size, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+static scratch *this_thread(void)
+{
+    pthread_once(&scratch_once, scratch_make_key);
+    scratch *s = (scratch *)pthread_getspecific(scratch_key);
+    if (!s) {
+        s = (scratch *)calloc(1, sizeof(scratch));
+        if (!s || pthread_setspecific(scratch_key, s) != 0) {
+            free(s);
+            return NULL;
+        }
+    }
+    return s;
+}
+
+void *tc_thread_scratch(int slot, size_t size)
+{
+    scratch *s = this_thread();
+    if (!s || slot < 0 || slot >= TC_SCRATCH_SLOTS)
+        return NULL;
+    if (s->size[slot] < size) {
+        free(s->ptr[slot]);
+        s->ptr[slot] = alloc_panel(size);
+        s->size[slot] = s->ptr[slot] ? size : 0;
+    }
+    return s->ptr[slot];
+}
+
+void *tc_call_buffer(int slot, size_t size)
+{
+    size = size ? size : 1;
+    return size <= TC_CALL_KEEP ? tc_thread_scratch(slot, size) : alloc_panel(size);
+}
+
+void tc_call_release(int slot, void *p)
+{
+    scratch *s = p ? (scratch *)pthread_getspecific(scratch_key) : NULL;
+    if (p && !(s && slot >= 0 && slot < TC_SCRATCH_SLOTS && s->ptr[slot] == p))
+        free(p);
+}
