@@ -4,6 +4,7 @@
  * the weights of one group (and, for conv_transpose, the taps of one phase) through a table. */
 #include "conv.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* Is column j's patch element q inside the source?  (Every axis in range, and the index itself,
@@ -227,43 +228,98 @@ void tc_pack_gather(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff
 
 #define WTABLE_AHEAD 16
 
+/* n (at most 16) consecutive elements, with the copy unrolled for the register tiles' heights */
+#define COPY_SHORT(T)                                                                            \
+    static inline void copy_short_##T(T *restrict d, const T *restrict s, ptrdiff_t n)            \
+    {                                                                                            \
+        switch (n) {                                                                             \
+        case 4: for (int i = 0; i < 4; ++i) d[i] = s[i]; return;                                 \
+        case 6: for (int i = 0; i < 6; ++i) d[i] = s[i]; return;                                 \
+        case 8: for (int i = 0; i < 8; ++i) d[i] = s[i]; return;                                 \
+        case 12: for (int i = 0; i < 12; ++i) d[i] = s[i]; return;                               \
+        case 14: for (int i = 0; i < 14; ++i) d[i] = s[i]; return;                               \
+        case 16: for (int i = 0; i < 16; ++i) d[i] = s[i]; return;                               \
+        default: for (ptrdiff_t i = 0; i < n; ++i) d[i] = s[i];                                  \
+        }                                                                                        \
+    }
+
+/* n (at most 16) elements st apart, unrolled likewise */
+#define COPY_STRIDED(T)                                                                          \
+    static inline void copy_strided_##T(T *restrict d, const T *restrict s, ptrdiff_t st, ptrdiff_t n) \
+    {                                                                                            \
+        switch (n) {                                                                             \
+        case 4: for (int i = 0; i < 4; ++i) d[i] = s[i * st]; return;                           \
+        case 6: for (int i = 0; i < 6; ++i) d[i] = s[i * st]; return;                           \
+        case 8: for (int i = 0; i < 8; ++i) d[i] = s[i * st]; return;                           \
+        case 12: for (int i = 0; i < 12; ++i) d[i] = s[i * st]; return;                         \
+        case 14: for (int i = 0; i < 14; ++i) d[i] = s[i * st]; return;                         \
+        case 16: for (int i = 0; i < 16; ++i) d[i] = s[i * st]; return;                         \
+        default: for (ptrdiff_t i = 0; i < n; ++i) d[i] = s[i * st];                             \
+        }                                                                                        \
+    }
+
+COPY_SHORT(float)
+COPY_SHORT(double)
+COPY_STRIDED(float)
+COPY_STRIDED(double)
+
+/* Four ways to pack A through its table (the table's fields read into locals first: the build has
+ * no strict aliasing, so every store into the panel would otherwise reload them):
+ *   the panel's rows consecutive in every depth step (a depth-major weight matrix, or a row table of
+ *     consecutive offsets: the phases of one output channel when every phase reads the same cells):
+ *     one short copy per step;
+ *   rows a stride apart over consecutive depth runs (a weight gradient's A): the ISA's transpose;
+ *   rows a stride apart otherwise: a strided copy per step, each row's line fetched WTABLE_AHEAD
+ *     steps ahead, once per line (the taps of one channel share their rows' lines);
+ *   any other row table: element by element. */
 #define PACK_WTABLE(T)                                                                           \
     static void pack_wtable_##T(const tc_wtable *t, ptrdiff_t r0, ptrdiff_t rows, ptrdiff_t p0,  \
                                 ptrdiff_t depth, int width, T *dst, tc_pack_rm fast)            \
     {                                                                                            \
-        const T *w = (const T *)t->w;                                                            \
-        if (fast && !t->rowoff && t->rs > 1 && rows <= 16 && depth >= 16 &&                      \
-            consecutive(t->qoff + p0, 16) == 16) { /* rows a stride apart, depth runs consecutive    \
-                                                      (a weight gradient's A): the ISA's transpose */ \
+        const T *const w = (const T *)t->w;                                                      \
+        const int64_t *const qoff = t->qoff + p0, *const rowoff = t->rowoff ? t->rowoff + r0 : NULL; \
+        const ptrdiff_t rs = t->rs, line = 64 / (ptrdiff_t)sizeof(T);                            \
+        if ((rowoff ? consecutive(rowoff, rows) == rows : rs == 1) && width <= 16) {             \
+            const T *wr = w + (rowoff ? rowoff[0] : r0);                                         \
+            for (ptrdiff_t p = 0; p < depth; ++p) {                                              \
+                T *d = dst + p * width;                                                          \
+                copy_short_##T(d, wr + qoff[p], rows);                                           \
+                for (ptrdiff_t i = rows; i < width; ++i)                                         \
+                    d[i] = 0;                                                                    \
+            }                                                                                    \
+        } else if (fast && !rowoff && rs > 1 && rows <= 16 && depth >= 16 && consecutive(qoff, 16) == 16) { \
             for (ptrdiff_t p = 0; p < depth;) {                                                  \
-                ptrdiff_t len = consecutive(t->qoff + p0 + p, depth - p);                        \
-                fast(w + t->qoff[p0 + p] + r0 * t->rs, t->rs, len, (int)rows, dst + p * width, width); \
+                ptrdiff_t len = consecutive(qoff + p, depth - p);                                \
+                fast(w + qoff[p] + r0 * rs, rs, len, (int)rows, dst + p * width, width);         \
                 for (ptrdiff_t q = p; q < p + len; ++q)                                          \
                     for (ptrdiff_t i = rows; i < width; ++i)                                     \
                         dst[q * width + i] = 0;                                                  \
                 p += len;                                                                        \
             }                                                                                    \
-            return;                                                                              \
-        }                                                                                        \
-        for (ptrdiff_t p = 0; p < depth; ++p) {                                                  \
-            const T *wq = w + t->qoff[p0 + p];                                                   \
-            T *d = dst + p * width;                                                              \
-            if (t->rowoff) /* a row table */                                                     \
-                for (ptrdiff_t i = 0; i < rows; ++i)                                             \
-                    d[i] = wq[t->rowoff[r0 + i]];                                                \
-            else if (t->rs == 1) /* a depth-major weight matrix: one short copy */               \
-                for (ptrdiff_t i = 0; i < rows; ++i)                                             \
-                    d[i] = wq[r0 + i];                                                           \
-            else {                                                                               \
-                const T *ahead = w + t->qoff[p0 + (p + WTABLE_AHEAD < depth ? p + WTABLE_AHEAD : p)];   \
-                for (ptrdiff_t i = 0; i < rows; ++i) { /* rows a stride apart: a line each, fetched  \
-                                                          WTABLE_AHEAD depth steps ahead */       \
-                    __builtin_prefetch(ahead + (r0 + i) * t->rs, 0, 3);                          \
-                    d[i] = wq[(r0 + i) * t->rs];                                                 \
+        } else if (!rowoff && width <= 16) {                                                     \
+            const T *wr = w + r0 * rs;                                                           \
+            ptrdiff_t fetched = PTRDIFF_MIN; /* the depth offset last prefetched */              \
+            for (ptrdiff_t p = 0; p < depth; ++p) {                                              \
+                T *d = dst + p * width;                                                          \
+                ptrdiff_t qa = qoff[p + WTABLE_AHEAD < depth ? p + WTABLE_AHEAD : p];            \
+                if (qa < fetched || qa - fetched >= line) {                                      \
+                    for (ptrdiff_t i = 0; i < rows; ++i)                                         \
+                        __builtin_prefetch(wr + qa + i * rs, 0, 3);                              \
+                    fetched = qa;                                                                \
                 }                                                                                \
+                copy_strided_##T(d, wr + qoff[p], rs, rows);                                     \
+                for (ptrdiff_t i = rows; i < width; ++i)                                         \
+                    d[i] = 0;                                                                    \
             }                                                                                    \
-            for (ptrdiff_t i = rows; i < width; ++i)                                             \
-                d[i] = 0;                                                                        \
+        } else {                                                                                 \
+            for (ptrdiff_t p = 0; p < depth; ++p) {                                              \
+                const T *wq = w + qoff[p];                                                       \
+                T *d = dst + p * width;                                                          \
+                for (ptrdiff_t i = 0; i < rows; ++i)                                             \
+                    d[i] = rowoff ? wq[rowoff[i]] : wq[(r0 + i) * rs];                           \
+                for (ptrdiff_t i = rows; i < width; ++i)                                         \
+                    d[i] = 0;                                                                    \
+            }                                                                                    \
         }                                                                                        \
     }
 
