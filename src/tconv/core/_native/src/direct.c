@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "pool.h"
+#include "scratch.h"
 
 #define QB 256               /* accumulator cells per block (2 KiB of doubles) */
 #define GROUP 8              /* terms per pass over the block */
@@ -777,7 +778,7 @@ static char *weight_by_tap(const tc_direct_problem *p)
 {
     const ptrdiff_t es = (ptrdiff_t)dt_size(p->dtype), cxg = p->cx / p->groups, cyg = p->cy / p->groups;
     const ptrdiff_t kk = p->k[0] * p->k[1] * p->k[2];
-    char *wt = (char *)malloc((size_t)(p->cy * cxg * kk * es) + 1);
+    char *wt = (char *)tc_call_buffer(TC_SCRATCH_WEIGHTS, (size_t)(p->cy * cxg * kk * es));
     if (!wt)
         return NULL;
     for (ptrdiff_t cy = 0; cy < p->cy; ++cy) {
@@ -808,7 +809,7 @@ int tc_direct_conv_transpose_taps(const tc_direct_loops *k, const tc_direct_prob
     c.wt = wt ? wt : p->w;
     c.wt_hi = c.wt + p->cy * (p->cx / p->groups) * p->k[0] * p->k[1] * p->k[2] * (ptrdiff_t)dt_size(p->dtype);
     int rc = run_transpose(&c, threads);
-    free(wt);
+    tc_call_release(TC_SCRATCH_WEIGHTS, wt);
     return rc;
 }
 

@@ -27,6 +27,7 @@
 
 #include "gemm.h"
 #include "pool.h"
+#include "scratch.h"
 
 #define ROWS_CHUNK 128      /* float32 terms summed in float32 before the float64 total */
 #define ROWS_MAX_CELLS 256  /* the most cells of one tile (R * NQ), for the stack buffers */
@@ -195,7 +196,7 @@ static char *weight_by_output(const tc_direct_problem *p)
 {
     const ptrdiff_t es = (ptrdiff_t)tc_dtype_size(p->dtype), cxg = p->cx / p->groups, cyg = p->cy / p->groups;
     const ptrdiff_t kk = p->k[0] * p->k[1] * p->k[2];
-    char *a = (char *)malloc((size_t)(p->cx * cyg * kk * es) + 1);
+    char *a = (char *)tc_call_buffer(TC_SCRATCH_WEIGHTS, (size_t)(p->cx * cyg * kk * es));
     if (!a)
         return NULL;
     for (ptrdiff_t cx = 0; cx < p->cx; ++cx)
@@ -264,6 +265,6 @@ int tc_rows_try(const tc_direct_loops *k, const tc_direct_problem *p, int transp
     tc_team_end(&team);
     free(c.patches);
     free(offs);
-    free(wt);
+    tc_call_release(TC_SCRATCH_WEIGHTS, wt);
     return ok ? 1 : -1;
 }

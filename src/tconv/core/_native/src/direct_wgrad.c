@@ -22,6 +22,7 @@
 
 #include "gemm.h"
 #include "pool.h"
+#include "scratch.h"
 
 #define WG_CHUNK 128                  /* float32 terms summed in float32 before the float64 total */
 #define WG_COPY_MAX ((ptrdiff_t)256 << 20) /* bytes of the padded x copy */
@@ -185,7 +186,7 @@ int tc_wgrad_rows_try(const tc_direct_loops *k, const tc_direct_problem *p, int 
      * shape alone, so the result is the same on any thread count */
     c.splits = max_pd(1, min_pd((c.rows + WG_SPLIT_ROWS - 1) / WG_SPLIT_ROWS, WG_PARTS_MAX / (c.tiles * c.R * c.NQ)));
     c.offs = (ptrdiff_t *)malloc((size_t)WG_COLS * sizeof(ptrdiff_t) + 1);
-    c.xp = (char *)malloc((size_t)(p->n * p->cx * p->x[0] * c.P1 * c.P2 * c.es) + 1);
+    c.xp = (char *)tc_call_buffer(TC_SCRATCH_COPY, (size_t)(p->n * p->cx * p->x[0] * c.P1 * c.P2 * c.es));
     c.part = (double *)malloc((size_t)(c.tiles * c.splits * c.R * c.NQ) * sizeof(double) + 1);
     int ok = c.offs && c.xp && c.part;
     if (ok) {
@@ -199,7 +200,7 @@ int tc_wgrad_rows_try(const tc_direct_loops *k, const tc_direct_problem *p, int 
         wg_store(&c);
     }
     free(c.part);
-    free(c.xp);
+    tc_call_release(TC_SCRATCH_COPY, c.xp);
     free(c.offs);
     return ok ? 1 : -1;
 }

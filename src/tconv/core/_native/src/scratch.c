@@ -11,6 +11,7 @@
 typedef struct {
     void *ptr[TC_SCRATCH_SLOTS];
     size_t size[TC_SCRATCH_SLOTS];
+    unsigned char lent[TC_SCRATCH_SLOTS]; /* a call slot handed out by tc_call_buffer, not yet back */
 } scratch;
 
 static pthread_key_t scratch_key;
@@ -72,12 +73,22 @@ void *tc_thread_scratch(int slot, size_t size)
 void *tc_call_buffer(int slot, size_t size)
 {
     size = size ? size : 1;
-    return size <= TC_CALL_KEEP ? tc_thread_scratch(slot, size) : alloc_panel(size);
+    scratch *s = size <= TC_CALL_KEEP ? this_thread() : NULL;
+    if (!s || slot < 0 || slot >= TC_SCRATCH_SLOTS || s->lent[slot])
+        return alloc_panel(size); /* large, or the slot already lent (a nested call): its own */
+    void *p = tc_thread_scratch(slot, size);
+    s->lent[slot] = p != NULL;
+    return p;
 }
 
 void tc_call_release(int slot, void *p)
 {
-    scratch *s = p ? (scratch *)pthread_getspecific(scratch_key) : NULL;
-    if (p && !(s && slot >= 0 && slot < TC_SCRATCH_SLOTS && s->ptr[slot] == p))
+    if (!p)
+        return;
+    pthread_once(&scratch_once, scratch_make_key);
+    scratch *s = (scratch *)pthread_getspecific(scratch_key);
+    if (s && slot >= 0 && slot < TC_SCRATCH_SLOTS && s->lent[slot] && s->ptr[slot] == p)
+        s->lent[slot] = 0;
+    else
         free(p);
 }

@@ -16,8 +16,8 @@ enum {
     TC_SCRATCH_B,       /* gemm.c: a column task's packed B panel */
     TC_SCRATCH_C,       /* gemm.c: a column task's buffered C */
     TC_SCRATCH_RUNS,    /* gemm.c: a column task's column runs */
-    TC_SCRATCH_WEIGHTS, /* a call's packed weights (conv_run, brgemm) */
-    TC_SCRATCH_COPY,    /* a call's copy of its input (brgemm's channels-last copy) */
+    TC_SCRATCH_WEIGHTS, /* a call's packed or re-laid weights (conv_run, brgemm, direct) */
+    TC_SCRATCH_COPY,    /* a call's copy of its input (brgemm's channels-last copy, direct_wgrad's padded one) */
     TC_SCRATCH_SLOTS
 };
 
@@ -29,7 +29,8 @@ enum {
 void *tc_thread_scratch(int slot, size_t size);
 
 /* A buffer of `size` bytes for one call on this thread (the kept slot, or a fresh one above
- * TC_CALL_KEEP); NULL if memory ran out.  Hand it back with tc_call_release(slot, p) (NULL is fine). */
+ * TC_CALL_KEEP or while the slot is already lent); NULL if memory ran out.  Hand it back with
+ * tc_call_release(slot, p) (NULL is fine). */
 void *tc_call_buffer(int slot, size_t size);
 void tc_call_release(int slot, void *p);
 
