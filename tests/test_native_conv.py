@@ -22,6 +22,11 @@ CASES = [  # (weight shape, input shape of conv_transpose, keyword arguments)
     ((5, 7, 1, 16), (3, 40), dict(stride=(1, 8), padding=(0, 4))),
     ((4, 4, 3, 3), (20, 33), dict(padding=((3, 0), (0, 2)), dilation=2)),
     ((2, 9, 5), (3,), dict(stride=4, padding=5)),
+    # the weight packer's row tables: the phases of one part at rows (output channel, phase), their
+    # first taps 0, 1, 4, 5 (not consecutive: element by element) and 0..3 (consecutive, 4 rows, fewer
+    # than a register tile: one short copy per depth step, the rest of the panel zero)
+    ((6, 7, 4, 4), (9, 10), dict(stride=2)),
+    ((7, 1, 12), (20,), dict(stride=4)),
     ((3, 5, 16), (2600,), dict(stride=8, padding=4)),  # two parts of 7800 columns: run block by block
     # more taps than the packer keeps on the stack (64): its tables read in place, edges masked
     ((1, 1, 31, 31), (21, 40), dict(stride=2, padding=14)),  # 256 taps a phase, one channel
