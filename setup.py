@@ -23,7 +23,7 @@ ISA_GROUPS = {
     "gemm_avx2.c": ["-mavx2", "-mfma"],
 } if X86 else {}
 DEPENDS = [f"{SRC}/{f}" for f in ("tc_common.h", "buffer.h", "gemm.h", "pool.h", "cpu.h", "conv.h", "gemm_kernel.inc",
-                                    "ukernel.inc", "fmachain.inc", "pack_ind.inc", "binding.h")]
+                                    "ukernel.inc", "fmachain.inc", "pack_ind.inc", "binding.h", "scratch.h")]
 
 # the direct convolutions (issue 19): drivers and binding in COMMON, the loops per ISA, plain C
 # vectorised by the compiler: fused multiply-adds, `omp simd` pragmas only (no OpenMP runtime)

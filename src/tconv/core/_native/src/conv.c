@@ -4,7 +4,6 @@
  * the weights of one group (and, for conv_transpose, the taps of one phase) through a table. */
 #include "conv.h"
 
-#include <stdint.h>
 #include <string.h>
 
 /* Is column j's patch element q inside the source?  (Every axis in range, and the index itself,
@@ -298,11 +297,11 @@ COPY_STRIDED(double)
             }                                                                                    \
         } else if (!rowoff && width <= 16) {                                                     \
             const T *wr = w + r0 * rs;                                                           \
-            ptrdiff_t fetched = PTRDIFF_MIN; /* the depth offset last prefetched */              \
+            ptrdiff_t fetched = 0; /* the depth offset last prefetched (p > 0) */                 \
             for (ptrdiff_t p = 0; p < depth; ++p) {                                              \
                 T *d = dst + p * width;                                                          \
                 ptrdiff_t qa = qoff[p + WTABLE_AHEAD < depth ? p + WTABLE_AHEAD : p];            \
-                if (qa < fetched || qa - fetched >= line) {                                      \
+                if (p == 0 || qa < fetched || qa - fetched >= line) {                            \
                     for (ptrdiff_t i = 0; i < rows; ++i)                                         \
                         __builtin_prefetch(wr + qa + i * rs, 0, 3);                              \
                     fetched = qa;                                                                \
