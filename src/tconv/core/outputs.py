@@ -33,6 +33,8 @@ import threading
 
 import numpy as np
 
+from . import _native
+
 __all__ = ["empty", "release", "RECYCLE_MIN", "RECYCLE_MAX_BYTES"]
 
 #: outputs at least this large are recycled (glibc's largest mmap threshold, 32 MiB)
@@ -85,7 +87,9 @@ def empty(shape: tuple[int, ...], dtype) -> np.ndarray:
 
 
 def release() -> None:
-    """Frees the kept buffers that no array uses."""
+    """Frees the kept buffers that no array uses, and the calling thread's kept call buffers of the
+    compiled core (:func:`tconv.core._native.release_scratch`)."""
     with _LOCK:
         used = [i for i in range(len(_KEPT)) if not _free(i)]
         _KEPT[:] = [_KEPT[i] for i in used]
+    _native.release_scratch()

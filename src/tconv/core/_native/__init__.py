@@ -34,7 +34,8 @@ import numpy as np
 from ...errors import TconvError, TconvTypeError
 
 __all__ = ["available", "state", "info", "isas", "get_isa", "set_isa", "use_isa", "hold", "set_num_threads",
-           "get_num_threads", "gemm", "fma_peak", "ISAS", "disabled", "direct", "brgemm", "im2col", "col2im"]
+           "get_num_threads", "gemm", "fma_peak", "ISAS", "disabled", "direct", "brgemm", "im2col", "col2im",
+           "release_scratch"]
 
 #: every instruction set the extension is built for, best first
 ISAS = ("avx512", "avx2", "generic")
@@ -206,6 +207,17 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """The pool's size (1 when the compiled core is unavailable)."""
     return _ext.get_num_threads() if _ext is not None else 1
+
+
+def release_scratch() -> int:
+    """Frees the calling thread's kept call buffers (the weights packed for a call, brgemm's input copy:
+    up to 32 MiB each, kept so that the next call reuses them); returns the bytes freed (0 without the
+    compiled core). The next call on this thread allocates them again.
+
+    >>> release_scratch() >= 0
+    True
+    """
+    return int(_ext.release_scratch()) if _ext is not None else 0
 
 
 def info() -> dict[str, Any]:

@@ -16,6 +16,7 @@
 #include "direct_py.h"
 #include "gemm.h"
 #include "pool.h"
+#include "scratch.h"
 
 #define TC_MAX_ISAS 4
 
@@ -424,6 +425,14 @@ static PyObject *py_get_num_threads(PyObject *self, PyObject *noargs)
     return PyLong_FromLong(tc_pool_threads());
 }
 
+/* release_scratch(): this thread's kept call buffers freed; the bytes freed */
+static PyObject *py_release_scratch(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    return PyLong_FromSize_t(tc_call_slots_free());
+}
+
 static PyMethodDef methods[] = {
     {"gemm", py_gemm, METH_VARARGS, "gemm(a, b, c, alpha, beta, threads): c = alpha*a@b + beta*c"},
     {"conv_gemm", py_conv_gemm, METH_VARARGS, "one implicit GEMM of a convolution (tables from Python)"},
@@ -435,6 +444,7 @@ static PyMethodDef methods[] = {
     {"_set_blocks", py_set_blocks, METH_VARARGS, "retune the cache blocks of the current ISA (benchmarks)"},
     {"set_num_threads", py_set_num_threads, METH_O, "the pool's size from the next call on"},
     {"get_num_threads", py_get_num_threads, METH_NOARGS, "the pool's size"},
+    {"release_scratch", py_release_scratch, METH_NOARGS, "free this thread's kept call buffers; the bytes freed"},
     {"pool_hold", py_pool_hold, METH_O, "pool_hold(1 | -1): keep idle workers spinning during one call"},
     TC_DIRECT_METHODS
     {NULL, NULL, 0, NULL},

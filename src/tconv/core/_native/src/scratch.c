@@ -92,3 +92,19 @@ void tc_call_release(int slot, void *p)
     else
         free(p);
 }
+
+size_t tc_call_slots_free(void)
+{
+    pthread_once(&scratch_once, scratch_make_key);
+    scratch *s = (scratch *)pthread_getspecific(scratch_key);
+    size_t freed = 0;
+    for (int slot = TC_SCRATCH_WEIGHTS; s && slot <= TC_SCRATCH_COPY; ++slot) {
+        if (s->lent[slot])
+            continue;
+        freed += s->size[slot];
+        free(s->ptr[slot]);
+        s->ptr[slot] = NULL;
+        s->size[slot] = 0;
+    }
+    return freed;
+}

@@ -34,4 +34,7 @@ void *tc_thread_scratch(int slot, size_t size);
 void *tc_call_buffer(int slot, size_t size);
 void tc_call_release(int slot, void *p);
 
+/* Frees this thread's kept call slots (none is lent between calls); returns the bytes freed. */
+size_t tc_call_slots_free(void);
+
 #endif
