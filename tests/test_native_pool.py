@@ -166,7 +166,8 @@ def test_repeated_calls_reuse_their_buffers():
 def test_release_frees_the_kept_call_buffers():
     """``tconv.core.outputs.release()`` also frees the calling thread's kept call buffers: after a call
     that packed 23 MiB of weights (kept, under the 32 MiB limit), the process's resident memory drops by
-    about that much; a second release frees nothing, and the next call allocates them again."""
+    about that much (not measured under AddressSanitizer, which holds freed memory back); a second
+    release frees nothing, and the next call keeps them again."""
     code = textwrap.dedent("""
         import os, numpy as np, tconv
         from tconv.core import _native, outputs
@@ -188,6 +189,7 @@ def test_release_frees_the_kept_call_buffers():
                           env=dict(os.environ, TCONV_NUM_THREADS="2"))
     assert proc.returncode == 0, proc.stderr
     weights, dropped, again, third, err = map(float, proc.stdout.split())
-    assert dropped > 0.8 * weights, (dropped, weights)   # the packed weights: about the weight's size
-    assert again == 0 and third > 0.8 * weights          # nothing left to free; the next call kept them again
+    assert again == 0 and third > 0.8 * weights  # release() left nothing to free; the next call kept them again
+    if "libasan" not in os.environ.get("LD_PRELOAD", ""):  # AddressSanitizer holds freed memory back (make sanitize)
+        assert dropped > 0.8 * weights, (dropped, weights)  # the packed weights: about the weight's size
     assert err < 1e-5
