@@ -227,22 +227,7 @@ void tc_pack_gather(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff
 
 #define WTABLE_AHEAD 16
 
-/* n (at most 16) consecutive elements, with the copy unrolled for the register tiles' heights */
-#define COPY_SHORT(T)                                                                            \
-    static inline void copy_short_##T(T *restrict d, const T *restrict s, ptrdiff_t n)            \
-    {                                                                                            \
-        switch (n) {                                                                             \
-        case 4: for (int i = 0; i < 4; ++i) d[i] = s[i]; return;                                 \
-        case 6: for (int i = 0; i < 6; ++i) d[i] = s[i]; return;                                 \
-        case 8: for (int i = 0; i < 8; ++i) d[i] = s[i]; return;                                 \
-        case 12: for (int i = 0; i < 12; ++i) d[i] = s[i]; return;                               \
-        case 14: for (int i = 0; i < 14; ++i) d[i] = s[i]; return;                               \
-        case 16: for (int i = 0; i < 16; ++i) d[i] = s[i]; return;                               \
-        default: for (ptrdiff_t i = 0; i < n; ++i) d[i] = s[i];                                  \
-        }                                                                                        \
-    }
-
-/* n (at most 16) elements st apart, unrolled likewise */
+/* n elements st apart (st 1: consecutive), the copy unrolled for the register tiles' heights */
 #define COPY_STRIDED(T)                                                                          \
     static inline void copy_strided_##T(T *restrict d, const T *restrict s, ptrdiff_t st, ptrdiff_t n) \
     {                                                                                            \
@@ -257,8 +242,6 @@ void tc_pack_gather(const tc_packer *self, ptrdiff_t r0, ptrdiff_t rows, ptrdiff
         }                                                                                        \
     }
 
-COPY_SHORT(float)
-COPY_SHORT(double)
 COPY_STRIDED(float)
 COPY_STRIDED(double)
 
@@ -278,11 +261,11 @@ COPY_STRIDED(double)
         const T *const w = (const T *)t->w;                                                      \
         const int64_t *const qoff = t->qoff + p0, *const rowoff = t->rowoff ? t->rowoff + r0 : NULL; \
         const ptrdiff_t rs = t->rs, line = 64 / (ptrdiff_t)sizeof(T);                            \
-        if ((rowoff ? consecutive(rowoff, rows) == rows : rs == 1) && width <= 16) {             \
+        if (rowoff ? consecutive(rowoff, rows) == rows : rs == 1) {                              \
             const T *wr = w + (rowoff ? rowoff[0] : r0);                                         \
             for (ptrdiff_t p = 0; p < depth; ++p) {                                              \
                 T *d = dst + p * width;                                                          \
-                copy_short_##T(d, wr + qoff[p], rows);                                           \
+                copy_strided_##T(d, wr + qoff[p], 1, rows);                                      \
                 for (ptrdiff_t i = rows; i < width; ++i)                                         \
                     d[i] = 0;                                                                    \
             }                                                                                    \
@@ -295,7 +278,7 @@ COPY_STRIDED(double)
                         dst[q * width + i] = 0;                                                  \
                 p += len;                                                                        \
             }                                                                                    \
-        } else if (!rowoff && width <= 16) {                                                     \
+        } else if (!rowoff) {                                                                    \
             const T *wr = w + r0 * rs;                                                           \
             ptrdiff_t fetched = 0; /* the depth offset last prefetched (p > 0) */                 \
             for (ptrdiff_t p = 0; p < depth; ++p) {                                              \
@@ -315,7 +298,7 @@ COPY_STRIDED(double)
                 const T *wq = w + qoff[p];                                                       \
                 T *d = dst + p * width;                                                          \
                 for (ptrdiff_t i = 0; i < rows; ++i)                                             \
-                    d[i] = rowoff ? wq[rowoff[i]] : wq[(r0 + i) * rs];                           \
+                    d[i] = wq[rowoff[i]];                                                        \
                 for (ptrdiff_t i = rows; i < width; ++i)                                         \
                     d[i] = 0;                                                                    \
             }                                                                                    \

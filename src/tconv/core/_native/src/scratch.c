@@ -43,10 +43,17 @@ static void *alloc_panel(size_t size)
     return p;
 }
 
-static scratch *this_thread(void)
+/* This thread's slots, or NULL when it has none yet. */
+static scratch *current(void)
 {
     pthread_once(&scratch_once, scratch_make_key);
-    scratch *s = (scratch *)pthread_getspecific(scratch_key);
+    return (scratch *)pthread_getspecific(scratch_key);
+}
+
+/* This thread's slots, made on first use; NULL if memory ran out. */
+static scratch *this_thread(void)
+{
+    scratch *s = current();
     if (!s) {
         s = (scratch *)calloc(1, sizeof(scratch));
         if (!s || pthread_setspecific(scratch_key, s) != 0) {
@@ -57,11 +64,9 @@ static scratch *this_thread(void)
     return s;
 }
 
-void *tc_thread_scratch(int slot, size_t size)
+/* s's buffer `slot`, grown to at least `size` bytes; NULL if memory ran out. */
+static void *grown(scratch *s, int slot, size_t size)
 {
-    scratch *s = this_thread();
-    if (!s || slot < 0 || slot >= TC_SCRATCH_SLOTS)
-        return NULL;
     if (s->size[slot] < size) {
         free(s->ptr[slot]);
         s->ptr[slot] = alloc_panel(size);
@@ -70,13 +75,19 @@ void *tc_thread_scratch(int slot, size_t size)
     return s->ptr[slot];
 }
 
+void *tc_thread_scratch(int slot, size_t size)
+{
+    scratch *s = this_thread();
+    return s && slot >= 0 && slot < TC_SCRATCH_SLOTS ? grown(s, slot, size) : NULL;
+}
+
 void *tc_call_buffer(int slot, size_t size)
 {
     size = size ? size : 1;
     scratch *s = size <= TC_CALL_KEEP ? this_thread() : NULL;
     if (!s || slot < 0 || slot >= TC_SCRATCH_SLOTS || s->lent[slot])
         return alloc_panel(size); /* large, or the slot already lent (a nested call): its own */
-    void *p = tc_thread_scratch(slot, size);
+    void *p = grown(s, slot, size);
     s->lent[slot] = p != NULL;
     return p;
 }
@@ -85,8 +96,7 @@ void tc_call_release(int slot, void *p)
 {
     if (!p)
         return;
-    pthread_once(&scratch_once, scratch_make_key);
-    scratch *s = (scratch *)pthread_getspecific(scratch_key);
+    scratch *s = current();
     if (s && slot >= 0 && slot < TC_SCRATCH_SLOTS && s->lent[slot] && s->ptr[slot] == p)
         s->lent[slot] = 0;
     else
@@ -95,8 +105,7 @@ void tc_call_release(int slot, void *p)
 
 size_t tc_call_slots_free(void)
 {
-    pthread_once(&scratch_once, scratch_make_key);
-    scratch *s = (scratch *)pthread_getspecific(scratch_key);
+    scratch *s = current();
     size_t freed = 0;
     for (int slot = TC_SCRATCH_WEIGHTS; s && slot <= TC_SCRATCH_COPY; ++slot) {
         if (s->lent[slot])
