@@ -108,7 +108,8 @@ static ptrdiff_t axis_phases(br_call *c, int a, ptrdiff_t *mem)
     for (ptrdiff_t r = 0; r < x->nph; ++r) {
         x->count[r] = c->transpose ? (O > r ? (O - r + s - 1) / s : 0) : O;
         x->start[r] = n;
-        for (ptrdiff_t t = 0; t < k; ++t) {
+        for (ptrdiff_t u = 0; u < k; ++u) { /* taps in the order of their offsets (rising in the copy) */
+            const ptrdiff_t t = c->transpose ? k - 1 - u : u;
             ptrdiff_t v = c->transpose ? r + lo - t * d : t * d - lo;
             if (c->transpose && (v % s + s) % s != 0)
                 continue;
