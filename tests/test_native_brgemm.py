@@ -90,6 +90,39 @@ def test_brgemm_on_random_geometries(isa, seed):
                                   REF.conv_transpose(y, w, geom), dtype, geom)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [25, 56, 57, 62, 64, 71, 7])
+def test_short_tiles_at_the_end_of_a_row(isa, dtype, width):
+    """A long row's last cells in the short register tile (``full_tiles``): widths that split into full
+    and short tiles on every ISA (AVX2 6 + 4 rows, AVX-512 14 + 8, generic 4 + 2), rows short enough to be
+    tiled across in full tiles (7), and a sum long enough for the depth chunks (460 channels x 9 taps); every cell
+    against the float64 reference, the output's cells each written (a NaN-filled buffer comes back finite)."""
+    rng = np.random.default_rng(width)
+    for cin in (8, 460):
+        geom = tconv.conv_geometry((11, cin, 3, 3), (3, width), padding=1)
+        x = rng.standard_normal((2, cin, 3, width))
+        w = rng.standard_normal((11, cin, 3, 3))
+        got = BR.conv(x.astype(dtype), w.astype(dtype), geom)
+        assert_close_to_reference(got, REF.conv(x, w, geom), dtype, geom)
+        out = np.full((2, 11, *geom.y_shape), np.nan, dtype)
+        _native.brgemm("conv", as3(x.astype(dtype), 2), as3(w.astype(dtype), 2), as3(out, 2), (1, *params3(geom)),
+                       threads=2)
+        np.testing.assert_array_equal(out, got)
+
+
+def test_the_split_of_a_row_computes_the_fewest_rows():
+    """``split_tiles`` (the cost model's copy of ``brgemm.c``'s ``full_tiles``) against every way of
+    covering a run with full tiles and then short ones: the fewest rows computed, then the fewest tiles."""
+    from tconv.core.algorithms.brgemm import split_tiles
+
+    for mr, ms in [(6, 4), (14, 8), (4, 2), (6, 0)]:
+        for cells in range(0, 120):
+            best = min((nf * mr + ns * ms, nf + ns) for nf in range(cells // mr + 2) for ns in range(9 if ms else 1)
+                       if nf * mr + ns * ms >= cells and (ns == 0 or nf * mr < cells))
+            assert split_tiles(cells, mr, ms) == (best[1], best[0]), (mr, ms, cells)
+    assert split_tiles(56, 6, 4) == (10, 56)  # R1's rows: 8 x 6 + 2 x 4
+
+
 def test_every_cell_written_and_thread_count_free(isa):
     """The output is fully overwritten (a NaN-filled buffer comes back finite, stride-5 phases without
     taps as zeros) and the result is bit-identical on one and two threads."""

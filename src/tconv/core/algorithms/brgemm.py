@@ -86,10 +86,25 @@ def _axis_phases(geom: ConvGeometry, op: str, ax: int) -> list[tuple[int, int]]:
     return [(-(-(out - r) // s), sum((r + lo - t * d) % s == 0 for t in range(k))) for r in range(min(s, out))]
 
 
-def tile_shape(geom: ConvGeometry, batch: int, op: str, mr: int, nr: int) -> tuple[int, int, int]:
+def split_tiles(cells: int, mr: int, ms: int) -> tuple[int, int]:
+    """``(tiles, rows computed)`` of a run of ``cells`` consecutive cells as full tiles of ``mr`` rows then
+    short ones of ``ms`` (0: none), split so that the tiles compute the fewest rows, then are the fewest
+    (``brgemm.c``'s ``full_tiles``: R1's rows of 56 cells on AVX2 as 8 x 6 + 2 x 4 rather than 10 x 6)."""
+    best = (-(-cells // mr) * mr, -(-cells // mr))
+    ns = 1
+    while ms and ns * ms % mr:  # past lcm(mr, ms) rows full tiles do as well
+        nf = -(-(cells - ns * ms) // mr) if cells > ns * ms else 0
+        nsh = -(-max(0, cells - nf * mr) // ms)
+        best = min(best, (nf * mr + nsh * ms, nf + nsh))
+        ns += 1
+    return best[1], best[0]
+
+
+def tile_shape(geom: ConvGeometry, batch: int, op: str, mr: int, nr: int, ms: int = 0) -> tuple[int, int, int]:
     """``(tile calls, multiply-add slots, tap loops)`` of the call: per phase, tiles of MR consecutive
-    cells of the phase (within a long row, across short ones), one per panel of NR output channels, each
-    ``MR * NR * taps * channels`` slots in one loop over the channels per tap."""
+    cells of the phase (within a long row, its last cells in short tiles of ``ms`` rows where that
+    computes fewer rows: :func:`split_tiles`; across short rows), one per panel of NR output channels, each
+    ``rows * NR * taps * channels`` slots in one loop over the channels per tap."""
     g = geom.groups
     cin = (geom.y_channels if op == "conv_transpose" else geom.x_channels) // g
     cout = (geom.x_channels if op == "conv_transpose" else geom.y_channels) // g
@@ -99,10 +114,15 @@ def tile_shape(geom: ConvGeometry, batch: int, op: str, mr: int, nr: int) -> tup
     phases = [(rows, q2, taps * t) for rows, taps in lead for q2, t in _axis_phases(geom, op, geom.nd - 1)]
     tiles = slots = loops = 0
     for rows, q2, taps in phases:  # a long row's tiles stay in it (brgemm.c's BR_ROW_TILES)
-        n = rows * -(-q2 // mr) if q2 >= ROW_TILES * mr else -(-(rows * q2) // mr)
+        if q2 >= ROW_TILES * mr:
+            n, m = split_tiles(q2, mr, ms)
+            n, m = rows * n, rows * m
+        else:  # tiles across the rows, full ones only
+            n = -(-(rows * q2) // mr)
+            m = n * mr
         tiles += n
         loops += n * taps
-        slots += n * mr * nr * taps * cin
+        slots += m * nr * taps * cin
     per = batch * g * -(-cout // nr)
     return tiles * per, slots * per, loops * per
 
@@ -138,7 +158,7 @@ def cost_terms(geom: ConvGeometry, batch: int, itemsize: int, op: str) -> dict:
     phase writes into every line of the output)."""
     kern = _native.info()["kernels"]["float32" if itemsize == 4 else "float64"]
     batch = max(batch, 1)
-    tiles, slots, loops = tile_shape(geom, batch, op, kern["mr"], kern["nr"])
+    tiles, slots, loops = tile_shape(geom, batch, op, kern["mr"], kern["nr"], kern["short"][0])
     per, chunk = chunk_copy(geom, batch, itemsize, op)
     cached = chunk * per * itemsize <= COPY_CACHED
     scatter = op == "conv_transpose" and math.prod(geom.stride) > 1

@@ -285,24 +285,40 @@ static void prep_task(void *ctx, int task, int thread)
 /* A tile of a long sum: its depth chunks (ph_cb channels over every tap each) summed in a tile buffer
  * (the kernel's full tile, C contiguous), then the buffer's m x ncol cells stored at o + coff[i]
  * (o + i * so without a table). */
-static void long_tile(const br_call *c, tc_rows_a *ra, ptrdiff_t ph, const char *bp, char *o, ptrdiff_t m,
-                      ptrdiff_t ncol, ptrdiff_t so)
+static void long_tile(const br_call *c, tc_rows_a *ra, tc_ukernel_rows kern, ptrdiff_t kmr, ptrdiff_t ph,
+                      const char *bp, char *o, ptrdiff_t m, ptrdiff_t ncol, ptrdiff_t so)
 {
     const ptrdiff_t es = c->es, nr = c->nr, cb = c->ph_cb[ph], plane = c->O[0] * c->O[1] * c->O[2];
     const ptrdiff_t *coff = ra->coff;
     const char *src = (const char *)ra->src;
     _Alignas(TC_ALIGN) double buf[TC_BR_TILE_MAX];
-    TC_CHECK(c->mr * nr * es <= (ptrdiff_t)sizeof(buf));
+    TC_CHECK(kmr <= c->mr && c->mr * nr * es <= (ptrdiff_t)sizeof(buf));
     ra->coff = NULL;
     for (ptrdiff_t c0 = 0; c0 < c->cig; c0 += cb) {
         ra->src = src + c0 * es;
         ra->depth = min_pd(cb, c->cig - c0);
-        c->kr->rows_kernel(ra, bp + c0 * c->ph_taps[ph] * nr * es, buf, nr, 1, c->mr, nr, 1.0, c0 ? 1.0 : 0.0);
+        kern(ra, bp + c0 * c->ph_taps[ph] * nr * es, buf, nr, 1, kmr, nr, 1.0, c0 ? 1.0 : 0.0);
     }
     ra->src = src, ra->depth = c->cig, ra->coff = coff;
     for (ptrdiff_t j = 0; j < ncol; ++j)
         for (ptrdiff_t i = 0; i < m; ++i)
             memcpy(o + (j * plane + (coff ? coff[i] : i * so)) * es, (const char *)buf + (i * nr + j) * es, (size_t)es);
+}
+
+/* A long row of `cells` cells as full tiles (MR) then short ones (MS = short_mr[0], 0: none):
+ * the number of full tiles, chosen so that the tiles compute the fewest rows (then are the fewest).
+ * R1's rows of 56 cells on AVX2 (6 x 16, short 4 x 16) are 8 x 6 + 2 x 4 rather than 10 x 6, the
+ * last of which computed 4 rows for nothing.  brgemm.py's tile_shape counts the same split. */
+static ptrdiff_t full_tiles(ptrdiff_t cells, ptrdiff_t mr, ptrdiff_t ms)
+{
+    ptrdiff_t best = (cells + mr - 1) / mr, rows = best * mr, tiles = best;
+    for (ptrdiff_t ns = 1; ms > 0 && ns * ms % mr != 0; ++ns) { /* past lcm(MR, MS) rows full tiles do as well */
+        const ptrdiff_t nf = cells > ns * ms ? (cells - ns * ms + mr - 1) / mr : 0;
+        const ptrdiff_t nsh = (max_pd(0, cells - nf * mr) + ms - 1) / ms;
+        if (nf * mr + nsh * ms < rows || (nf * mr + nsh * ms == rows && nf + nsh < tiles))
+            best = nf, rows = nf * mr + nsh * ms, tiles = nf + nsh;
+    }
+    return best;
 }
 
 /* the tile's rows: positions p0 .. p0 + MR - 1 of the phase (the last valid one repeated past `cells`),
@@ -351,8 +367,14 @@ static void run_unit(const br_call *c, ptrdiff_t ph, ptrdiff_t u)
         tile_rows(c, r, Q, (ptrdiff_t[3]){q[0], q[1], 0}, 1, roff, coff); /* the row's first cell */
         arow = abase + roff[0] * es, o = obase + coff[0] * es;
     }
-    for (ptrdiff_t p1 = rows ? p0 + Q[2] : min_pd(cells, p0 + BR_BLOCK_TILES * mr), m; p0 < p1; p0 += m) {
-        m = min_pd(mr, p1 - p0);
+    const ptrdiff_t p1 = rows ? p0 + Q[2] : min_pd(cells, p0 + BR_BLOCK_TILES * mr);
+    /* a long row ends in short tiles; a block across short rows stays in full ones (only a phase's last
+     * block is partial there: L1's blocks gained nothing measurable) */
+    const ptrdiff_t ms = rows && c->kr->rows_short ? c->kr->short_mr[0] : 0, nfull = full_tiles(p1 - p0, mr, ms);
+    for (ptrdiff_t m, t = 0; p0 < p1; p0 += m, ++t) {
+        const tc_ukernel_rows kern = t < nfull ? c->kr->rows_kernel : c->kr->rows_short;
+        const ptrdiff_t kmr = t < nfull ? mr : ms;
+        m = min_pd(kmr, p1 - p0);
         if (rows) { /* the tile at cell q2 of the row: the kernel steps from its first cell */
             ra.src = nt ? arow + (p0 - tb * Q[2]) * ra.rs * es : c->copy;
 #ifdef TC_DEBUG
@@ -376,9 +398,9 @@ static void run_unit(const br_call *c, ptrdiff_t ph, ptrdiff_t u)
 #endif
         char *ot = rows ? o + (p0 - tb * Q[2]) * A[2].so * es : obase;
         if (c->ph_cb[ph] >= c->cig) /* one chunk: straight into the output */
-            c->kr->rows_kernel(&ra, bp, ot, A[2].so, plane, m, ncol, 1.0, 0.0);
+            kern(&ra, bp, ot, A[2].so, plane, m, ncol, 1.0, 0.0);
         else
-            long_tile(c, &ra, ph, bp, ot, m, ncol, rows ? A[2].so : 0);
+            long_tile(c, &ra, kern, kmr, ph, bp, ot, m, ncol, rows ? A[2].so : 0);
     }
 }
 

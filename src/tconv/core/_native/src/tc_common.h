@@ -107,6 +107,7 @@ typedef struct {
     tc_ukernel_taps taps_kernel;        /* NULL: B is always packed (masked loads cost too much) */
     tc_ukernel_taps short_taps[2];
     tc_ukernel_rows rows_kernel;        /* the MR x NR tile on A read in place (tc_rows_a) */
+    tc_ukernel_rows rows_short;         /* the same, short_mr[0] x NR: the last cells of a long row */
 } tc_gemm_kernel;
 
 /* The tile for m <= MR rows: the shortest that covers them (0: the full tile, 1 or 2: short_mr[0/1]). */
