@@ -95,16 +95,17 @@ def test_brgemm_on_random_geometries(isa, seed):
 def test_short_tiles_at_the_end_of_a_row(isa, dtype, width):
     """A long row's last cells in the short register tile (``full_tiles``): widths that split into full
     and short tiles on every ISA (AVX2 6 + 4 rows, AVX-512 14 + 8, generic 4 + 2), rows short enough to be
-    tiled across in full tiles (7), and a sum long enough for the depth chunks (460 channels x 9 taps); every cell
-    against the float64 reference, the output's cells each written (a NaN-filled buffer comes back finite)."""
+    tiled across in full tiles (7), and a sum long enough for the depth chunks (460 channels x 9 taps); a full
+    panel of output channels (the ISA's transposed store, AVX2) and a partial one; every cell against the
+    float64 reference, the output's cells each written (a NaN-filled buffer comes back as the plain call's)."""
     rng = np.random.default_rng(width)
     for cin in (8, 460):
-        geom = tconv.conv_geometry((11, cin, 3, 3), (3, width), padding=1)
+        geom = tconv.conv_geometry((21, cin, 3, 3), (3, width), padding=1)  # a full panel of 16 and 5
         x = rng.standard_normal((2, cin, 3, width))
-        w = rng.standard_normal((11, cin, 3, 3))
+        w = rng.standard_normal((21, cin, 3, 3))
         got = BR.conv(x.astype(dtype), w.astype(dtype), geom)
         assert_close_to_reference(got, REF.conv(x, w, geom), dtype, geom)
-        out = np.full((2, 11, *geom.y_shape), np.nan, dtype)
+        out = np.full((2, 21, *geom.y_shape), np.nan, dtype)
         _native.brgemm("conv", as3(x.astype(dtype), 2), as3(w.astype(dtype), 2), as3(out, 2), (1, *params3(geom)),
                        threads=2)
         np.testing.assert_array_equal(out, got)
