@@ -44,6 +44,9 @@ typedef struct {
     ptrdiff_t pack_chunk;    /* columns per B-packing task (a multiple of NR) */
     ptrdiff_t tm, mtiles;    /* row chunks of C tile tasks, each of mtiles / tm register tiles (+1) */
     ptrdiff_t nchunk;        /* columns per C tile task (a multiple of NR) */
+    ptrdiff_t cpanels, ctasks, cextra; /* column-split mode: NR-panels before split_c0 in ctasks tasks, */
+    ptrdiff_t split_c0;      /* the first cextra of them one panel longer; columns [split_c0, n) */
+    int row_parts;           /* in row_parts tasks of whole register tiles of rows (0: none) */
     int tn;                  /* column chunks */
     char *cbuf;              /* C's columns [jc, jc + nc) accumulated here (see buffered_c), or NULL */
     ptrdiff_t cbuf_rs;
@@ -398,17 +401,19 @@ static void scatter_task(void *ctx, int task, int thread)
 
 /* Loops 4 and 3 on one thread for the column block [jc, jc + nc) of lg, over depth [k0, k1): B
  * packed into lg's own panel, A from abuf (packed here) or the packed A; the first block with beta0. */
-static void serial_depth(gemm_call *lg, ptrdiff_t k0, ptrdiff_t k1, double beta0, char *abuf)
+static void serial_depth(gemm_call *lg, ptrdiff_t k0, ptrdiff_t k1, double beta0, char *abuf, ptrdiff_t r0,
+                         ptrdiff_t r1)
 {
     const tc_gemm_kernel *kr = lg->kr;
     const tc_gemm_problem *pb = lg->pb;
     ptrdiff_t kb = tc_gemm_depth_block(kr, pb->k);
+    TC_CHECK(r0 % kr->mr == 0 && r0 <= r1 && r1 <= pb->m);
     for (lg->pc = k0; lg->pc < k1; lg->pc += kb) {                     /* loop 4 */
         lg->kc = min_pd(kb, k1 - lg->pc);
         lg->beta = lg->pc == k0 ? beta0 : 1.0;
         fill_b(lg, 0, lg->nc);
-        for (ptrdiff_t ic = 0; ic < pb->m; ic += kr->mc) {              /* loop 3 */
-            ptrdiff_t mc = min_pd(kr->mc, pb->m - ic);
+        for (ptrdiff_t ic = r0; ic < r1; ic += kr->mc) {                /* loop 3, rows [r0, r1) */
+            ptrdiff_t mc = min_pd(kr->mc, r1 - ic);
             if (abuf)
                 pb->a.pack(&pb->a, ic, mc, lg->pc, lg->kc, kr->mr, abuf);
             macro_kernel(lg, abuf ? abuf : packed_a(lg, ic), ic, mc, 0, lg->nc);
@@ -422,7 +427,11 @@ static void serial_depth(gemm_call *lg, ptrdiff_t k0, ptrdiff_t k1, double beta0
  * packed once and shared (a_packed) over several depth blocks: 2 per thread, each task reading all
  * of A, which costs less than the shared loops' two barriers per depth block and their B panels,
  * each packed by one core, read by both and rewritten every block (two threads: L1 18.1 -> 16.3 ms,
- * L7 35.8 -> 33.1, F2 4.72 -> 4.60; one depth block, as L3, stays shared: 17.5 against 18.4). */
+ * L7 35.8 -> 33.1, F2 4.72 -> 4.60; one depth block, as L3, stays shared: 17.5 against 18.4).
+ * Panels that do not divide among the threads leave one thread a panel more (L10: 15 panels of 16
+ * columns, 8 and 7 on two threads): the last panels % threads of them are then split by rows, one
+ * task per thread after the column tasks (each packs their B again: a panel or two of B against
+ * the imbalance of a whole panel of the compute). */
 static int column_tasks(const tc_gemm_problem *pb, const tc_gemm_kernel *kr, int want)
 {
     if (want <= 1)
@@ -441,7 +450,17 @@ static void column_task(void *ctx, int task, int thread)
     const tc_gemm_kernel *kr = g->kr;
     const tc_gemm_problem *pb = g->pb;
     gemm_call lg = *g;
-    ptrdiff_t c0 = task * g->nchunk, c1 = min_pd(c0 + g->nchunk, pb->n);
+    ptrdiff_t c0, c1, r0 = 0, r1 = pb->m;
+    if (task < g->ctasks) { /* columns: the first cextra tasks a panel longer */
+        const ptrdiff_t base = g->cpanels / g->ctasks;
+        const ptrdiff_t p0 = task * base + min_pd(task, g->cextra), np = base + (task < g->cextra);
+        c0 = p0 * kr->nr, c1 = min_pd((p0 + np) * kr->nr, g->split_c0);
+    } else { /* the last panels, rows part by part in whole register tiles */
+        const ptrdiff_t part = task - g->ctasks, tiles = ceil_div(pb->m, kr->mr);
+        c0 = g->split_c0, c1 = pb->n;
+        r0 = part * tiles / g->row_parts * kr->mr;
+        r1 = min_pd((part + 1) * tiles / g->row_parts * kr->mr, pb->m);
+    }
     ptrdiff_t kc_max = tc_gemm_depth_block(kr, pb->k), nc_max = round_up(min_pd(kr->nc, c1 - c0), kr->nr);
     b_layout(&lg, (char *)tc_thread_scratch(TC_SCRATCH_B, b_bytes(&lg, nc_max, kc_max)), nc_max, kc_max);
     char *abuf = pb->a_packed ? NULL
@@ -457,10 +476,10 @@ static void column_task(void *ctx, int task, int thread)
     }
     for (lg.jc = c0; lg.jc < c1; lg.jc += kr->nc) {                   /* loop 5 */
         lg.nc = min_pd(kr->nc, c1 - lg.jc);
-        serial_depth(&lg, 0, pb->k, pb->beta, abuf);
+        serial_depth(&lg, 0, pb->k, pb->beta, abuf, r0, r1);
         if (lg.cbuf) {
             column_runs(&lg);
-            scatter_rows(&lg, 0, pb->m);
+            scatter_rows(&lg, r0, r1);
         }
     }
 }
@@ -600,7 +619,7 @@ static void split_task(void *ctx, int task, int thread)
     }
     for (lg.jc = 0; lg.jc < pb->n; lg.jc += kr->nc) {                 /* loop 5 */
         lg.nc = min_pd(kr->nc, pb->n - lg.jc);
-        serial_depth(&lg, k0, k1, 0.0, abuf);                          /* this chunk's depth */
+        serial_depth(&lg, k0, k1, 0.0, abuf, 0, pb->m);                /* this chunk's depth */
     }
 }
 
@@ -697,10 +716,15 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
     int want = flops < TC_SMALL_FLOPS ? 1 : threads;
     int columns = column_tasks(&pb, kr, want);
     tc_team_begin(&team, columns || step >= TC_STEP_FLOPS ? want : 1);
-    ptrdiff_t col_tasks = min_pd(columns * team.threads, ceil_div(pb.n, kr->nr));
     if (columns && team.threads > 1) {
-        g.nchunk = round_up(ceil_div(pb.n, col_tasks), kr->nr);
-        tc_team_run(&team, (int)ceil_div(pb.n, g.nchunk), column_task, &g);
+        const ptrdiff_t panels = ceil_div(pb.n, kr->nr), rem = panels % team.threads;
+        const int split = rem && panels > team.threads && ceil_div(pb.m, kr->mr) >= 4 * team.threads;
+        g.row_parts = split ? team.threads : 0;
+        g.cpanels = panels - (split ? rem : 0);
+        g.split_c0 = split ? g.cpanels * kr->nr : pb.n;
+        g.ctasks = min_pd(columns * team.threads, g.cpanels);
+        g.cextra = g.cpanels % g.ctasks;
+        tc_team_run(&team, (int)(g.ctasks + g.row_parts), column_task, &g);
         tc_team_end(&team);
         return atomic_load(&g.failed) ? -1 : 0;
     }
