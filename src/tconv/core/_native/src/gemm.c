@@ -44,9 +44,8 @@ typedef struct {
     ptrdiff_t pack_chunk;    /* columns per B-packing task (a multiple of NR) */
     ptrdiff_t tm, mtiles;    /* row chunks of C tile tasks, each of mtiles / tm register tiles (+1) */
     ptrdiff_t nchunk;        /* columns per C tile task (a multiple of NR) */
-    ptrdiff_t cpanels, ctasks, cextra; /* column-split mode: NR-panels before split_c0 in ctasks tasks, */
-    ptrdiff_t split_c0;      /* the first cextra of them one panel longer; columns [split_c0, n) */
-    int row_parts;           /* in row_parts tasks of whole register tiles of rows (0: none) */
+    ptrdiff_t cpanels, ctasks; /* column-split mode: the first cpanels NR-panels in ctasks tasks, the */
+    int row_parts;           /* rest in row_parts tasks of whole register tiles of rows (0: none) */
     int tn;                  /* column chunks */
     char *cbuf;              /* C's columns [jc, jc + nc) accumulated here (see buffered_c), or NULL */
     ptrdiff_t cbuf_rs;
@@ -451,13 +450,13 @@ static void column_task(void *ctx, int task, int thread)
     const tc_gemm_problem *pb = g->pb;
     gemm_call lg = *g;
     ptrdiff_t c0, c1, r0 = 0, r1 = pb->m;
-    if (task < g->ctasks) { /* columns: the first cextra tasks a panel longer */
-        const ptrdiff_t base = g->cpanels / g->ctasks;
-        const ptrdiff_t p0 = task * base + min_pd(task, g->cextra), np = base + (task < g->cextra);
-        c0 = p0 * kr->nr, c1 = min_pd((p0 + np) * kr->nr, g->split_c0);
+    if (task < g->ctasks) { /* columns: the first cpanels % ctasks tasks a panel longer */
+        const ptrdiff_t base = g->cpanels / g->ctasks, extra = g->cpanels % g->ctasks;
+        const ptrdiff_t p0 = task * base + min_pd(task, extra), np = base + (task < extra);
+        c0 = p0 * kr->nr, c1 = min_pd((p0 + np) * kr->nr, pb->n);
     } else { /* the last panels, rows part by part in whole register tiles */
         const ptrdiff_t part = task - g->ctasks, tiles = ceil_div(pb->m, kr->mr);
-        c0 = g->split_c0, c1 = pb->n;
+        c0 = g->cpanels * kr->nr, c1 = pb->n;
         r0 = part * tiles / g->row_parts * kr->mr;
         r1 = min_pd((part + 1) * tiles / g->row_parts * kr->mr, pb->m);
     }
@@ -721,9 +720,7 @@ int tc_gemm(const tc_isa_table *isa, const tc_gemm_problem *pb_in, int threads)
         const int split = rem && panels > team.threads && ceil_div(pb.m, kr->mr) >= 4 * team.threads;
         g.row_parts = split ? team.threads : 0;
         g.cpanels = panels - (split ? rem : 0);
-        g.split_c0 = split ? g.cpanels * kr->nr : pb.n;
         g.ctasks = min_pd(columns * team.threads, g.cpanels);
-        g.cextra = g.cpanels % g.ctasks;
         tc_team_run(&team, (int)(g.ctasks + g.row_parts), column_task, &g);
         tc_team_end(&team);
         return atomic_load(&g.failed) ? -1 : 0;
